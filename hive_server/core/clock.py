@@ -1,0 +1,78 @@
+"""A swappable clock so timers and tests agree on time without real waiting.
+
+``Clock.time()`` is wall-clock epoch seconds (what cron and ``next_fire_at`` need);
+``Clock.sleep_until(t)`` waits until ``time() >= t``. ``FakeClock`` moves only when a test
+calls ``advance``; sleepers wake in deadline order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import time
+from typing import Protocol
+
+
+class Clock(Protocol):
+    def time(self) -> float: ...
+
+    async def sleep_until(self, deadline: float) -> None: ...
+
+
+class SystemClock:
+    """Wall clock. Sleeps in slices of at most 60 s so clock jumps are noticed."""
+
+    def time(self) -> float:
+        return time.time()
+
+    async def sleep_until(self, deadline: float) -> None:
+        while (remaining := deadline - time.time()) > 0:
+            await asyncio.sleep(min(remaining, 60.0))
+
+
+class FakeClock:
+    """A clock that only moves when told to. ``advance`` wakes due sleepers in order."""
+
+    def __init__(self, start: float = 1_800_000_000.0):
+        self._now = start
+        self._sleepers: list[tuple[float, int, asyncio.Future[None]]] = []
+        self._counter = itertools.count()
+
+    def time(self) -> float:
+        return self._now
+
+    async def sleep_until(self, deadline: float) -> None:
+        if deadline <= self._now:
+            await asyncio.sleep(0)
+            return
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._sleepers, (deadline, next(self._counter), fut))
+        await fut
+
+    @property
+    def pending(self) -> int:
+        """How many sleepers are waiting (cancelled ones excluded)."""
+        return sum(1 for _, _, f in self._sleepers if not f.done())
+
+    async def advance(self, seconds: float) -> None:
+        """Move time forward, waking each due sleeper at its own deadline, in order."""
+        target = self._now + seconds
+        while self._sleepers and self._sleepers[0][0] <= target:
+            deadline, _, fut = heapq.heappop(self._sleepers)
+            if fut.done():
+                continue
+            self._now = max(self._now, deadline)
+            fut.set_result(None)
+            await _settle()
+        self._now = target
+        await _settle()
+
+    async def set_time(self, when: float) -> None:
+        await self.advance(max(0.0, when - self._now))
+
+
+async def _settle(rounds: int = 20) -> None:
+    """Let woken tasks run until they block again."""
+    for _ in range(rounds):
+        await asyncio.sleep(0)
