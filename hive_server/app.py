@@ -1,0 +1,67 @@
+"""Composition root: ``create_app`` builds the application and nothing else.
+
+Everything that starts and stops is an ``app.cleanup_ctx`` generator (torn down in reverse
+order); SSE streams are ended in ``on_shutdown`` so a SIGTERM never waits on open clients.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from hive_server import keys
+from hive_server.core.clock import Clock, SystemClock
+from hive_server.llm import make_llm
+from hive_server.llm.base import LLMClient
+from hive_server.services.sessions import SessionManager, SessionOptions
+from hive_server.settings import Settings
+from hive_server.web import health, sessions, sse
+from hive_server.web.errors import error_middleware
+from hive_server.web.security import allowed_hosts, security_middleware
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings, *, llm: LLMClient | None = None,
+               clock: Clock | None = None) -> web.Application:
+    app = web.Application(middlewares=[error_middleware, security_middleware],
+                          client_max_size=settings.max_body_bytes)
+    app[keys.SETTINGS] = settings
+    app[keys.ALLOWED_HOSTS] = allowed_hosts(settings)
+    app[keys.CLOCK] = clock or SystemClock()
+    app[keys.LLM] = llm or make_llm(settings.anthropic_api_key, settings.anthropic_base_url,
+                                    settings.model)
+    app[keys.SSE_STREAMS] = set()
+    app.cleanup_ctx.append(_llm_ctx)
+    app.cleanup_ctx.append(_sessions_ctx)
+    app.on_shutdown.append(_end_streams)
+    for table in (health.routes, sessions.routes, sse.routes):
+        app.add_routes(table)
+    return app
+
+
+async def _llm_ctx(app: web.Application) -> AsyncIterator[None]:
+    yield
+    await app[keys.LLM].aclose()
+
+
+async def _sessions_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings, llm = app[keys.SETTINGS], app[keys.LLM]
+    manager = SessionManager(SessionOptions(
+        home=settings.home, durability=settings.durability,
+        default_model=settings.model or llm.default_model, provider=llm.provider,
+        bus_queue_size=settings.sse_queue_size,
+    ))
+    app[keys.SESSIONS] = manager
+    resumed = await manager.resume_all()
+    if resumed:
+        log.info("resumed %d session(s) that were live at the last stop", len(resumed))
+    yield
+    await manager.shutdown()
+
+
+async def _end_streams(app: web.Application) -> None:
+    for sub in list(app[keys.SSE_STREAMS]):
+        sub.close()

@@ -1,0 +1,98 @@
+"""``hive-server serve``: flags -> Settings -> run the app until SIGTERM/SIGINT."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import orjson
+from aiohttp import web
+from pydantic import ValidationError
+
+from hive_server.app import create_app
+from hive_server.settings import Settings, load_settings
+
+log = logging.getLogger("hive_server")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hive-server", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run the server")
+    add = serve.add_argument
+    add("--host", help="listen address (HIVE_HOST, default 127.0.0.1)")
+    add("--port", type=int, help="port, 0 picks a free one (HIVE_PORT, default 8787)")
+    add("--home", help="state directory (HIVE_HOME, default ~/.hive)")
+    add("--agents-dir", help="agent folders (HIVE_AGENTS_DIR, default ./agents)")
+    add("--queens-dir", help="queen profiles (HIVE_QUEENS_DIR, default ./queens)")
+    add("--durability", choices=["fsync", "batch", "none"],
+        help="event log durability (HIVE_DURABILITY, default batch)")
+    add("--no-auth", action="store_true", default=None,
+        help="no API token; loopback only (HIVE_NO_AUTH)")
+    add("--log-level", choices=["debug", "info", "warning", "error"],
+        help="log level (HIVE_LOG_LEVEL, default info)")
+    add("--model", help="model id (HIVE_MODEL)")
+    add("--webhook-host", help="serve /hooks/* on a separate listener (HIVE_WEBHOOK_HOST)")
+    add("--webhook-port", type=int, help="port of that listener (HIVE_WEBHOOK_PORT)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    flags = {k: v for k, v in vars(args).items() if k != "command"}
+    try:
+        settings = load_settings(flags)
+    except (ValidationError, ValueError) as exc:
+        print(f"hive-server: invalid settings: {exc}", file=sys.stderr)
+        return 2
+    if settings.no_auth and not settings.is_loopback:
+        print("hive-server: --no-auth is only allowed on a loopback --host", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=settings.log_level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    asyncio.run(serve(settings))
+    return 0
+
+
+async def serve(settings: Settings) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    app = create_app(settings)
+    runner = web.AppRunner(app, shutdown_timeout=2.0, handle_signals=False)
+    await runner.setup()
+    runtime = settings.home / "server.json"
+    try:
+        site = web.TCPSite(runner, settings.host, settings.port)
+        await site.start()
+        port = runner.addresses[0][1]
+        url = f"http://{_url_host(settings.host)}:{port}/"
+        _write_runtime(runtime, url, port, settings.token)
+        print(f"hive_server ready: {url}?token={settings.token}", flush=True)
+        await stop.wait()
+        log.info("shutting down")
+    finally:
+        await runner.cleanup()
+        runtime.unlink(missing_ok=True)
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
+
+
+def _write_runtime(path: Path, url: str, port: int, token: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = orjson.dumps({"url": url, "port": port, "pid": os.getpid(), "token": token,
+                            "started_at": time.time()}, option=orjson.OPT_INDENT_2)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(payload)
+    os.chmod(path, 0o600)

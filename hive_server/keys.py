@@ -1,0 +1,17 @@
+"""Every ``web.AppKey`` of the application, typed."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from hive_server.core.clock import Clock
+from hive_server.llm.base import LLMClient
+from hive_server.services.sessions import SessionManager
+from hive_server.settings import Settings
+
+SETTINGS = web.AppKey("settings", Settings)
+CLOCK = web.AppKey("clock", Clock)
+LLM = web.AppKey("llm", LLMClient)
+SESSIONS = web.AppKey("sessions", SessionManager)
+SSE_STREAMS = web.AppKey("sse_streams", set)
+ALLOWED_HOSTS = web.AppKey("allowed_hosts", frozenset)

@@ -1,0 +1,122 @@
+"""A live session's event stream: seq assignment, the log, the bus and ``meta.json``.
+
+``Session.emit`` is synchronous: it numbers the event, hands it to the log writer and
+publishes it, in that order, so log order is seq order and publishing never waits.
+``emit_durable`` additionally waits until the event is stored under the durability policy —
+use it before answering a request that reports an action.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from hive_server.core.bus import EventBus, Subscription
+from hive_server.core.eventlog import EventLog
+from hive_server.models.events import Event, EventType
+from hive_server.models.session import SessionMeta
+
+log = logging.getLogger(__name__)
+
+
+class SessionPart(Protocol):
+    """Something a session owns and stops (queen, colony, triggers)."""
+
+    async def stop(self) -> None: ...
+
+
+def utc_iso() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+def write_json_atomic(path: Path, payload: bytes) -> None:
+    """tmp + fsync + rename + fsync(dir): readers see the old or the new file, never half."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as fh:
+        fh.write(payload)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+class Session:
+    """The event stream and metadata of one live session."""
+
+    def __init__(self, meta: SessionMeta, directory: Path, event_log: EventLog,
+                 *, bus_queue_size: int = 2048):
+        self.meta = meta
+        self.id = meta.session_id
+        self.dir = directory
+        self.workspace = directory / "workspace"
+        self.log = event_log
+        self.bus = EventBus(self.id, bus_queue_size)
+        self.started_monotonic = time.monotonic()
+        self.loaded_at = time.time()
+        self.parts: list[SessionPart] = []
+        self.stopping = False
+        self._meta_lock = asyncio.Lock()
+
+    @property
+    def last_seq(self) -> int:
+        return self.log.last_seq
+
+    def emit(self, type: EventType | str, data: dict[str, Any] | None = None, *,
+             stream_id: str = "queen", node_id: str | None = None,
+             execution_id: str | None = None, correlation_id: str | None = None,
+             colony_id: str | None = None) -> tuple[Event, asyncio.Future[None]]:
+        """Number, store (asynchronously) and publish one event."""
+        event = Event(
+            seq=self.log.last_seq + 1, type=str(type), session_id=self.id,
+            stream_id=stream_id, node_id=node_id or stream_id, execution_id=execution_id,
+            correlation_id=correlation_id, colony_id=colony_id or self.meta.agent_id,
+            data=data or {},
+        )
+        stored = self.log.append(event)
+        self.bus.publish(event)
+        return event, stored
+
+    async def emit_durable(self, type: EventType | str, data: dict[str, Any] | None = None,
+                           **kwargs: Any) -> Event:
+        event, stored = self.emit(type, data, **kwargs)
+        await stored
+        return event
+
+    def subscribe(self, maxsize: int | None = None,
+                  types: frozenset[str] | None = None) -> Subscription:
+        return self.bus.subscribe(maxsize, types)
+
+    async def save_meta(self, **changes: Any) -> None:
+        """Apply ``changes`` to meta and write ``meta.json`` atomically."""
+        async with self._meta_lock:
+            self.meta = self.meta.model_copy(update={**changes, "updated_at": utc_iso()})
+            payload = self.meta.model_dump_json(indent=2).encode()
+            await asyncio.to_thread(write_json_atomic, self.dir / "meta.json", payload)
+
+    @property
+    def uptime_seconds(self) -> float:
+        return time.monotonic() - self.started_monotonic
+
+    async def close(self, reason: str, *, mark_stopped: bool) -> None:
+        """Stop every part (reverse order), log ``session_stopped``, end streams, close the log."""
+        self.stopping = True
+        for part in reversed(self.parts):
+            try:
+                await part.stop()
+            except Exception:
+                log.exception("session %s: stopping %r failed", self.id, part)
+        self.parts.clear()
+        await self.emit_durable(EventType.SESSION_STOPPED, {"reason": reason})
+        self.bus.close("session_stopped")
+        await self.log.close()
+        if mark_stopped:
+            await self.save_meta(status="stopped", stopped_at=utc_iso())

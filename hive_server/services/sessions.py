@@ -1,0 +1,178 @@
+"""SessionManager: the one owner of every live session.
+
+Create, resume (same id, seq continues), stop, and resume-on-start of the sessions that were
+live when the server last stopped or crashed. A create that fails leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import shutil
+from pathlib import Path
+
+from hive_server.core.eventlog import Durability, EventLog
+from hive_server.errors import Conflict, InvalidInput, NotFound
+from hive_server.models.api import CreateSessionBody
+from hive_server.models.events import EventType
+from hive_server.models.session import SessionMeta, is_safe_id, new_session_id
+from hive_server.services.session import Session, utc_iso
+from hive_server.services.session_store import SessionStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class SessionOptions:
+    """Server-wide knobs every session is built with."""
+
+    home: Path
+    durability: Durability
+    default_model: str
+    provider: str
+    bus_queue_size: int = 2048
+
+
+@dataclasses.dataclass(slots=True)
+class LiveSession:
+    """A live session and the parts it runs."""
+
+    session: Session
+
+
+class SessionManager:
+    def __init__(self, options: SessionOptions):
+        self.options = options
+        self.store = SessionStore(options.home)
+        self._live: dict[str, LiveSession] = {}
+        self._loading: set[str] = set()
+        self._closed = False
+
+    # -- lookup -----------------------------------------------------------------------------
+    def live(self) -> list[LiveSession]:
+        return list(self._live.values())
+
+    def get(self, session_id: str) -> LiveSession:
+        """The live session, or NotFound (Conflict with loading=True while it is starting)."""
+        if session_id in self._live:
+            return self._live[session_id]
+        if session_id in self._loading:
+            raise Conflict(f"session {session_id!r} is loading", code="session_loading",
+                           extra={"loading": True})
+        raise NotFound(f"session {session_id!r} is not live", code="session_not_live")
+
+    def is_loading(self, session_id: str) -> bool:
+        return session_id in self._loading
+
+    # -- create / resume ----------------------------------------------------------------------
+    async def create(self, body: CreateSessionBody) -> LiveSession:
+        session_id = self._choose_id(body)
+        self._claim(session_id)
+        try:
+            return await self._open(session_id, body)
+        finally:
+            self._loading.discard(session_id)
+
+    def _choose_id(self, body: CreateSessionBody) -> str:
+        if body.queen_resume_from and body.session_id and body.queen_resume_from != body.session_id:
+            raise InvalidInput("session_id and queen_resume_from name different sessions",
+                               code="invalid_session_id")
+        session_id = body.queen_resume_from or body.session_id or new_session_id()
+        if not is_safe_id(session_id):
+            raise InvalidInput(f"invalid session id: {session_id!r}", code="invalid_session_id")
+        if body.queen_resume_from and not self.store.exists(session_id):
+            raise NotFound(f"no session {session_id!r} to resume", code="session_not_found")
+        return session_id
+
+    def _claim(self, session_id: str) -> None:
+        if self._closed:
+            raise Conflict("server is shutting down", code="shutting_down")
+        if session_id in self._live:
+            raise Conflict(f"session {session_id!r} is already live", code="session_live")
+        if session_id in self._loading:
+            raise Conflict(f"session {session_id!r} is loading", code="session_loading",
+                           extra={"loading": True})
+        self._loading.add(session_id)
+
+    async def _open(self, session_id: str, body: CreateSessionBody) -> LiveSession:
+        directory = self.store.path(session_id)
+        resumed = self.store.exists(session_id)
+        meta = await self._meta_for(session_id, body, resumed)
+        await asyncio.to_thread(_make_dirs, directory)
+        event_log = EventLog(directory / "events.jsonl", self.options.durability)
+        info = await event_log.open()
+        session = Session(meta, directory, event_log, bus_queue_size=self.options.bus_queue_size)
+        try:
+            if info.truncated_bytes:
+                session.emit(EventType.LOG_REPAIRED, {"truncated_bytes": info.truncated_bytes})
+            await session.emit_durable(EventType.SESSION_STARTED, {
+                "queen_id": meta.queen_id, "queen_name": meta.queen_name,
+                "agent_id": meta.agent_id, "model": meta.model,
+                "provider": self.options.provider, "resumed": resumed,
+                "previous_seq": info.last_seq,
+            })
+            await session.save_meta(status="live", stopped_at=None)
+        except BaseException:
+            await event_log.close()
+            if not resumed:
+                await asyncio.to_thread(shutil.rmtree, directory, True)
+            raise
+        live = LiveSession(session)
+        self._live[session_id] = live
+        log.info("session %s %s at seq %d", session_id, "resumed" if resumed else "created",
+                 session.last_seq)
+        return live
+
+    async def _meta_for(self, session_id: str, body: CreateSessionBody,
+                        resumed: bool) -> SessionMeta:
+        if resumed:
+            return await self.store.read_meta(session_id)
+        now = utc_iso()
+        return SessionMeta(
+            session_id=session_id, created_at=now, updated_at=now, queen_id="default",
+            queen_name="Queen", model=body.model or self.options.default_model,
+            phase=body.initial_phase or "planning",
+        )
+
+    # -- stop ---------------------------------------------------------------------------------
+    async def stop(self, session_id: str, *, reason: str = "deleted") -> None:
+        live = self.get(session_id)
+        del self._live[session_id]
+        await live.session.close(reason, mark_stopped=True)
+
+    async def delete_history(self, session_id: str) -> None:
+        self.store.path(session_id)
+        if session_id in self._loading:
+            raise Conflict(f"session {session_id!r} is loading", code="session_loading",
+                           extra={"loading": True})
+        if session_id in self._live:
+            await self.stop(session_id)
+        await self.store.delete(session_id)
+
+    async def shutdown(self) -> None:
+        """Stop every live session but keep it marked live, so the next start resumes it."""
+        self._closed = True
+        lives, self._live = list(self._live.values()), {}
+        for live in lives:
+            try:
+                await live.session.close("shutdown", mark_stopped=False)
+            except Exception:
+                log.exception("session %s: shutdown failed", live.session.id)
+
+    async def resume_all(self) -> list[str]:
+        """Resume the sessions that were live when the server last stopped or crashed."""
+        resumed: list[str] = []
+        for meta, _ in await self.store.list_metas():
+            if meta.status != "live" or meta.session_id in self._live:
+                continue
+            try:
+                await self.create(CreateSessionBody(queen_resume_from=meta.session_id))
+                resumed.append(meta.session_id)
+            except Exception:
+                log.exception("could not resume session %s", meta.session_id)
+        return resumed
+
+
+def _make_dirs(directory: Path) -> None:
+    (directory / "workspace").mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,114 @@
+"""Settings: every option, resolved once, from flags > env (HIVE_*) > config.toml > defaults.
+
+This is the only module that reads ``os.environ`` or the home directory.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from hive_server.core.eventlog import Durability
+
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
+
+
+class Settings(BaseModel):
+    """Every option of the server. Frozen: build a new one to change anything."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8787, ge=0, le=65535)
+    home: Path = Path("~/.hive")
+    agents_dir: Path = Path("agents")
+    queens_dir: Path = Path("queens")
+    durability: Durability = Durability.BATCH
+    no_auth: bool = False
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    token: str = Field(default_factory=lambda: secrets.token_urlsafe(24))
+    model: str | None = None
+    anthropic_api_key: str | None = Field(default=None, repr=False)
+    anthropic_base_url: str | None = None
+    webhook_host: str | None = None
+    webhook_port: int | None = Field(default=None, ge=0, le=65535)
+    allowed_hosts: tuple[str, ...] = ()
+    max_body_bytes: int = 1024 * 1024
+    max_message_chars: int = 100_000
+    sse_queue_size: int = 2048
+    sse_keepalive_seconds: float = 15.0
+    queen_inbox_size: int = 256
+    env: Mapping[str, str] = Field(default_factory=dict, repr=False)
+
+    @field_validator("home", "agents_dir", "queens_dir")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        return value.expanduser().resolve()
+
+    @property
+    def is_loopback(self) -> bool:
+        return self.host in LOOPBACK_HOSTS
+
+    @property
+    def webhooks_loopback(self) -> bool:
+        """Whether /hooks/* is reachable only from this machine."""
+        return self.is_loopback and (self.webhook_host is None
+                                     or self.webhook_host in LOOPBACK_HOSTS)
+
+    @property
+    def auth_required(self) -> bool:
+        return not self.no_auth
+
+    def secret(self, name: str) -> str | None:
+        """A secret from the environment captured at start (webhook secrets)."""
+        return self.env.get(name)
+
+
+ENV_NAMES = {
+    "host": "HIVE_HOST", "port": "HIVE_PORT", "home": "HIVE_HOME",
+    "agents_dir": "HIVE_AGENTS_DIR", "queens_dir": "HIVE_QUEENS_DIR",
+    "durability": "HIVE_DURABILITY", "no_auth": "HIVE_NO_AUTH", "log_level": "HIVE_LOG_LEVEL",
+    "model": "HIVE_MODEL", "webhook_host": "HIVE_WEBHOOK_HOST",
+    "webhook_port": "HIVE_WEBHOOK_PORT", "token": "HIVE_TOKEN",
+}
+
+
+def load_settings(flags: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> Settings:
+    """Merge CLI flags (None = not given), HIVE_* env vars, config.toml and defaults."""
+    env = dict(os.environ if environ is None else environ)
+    values: dict[str, Any] = {}
+    home = flags.get("home") or env.get("HIVE_HOME") or "~/.hive"
+    values.update(_config_file(Path(home).expanduser() / "config.toml"))
+    for field, name in ENV_NAMES.items():
+        if name in env and env[name] != "":
+            values[field] = _env_value(field, env[name])
+    values.update({k: v for k, v in flags.items() if v is not None and k in Settings.model_fields})
+    values.setdefault("home", home)
+    values["anthropic_api_key"] = env.get("ANTHROPIC_API_KEY") or None
+    values["anthropic_base_url"] = env.get("ANTHROPIC_BASE_URL") or None
+    values["env"] = env
+    return Settings(**values)
+
+
+def _env_value(field: str, raw: str) -> Any:
+    if field == "no_auth":
+        return raw.lower() in {"1", "true", "yes", "on"}
+    return raw
+
+
+def _config_file(path: Path) -> dict[str, Any]:
+    """Optional defaults from ``$HIVE_HOME/config.toml`` (keys = option names)."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return {}
+    data = tomllib.loads(raw.decode("utf-8"))
+    section = data.get("server", data)
+    return {k.replace("-", "_"): v for k, v in section.items()
+            if k.replace("-", "_") in Settings.model_fields}

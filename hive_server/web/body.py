@@ -1,0 +1,86 @@
+"""Read a JSON request body into a pydantic model: 415 / 413 / 400 / 422, never 500."""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+import orjson
+from aiohttp import web
+from pydantic import BaseModel, ValidationError
+
+from hive_server import keys
+from hive_server.errors import (
+    InvalidInput,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    ValidationFailed,
+)
+
+M = TypeVar("M", bound=BaseModel)
+
+
+async def read_limited(request: web.Request, limit: int) -> bytes:
+    """The raw body, refusing more than ``limit`` bytes without reading them all."""
+    if request.content_length is not None and request.content_length > limit:
+        raise PayloadTooLarge(f"body over {limit} bytes", code="payload_too_large")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.content.iter_chunked(64 * 1024):
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"body over {limit} bytes", code="payload_too_large")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def parse_json(request: web.Request, model: type[M], *, allow_empty: bool = False) -> M:
+    """Parse the body as ``model``. An empty body is ``{}`` when ``allow_empty``."""
+    limit = request.app[keys.SETTINGS].max_body_bytes
+    raw = await read_limited(request, limit)
+    if not raw.strip() and allow_empty:
+        return model()
+    if request.content_type != "application/json":
+        raise UnsupportedMediaType("body must be application/json",
+                                   code="unsupported_media_type")
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidInput(f"malformed JSON: {exc}", code="malformed_json") from None
+    if not isinstance(data, dict):
+        raise ValidationFailed("body must be a JSON object", code="validation_error")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise ValidationFailed(_describe(exc), code="validation_error",
+                               extra={"details": _details(exc)}) from None
+
+
+def _describe(exc: ValidationError) -> str:
+    first = exc.errors()[0]
+    where = ".".join(str(p) for p in first["loc"]) or "body"
+    return f"{where}: {first['msg']}"
+
+
+def _details(exc: ValidationError) -> list[dict[str, str]]:
+    return [{"loc": ".".join(str(p) for p in e["loc"]), "msg": e["msg"]}
+            for e in exc.errors(include_url=False)]
+
+
+def int_query(request: web.Request, name: str, default: int | None, *, minimum: int = 0,
+              maximum: int | None = None) -> int | None:
+    raw = request.query.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise InvalidInput(f"{name} must be an integer", code="invalid_query") from None
+    if value < minimum or (maximum is not None and value > maximum):
+        raise InvalidInput(f"{name} out of range", code="invalid_query")
+    return value
+
+
+def json_response(payload: object, status: int = 200) -> web.Response:
+    """A JSON response serialised by orjson (the same serializer as the log)."""
+    return web.Response(body=orjson.dumps(payload), status=status,
+                        content_type="application/json")

@@ -1,0 +1,60 @@
+"""Map domain errors (and aiohttp's own HTTP errors) to ``{"error", "code"}`` JSON."""
+
+from __future__ import annotations
+
+import logging
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from hive_server import errors
+
+log = logging.getLogger(__name__)
+
+STATUS = {
+    errors.InvalidInput: 400,
+    errors.Unauthorized: 401,
+    errors.Forbidden: 403,
+    errors.NotFound: 404,
+    errors.Conflict: 409,
+    errors.PayloadTooLarge: 413,
+    errors.UnsupportedMediaType: 415,
+    errors.ValidationFailed: 422,
+    errors.Unavailable: 503,
+}
+
+HTTP_CODES = {
+    404: "not_found", 405: "method_not_allowed", 413: "payload_too_large",
+    400: "bad_request", 415: "unsupported_media_type",
+}
+
+
+def status_for(exc: errors.HiveError) -> int:
+    for cls in type(exc).__mro__:
+        if cls in STATUS:
+            return STATUS[cls]
+    return 500
+
+
+def error_response(status: int, message: str, code: str, **extra: object) -> web.Response:
+    return web.json_response({"error": message, "code": code, **extra}, status=status)
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except errors.HiveError as exc:
+        return error_response(status_for(exc), exc.message, exc.code, **exc.extra)
+    except web.HTTPException as exc:
+        if exc.status < 400 or not _is_api(request):
+            raise
+        code = HTTP_CODES.get(exc.status, "http_error")
+        return error_response(exc.status, exc.reason or code, code)
+    except Exception:  # the request boundary: a bug answers JSON, with its traceback logged
+        log.exception("unhandled error in %s %s", request.method, request.path)
+        return error_response(500, "internal server error", "internal_error")
+
+
+def _is_api(request: web.Request) -> bool:
+    return request.path.startswith(("/api/", "/hooks/")) or request.path == "/api"

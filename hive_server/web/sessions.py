@@ -1,0 +1,70 @@
+"""Session routes: create, list, get, stop, history."""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiohttp import web
+
+from hive_server import keys
+from hive_server.core.eventlog import last_seq_file
+from hive_server.errors import NotFound
+from hive_server.models.api import CreateSessionBody
+from hive_server.web.body import parse_json
+from hive_server.web.views import cold_session_dict, live_session_dict
+
+routes = web.RouteTableDef()
+
+
+@routes.post("/api/sessions")
+async def create_session(request: web.Request) -> web.Response:
+    body = await parse_json(request, CreateSessionBody, allow_empty=True)
+    live = await request.app[keys.SESSIONS].create(body)
+    return web.json_response(live_session_dict(live), status=201)
+
+
+@routes.get("/api/sessions")
+async def list_sessions(request: web.Request) -> web.Response:
+    lives = request.app[keys.SESSIONS].live()
+    return web.json_response({"sessions": [live_session_dict(live) for live in lives]})
+
+
+@routes.get("/api/sessions/history")
+async def session_history(request: web.Request) -> web.Response:
+    manager = request.app[keys.SESSIONS]
+    rows = []
+    for meta, last_seq in await manager.store.list_metas():
+        row = cold_session_dict(meta, last_seq)
+        is_live = any(live.session.id == meta.session_id for live in manager.live())
+        row.update(live=is_live, cold=not is_live)
+        rows.append(row)
+    return web.json_response({"sessions": rows})
+
+
+@routes.delete("/api/sessions/history/{session_id}")
+async def delete_history(request: web.Request) -> web.Response:
+    session_id = request.match_info["session_id"]
+    await request.app[keys.SESSIONS].delete_history(session_id)
+    return web.json_response({"session_id": session_id, "deleted": True})
+
+
+@routes.get("/api/sessions/{session_id}")
+async def get_session(request: web.Request) -> web.Response:
+    manager = request.app[keys.SESSIONS]
+    session_id = request.match_info["session_id"]
+    path = manager.store.path(session_id)
+    if manager.is_loading(session_id):
+        return web.json_response({"session_id": session_id, "loading": True}, status=202)
+    try:
+        return web.json_response(live_session_dict(manager.get(session_id)))
+    except NotFound:
+        meta = await manager.store.read_meta(session_id)
+    last_seq = await asyncio.to_thread(last_seq_file, path / "events.jsonl")
+    return web.json_response(cold_session_dict(meta, last_seq))
+
+
+@routes.delete("/api/sessions/{session_id}")
+async def stop_session(request: web.Request) -> web.Response:
+    session_id = request.match_info["session_id"]
+    await request.app[keys.SESSIONS].stop(session_id)
+    return web.json_response({"session_id": session_id, "stopped": True})

@@ -1,0 +1,150 @@
+"""``GET /api/sessions/{id}/events`` (SSE) and ``/events/history``.
+
+Resume (``Last-Event-ID`` or ``?after_seq=N``): subscribe first, then replay seq > N from the
+log, then live events, skipping any seq already sent — no gap, no duplicate. The stream ends
+when the session stops, when the subscriber lags (it resumes by its last id), or at shutdown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from pathlib import Path
+
+from aiohttp import web
+from aiohttp_sse import EventSourceResponse
+
+from hive_server import keys
+from hive_server.core.bus import Subscription
+from hive_server.core.eventlog import last_seq_file, read_tail_file
+from hive_server.errors import InvalidInput, NotFound
+from hive_server.models.events import Event, EventType
+from hive_server.web.body import int_query, json_response
+
+log = logging.getLogger(__name__)
+routes = web.RouteTableDef()
+SEND_TIMEOUT = 30.0
+
+
+def _resume_point(request: web.Request) -> int | None:
+    header = request.headers.get("Last-Event-ID")
+    if header is not None and header.strip():
+        try:
+            value = int(header)
+        except ValueError:
+            raise InvalidInput("Last-Event-ID must be an integer seq",
+                               code="invalid_last_event_id") from None
+        if value < 0:
+            raise InvalidInput("Last-Event-ID must be >= 0", code="invalid_last_event_id")
+        return value
+    return int_query(request, "after_seq", None)
+
+
+def _types(request: web.Request) -> frozenset[str] | None:
+    raw = request.query.get("types")
+    if not raw:
+        return None
+    wanted = frozenset(t.strip() for t in raw.split(",") if t.strip())
+    unknown = wanted - {t.value for t in EventType}
+    if unknown:
+        raise InvalidInput(f"unknown event types: {sorted(unknown)}", code="invalid_types")
+    return wanted
+
+
+def frame(event: Event) -> bytes:
+    return b"id: %d\ndata: %s\n\n" % (event.seq, event.to_json())
+
+
+class EventStream:
+    """One SSE client: a subscription written to one response."""
+
+    def __init__(self, response: EventSourceResponse, sub: Subscription):
+        self.response = response
+        self.sub = sub
+        self.last_sent = 0
+
+    async def write(self, events: list[Event]) -> None:
+        fresh = [e for e in events if e.seq > self.last_sent
+                 and (self.sub.types is None or e.type in self.sub.types)]
+        if not fresh:
+            return
+        async with asyncio.timeout(SEND_TIMEOUT):
+            await self.response.write(b"".join(frame(e) for e in fresh))
+        self.last_sent = fresh[-1].seq
+
+    async def pump(self) -> None:
+        """Live events until the subscription ends; writes whatever is buffered in one go."""
+        while (event := await self.sub.get()) is not None:
+            batch = [event]
+            while (more := self.sub.get_nowait()) is not None:
+                batch.append(more)
+            await self.write(batch)
+
+
+@routes.get("/api/sessions/{session_id}/events")
+async def stream_events(request: web.Request) -> web.StreamResponse:
+    live = request.app[keys.SESSIONS].get(request.match_info["session_id"])
+    after, types = _resume_point(request), _types(request)
+    settings = request.app[keys.SETTINGS]
+    session = live.session
+    sub = session.subscribe(settings.sse_queue_size, types)
+    response = EventSourceResponse(ping_interval=settings.sse_keepalive_seconds,
+                                   send_timeout=SEND_TIMEOUT)
+    stream = EventStream(response, sub)
+    streams = request.app[keys.SSE_STREAMS]
+    streams.add(sub)
+    watcher: asyncio.Task[None] | None = None
+    try:
+        await response.prepare(request)
+        watcher = asyncio.create_task(_close_when_gone(response, sub))
+        if after is not None:
+            stream.last_sent = after
+            async for chunk in session.log.iter_after(after):
+                await stream.write(chunk)
+        await stream.pump()
+    except (ConnectionResetError, TimeoutError) as exc:
+        log.info("SSE client of %s went away: %r", session.id, exc)
+    finally:
+        sub.close()
+        streams.discard(sub)
+        if watcher is not None:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
+        if response.prepared:
+            with contextlib.suppress(Exception):
+                response.stop_streaming()
+    return response
+
+
+async def _close_when_gone(response: EventSourceResponse, sub: Subscription) -> None:
+    """The keep-alive task ends when the client disconnects: end the subscription then."""
+    await response.wait()
+    sub.close()
+
+
+@routes.get("/api/sessions/{session_id}/events/history")
+async def event_history(request: web.Request) -> web.Response:
+    manager = request.app[keys.SESSIONS]
+    session_id = request.match_info["session_id"]
+    limit = int_query(request, "limit", 2000, minimum=1, maximum=10_000) or 2000
+    before = int_query(request, "before_seq", None, minimum=1)
+    try:
+        session = manager.get(session_id).session
+        events, total = await session.log.read_tail(limit, before), session.last_seq
+    except NotFound:
+        path = manager.store.path(session_id)
+        if not (path / "meta.json").is_file():
+            raise
+        events, total = await asyncio.to_thread(_cold_history, path / "events.jsonl",
+                                                limit, before)
+    return json_response({
+        "events": [e.to_dict() for e in events], "session_id": session_id, "total": total,
+        "returned": len(events), "truncated": bool(events) and events[0].seq > 1,
+        "limit": limit,
+    })
+
+
+def _cold_history(path: Path, limit: int, before: int | None) -> tuple[list[Event], int]:
+    return read_tail_file(path, limit, before), last_seq_file(path)

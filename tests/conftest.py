@@ -1,0 +1,67 @@
+"""Shared fixtures: the real app on a loopback test server, HIVE_HOME under tmp_path."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from hive_server.app import create_app
+from hive_server.core.clock import FakeClock
+from hive_server.llm.offline import OfflineClient
+from hive_server.settings import Settings
+
+TOKEN = "test-token-0123456789"
+
+
+def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "home": tmp_path / "home", "agents_dir": tmp_path / "agents",
+        "queens_dir": tmp_path / "queens", "token": TOKEN, "durability": "batch",
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return make_settings(tmp_path)
+
+
+@pytest.fixture
+def fake_clock() -> FakeClock:
+    return FakeClock()
+
+
+ClientFactory = Callable[..., Any]
+
+
+@pytest.fixture
+async def make_client(aiohttp_client: Any, tmp_path: Path) -> AsyncIterator[ClientFactory]:
+    """Build a client for a fresh app; call again with the same settings to 'restart'."""
+
+    async def factory(settings: Settings | None = None, **kwargs: Any) -> TestClient:
+        app = create_app(settings or make_settings(tmp_path),
+                         llm=kwargs.pop("llm", None) or OfflineClient(),
+                         clock=kwargs.pop("clock", None) or FakeClock())
+        kwargs.setdefault("headers", AUTH)
+        return await aiohttp_client(app, **kwargs)
+
+    yield factory
+
+
+@pytest.fixture
+async def client(make_client: ClientFactory, settings: Settings) -> TestClient:
+    return await make_client(settings)
+
+
+async def create_session(client: TestClient, **body: Any) -> dict[str, Any]:
+    resp = await client.post("/api/sessions", json=body)
+    assert resp.status == 201, await resp.text()
+    return await resp.json()

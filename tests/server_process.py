@@ -1,0 +1,58 @@
+"""Run ``python -m hive_server serve`` as a real process for end-to-end tests."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import sys
+from pathlib import Path
+
+READY = re.compile(r"hive_server ready: (http://[^/]+/)\?token=(\S+)")
+
+
+class ServerProcess:
+    def __init__(self, tmp_path: Path, *extra: str):
+        self.tmp_path = tmp_path
+        self.extra = extra
+        self.proc: asyncio.subprocess.Process | None = None
+        self.url = ""
+        self.token = ""
+
+    @property
+    def home(self) -> Path:
+        return self.tmp_path / "home"
+
+    async def start(self, timeout: float = 30.0) -> ServerProcess:
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith(("ANTHROPIC_", "HIVE_"))}
+        self.proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "hive_server", "serve", "--port", "0",
+            "--home", str(self.home), "--agents-dir", str(self.tmp_path / "agents"),
+            "--queens-dir", str(self.tmp_path / "queens"), *self.extra,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL, env=env,
+        )
+        assert self.proc.stdout is not None
+        async with asyncio.timeout(timeout):
+            while True:
+                line = (await self.proc.stdout.readline()).decode()
+                if not line:
+                    raise AssertionError("server exited before printing its ready line")
+                if match := READY.search(line):
+                    self.url, self.token = match.group(1), match.group(2)
+                    return self
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+    async def stop(self, sig: int, timeout: float = 30.0) -> int:
+        assert self.proc is not None
+        self.proc.send_signal(sig)
+        async with asyncio.timeout(timeout):
+            return await self.proc.wait()
+
+    async def kill_quietly(self) -> None:
+        if self.proc is not None and self.proc.returncode is None:
+            self.proc.kill()
+            await self.proc.wait()

@@ -1,0 +1,105 @@
+"""Local-API security and input validation: every bad request gets a JSON 4xx, never a 5xx."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import TOKEN, create_session, make_settings
+
+
+async def test_token_required_on_api(client):
+    resp = await client.get("/api/health", headers={"Authorization": ""})
+    assert resp.status == 401
+    assert (await resp.json())["code"] == "unauthorized"
+    resp = await client.get("/api/health", headers={"Authorization": "Bearer wrong"})
+    assert resp.status == 401
+
+
+@pytest.mark.parametrize("how", ["bearer", "header", "query", "cookie"])
+async def test_token_accepted_four_ways(make_client, tmp_path, how):
+    client = await make_client(make_settings(tmp_path), headers={})
+    headers: dict[str, str] = {}
+    url = "/api/health"
+    if how == "bearer":
+        headers["Authorization"] = f"Bearer {TOKEN}"
+    elif how == "header":
+        headers["X-Hive-Token"] = TOKEN
+    elif how == "query":
+        url += f"?token={TOKEN}"
+    else:
+        landing = await client.get(f"/?token={TOKEN}")
+        assert landing.status == 200
+    resp = await client.get(url, headers=headers)
+    assert resp.status == 200, await resp.text()
+    body = await resp.json()
+    assert body["status"] == "ok" and body["provider"] == "offline"
+
+
+async def test_no_auth_mode_skips_token(make_client, tmp_path):
+    client = await make_client(make_settings(tmp_path, no_auth=True), headers={})
+    assert (await client.get("/api/health")).status == 200
+
+
+async def test_foreign_host_header_is_refused(client):
+    resp = await client.get("/api/health", headers={"Host": "evil.example:8787"})
+    assert resp.status == 403
+    assert (await resp.json())["code"] == "host_not_allowed"
+    ok = await client.get("/api/health", headers={"Host": "localhost:8787"})
+    assert ok.status == 200
+
+
+async def test_foreign_origin_refused_on_state_change_only(client):
+    evil = {"Origin": "http://evil.example"}
+    resp = await client.post("/api/sessions", json={}, headers=evil)
+    assert resp.status == 403
+    assert (await resp.json())["code"] == "origin_not_allowed"
+    assert (await client.get("/api/sessions", headers=evil)).status == 200
+    local = {"Origin": "http://localhost:5173"}
+    assert (await client.post("/api/sessions", json={}, headers=local)).status == 201
+    assert (await client.post("/api/sessions", json={}, headers={"Origin": "null"})).status == 403
+
+
+async def test_unknown_api_path_is_json_404(client):
+    resp = await client.get("/api/does/not/exist")
+    assert resp.status == 404
+    assert resp.content_type == "application/json"
+    assert (await resp.json())["code"] == "not_found"
+    resp = await client.put("/api/health")
+    assert resp.status == 405
+    assert resp.content_type == "application/json"
+
+
+async def test_body_errors(client):
+    resp = await client.post("/api/sessions", data=b"session_id=x",
+                             headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert resp.status == 415
+    resp = await client.post("/api/sessions", data=b"{not json",
+                             headers={"Content-Type": "application/json"})
+    assert resp.status == 400
+    assert (await resp.json())["code"] == "malformed_json"
+    resp = await client.post("/api/sessions", json={"session_id": 5})
+    assert resp.status == 422
+    resp = await client.post("/api/sessions", json={"no_such_field": 1})
+    assert resp.status == 422
+    assert "details" in await resp.json()
+    resp = await client.post("/api/sessions", json=[1, 2])
+    assert resp.status == 422
+    big = b'{"session_id": "' + b"a" * (2 * 1024 * 1024) + b'"}'
+    resp = await client.post("/api/sessions", data=big,
+                             headers={"Content-Type": "application/json"})
+    assert resp.status == 413
+    sessions = await (await client.get("/api/sessions/history")).json()
+    assert sessions["sessions"] == []
+
+
+async def test_bad_query_values_are_400(client):
+    await create_session(client, session_id="q")
+    for url in ("/api/sessions/q/events/history?limit=abc",
+                "/api/sessions/q/events/history?limit=10001",
+                "/api/sessions/q/events/history?before_seq=-1",
+                "/api/sessions/q/events?after_seq=x",
+                "/api/sessions/q/events?types=nonsense"):
+        resp = await client.get(url)
+        assert resp.status == 400, url
+    resp = await client.get("/api/sessions/q/events", headers={"Last-Event-ID": "abc"})
+    assert resp.status == 400

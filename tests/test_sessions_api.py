@@ -1,0 +1,132 @@
+"""Session routes against the real app: create, get, list, stop, history, resume."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from hive_server import keys
+from tests.conftest import create_session, make_settings
+
+
+def read_log(home: Path, session_id: str) -> list[dict]:
+    lines = (home / "sessions" / session_id / "events.jsonl").read_bytes().splitlines()
+    return [json.loads(line) for line in lines]
+
+
+async def test_create_returns_live_dict_and_logs_session_started(client, settings):
+    body = await create_session(client)
+    sid = body["session_id"]
+    assert sid.startswith("session_")
+    for key in ("session_id", "colony_id", "colony_name", "has_worker", "agent_path",
+                "description", "goal", "node_count", "loaded_at", "uptime_seconds",
+                "intro_message", "queen_phase", "queen_id", "queen_name"):
+        assert key in body
+    events = read_log(settings.home, sid)
+    assert [e["type"] for e in events] == ["session_started"]
+    assert events[0]["seq"] == 1
+    meta = json.loads((settings.home / "sessions" / sid / "meta.json").read_text())
+    assert meta["status"] == "live"
+    assert (settings.home / "sessions" / sid / "workspace").is_dir()
+
+
+async def test_chosen_id_conflicts_while_live(client):
+    await create_session(client, session_id="alpha")
+    resp = await client.post("/api/sessions", json={"session_id": "alpha"})
+    assert resp.status == 409
+    assert (await resp.json())["code"] == "session_live"
+
+
+async def test_unsafe_ids_are_rejected_and_touch_nothing(client, settings, tmp_path):
+    for bad in ("../escape", "a/b", "..", ".hidden", "x" * 200, "a b"):
+        resp = await client.post("/api/sessions", json={"session_id": bad})
+        assert resp.status in (400, 422), bad
+    outside = tmp_path / "victim"
+    outside.mkdir()
+    resp = await client.delete("/api/sessions/history/..%2Fvictim")
+    assert resp.status in (400, 404)
+    assert outside.is_dir()
+    resp = await client.get("/api/sessions/..%2F..%2Fetc")
+    assert resp.status in (400, 404)
+
+
+async def test_get_live_cold_and_unknown(client):
+    sid = (await create_session(client, session_id="s1"))["session_id"]
+    live = await (await client.get(f"/api/sessions/{sid}")).json()
+    assert live["cold"] is False
+    resp = await client.delete(f"/api/sessions/{sid}")
+    assert await resp.json() == {"session_id": sid, "stopped": True}
+    cold = await client.get(f"/api/sessions/{sid}")
+    assert cold.status == 200
+    body = await cold.json()
+    assert body["cold"] is True and body["status"] == "stopped"
+    assert body["last_seq"] == 2
+    missing = await client.get("/api/sessions/nope")
+    assert missing.status == 404
+    assert (await missing.json())["code"] == "session_not_found"
+
+
+async def test_list_and_history(client):
+    await create_session(client, session_id="one")
+    await create_session(client, session_id="two")
+    await client.delete("/api/sessions/one")
+    live = await (await client.get("/api/sessions")).json()
+    assert [s["session_id"] for s in live["sessions"]] == ["two"]
+    history = await (await client.get("/api/sessions/history")).json()
+    flags = {s["session_id"]: (s["live"], s["cold"]) for s in history["sessions"]}
+    assert flags == {"one": (False, True), "two": (True, False)}
+
+
+async def test_delete_history_stops_and_removes_folder(client, settings):
+    await create_session(client, session_id="gone")
+    resp = await client.delete("/api/sessions/history/gone")
+    assert resp.status == 200
+    assert not (settings.home / "sessions" / "gone").exists()
+    assert (await client.get("/api/sessions/gone")).status == 404
+    assert (await client.delete("/api/sessions/history/gone")).status == 404
+
+
+async def test_resume_keeps_id_and_continues_seq(client, settings):
+    await create_session(client, session_id="res")
+    await client.delete("/api/sessions/res")
+    body = await create_session(client, queen_resume_from="res")
+    assert body["session_id"] == "res"
+    seqs = [e["seq"] for e in read_log(settings.home, "res")]
+    assert seqs == [1, 2, 3]
+    resp = await client.post("/api/sessions", json={"queen_resume_from": "never-was"})
+    assert resp.status == 404
+
+
+async def test_live_sessions_resume_after_restart(make_client, tmp_path):
+    settings = make_settings(tmp_path)
+    first = await make_client(settings)
+    await create_session(first, session_id="keep")
+    await create_session(first, session_id="drop")
+    await first.delete("/api/sessions/drop")
+    await first.close()
+    second = await make_client(settings)
+    live = await (await second.get("/api/sessions")).json()
+    assert [s["session_id"] for s in live["sessions"]] == ["keep"]
+    types = [e["type"] for e in read_log(settings.home, "keep")]
+    assert types == ["session_started", "session_stopped", "session_started"]
+    assert [e["seq"] for e in read_log(settings.home, "keep")] == [1, 2, 3]
+
+
+async def test_event_history_live_and_cold(client):
+    await create_session(client, session_id="h")
+    session = client.app[keys.SESSIONS].get("h").session
+    for i in range(30):
+        session.emit("client_output_delta", {"content": str(i), "snapshot": ""})
+    resp = await client.get("/api/sessions/h/events/history?limit=10")
+    body = await resp.json()
+    assert body["total"] == 31 and body["returned"] == 10 and body["truncated"] is True
+    assert [e["seq"] for e in body["events"]] == list(range(22, 32))
+    body = await (await client.get("/api/sessions/h/events/history?limit=5&before_seq=4")).json()
+    assert [e["seq"] for e in body["events"]] == [1, 2, 3]
+    assert body["truncated"] is False
+    await client.delete("/api/sessions/h")
+    cold = await (await client.get("/api/sessions/h/events/history?limit=3")).json()
+    assert [e["seq"] for e in cold["events"]] == [30, 31, 32]
+    assert cold["total"] == 32
+    bad = await client.get("/api/sessions/h/events/history?limit=0")
+    assert bad.status == 400

@@ -1,0 +1,107 @@
+"""SSE: unnamed frames with ids, resume without gap or duplicate, filters, end on stop."""
+
+from __future__ import annotations
+
+import asyncio
+
+from hive_server import keys
+from tests.conftest import create_session, make_settings
+from tests.sse_reader import read_all, read_frame, read_until
+
+
+def emit_many(client, sid: str, n: int) -> None:
+    session = client.app[keys.SESSIONS].get(sid).session
+    for i in range(n):
+        session.emit("client_output_delta", {"content": f"c{i}", "snapshot": ""})
+
+
+async def test_frames_are_unnamed_with_seq_ids(client):
+    await create_session(client, session_id="s")
+    resp = await client.get("/api/sessions/s/events")
+    assert resp.status == 200
+    assert resp.headers["Content-Type"].startswith("text/event-stream")
+    emit_many(client, "s", 1)
+    raw = await resp.content.readuntil(b"\n\n")
+    assert raw.startswith(b"id: 2\n")
+    assert b"event:" not in raw
+    resp.close()
+
+
+async def test_live_tail_only_without_resume_point(client):
+    await create_session(client, session_id="s")
+    emit_many(client, "s", 3)
+    resp = await client.get("/api/sessions/s/events")
+    emit_many(client, "s", 1)
+    frame = await read_frame(resp)
+    assert frame["id"] == 5 and frame["event"]["seq"] == 5
+    resp.close()
+
+
+async def test_after_seq_zero_replays_everything(client):
+    await create_session(client, session_id="s")
+    emit_many(client, "s", 5)
+    resp = await client.get("/api/sessions/s/events?after_seq=0")
+    frames = await read_until(resp, lambda e: e["seq"] == 6)
+    assert [f["id"] for f in frames] == [1, 2, 3, 4, 5, 6]
+    assert frames[0]["event"]["type"] == "session_started"
+    resp.close()
+
+
+async def test_last_event_id_resume_no_gap_no_duplicate_while_publishing(client):
+    await create_session(client, session_id="s")
+    emit_many(client, "s", 200)
+    done = asyncio.Event()
+
+    async def publisher():
+        for _ in range(300):
+            emit_many(client, "s", 3)
+            await asyncio.sleep(0)
+        done.set()
+
+    task = asyncio.create_task(publisher())
+    resp = await client.get("/api/sessions/s/events", headers={"Last-Event-ID": "100"})
+    frames = await read_until(resp, lambda e: e["seq"] == 1101, timeout=20)
+    await task
+    assert [f["id"] for f in frames] == list(range(101, 1102))
+    resp.close()
+
+
+async def test_types_filter_applies_to_replay_and_live(client):
+    await create_session(client, session_id="s")
+    emit_many(client, "s", 3)
+    resp = await client.get("/api/sessions/s/events?after_seq=0&types=session_stopped")
+    await client.delete("/api/sessions/s")
+    frames = await read_all(resp)
+    assert [f["event"]["type"] for f in frames] == ["session_stopped"]
+
+
+async def test_stream_ends_when_session_stops(client):
+    await create_session(client, session_id="s")
+    resp = await client.get("/api/sessions/s/events")
+    await client.delete("/api/sessions/s")
+    frames = await read_all(resp)
+    assert frames[-1]["event"]["type"] == "session_stopped"
+    assert resp.content.at_eof()
+
+
+async def test_not_live_is_404(client):
+    resp = await client.get("/api/sessions/nothing/events")
+    assert resp.status == 404
+    await create_session(client, session_id="s")
+    await client.delete("/api/sessions/s")
+    assert (await client.get("/api/sessions/s/events")).status == 404
+
+
+async def test_lagging_stream_is_ended_and_resumes_without_loss(make_client, tmp_path):
+    client = await make_client(make_settings(tmp_path, sse_queue_size=8))
+    await create_session(client, session_id="s")
+    resp = await client.get("/api/sessions/s/events")
+    emit_many(client, "s", 100)  # synchronous burst: the subscriber cannot keep up
+    first = await read_all(resp)
+    assert first, "buffered events are delivered before the stream ends"
+    last = first[-1]["id"]
+    assert last < 101
+    resumed = await client.get("/api/sessions/s/events", headers={"Last-Event-ID": str(last)})
+    rest = await read_until(resumed, lambda e: e["seq"] == 101)
+    assert [f["id"] for f in first + rest] == list(range(2, 102))
+    resumed.close()
