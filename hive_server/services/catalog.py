@@ -1,0 +1,259 @@
+"""The agent catalog: every folder under the agents dir, reloaded while the server runs.
+
+``AgentCatalog.reload()`` scans the folder in a thread. Each agent folder gets a version (a hash
+of its ``agent.json``, ``tools.py``, ``triggers.json`` and ``README.md``); only folders whose
+version changed are parsed again (``agent_folder.load_folder``), and the entry of an unchanged
+folder is the same object as before. A folder with a bad name, a missing or invalid manifest,
+or a broken ``tools.py`` is listed with its error; it never breaks the scan. Plain files,
+hidden folders and ``__pycache__`` are ignored. Entries are immutable snapshots: a session
+keeps the entry it loaded.
+
+``CatalogWatcher`` owns the one task that runs ``watchfiles.awatch`` on the agents dir and calls
+``reload()`` after each batch of changes."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import time
+from collections.abc import Callable, Mapping
+from contextlib import suppress
+from pathlib import Path
+
+from watchfiles import awatch
+
+from hive_server import errors
+from hive_server.models.agent import METADATA_FIELDS, is_agent_id
+from hive_server.services.agent_folder import (
+    AgentEntry,
+    agent_folders,
+    load_folder,
+    patch_manifest,
+    remove_folder,
+)
+
+__all__ = ["AgentCatalog", "AgentEntry", "CatalogChange", "CatalogWatcher"]
+
+log = logging.getLogger(__name__)
+
+WATCH_RETRY_SECONDS = 1.0
+WATCH_STOP_TIMEOUT = 5.0
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class CatalogChange:
+    """Agent ids added, changed (new version) and removed by one reload."""
+
+    added: tuple[str, ...] = ()
+    changed: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.added or self.changed or self.removed)
+
+
+ChangeCallback = Callable[[CatalogChange], None]
+
+
+
+
+class AgentCatalog:
+    """The agents found in ``agents_dir``; ``reload()`` refreshes them."""
+
+    def __init__(self, agents_dir: Path, *, now: Callable[[], float] = time.time) -> None:
+        self.agents_dir = agents_dir
+        self._now = now
+        self._entries: dict[str, AgentEntry] = {}
+        self._subscribers: list[ChangeCallback] = []
+        self._scan_lock = asyncio.Lock()
+        self._write_lock = asyncio.Lock()
+
+    # ------------------------------------------------------------------ reading
+
+    def entries(self) -> list[AgentEntry]:
+        """Every listed folder, valid or not, sorted by id."""
+        return [self._entries[key] for key in sorted(self._entries)]
+
+    def get(self, agent_id: str) -> AgentEntry:
+        entry = self._entries.get(agent_id)
+        if entry is None:
+            raise errors.NotFound(f"agent {agent_id!r} not found", code="agent_not_found")
+        return entry
+
+    def get_valid(self, agent_id: str) -> AgentEntry:
+        """The entry, which must be loadable (``InvalidInput`` ``agent_invalid`` otherwise)."""
+        entry = self.get(agent_id)
+        if not entry.is_valid:
+            raise errors.InvalidInput(f"agent {agent_id!r} is invalid: {entry.error}",
+                                      code="agent_invalid")
+        return entry
+
+    def resolve_path(self, agent_path: str) -> str:
+        """The agent id named by a client's ``agent_path``.
+
+        Accepts ``agents/<id>``, a bare ``<id>``, a path relative to the agents dir, or an
+        absolute path. Anything that does not resolve to a folder directly inside the agents
+        dir (``..``, symlinks leading out, nested folders) raises ``agent_path_outside``.
+        Existence is not checked: follow with ``get``.
+        """
+        text = agent_path.strip()
+        if not text or "\x00" in text:
+            raise errors.InvalidInput("agent_path must not be empty", code="agent_path_invalid")
+        root = self.agents_dir.resolve()
+        candidate = Path(text)
+        if not candidate.is_absolute():
+            parts = candidate.parts
+            if len(parts) > 1 and parts[0] in ("agents", self.agents_dir.name):
+                parts = parts[1:]
+            candidate = root.joinpath(*parts)
+        resolved = candidate.resolve()
+        if resolved.parent != root or not is_agent_id(resolved.name):
+            raise errors.InvalidInput(
+                f"agent_path {agent_path!r} is not a folder directly inside the agents directory",
+                code="agent_path_outside")
+        return resolved.name
+
+    def subscribe(self, callback: ChangeCallback) -> Callable[[], None]:
+        """Call ``callback(change)`` after every reload that changed something.
+
+        Returns the function that unsubscribes. A failing callback is logged and never keeps
+        the others from running.
+        """
+        self._subscribers.append(callback)
+
+        def unsubscribe() -> None:
+            with suppress(ValueError):
+                self._subscribers.remove(callback)
+
+        return unsubscribe
+
+    # ------------------------------------------------------------------ reloading
+
+    async def reload(self) -> CatalogChange:
+        """Rescan the agents dir; notify subscribers when something changed."""
+        async with self._scan_lock:
+            old = self._entries
+            new = await asyncio.to_thread(self._scan, old, self._now())
+            change = _diff(old, new)
+            self._entries = new
+        if change:
+            log.info("agent catalog: added=%s changed=%s removed=%s",
+                     list(change.added), list(change.changed), list(change.removed))
+            self._notify(change)
+        return change
+
+    def _notify(self, change: CatalogChange) -> None:
+        for callback in list(self._subscribers):
+            try:
+                callback(change)
+            except Exception:  # fan-out boundary: one subscriber never breaks the others
+                log.exception("agent catalog subscriber %r failed", callback)
+
+    def _scan(self, old: Mapping[str, AgentEntry], now: float) -> dict[str, AgentEntry]:
+        root = self.agents_dir.resolve()
+        return {folder.name: load_folder(folder, root, old.get(folder.name), now)
+                for folder in agent_folders(self.agents_dir)}
+
+    # ------------------------------------------------------------------ writing
+
+    async def delete(self, agent_id: str) -> CatalogChange:
+        """Remove the agent's folder (a real folder directly inside the agents dir) and reload."""
+        async with self._write_lock:
+            folder = self._folder_for_write(agent_id)
+            await asyncio.to_thread(remove_folder, folder, self.agents_dir.resolve())
+        return await self.reload()
+
+    async def update_metadata(self, agent_id: str, fields: Mapping[str, object]) -> AgentEntry:
+        """Patch ``name``/``description``/``goal``/``icon``/``tags``/``category`` in agent.json.
+
+        The patched manifest is validated before anything is written; the file is replaced
+        atomically and keys this server does not know are kept.
+        """
+        not_allowed = sorted(set(fields) - METADATA_FIELDS)
+        if not_allowed:
+            raise errors.InvalidInput(
+                f"fields {not_allowed} cannot be patched; allowed: {sorted(METADATA_FIELDS)}",
+                code="metadata_field_not_allowed")
+        if not fields:
+            raise errors.InvalidInput("no fields to update", code="metadata_empty")
+        async with self._write_lock:
+            folder = self._folder_for_write(agent_id)
+            await asyncio.to_thread(patch_manifest, folder, self.agents_dir.resolve(),
+                                    dict(fields))
+        await self.reload()
+        return self.get(agent_id)
+
+    def _folder_for_write(self, agent_id: str) -> Path:
+        entry = self.get(agent_id)  # only listed folders: a name from the scan, never a path
+        return self.agents_dir / entry.agent_id
+
+
+class CatalogWatcher:
+    """Owns the task that reloads the catalog whenever files under the agents dir change."""
+
+    def __init__(self, catalog: AgentCatalog, *, debounce_ms: int = 300) -> None:
+        self._catalog = catalog
+        self._debounce_ms = debounce_ms
+        self._stop_event = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    async def start(self) -> None:
+        """Create the agents dir if missing, start watching, then load the catalog once.
+
+        The watch task gets one loop step to register its watch before the initial scan, so
+        a change lands either in that scan or in a watch batch.
+        """
+        if self._task is not None:
+            raise RuntimeError("CatalogWatcher already started")
+        await asyncio.to_thread(self._catalog.agents_dir.mkdir, parents=True, exist_ok=True)
+        self._stop_event = asyncio.Event()
+        self._task = asyncio.create_task(self._run(), name="agent-catalog-watcher")
+        await asyncio.sleep(0)
+        await self._reload()
+
+    async def stop(self) -> None:
+        """Stop watching and wait for the task to end."""
+        task, self._task = self._task, None
+        if task is None:
+            return
+        self._stop_event.set()
+        try:
+            await asyncio.wait_for(task, WATCH_STOP_TIMEOUT)
+        except TimeoutError:
+            log.warning("agent catalog watcher did not stop in %ss; cancelled",
+                        WATCH_STOP_TIMEOUT)
+
+    async def _run(self) -> None:
+        root = self._catalog.agents_dir
+        while not self._stop_event.is_set():
+            try:
+                async for changes in awatch(root, debounce=self._debounce_ms,
+                                            stop_event=self._stop_event):
+                    log.debug("agents dir changed: %d file events", len(changes))
+                    await self._reload()
+            except Exception:  # task boundary: log, wait a moment, watch again
+                log.exception("watching %s failed; retrying", root)
+                with suppress(TimeoutError):
+                    await asyncio.wait_for(self._stop_event.wait(), WATCH_RETRY_SECONDS)
+                with suppress(OSError):
+                    await asyncio.to_thread(root.mkdir, parents=True, exist_ok=True)
+                await self._reload()
+
+    async def _reload(self) -> None:
+        try:
+            await self._catalog.reload()
+        except Exception:  # task boundary: a failed scan must not end the watcher
+            log.exception("agent catalog reload failed")
+
+
+def _diff(old: Mapping[str, AgentEntry], new: Mapping[str, AgentEntry]) -> CatalogChange:
+    return CatalogChange(
+        added=tuple(sorted(new.keys() - old.keys())),
+        changed=tuple(sorted(key for key in new.keys() & old.keys()
+                             if new[key].version != old[key].version)),
+        removed=tuple(sorted(old.keys() - new.keys())))
