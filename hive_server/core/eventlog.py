@@ -1,0 +1,289 @@
+"""The per-session append-only event log: ``events.jsonl``, one ``Event.to_json()`` per line.
+
+``EventLog`` owns one writer task: ``append`` enqueues synchronously (so call order is seq
+order), the writer takes every queued line, writes them in one call (and fsyncs, per
+``Durability``) in a thread, then resolves the appenders' futures. Reads go through the
+writer-free functions of ``eventlog_reader`` (re-exported here for cold sessions) in a thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from enum import StrEnum
+from io import FileIO
+from pathlib import Path
+
+from hive_server.core.eventlog_reader import (
+    BLOCK_SIZE,
+    last_seq_file,
+    open_reader,
+    read_after_file,
+    read_tail_file,
+    scan_after,
+)
+from hive_server.models.events import Event
+
+__all__ = [
+    "BLOCK_SIZE",
+    "Durability",
+    "EventLog",
+    "OpenInfo",
+    "last_seq_file",
+    "read_after_file",
+    "read_tail_file",
+]
+
+logger = logging.getLogger(__name__)
+
+
+class Durability(StrEnum):
+    FSYNC = "fsync"
+    BATCH = "batch"
+    NONE = "none"
+
+
+@dataclass(frozen=True, slots=True)
+class OpenInfo:
+    last_seq: int
+    truncated_bytes: int
+
+
+def _open_for_append(path: Path) -> tuple[FileIO, OpenInfo]:
+    """Create (and sync the directory entry) or repair the log; return the append handle."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    created = not path.exists()
+    file = FileIO(path, "a")
+    try:
+        if created:
+            _fsync_dir(path.parent)
+        with open_reader(path) as reader:
+            assert reader is not None
+            end, last = reader.good_end()
+            size = reader.size
+        if end < size:
+            file.truncate(end)
+            os.fsync(file.fileno())
+    except BaseException:
+        file.close()
+        raise
+    return file, OpenInfo(last.seq if last is not None else 0, size - end)
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_all(file: FileIO, data: bytes, fsync: bool) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(file.fileno(), view) :]
+    if fsync:
+        os.fsync(file.fileno())
+
+
+def _resolve(futures: list[asyncio.Future[None]]) -> None:
+    for future in futures:
+        if not future.done():
+            future.set_result(None)
+
+
+def _fail(futures: list[asyncio.Future[None]], exc: BaseException) -> None:
+    for future in futures:
+        if not future.done():
+            future.set_exception(exc)
+
+
+class EventLog:
+    """One session's ``events.jsonl`` with its writer task. See the module docstring."""
+
+    def __init__(
+        self,
+        path: Path,
+        durability: Durability,
+        *,
+        batch_interval: float = 0.010,
+        block_size: int = BLOCK_SIZE,
+    ):
+        self._path = path
+        self._durability = durability
+        self._batch_interval = batch_interval
+        self._block_size = block_size
+        self._file: FileIO | None = None
+        self._writer: asyncio.Task[None] | None = None
+        self._wakeup = asyncio.Event()
+        self._closed = False
+        self._error: OSError | None = None
+        self._last_seq = 0
+        self._written_seq = 0
+        self._queue: list[tuple[bytes, asyncio.Future[None]]] = []
+        self._inflight: list[asyncio.Future[None]] = []
+        self._unsynced: list[asyncio.Future[None]] = []
+        self._sync_deadline: float | None = None
+        self._flushers: list[tuple[int, asyncio.Future[None]]] = []
+
+    @property
+    def path(self) -> Path:
+        return self._path
+
+    @property
+    def last_seq(self) -> int:
+        return self._last_seq
+
+    async def open(self) -> OpenInfo:
+        """Create or repair the file (cutting a torn tail), read the last seq, start the writer."""
+        if self._writer is not None or self._closed:
+            raise RuntimeError(f"event log {self._path} was already opened")
+        self._file, info = await asyncio.to_thread(_open_for_append, self._path)
+        self._last_seq = self._written_seq = info.last_seq
+        self._writer = asyncio.create_task(self._run(), name=f"eventlog-writer:{self._path}")
+        return info
+
+    def append(self, event: Event) -> asyncio.Future[None]:
+        """Enqueue ``event`` (seq must be ``last_seq + 1``); the future resolves once it is
+        durable under the policy, or fails with the writer's ``OSError``."""
+        if self._error is not None:
+            raise RuntimeError(f"event log {self._path} failed") from self._error
+        if self._writer is None or self._closed:
+            raise RuntimeError(f"event log {self._path} is not open")
+        if event.seq != self._last_seq + 1:
+            raise ValueError(f"event seq {event.seq} does not follow {self._last_seq}")
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._queue.append((event.to_json() + b"\n", future))
+        self._last_seq = event.seq
+        self._wakeup.set()
+        return future
+
+    async def flush(self) -> None:
+        """Return once every event appended so far is written (readable, maybe not synced)."""
+        target = self._last_seq
+        if self._written_seq >= target:
+            return
+        if self._error is not None:
+            raise RuntimeError(f"event log {self._path} failed") from self._error
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._flushers.append((target, future))
+        await future
+
+    async def close(self) -> None:
+        """Write and fsync what is queued, stop the writer, close the file. Idempotent."""
+        self._closed = True
+        self._wakeup.set()
+        if self._writer is not None:
+            await self._writer
+        file, self._file = self._file, None
+        if file is not None:
+            await asyncio.to_thread(file.close)
+
+    async def read_after(self, after_seq: int, limit: int | None = None) -> list[Event]:
+        """Events appended before this call with seq > ``after_seq``, in order."""
+        upto = self._last_seq
+        await self.flush()
+        events = await asyncio.to_thread(
+            read_after_file, self._path, after_seq, limit, block_size=self._block_size
+        )
+        return [event for event in events if event.seq <= upto]
+
+    async def iter_after(self, after_seq: int, chunk: int = 1000) -> AsyncIterator[list[Event]]:
+        """``read_after`` in chunks of at most ``chunk`` events, each read in a thread."""
+        upto = self._last_seq
+        await self.flush()
+        offset: int | None = None
+        while after_seq < upto:
+            events, offset = await asyncio.to_thread(
+                scan_after, self._path, after_seq, chunk, offset, self._block_size
+            )
+            events = [event for event in events if event.seq <= upto]
+            if not events:
+                return
+            yield events
+            after_seq = events[-1].seq
+
+    async def read_tail(self, limit: int, before_seq: int | None = None) -> list[Event]:
+        """The last ``limit`` events with seq < ``before_seq`` (all if None), ascending."""
+        upto = self._last_seq
+        await self.flush()
+        before = upto + 1 if before_seq is None else min(before_seq, upto + 1)
+        return await asyncio.to_thread(
+            read_tail_file, self._path, limit, before, block_size=self._block_size
+        )
+
+    # -- the writer task ---------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        try:
+            while not (self._closed and not self._queue):
+                await self._wait_for_work()
+                if self._queue:
+                    await self._write_queued()
+                if self._sync_due():
+                    await self._sync()
+            await self._sync()
+        except OSError as exc:
+            logger.exception("event log %s: write failed; failing pending appends", self._path)
+            self._error = exc
+            self._fail_pending(exc)
+        finally:
+            self._closed = True
+            self._fail_pending(RuntimeError(f"event log {self._path} writer stopped"))
+
+    async def _wait_for_work(self) -> None:
+        if not (self._queue or self._closed):
+            timeout = None
+            if self._sync_deadline is not None:
+                timeout = max(0.0, self._sync_deadline - asyncio.get_running_loop().time())
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(timeout):
+                    await self._wakeup.wait()
+        self._wakeup.clear()
+
+    async def _write_queued(self) -> None:
+        batch, self._queue = self._queue, []
+        self._inflight = [future for _, future in batch]
+        data = b"".join(line for line, _ in batch)
+        fsync = self._durability is Durability.FSYNC
+        assert self._file is not None
+        await asyncio.to_thread(_write_all, self._file, data, fsync)
+        self._written_seq += len(batch)
+        futures, self._inflight = self._inflight, []
+        self._release_flushers()
+        if self._durability is Durability.BATCH:
+            self._unsynced.extend(futures)
+            if self._sync_deadline is None:
+                self._sync_deadline = asyncio.get_running_loop().time() + self._batch_interval
+        else:
+            _resolve(futures)
+
+    def _sync_due(self) -> bool:
+        deadline = self._sync_deadline
+        return deadline is not None and asyncio.get_running_loop().time() >= deadline
+
+    async def _sync(self) -> None:
+        futures, self._unsynced = self._unsynced, []
+        self._sync_deadline = None
+        assert self._file is not None
+        await asyncio.to_thread(os.fsync, self._file.fileno())
+        _resolve(futures)
+
+    def _release_flushers(self) -> None:
+        waiting = []
+        for target, future in self._flushers:
+            if target <= self._written_seq:
+                _resolve([future])
+            else:
+                waiting.append((target, future))
+        self._flushers = waiting
+
+    def _fail_pending(self, exc: BaseException) -> None:
+        pending = [future for _, future in self._queue] + self._inflight + self._unsynced
+        pending += [future for _, future in self._flushers]
+        self._queue, self._inflight, self._unsynced, self._flushers = [], [], [], []
+        _fail(pending, exc)
