@@ -15,9 +15,10 @@ from hive_server import keys
 from hive_server.core.clock import Clock, SystemClock
 from hive_server.llm import make_llm
 from hive_server.llm.base import LLMClient
+from hive_server.services.queens import QueenRegistry
 from hive_server.services.sessions import SessionManager, SessionOptions
 from hive_server.settings import Settings
-from hive_server.web import health, sessions, sse
+from hive_server.web import health, queen, sessions, sse
 from hive_server.web.errors import error_middleware
 from hive_server.web.security import allowed_hosts, security_middleware
 
@@ -35,9 +36,10 @@ def create_app(settings: Settings, *, llm: LLMClient | None = None,
                                     settings.model)
     app[keys.SSE_STREAMS] = set()
     app.cleanup_ctx.append(_llm_ctx)
+    app.cleanup_ctx.append(_queens_ctx)
     app.cleanup_ctx.append(_sessions_ctx)
     app.on_shutdown.append(_end_streams)
-    for table in (health.routes, sessions.routes, sse.routes):
+    for table in (health.routes, sessions.routes, sse.routes, queen.routes):
         app.add_routes(table)
     return app
 
@@ -47,13 +49,21 @@ async def _llm_ctx(app: web.Application) -> AsyncIterator[None]:
     await app[keys.LLM].aclose()
 
 
+async def _queens_ctx(app: web.Application) -> AsyncIterator[None]:
+    registry = QueenRegistry(app[keys.SETTINGS].queens_dir)
+    await registry.reload()
+    app[keys.QUEENS] = registry
+    yield
+
+
 async def _sessions_ctx(app: web.Application) -> AsyncIterator[None]:
     settings, llm = app[keys.SETTINGS], app[keys.LLM]
-    manager = SessionManager(SessionOptions(
+    options = SessionOptions(
         home=settings.home, durability=settings.durability,
         default_model=settings.model or llm.default_model, provider=llm.provider,
-        bus_queue_size=settings.sse_queue_size,
-    ))
+        bus_queue_size=settings.sse_queue_size, inbox_size=settings.queen_inbox_size,
+    )
+    manager = SessionManager(options, llm=llm, queens=app[keys.QUEENS], clock=app[keys.CLOCK])
     app[keys.SESSIONS] = manager
     resumed = await manager.resume_all()
     if resumed:

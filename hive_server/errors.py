@@ -72,3 +72,9 @@ class Unavailable(HiveError):
     """The component is shutting down or overloaded (503)."""
 
     code = "unavailable"
+
+
+class Busy(HiveError):
+    """A bounded queue is full; try again later (429)."""
+
+    code = "busy"

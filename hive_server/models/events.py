@@ -49,18 +49,20 @@ class EventType(StrEnum):
 
 
 EVENT_DATA: dict[EventType, str] = {
-    EventType.SESSION_STARTED: "{queen_id, queen_name, agent_id|null, model, provider, resumed: bool}",
+    EventType.SESSION_STARTED: "{queen_id, queen_name, agent_id|null, model, provider, "
+    "resumed: bool, previous_seq: int}",
     EventType.SESSION_STOPPED: "{reason: 'deleted'|'shutdown'}",
     EventType.SESSION_RESUMED: "{previous_seq: int, reason: 'startup'|'request'}",
-    EventType.CLIENT_INPUT_RECEIVED: "{message: str, source: 'user'|'trigger', trigger_id?: str}",
-    EventType.CLIENT_INPUT_REQUESTED: "{prompt: str, tool_use_id: str}",
+    EventType.CLIENT_INPUT_RECEIVED: "{message: str, source: 'user'|'trigger', trigger_id?, "
+    "answers_request_seq?: int (answers ask_user), coalesced_into?: int (a coalesced fire)}",
+    EventType.CLIENT_INPUT_REQUESTED: "{prompt: str} the queen's ask_user question",
     EventType.CLIENT_OUTPUT_DELTA: "{content: str, snapshot: str} the queen's text as it streams",
     EventType.LLM_TEXT_DELTA: "{content: str, snapshot: str} a worker's text as it streams",
     EventType.LLM_TURN_COMPLETE: "{message: {role, content: [blocks]}, usage: {input_tokens, "
     "output_tokens}, stop_reason, model}",
     EventType.TOOL_CALL_STARTED: "{tool_use_id, tool_name, tool_input}",
     EventType.TOOL_CALL_COMPLETED: "{tool_use_id, tool_name, result: str, is_error: bool}",
-    EventType.EXECUTION_STARTED: "{trigger: 'user'|'trigger', input_seq: int}",
+    EventType.EXECUTION_STARTED: "{trigger: 'user'|'trigger', input_seq: int, coalesced: int}",
     EventType.EXECUTION_COMPLETED: "{turns: int, usage: {input_tokens, output_tokens}}",
     EventType.EXECUTION_FAILED: "{error: str, error_type: str}",
     EventType.EXECUTION_CANCELLED: "{reason: str}",

@@ -106,7 +106,7 @@ class Session:
     def uptime_seconds(self) -> float:
         return time.monotonic() - self.started_monotonic
 
-    async def close(self, reason: str, *, mark_stopped: bool) -> None:
+    async def close(self, reason: str, *, mark_stopped: bool, log_stop: bool = True) -> None:
         """Stop every part (reverse order), log ``session_stopped``, end streams, close the log."""
         self.stopping = True
         for part in reversed(self.parts):
@@ -115,7 +115,8 @@ class Session:
             except Exception:
                 log.exception("session %s: stopping %r failed", self.id, part)
         self.parts.clear()
-        await self.emit_durable(EventType.SESSION_STOPPED, {"reason": reason})
+        if log_stop:
+            await self.emit_durable(EventType.SESSION_STOPPED, {"reason": reason})
         self.bus.close("session_stopped")
         await self.log.close()
         if mark_stopped:

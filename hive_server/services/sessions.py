@@ -12,13 +12,20 @@ import logging
 import shutil
 from pathlib import Path
 
+from hive_server.core.clock import Clock
 from hive_server.core.eventlog import Durability, EventLog
 from hive_server.errors import Conflict, InvalidInput, NotFound
+from hive_server.llm.base import LLMClient
 from hive_server.models.api import CreateSessionBody
 from hive_server.models.events import EventType
+from hive_server.models.queen import QueenProfile
 from hive_server.models.session import SessionMeta, is_safe_id, new_session_id
+from hive_server.services.conversation import Rebuilt, rebuild_from_file
+from hive_server.services.queen import Queen
+from hive_server.services.queens import QueenRegistry
 from hive_server.services.session import Session, utc_iso
 from hive_server.services.session_store import SessionStore
+from hive_server.services.tools import Tool, builtin_tools
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +39,7 @@ class SessionOptions:
     default_model: str
     provider: str
     bus_queue_size: int = 2048
+    inbox_size: int = 256
 
 
 @dataclasses.dataclass(slots=True)
@@ -39,11 +47,16 @@ class LiveSession:
     """A live session and the parts it runs."""
 
     session: Session
+    queen: Queen
 
 
 class SessionManager:
-    def __init__(self, options: SessionOptions):
+    def __init__(self, options: SessionOptions, *, llm: LLMClient, queens: QueenRegistry,
+                 clock: Clock):
         self.options = options
+        self.llm = llm
+        self.queens = queens
+        self.clock = clock
         self.store = SessionStore(options.home)
         self._live: dict[str, LiveSession] = {}
         self._loading: set[str] = set()
@@ -98,42 +111,69 @@ class SessionManager:
     async def _open(self, session_id: str, body: CreateSessionBody) -> LiveSession:
         directory = self.store.path(session_id)
         resumed = self.store.exists(session_id)
-        meta = await self._meta_for(session_id, body, resumed)
+        meta, profile = await self._meta_for(session_id, body, resumed)
         await asyncio.to_thread(_make_dirs, directory)
         event_log = EventLog(directory / "events.jsonl", self.options.durability)
         info = await event_log.open()
         session = Session(meta, directory, event_log, bus_queue_size=self.options.bus_queue_size)
         try:
-            if info.truncated_bytes:
-                session.emit(EventType.LOG_REPAIRED, {"truncated_bytes": info.truncated_bytes})
-            await session.emit_durable(EventType.SESSION_STARTED, {
-                "queen_id": meta.queen_id, "queen_name": meta.queen_name,
-                "agent_id": meta.agent_id, "model": meta.model,
-                "provider": self.options.provider, "resumed": resumed,
-                "previous_seq": info.last_seq,
-            })
-            await session.save_meta(status="live", stopped_at=None)
+            history = (await asyncio.to_thread(rebuild_from_file, event_log.path) if resumed
+                       else Rebuilt([], []))
+            live = await self._start(session, profile, history, info.truncated_bytes, resumed,
+                                     info.last_seq)
         except BaseException:
-            await event_log.close()
+            await session.close("failed_to_start", mark_stopped=False, log_stop=False)
             if not resumed:
                 await asyncio.to_thread(shutil.rmtree, directory, True)
             raise
-        live = LiveSession(session)
         self._live[session_id] = live
         log.info("session %s %s at seq %d", session_id, "resumed" if resumed else "created",
                  session.last_seq)
+        if body.initial_prompt and not resumed:
+            await live.queen.deliver(body.initial_prompt)
         return live
 
+    async def _start(self, session: Session, profile: QueenProfile, history: Rebuilt,
+                     truncated: int, resumed: bool, previous_seq: int) -> LiveSession:
+        meta = session.meta
+        if truncated:
+            session.emit(EventType.LOG_REPAIRED, {"truncated_bytes": truncated})
+        await session.emit_durable(EventType.SESSION_STARTED, {
+            "queen_id": meta.queen_id, "queen_name": meta.queen_name,
+            "agent_id": meta.agent_id, "model": meta.model,
+            "provider": self.options.provider, "resumed": resumed,
+            "previous_seq": previous_seq,
+        })
+        await session.save_meta(status="live", stopped_at=None)
+        queen = Queen(session, self.llm, profile, inbox_size=self.options.inbox_size,
+                      tools=lambda: self._base_tools(session), colony=lambda: None,
+                      history=history.messages)
+        session.parts.append(queen)
+        queen.start(history.pending)
+        return LiveSession(session, queen)
+
+    def _base_tools(self, session: Session) -> dict[str, Tool]:
+        return builtin_tools(session.workspace, self.clock.time)
+
     async def _meta_for(self, session_id: str, body: CreateSessionBody,
-                        resumed: bool) -> SessionMeta:
+                        resumed: bool) -> tuple[SessionMeta, QueenProfile]:
         if resumed:
-            return await self.store.read_meta(session_id)
+            meta = await self.store.read_meta(session_id)
+            try:
+                return meta, self.queens.get(meta.queen_id)
+            except NotFound:
+                log.warning("session %s: queen %r is gone; using the default queen",
+                            session_id, meta.queen_id)
+                return meta, self.queens.default()
+        profile = self.queens.get(body.queen_name) if body.queen_name else self.queens.default()
         now = utc_iso()
-        return SessionMeta(
-            session_id=session_id, created_at=now, updated_at=now, queen_id="default",
-            queen_name="Queen", model=body.model or self.options.default_model,
+        meta = SessionMeta(
+            session_id=session_id, created_at=now, updated_at=now, queen_id=profile.id,
+            queen_name=profile.name,
+            model=body.model or profile.model or self.options.default_model,
             phase=body.initial_phase or "planning",
         )
+        return meta, profile
 
     # -- stop ---------------------------------------------------------------------------------
     async def stop(self, session_id: str, *, reason: str = "deleted") -> None:

@@ -1,0 +1,126 @@
+"""One agent execution: model turns and tool calls until the model stops asking for tools.
+
+Shared by the queen and the workers. Every step is an event on the session stream:
+text deltas, ``llm_turn_complete`` (full assistant message + usage), ``tool_call_started`` /
+``tool_call_completed`` (full result). Parallel tool calls run concurrently and their results
+go back in the order of the ``tool_use`` blocks. A cancelled execution still records a result
+for every call it started, so the conversation stays valid.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from hive_server.llm.base import LLMClient, TextDelta, TurnResult, Usage
+from hive_server.models.events import EventType
+from hive_server.services.conversation import Message, normalize, tool_result_block
+from hive_server.services.session import Session
+from hive_server.services.tools import Tool, ToolError
+
+log = logging.getLogger(__name__)
+MAX_TOOL_ROUNDS = 20
+
+
+@dataclasses.dataclass(slots=True)
+class LoopContext:
+    session: Session
+    llm: LLMClient
+    model: str
+    stream_id: str
+    execution_id: str
+    delta_type: EventType
+    max_rounds: int = MAX_TOOL_ROUNDS
+
+
+@dataclasses.dataclass(slots=True)
+class LoopOutcome:
+    text: str
+    turns: int
+    usage: Usage
+
+
+async def run_agent_loop(ctx: LoopContext, system: str, messages: list[Message],
+                         tools: Mapping[str, Tool]) -> LoopOutcome:
+    """Run turns, appending to ``messages``, until a turn asks for no tool."""
+    usage, turns, result = Usage(), 0, None
+    specs = [tool.spec for tool in tools.values()]
+    for _ in range(ctx.max_rounds):
+        result = await _one_turn(ctx, system, messages, specs)
+        turns += 1
+        usage = usage + result.usage
+        if not result.tool_uses:
+            break
+        await _run_tools(ctx, result.tool_uses, tools, messages)
+    return LoopOutcome(result.text if result else "", turns, usage)
+
+
+async def _one_turn(ctx: LoopContext, system: str, messages: list[Message],
+                    specs: list[Any]) -> TurnResult:
+    snapshot = ""
+    result: TurnResult | None = None
+    stream = ctx.llm.stream_turn(system=system, messages=normalize(messages), tools=specs,
+                                 model=ctx.model)
+    async for item in stream:
+        if isinstance(item, TextDelta):
+            snapshot += item.text
+            _emit(ctx, ctx.delta_type, {"content": item.text, "snapshot": snapshot})
+        else:
+            result = item
+    if result is None:
+        raise RuntimeError("the model stream ended without a result")
+    messages.append(result.message())
+    _emit(ctx, EventType.LLM_TURN_COMPLETE, {
+        "message": result.message(), "usage": result.usage.to_dict(),
+        "stop_reason": result.stop_reason, "model": result.model,
+    })
+    return result
+
+
+async def _run_tools(ctx: LoopContext, uses: list[dict[str, Any]], tools: Mapping[str, Tool],
+                     messages: list[Message]) -> None:
+    results: dict[str, dict[str, Any]] = {}
+    try:
+        async with asyncio.TaskGroup() as group:
+            for use in uses:
+                group.create_task(_call_tool(ctx, use, tools, results))
+    finally:
+        for use in uses:
+            if use["id"] not in results:
+                _record(ctx, use, "cancelled before it finished", True, results)
+        messages.append({"role": "user", "content": [results[u["id"]] for u in uses]})
+
+
+async def _call_tool(ctx: LoopContext, use: dict[str, Any], tools: Mapping[str, Tool],
+                     results: dict[str, dict[str, Any]]) -> None:
+    name = use["name"]
+    _emit(ctx, EventType.TOOL_CALL_STARTED,
+          {"tool_use_id": use["id"], "tool_name": name, "tool_input": use.get("input", {})})
+    tool = tools.get(name)
+    if tool is None:
+        _record(ctx, use, f"unknown tool {name!r}", True, results)
+        return
+    try:
+        text, is_error = await tool.run(dict(use.get("input") or {})), False
+    except ToolError as exc:
+        text, is_error = str(exc), True
+    except Exception as exc:  # a tool call is a task boundary: its bug is the model's error result
+        log.exception("tool %s raised", name)
+        text, is_error = f"{type(exc).__name__}: {exc}", True
+    _record(ctx, use, text, is_error, results)
+
+
+def _record(ctx: LoopContext, use: dict[str, Any], text: str, is_error: bool,
+            results: dict[str, dict[str, Any]]) -> None:
+    results[use["id"]] = tool_result_block(use["id"], text, is_error)
+    _emit(ctx, EventType.TOOL_CALL_COMPLETED, {
+        "tool_use_id": use["id"], "tool_name": use["name"], "result": text,
+        "is_error": is_error,
+    })
+
+
+def _emit(ctx: LoopContext, kind: EventType, data: dict[str, Any]) -> None:
+    ctx.session.emit(kind, data, stream_id=ctx.stream_id, execution_id=ctx.execution_id)

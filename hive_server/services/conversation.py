@@ -1,0 +1,153 @@
+"""The queen's conversation as Anthropic messages, rebuilt from ``events.jsonl`` alone.
+
+Folding rules (queen stream only): a user turn enters the conversation at the
+``execution_started`` that consumed it (its ``input_seq`` names the ``client_input_received``
+event with the text; an input that answered an ``ask_user`` call is not a turn, its answer comes
+back as that call's ``tool_call_completed``); inputs received but never started are returned as
+pending so a resumed queen handles them; ``llm_turn_complete`` is the assistant message, and
+the ``tool_call_completed`` events after it become one user message of ``tool_result``
+blocks in the order of the ``tool_use`` blocks.
+``normalize`` then makes the list valid for the API: every ``tool_use`` answered (an
+interrupted call gets an error result), results first, consecutive same-role turns merged.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+Message = dict[str, Any]
+
+_WANTED = (b"client_input_received", b"execution_started", b"llm_turn_complete",
+           b"tool_call_completed")
+_TYPE_RE = re.compile(rb'"type":"([a-z_]+)"')
+INTERRUPTED = "interrupted: the tool call did not finish"
+
+
+def tool_result_block(tool_use_id: str, text: str, is_error: bool) -> dict[str, Any]:
+    return {"type": "tool_result", "tool_use_id": tool_use_id, "content": text,
+            "is_error": is_error}
+
+
+@dataclasses.dataclass(slots=True)
+class Rebuilt:
+    messages: list[Message]
+    pending: list[tuple[int, dict[str, Any]]]  # (seq, client_input_received data) never started
+
+
+def rebuild_from_file(path: Path, stream_id: str = "queen") -> Rebuilt:
+    """Read the log once, parsing only the lines that shape the conversation."""
+    folder = _Folder()
+    marker = b'"stream_id":"%s"' % stream_id.encode()
+    if not path.exists():
+        return Rebuilt([], [])
+    with open(path, "rb") as fh:
+        for line in fh:
+            match = _TYPE_RE.search(line, 0, 200)
+            if match is None or match.group(1) not in _WANTED or marker not in line:
+                continue
+            try:
+                event = orjson.loads(line)
+            except orjson.JSONDecodeError:
+                continue
+            folder.add(event["seq"], event["type"], event.get("data") or {})
+    return Rebuilt(normalize(folder.finish()), sorted(folder.inputs.items()))
+
+
+class _Folder:
+    def __init__(self) -> None:
+        self.messages: list[Message] = []
+        self.results: dict[str, dict[str, Any]] = {}
+        self.inputs: dict[int, dict[str, Any]] = {}
+
+    def add(self, seq: int, kind: str, data: dict[str, Any]) -> None:
+        if kind == "tool_call_completed":
+            self.results[data.get("tool_use_id", "")] = tool_result_block(
+                data.get("tool_use_id", ""), str(data.get("result", "")),
+                bool(data.get("is_error", False)))
+            return
+        if kind == "client_input_received":
+            if not data.get("answers_request_seq") and not data.get("coalesced_into"):
+                self.inputs[seq] = data
+            return
+        self._flush_results()
+        if kind == "llm_turn_complete" and isinstance(data.get("message"), dict):
+            self.messages.append(data["message"])
+        elif kind == "execution_started" and data.get("input_seq") in self.inputs:
+            text = self.inputs.pop(data["input_seq"]).get("message", "")
+            self.messages.append({"role": "user", "content": str(text)})
+
+    def _flush_results(self) -> None:
+        if not self.results:
+            return
+        blocks = [self.results.pop(use["id"]) for use in _last_tool_uses(self.messages)
+                  if use["id"] in self.results]
+        self.results.clear()
+        if blocks:
+            self.messages.append({"role": "user", "content": blocks})
+
+    def finish(self) -> list[Message]:
+        self._flush_results()
+        return self.messages
+
+
+def _last_tool_uses(messages: list[Message]) -> list[dict[str, Any]]:
+    for message in reversed(messages):
+        if message.get("role") == "assistant":
+            return tool_uses(message)
+    return []
+
+
+def tool_uses(message: Message) -> list[dict[str, Any]]:
+    content = message.get("content")
+    if not isinstance(content, list):
+        return []
+    return [b for b in content if isinstance(b, dict) and b.get("type") == "tool_use"]
+
+
+def _blocks(content: Any) -> list[dict[str, Any]]:
+    if isinstance(content, str):
+        return [{"type": "text", "text": content}] if content else []
+    return [b for b in content if isinstance(b, dict)]
+
+
+def normalize(messages: list[Message]) -> list[Message]:
+    """A valid message list: starts with user, roles alternate, every tool_use answered."""
+    out: list[Message] = []
+    for index, message in enumerate(messages):
+        role = message.get("role")
+        if role not in ("user", "assistant") or (not out and role != "user"):
+            continue
+        blocks = _blocks(message.get("content", ""))
+        if out and out[-1]["role"] == role:
+            out[-1]["content"] = _order(out[-1]["content"] + blocks)
+        else:
+            out.append({"role": role, "content": _order(blocks)})
+        if role == "assistant":
+            _answer_missing(out, messages[index + 1] if index + 1 < len(messages) else None)
+    return [m for m in out if m["content"]]
+
+
+def _answer_missing(out: list[Message], following: Message | None) -> None:
+    """Give interrupted tool calls an error result so the API accepts the history."""
+    uses = tool_uses(out[-1])
+    if not uses:
+        return
+    answered = set()
+    if following is not None and following.get("role") == "user":
+        answered = {b.get("tool_use_id") for b in _blocks(following.get("content", ""))
+                    if b.get("type") == "tool_result"}
+    missing = [tool_result_block(u["id"], INTERRUPTED, True) for u in uses
+               if u["id"] not in answered]
+    if missing:
+        out.append({"role": "user", "content": missing})
+
+
+def _order(blocks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """tool_result blocks first (the API requires it), the rest after, order kept."""
+    results = [b for b in blocks if b.get("type") == "tool_result"]
+    return results + [b for b in blocks if b.get("type") != "tool_result"]

@@ -1,0 +1,209 @@
+"""The queen: one task per session that consumes a bounded inbox and runs executions.
+
+A message that arrives during an execution is recorded at once (``client_input_received``)
+and handled next; nothing is dropped. ``ask_user`` parks the execution until the next chat,
+which answers it. ``cancel`` ends the current execution (tool calls and workers included).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import uuid
+from collections import deque
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from hive_server.errors import Busy, Unavailable
+from hive_server.llm.base import LLMClient, LLMError, ToolSpec
+from hive_server.models.events import Event, EventType
+from hive_server.models.queen import QueenProfile
+from hive_server.services.agent_loop import LoopContext, run_agent_loop
+from hive_server.services.conversation import Message
+from hive_server.services.session import Session
+from hive_server.services.tools import Tool
+
+log = logging.getLogger(__name__)
+
+ToolSource = Callable[[], Mapping[str, Tool]]
+ColonyText = Callable[[], str | None]
+
+
+@dataclasses.dataclass(slots=True)
+class InboxItem:
+    text: str
+    input_seq: int
+    source: str = "user"
+    key: str | None = None  # trigger id: at most one pending per key
+    coalesced: int = 0
+
+
+class Queen:
+    def __init__(self, session: Session, llm: LLMClient, profile: QueenProfile, *,
+                 inbox_size: int, tools: ToolSource, colony: ColonyText,
+                 history: list[Message] | None = None):
+        self.session = session
+        self.llm = llm
+        self.profile = profile
+        self.inbox_size = inbox_size
+        self.messages: list[Message] = history or []
+        self._tools = tools
+        self._colony = colony
+        self._inbox: deque[InboxItem] = deque()
+        self._wakeup = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._current: asyncio.Task[None] | None = None
+        self._asking: tuple[int, asyncio.Future[str]] | None = None
+        self.executions = 0
+
+    # -- lifecycle ------------------------------------------------------------------------------
+    def start(self, pending: list[tuple[int, dict[str, Any]]] = ()) -> None:
+        """Start the loop; ``pending`` are inputs recorded before a restart but never handled."""
+        for seq, data in pending:
+            self._inbox.append(InboxItem(str(data.get("message", "")), seq,
+                                         str(data.get("source", "user")), data.get("trigger_id")))
+        self._task = asyncio.create_task(self._run(), name=f"queen:{self.session.id}")
+        self._wakeup.set()
+
+    async def stop(self) -> None:
+        if self._task is None:
+            return
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+        await self.cancel()
+        self._task = None
+
+    @property
+    def busy(self) -> bool:
+        return self._current is not None
+
+    @property
+    def pending(self) -> int:
+        return len(self._inbox)
+
+    # -- input ----------------------------------------------------------------------------------
+    async def deliver(self, text: str, *, source: str = "user", key: str | None = None,
+                      extra: dict[str, Any] | None = None) -> tuple[Event, bool]:
+        """Record an input and queue it (or answer a pending ``ask_user``).
+
+        Returns the ``client_input_received`` event (durable when this returns) and whether
+        a trigger input was coalesced into one already pending.
+        """
+        if self._task is None or self.session.stopping:
+            raise Unavailable("the session is stopping", code="session_stopping")
+        if source == "user" and self._asking is not None:
+            return await self._answer(text), False
+        if key is not None and (queued := self._pending_for(key)) is not None:
+            queued.coalesced += 1
+            event, stored = self._emit_input(text, source, key, {
+                **(extra or {}), "coalesced_into": queued.input_seq})
+            await stored
+            return event, True
+        if len(self._inbox) >= self.inbox_size:
+            raise Busy("the queen's inbox is full; retry later", code="inbox_full")
+        event, stored = self._emit_input(text, source, key, extra)
+        self._inbox.append(InboxItem(text, event.seq, source, key))
+        self._wakeup.set()
+        await stored
+        return event, False
+
+    def _pending_for(self, key: str) -> InboxItem | None:
+        return next((item for item in self._inbox if item.key == key), None)
+
+    def _emit_input(self, text: str, source: str, key: str | None,
+                    extra: dict[str, Any] | None) -> tuple[Event, asyncio.Future[None]]:
+        data: dict[str, Any] = {"message": text, "source": source, **(extra or {})}
+        if key is not None:
+            data["trigger_id"] = key
+        return self.session.emit(EventType.CLIENT_INPUT_RECEIVED, data)
+
+    async def _answer(self, text: str) -> Event:
+        assert self._asking is not None
+        request_seq, future = self._asking
+        event, stored = self.session.emit(EventType.CLIENT_INPUT_RECEIVED, {
+            "message": text, "source": "user", "answers_request_seq": request_seq})
+        if not future.done():
+            future.set_result(text)
+        await stored
+        return event
+
+    async def cancel(self) -> bool:
+        """Cancel the current execution, if any; True when one was running."""
+        current = self._current
+        if current is None or current.done():
+            return False
+        current.cancel()
+        await asyncio.wait([current])
+        return True
+
+    # -- the loop ---------------------------------------------------------------------------------
+    async def _run(self) -> None:
+        while True:
+            while not self._inbox:
+                self._wakeup.clear()
+                await self._wakeup.wait()
+            item = self._inbox.popleft()
+            self._current = current = asyncio.create_task(self._execute(item))
+            # wait() does not cancel the execution when the loop itself is cancelled:
+            # stop() cancels and awaits it through cancel().
+            await asyncio.wait([current])
+            self._current = None
+
+    async def _execute(self, item: InboxItem) -> None:
+        execution_id = uuid.uuid4().hex
+        self.executions += 1
+        emit = self.session.emit
+        emit(EventType.EXECUTION_STARTED, {"trigger": item.source, "input_seq": item.input_seq,
+                                           "coalesced": item.coalesced},
+             execution_id=execution_id)
+        self.messages.append({"role": "user", "content": item.text})
+        ctx = LoopContext(self.session, self.llm, self.session.meta.model, "queen",
+                          execution_id, EventType.CLIENT_OUTPUT_DELTA)
+        try:
+            outcome = await run_agent_loop(ctx, self.system_prompt(), self.messages,
+                                           self.tools())
+        except asyncio.CancelledError:
+            emit(EventType.EXECUTION_CANCELLED, {"reason": "cancelled"},
+                 execution_id=execution_id)
+            raise
+        except LLMError as exc:
+            emit(EventType.EXECUTION_FAILED, {"error": str(exc), "error_type": exc.error_type},
+                 execution_id=execution_id)
+            return
+        except Exception as exc:  # an execution is a task boundary: log it, fail it, go on
+            log.exception("session %s: execution failed", self.session.id)
+            emit(EventType.EXECUTION_FAILED, {"error": str(exc),
+                                              "error_type": type(exc).__name__},
+                 execution_id=execution_id)
+            return
+        emit(EventType.EXECUTION_COMPLETED, {"turns": outcome.turns,
+                                             "usage": outcome.usage.to_dict()},
+             execution_id=execution_id)
+
+    # -- prompt and tools -----------------------------------------------------------------------
+    def system_prompt(self) -> str:
+        return self.profile.system_prompt_text(self._colony())
+
+    def tools(self) -> dict[str, Tool]:
+        return {**self._tools(), "ask_user": Tool(ASK_USER_SPEC, self._ask_user)}
+
+    async def _ask_user(self, args: dict[str, Any]) -> str:
+        question = str(args.get("question") or "Please answer.")
+        future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        event, _ = self.session.emit(EventType.CLIENT_INPUT_REQUESTED, {"prompt": question})
+        self._asking = (event.seq, future)
+        try:
+            return await future
+        finally:
+            self._asking = None
+
+
+ASK_USER_SPEC = ToolSpec(
+    name="ask_user",
+    description="Ask the user a question and wait for the answer (their next chat message).",
+    input_schema={"type": "object", "properties": {"question": {"type": "string"}},
+                  "required": ["question"]},
+)

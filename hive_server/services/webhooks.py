@@ -1,0 +1,389 @@
+"""Webhook signature verification, header allow-list, durable dedup and the cold-agent inbox.
+
+No HTTP framework here: the route hands over the raw body, the headers and the clock time.
+
+Signature schemes (``WebhookConfig.signature``):
+
+* ``standard`` (Standard Webhooks): headers ``webhook-id``, ``webhook-timestamp``,
+  ``webhook-signature``; HMAC-SHA256 over ``"{id}.{timestamp}.{body}"``, base64, compared in
+  constant time; the signature header may list several space-separated ``v1,<sig>`` (secret
+  rotation); the timestamp must be within ``TOLERANCE_SECONDS`` of now in either direction.
+  The secret is ``whsec_<base64>``; a secret without the prefix is base64-decoded when it is
+  valid base64 (as the reference library does) and otherwise used as its UTF-8 bytes.
+* ``github``: ``X-Hub-Signature-256: sha256=<hex HMAC-SHA256(secret, raw body)>``. GitHub
+  signs no timestamp, so replays are stopped only by dedup on ``X-GitHub-Delivery`` — which
+  also swallows a manual "redeliver" from GitHub's UI (same GUID).
+* ``none``: nothing is checked (the web layer allows it on loopback only).
+
+Signed bodies must be UTF-8 (webhook payloads are JSON text; the reference libraries decode
+them too). Every problem — missing header, garbage base64, a bad timestamp, non-UTF-8 —
+raises ``Unauthorized``; no other exception escapes ``verify_signature``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import hashlib
+import hmac
+import logging
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+
+import orjson
+
+from hive_server.core.clock import Clock, SystemClock
+from hive_server.errors import InvalidInput, Unauthorized, Unavailable
+from hive_server.models.triggers import SAFE_ID_RE, WebhookConfig
+
+log = logging.getLogger(__name__)
+
+TOLERANCE_SECONDS = 300
+"""Standard Webhooks timestamp tolerance, both directions."""
+MAX_SIGNATURES = 16
+"""Signatures in one ``webhook-signature`` header that are looked at."""
+HEADER_VALUE_LIMIT = 256
+"""Allow-listed header values are cut to this many characters."""
+
+ALLOWED_HEADERS = frozenset({
+    "content-type",
+    "user-agent",
+    "x-github-event",
+    "x-github-delivery",
+    "x-github-hook-id",
+    "webhook-id",
+    "webhook-timestamp",
+    "x-request-id",
+})
+"""Headers that may reach events and prompts. Never signatures, authorization or cookies."""
+
+_DELIVERY_ID_RE = re.compile(r"^[\x21-\x7e]{1,256}$")
+_TIMESTAMP_RE = re.compile(r"^[0-9]{1,12}$")
+
+
+def _invalid(reason: str) -> Unauthorized:
+    log.info("webhook rejected: %s", reason)
+    return Unauthorized("invalid signature", code="invalid_signature")
+
+
+def _lower(headers: Mapping[str, str]) -> dict[str, str]:
+    return {str(name).lower(): str(value) for name, value in headers.items()}
+
+
+def verify_signature(
+    cfg: WebhookConfig,
+    secret: str | None,
+    headers: Mapping[str, str],
+    body: bytes,
+    now: float,
+) -> str | None:
+    """Check a delivery; returns its delivery id (None only for ``none`` without an id).
+
+    Raises ``Unauthorized`` with code ``missing_signature``, ``stale_timestamp`` or
+    ``invalid_signature`` for any problem.
+    """
+    try:
+        lowered = _lower(headers)
+        if cfg.signature == "standard":
+            return _verify_standard(_key_standard(secret), lowered, bytes(body), now)
+        if cfg.signature == "github":
+            return _verify_github(_key_github(secret), lowered, bytes(body))
+        return _optional_delivery_id(lowered)
+    except Unauthorized:
+        raise
+    except Exception as exc:  # garbage input of any kind is a bad signature, never a 500
+        raise _invalid(f"{type(exc).__name__} while verifying") from None
+
+
+def _key_standard(secret: str | None) -> bytes:
+    if not secret:
+        log.warning("webhook secret is not configured")
+        raise _invalid("no secret")
+    raw = secret.removeprefix("whsec_")
+    try:
+        key = base64.b64decode(raw, validate=True)
+    except binascii.Error:
+        if secret.startswith("whsec_"):
+            raise _invalid("whsec_ secret is not base64") from None
+        key = secret.encode("utf-8")
+    if not key:
+        raise _invalid("empty secret")
+    return key
+
+
+def _key_github(secret: str | None) -> bytes:
+    if not secret:
+        log.warning("webhook secret is not configured")
+        raise _invalid("no secret")
+    return secret.encode("utf-8")
+
+
+def _missing(what: str) -> Unauthorized:
+    log.info("webhook rejected: missing %s", what)
+    return Unauthorized("missing signature", code="missing_signature")
+
+
+def _verify_standard(key: bytes, headers: dict[str, str], body: bytes, now: float) -> str:
+    msg_id = headers.get("webhook-id", "")
+    ts_raw = headers.get("webhook-timestamp", "").strip()
+    signatures = headers.get("webhook-signature", "")
+    if not (msg_id and ts_raw and signatures.strip()):
+        raise _missing("webhook-id/webhook-timestamp/webhook-signature")
+    if not _DELIVERY_ID_RE.match(msg_id) or "." in msg_id:
+        raise _invalid("malformed webhook-id")
+    if not _TIMESTAMP_RE.match(ts_raw):
+        raise _invalid("malformed webhook-timestamp")
+    timestamp = int(ts_raw)
+    if abs(now - timestamp) > TOLERANCE_SECONDS:
+        log.info("webhook rejected: timestamp %s is outside the tolerance", timestamp)
+        raise Unauthorized("stale timestamp", code="stale_timestamp")
+    signed = f"{msg_id}.{timestamp}.".encode() + body
+    expected = hmac.new(key, signed, hashlib.sha256).digest()
+    if not any(hmac.compare_digest(sig, expected) for sig in _v1_signatures(signatures)):
+        raise _invalid("no matching v1 signature")
+    body.decode("utf-8")
+    return msg_id
+
+
+def _v1_signatures(header: str) -> list[bytes]:
+    found = []
+    for token in header.split()[:MAX_SIGNATURES]:
+        version, _, value = token.partition(",")
+        if version != "v1":
+            continue
+        try:
+            found.append(base64.b64decode(value, validate=True))
+        except (binascii.Error, ValueError):
+            continue
+    return found
+
+
+def _verify_github(key: bytes, headers: dict[str, str], body: bytes) -> str:
+    signature = headers.get("x-hub-signature-256", "").strip()
+    delivery = headers.get("x-github-delivery", "").strip()
+    if not signature or not delivery:
+        raise _missing("X-Hub-Signature-256/X-GitHub-Delivery")
+    scheme, _, given = signature.partition("=")
+    if scheme.lower() != "sha256":
+        raise _invalid("signature is not sha256=")
+    expected = hmac.new(key, body, hashlib.sha256).hexdigest().encode("ascii")
+    if not hmac.compare_digest(expected, given.lower().encode("utf-8")):
+        raise _invalid("HMAC mismatch")
+    if not _DELIVERY_ID_RE.match(delivery):
+        raise _invalid("malformed X-GitHub-Delivery")
+    body.decode("utf-8")
+    return delivery
+
+
+def _optional_delivery_id(headers: dict[str, str]) -> str | None:
+    for name in ("webhook-id", "x-github-delivery", "x-request-id"):
+        value = headers.get(name, "").strip()
+        if _DELIVERY_ID_RE.match(value):
+            return value
+    return None
+
+
+def filter_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """The allow-listed headers (lower-case names, values cut to ``HEADER_VALUE_LIMIT``)."""
+    return {
+        name: value[:HEADER_VALUE_LIMIT]
+        for name, value in _lower(headers).items()
+        if name in ALLOWED_HEADERS
+    }
+
+
+def _check_segment(value: str, what: str) -> str:
+    if not isinstance(value, str) or not SAFE_ID_RE.match(value):
+        raise InvalidInput(f"invalid {what}", code="invalid_id")
+    return value
+
+
+# ---- durable files (all called through asyncio.to_thread) ----
+
+
+def _fsync_dir(path: Path) -> None:
+    if os.name != "posix":
+        return
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _append_line(path: Path, line: bytes, max_bytes: int | None = None) -> bool:
+    """Append one line and fsync. A torn tail from a crash is sealed with a newline first.
+
+    Returns False (and writes nothing) when the file already holds ``max_bytes``.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    created = not path.exists()
+    with open(path, "a+b") as f:
+        size = f.seek(0, os.SEEK_END)
+        if max_bytes is not None and size >= max_bytes:
+            return False
+        if size:
+            f.seek(size - 1)
+            if f.read(1) != b"\n":
+                f.write(b"\n")
+        f.write(line)
+        f.flush()
+        os.fsync(f.fileno())
+    if created:
+        _fsync_dir(path.parent)
+    return True
+
+
+def _rewrite(path: Path, data: bytes) -> None:
+    """Replace ``path`` atomically: tmp + fsync + rename + directory fsync."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
+def _read_records(path: Path) -> tuple[list[dict], bool]:
+    """Every JSON object line of ``path`` and whether anything (torn, junk) was skipped."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return [], False
+    records, damaged = [], bool(raw) and not raw.endswith(b"\n")
+    for line in raw.splitlines():
+        if not line.strip():
+            continue
+        try:
+            record = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            damaged = True
+            continue
+        if isinstance(record, dict):
+            records.append(record)
+        else:
+            damaged = True
+    return records, damaged
+
+
+def _take_records(path: Path) -> list[dict]:
+    records, _ = _read_records(path)
+    if path.exists():
+        path.unlink()
+        _fsync_dir(path.parent)
+    return records
+
+
+class DeliveryStore:
+    """Remembers delivery ids so a repeated delivery is acknowledged once, across restarts.
+
+    One append-only ``deliveries.jsonl`` under ``root`` holds ``{"k": <hash>, "t": <time>}``
+    lines; the key is a SHA-256 of (agent_id, trigger_id, delivery_id), so untrusted ids never
+    reach a path. Ids are kept ``retention_seconds`` (default 7 days, far beyond the 5-minute
+    timestamp tolerance of Standard Webhooks) and at most ``max_entries`` (oldest dropped
+    first). The file is compacted when it holds twice as many lines as live entries.
+    """
+
+    FILENAME = "deliveries.jsonl"
+
+    def __init__(
+        self,
+        root: Path,
+        *,
+        clock: Clock | None = None,
+        retention_seconds: float = 7 * 86400,
+        max_entries: int = 100_000,
+    ):
+        self._path = root / self.FILENAME
+        self._clock = clock or SystemClock()
+        self._retention = retention_seconds
+        self._max_entries = max_entries
+        self._seen: dict[str, float] | None = None
+        self._lines = 0
+        self._lock = asyncio.Lock()
+
+    async def record(self, agent_id: str, trigger_id: str, delivery_id: str) -> bool:
+        """True if the delivery is new (now durably recorded), False for a duplicate."""
+        key = hashlib.sha256(orjson.dumps([agent_id, trigger_id, delivery_id])).hexdigest()[:32]
+        async with self._lock:
+            now = self._clock.time()
+            seen = await self._load(now)
+            self._expire(seen, now)
+            if key in seen:
+                return False
+            line = orjson.dumps({"k": key, "t": now}) + b"\n"
+            await asyncio.to_thread(_append_line, self._path, line)
+            seen[key] = now
+            self._lines += 1
+            if self._lines > 2 * len(seen) + 1024:
+                await self._compact(seen)
+            return True
+
+    async def _load(self, now: float) -> dict[str, float]:
+        if self._seen is not None:
+            return self._seen
+        records, damaged = await asyncio.to_thread(_read_records, self._path)
+        seen: dict[str, float] = {}
+        for record in records:
+            key, at = record.get("k"), record.get("t")
+            if isinstance(key, str) and isinstance(at, int | float):
+                seen[key] = float(at)
+        self._seen, self._lines = seen, len(records)
+        self._expire(seen, now)
+        if damaged or len(seen) < len(records):
+            await self._compact(seen)
+        return seen
+
+    def _expire(self, seen: dict[str, float], now: float) -> None:
+        cutoff = now - self._retention
+        while seen:
+            oldest = next(iter(seen))
+            if seen[oldest] >= cutoff and len(seen) <= self._max_entries:
+                break
+            del seen[oldest]
+
+    async def _compact(self, seen: dict[str, float]) -> None:
+        data = b"".join(orjson.dumps({"k": k, "t": t}) + b"\n" for k, t in seen.items())
+        await asyncio.to_thread(_rewrite, self._path, data)
+        self._lines = len(seen)
+
+
+class WebhookInbox:
+    """Deliveries for an agent's trigger while no live session has it active.
+
+    ``root/inbox/<agent_id>/<trigger_id>.jsonl``, one delivery per line, fsynced on ``put``.
+    ``take`` returns them in arrival order and deletes the file (durably) before returning,
+    so a hand-over is at most once. A full inbox (``max_bytes``) refuses with ``Unavailable``
+    so the sender retries later.
+    """
+
+    def __init__(self, root: Path, *, max_bytes: int = 16 * 1024 * 1024):
+        self._root = root / "inbox"
+        self._max_bytes = max_bytes
+        self._lock = asyncio.Lock()
+
+    def _path(self, agent_id: str, trigger_id: str) -> Path:
+        agent = _check_segment(agent_id, "agent id")
+        trigger = _check_segment(trigger_id, "trigger id")
+        return self._root / agent / f"{trigger}.jsonl"
+
+    async def put(self, agent_id: str, trigger_id: str, delivery: dict) -> None:
+        path = self._path(agent_id, trigger_id)
+        try:
+            line = orjson.dumps(delivery) + b"\n"
+        except TypeError as exc:
+            raise InvalidInput(f"delivery is not JSON-serialisable: {exc}") from None
+        async with self._lock:
+            stored = await asyncio.to_thread(_append_line, path, line, self._max_bytes)
+        if not stored:
+            raise Unavailable("webhook inbox is full", code="inbox_full")
+
+    async def take(self, agent_id: str, trigger_id: str) -> list[dict]:
+        path = self._path(agent_id, trigger_id)
+        async with self._lock:
+            return await asyncio.to_thread(_take_records, path)

@@ -1,0 +1,42 @@
+"""Queen routes: chat, cancel, and the queen profiles."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from hive_server import keys
+from hive_server.errors import InvalidInput, PayloadTooLarge
+from hive_server.models.api import ChatBody
+from hive_server.web.body import json_response, parse_json
+
+routes = web.RouteTableDef()
+
+
+@routes.post("/api/sessions/{session_id}/chat")
+async def chat(request: web.Request) -> web.Response:
+    live = request.app[keys.SESSIONS].get(request.match_info["session_id"])
+    body = await parse_json(request, ChatBody)
+    limit = request.app[keys.SETTINGS].max_message_chars
+    if not body.message.strip():
+        raise InvalidInput("message is empty", code="empty_message")
+    if len(body.message) > limit:
+        raise PayloadTooLarge(f"message over {limit} characters", code="message_too_large")
+    event, _ = await live.queen.deliver(body.message)
+    return json_response({"status": "accepted", "delivered": True, "seq": event.seq,
+                          "queued": live.queen.pending}, status=202)
+
+
+@routes.post("/api/sessions/{session_id}/cancel")
+async def cancel(request: web.Request) -> web.Response:
+    live = request.app[keys.SESSIONS].get(request.match_info["session_id"])
+    cancelled = await live.queen.cancel()
+    return json_response({"session_id": live.session.id, "cancelled": cancelled})
+
+
+@routes.get("/api/queen/profiles")
+async def queen_profiles(request: web.Request) -> web.Response:
+    registry = request.app[keys.QUEENS]
+    return json_response({
+        "profiles": [p.model_dump(mode="json") for p in registry.list()],
+        "invalid": [{"id": bad.queen_id, "error": bad.error} for bad in registry.invalid()],
+    })
