@@ -15,10 +15,12 @@ from hive_server import keys
 from hive_server.core.clock import Clock, SystemClock
 from hive_server.llm import make_llm
 from hive_server.llm.base import LLMClient
+from hive_server.services.catalog import AgentCatalog, CatalogWatcher
 from hive_server.services.queens import QueenRegistry
 from hive_server.services.sessions import SessionManager, SessionOptions
+from hive_server.services.watcher import FolderWatcher
 from hive_server.settings import Settings
-from hive_server.web import health, queen, sessions, sse
+from hive_server.web import colony, health, queen, sessions, sse
 from hive_server.web.errors import error_middleware
 from hive_server.web.security import allowed_hosts, security_middleware
 
@@ -37,9 +39,10 @@ def create_app(settings: Settings, *, llm: LLMClient | None = None,
     app[keys.SSE_STREAMS] = set()
     app.cleanup_ctx.append(_llm_ctx)
     app.cleanup_ctx.append(_queens_ctx)
+    app.cleanup_ctx.append(_catalog_ctx)
     app.cleanup_ctx.append(_sessions_ctx)
     app.on_shutdown.append(_end_streams)
-    for table in (health.routes, sessions.routes, sse.routes, queen.routes):
+    for table in (health.routes, sessions.routes, sse.routes, queen.routes, colony.routes):
         app.add_routes(table)
     return app
 
@@ -50,10 +53,23 @@ async def _llm_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _queens_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Queen profiles, reloaded by a watcher while the server runs."""
     registry = QueenRegistry(app[keys.SETTINGS].queens_dir)
-    await registry.reload()
     app[keys.QUEENS] = registry
+    watcher = FolderWatcher(registry.queens_dir, registry.reload, name="queens")
+    await watcher.start()
     yield
+    await watcher.stop()
+
+
+async def _catalog_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The agent catalog, reloaded by a watcher while the server runs."""
+    catalog = AgentCatalog(app[keys.SETTINGS].agents_dir)
+    app[keys.CATALOG] = catalog
+    watcher = CatalogWatcher(catalog)
+    await watcher.start()
+    yield
+    await watcher.stop()
 
 
 async def _sessions_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -63,7 +79,8 @@ async def _sessions_ctx(app: web.Application) -> AsyncIterator[None]:
         default_model=settings.model or llm.default_model, provider=llm.provider,
         bus_queue_size=settings.sse_queue_size, inbox_size=settings.queen_inbox_size,
     )
-    manager = SessionManager(options, llm=llm, queens=app[keys.QUEENS], clock=app[keys.CLOCK])
+    manager = SessionManager(options, llm=llm, queens=app[keys.QUEENS],
+                             catalog=app[keys.CATALOG], clock=app[keys.CLOCK])
     app[keys.SESSIONS] = manager
     resumed = await manager.resume_all()
     if resumed:

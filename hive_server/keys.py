@@ -6,6 +6,7 @@ from aiohttp import web
 
 from hive_server.core.clock import Clock
 from hive_server.llm.base import LLMClient
+from hive_server.services.catalog import AgentCatalog
 from hive_server.services.queens import QueenRegistry
 from hive_server.services.sessions import SessionManager
 from hive_server.settings import Settings
@@ -17,3 +18,4 @@ SESSIONS = web.AppKey("sessions", SessionManager)
 SSE_STREAMS = web.AppKey("sse_streams", set)
 ALLOWED_HOSTS = web.AppKey("allowed_hosts", frozenset)
 QUEENS = web.AppKey("queens", QueenRegistry)
+CATALOG = web.AppKey("catalog", AgentCatalog)

@@ -10,6 +10,7 @@ for every call it started, so the conversation stays valid.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 from collections.abc import Mapping
@@ -64,12 +65,13 @@ async def _one_turn(ctx: LoopContext, system: str, messages: list[Message],
     result: TurnResult | None = None
     stream = ctx.llm.stream_turn(system=system, messages=normalize(messages), tools=specs,
                                  model=ctx.model)
-    async for item in stream:
-        if isinstance(item, TextDelta):
-            snapshot += item.text
-            _emit(ctx, ctx.delta_type, {"content": item.text, "snapshot": snapshot})
-        else:
-            result = item
+    async with contextlib.aclosing(stream):
+        async for item in stream:
+            if isinstance(item, TextDelta):
+                snapshot += item.text
+                _emit(ctx, ctx.delta_type, {"content": item.text, "snapshot": snapshot})
+            else:
+                result = item
     if result is None:
         raise RuntimeError("the model stream ended without a result")
     messages.append(result.message())

@@ -21,8 +21,6 @@ from collections.abc import Callable, Mapping
 from contextlib import suppress
 from pathlib import Path
 
-from watchfiles import awatch
-
 from hive_server import errors
 from hive_server.models.agent import METADATA_FIELDS, is_agent_id
 from hive_server.services.agent_folder import (
@@ -32,13 +30,12 @@ from hive_server.services.agent_folder import (
     patch_manifest,
     remove_folder,
 )
+from hive_server.services.watcher import FolderWatcher
 
 __all__ = ["AgentCatalog", "AgentEntry", "CatalogChange", "CatalogWatcher"]
 
 log = logging.getLogger(__name__)
 
-WATCH_RETRY_SECONDS = 1.0
-WATCH_STOP_TIMEOUT = 5.0
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -189,66 +186,12 @@ class AgentCatalog:
         return self.agents_dir / entry.agent_id
 
 
-class CatalogWatcher:
-    """Owns the task that reloads the catalog whenever files under the agents dir change."""
+class CatalogWatcher(FolderWatcher):
+    """Reloads the catalog whenever files under the agents dir change."""
 
     def __init__(self, catalog: AgentCatalog, *, debounce_ms: int = 300) -> None:
-        self._catalog = catalog
-        self._debounce_ms = debounce_ms
-        self._stop_event = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-
-    @property
-    def running(self) -> bool:
-        return self._task is not None and not self._task.done()
-
-    async def start(self) -> None:
-        """Create the agents dir if missing, start watching, then load the catalog once.
-
-        The watch task gets one loop step to register its watch before the initial scan, so
-        a change lands either in that scan or in a watch batch.
-        """
-        if self._task is not None:
-            raise RuntimeError("CatalogWatcher already started")
-        await asyncio.to_thread(self._catalog.agents_dir.mkdir, parents=True, exist_ok=True)
-        self._stop_event = asyncio.Event()
-        self._task = asyncio.create_task(self._run(), name="agent-catalog-watcher")
-        await asyncio.sleep(0)
-        await self._reload()
-
-    async def stop(self) -> None:
-        """Stop watching and wait for the task to end."""
-        task, self._task = self._task, None
-        if task is None:
-            return
-        self._stop_event.set()
-        try:
-            await asyncio.wait_for(task, WATCH_STOP_TIMEOUT)
-        except TimeoutError:
-            log.warning("agent catalog watcher did not stop in %ss; cancelled",
-                        WATCH_STOP_TIMEOUT)
-
-    async def _run(self) -> None:
-        root = self._catalog.agents_dir
-        while not self._stop_event.is_set():
-            try:
-                async for changes in awatch(root, debounce=self._debounce_ms,
-                                            stop_event=self._stop_event):
-                    log.debug("agents dir changed: %d file events", len(changes))
-                    await self._reload()
-            except Exception:  # task boundary: log, wait a moment, watch again
-                log.exception("watching %s failed; retrying", root)
-                with suppress(TimeoutError):
-                    await asyncio.wait_for(self._stop_event.wait(), WATCH_RETRY_SECONDS)
-                with suppress(OSError):
-                    await asyncio.to_thread(root.mkdir, parents=True, exist_ok=True)
-                await self._reload()
-
-    async def _reload(self) -> None:
-        try:
-            await self._catalog.reload()
-        except Exception:  # task boundary: a failed scan must not end the watcher
-            log.exception("agent catalog reload failed")
+        super().__init__(catalog.agents_dir, catalog.reload, debounce_ms=debounce_ms,
+                         name="agent catalog")
 
 
 def _diff(old: Mapping[str, AgentEntry], new: Mapping[str, AgentEntry]) -> CatalogChange:

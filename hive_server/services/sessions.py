@@ -20,6 +20,9 @@ from hive_server.models.api import CreateSessionBody
 from hive_server.models.events import EventType
 from hive_server.models.queen import QueenProfile
 from hive_server.models.session import SessionMeta, is_safe_id, new_session_id
+from hive_server.services.agent_folder import AgentEntry
+from hive_server.services.catalog import AgentCatalog
+from hive_server.services.colony import Colony, find_agent
 from hive_server.services.conversation import Rebuilt, rebuild_from_file
 from hive_server.services.queen import Queen
 from hive_server.services.queens import QueenRegistry
@@ -48,14 +51,24 @@ class LiveSession:
 
     session: Session
     queen: Queen
+    colony: Colony | None = None
+
+    def queen_tools(self, base: dict[str, Tool]) -> dict[str, Tool]:
+        if self.colony is None:
+            return base
+        return {**base, "run_worker": self.colony.run_worker_tool()}
+
+    def colony_text(self) -> str | None:
+        return self.colony.describe() if self.colony is not None else None
 
 
 class SessionManager:
     def __init__(self, options: SessionOptions, *, llm: LLMClient, queens: QueenRegistry,
-                 clock: Clock):
+                 catalog: AgentCatalog, clock: Clock):
         self.options = options
         self.llm = llm
         self.queens = queens
+        self.catalog = catalog
         self.clock = clock
         self.store = SessionStore(options.home)
         self._live: dict[str, LiveSession] = {}
@@ -112,6 +125,8 @@ class SessionManager:
         directory = self.store.path(session_id)
         resumed = self.store.exists(session_id)
         meta, profile = await self._meta_for(session_id, body, resumed)
+        wants_agent = not resumed and (body.agent_id or body.agent_path)
+        entry = find_agent(self.catalog, body.agent_id, body.agent_path) if wants_agent else None
         await asyncio.to_thread(_make_dirs, directory)
         event_log = EventLog(directory / "events.jsonl", self.options.durability)
         info = await event_log.open()
@@ -121,6 +136,10 @@ class SessionManager:
                        else Rebuilt([], []))
             live = await self._start(session, profile, history, info.truncated_bytes, resumed,
                                      info.last_seq)
+            if entry is not None:
+                await self._load(live, entry)
+            elif resumed and meta.agent_id:
+                await self._reload_on_resume(live, meta.agent_id)
         except BaseException:
             await session.close("failed_to_start", mark_stopped=False, log_stop=False)
             if not resumed:
@@ -145,12 +164,14 @@ class SessionManager:
             "previous_seq": previous_seq,
         })
         await session.save_meta(status="live", stopped_at=None)
+        live: LiveSession
         queen = Queen(session, self.llm, profile, inbox_size=self.options.inbox_size,
-                      tools=lambda: self._base_tools(session), colony=lambda: None,
-                      history=history.messages)
+                      tools=lambda: live.queen_tools(self._base_tools(session)),
+                      colony=lambda: live.colony_text(), history=history.messages)
+        live = LiveSession(session, queen)
         session.parts.append(queen)
         queen.start(history.pending)
-        return LiveSession(session, queen)
+        return live
 
     def _base_tools(self, session: Session) -> dict[str, Tool]:
         return builtin_tools(session.workspace, self.clock.time)
@@ -174,6 +195,58 @@ class SessionManager:
             phase=body.initial_phase or "planning",
         )
         return meta, profile
+
+    # -- colonies -----------------------------------------------------------------------------
+    async def load_colony(self, session_id: str, agent_id: str | None,
+                          agent_path: str | None) -> Colony:
+        live = self.get(session_id)
+        if live.colony is not None:
+            raise Conflict(f"colony {live.colony.agent_id!r} is already loaded",
+                           code="colony_already_loaded")
+        return await self._load(live, find_agent(self.catalog, agent_id, agent_path))
+
+    async def _load(self, live: LiveSession, entry: AgentEntry) -> Colony:
+        colony = Colony(live.session, entry, self.llm, self.clock.time)
+        live.colony = colony
+        await live.session.save_meta(agent_id=entry.agent_id, agent_path=str(entry.path))
+        await live.session.emit_durable(EventType.WORKER_COLONY_LOADED, {
+            "agent_id": entry.agent_id, "agent_path": str(entry.path),
+            "name": colony.manifest.name, "version": entry.version,
+            "tools": sorted(colony.available), "workers": sorted(colony.workers)})
+        return colony
+
+    async def _reload_on_resume(self, live: LiveSession, agent_id: str) -> None:
+        """Load the colony a resumed session had; if the agent is gone, say so and go on."""
+        try:
+            entry = self.catalog.get_valid(agent_id)
+        except (NotFound, InvalidInput) as exc:
+            log.warning("session %s: colony %s not reloaded: %s", live.session.id, agent_id, exc)
+            await live.session.save_meta(agent_id=None, agent_path=None)
+            await live.session.emit_durable(EventType.WORKER_COLONY_UNLOADED, {
+                "agent_id": agent_id, "reason": "agent_unavailable", "error": str(exc)})
+            return
+        await self._load(live, entry)
+
+    async def unload_colony(self, session_id: str, reason: str = "request") -> str:
+        live = self.get(session_id)
+        colony = live.colony
+        if colony is None:
+            raise Conflict("no colony is loaded", code="no_colony_loaded")
+        if colony.stats.running:
+            await live.queen.cancel()
+        live.colony = None
+        await live.session.save_meta(agent_id=None, agent_path=None)
+        await live.session.emit_durable(EventType.WORKER_COLONY_UNLOADED,
+                                        {"agent_id": colony.agent_id, "reason": reason})
+        return colony.agent_id
+
+    async def stop_agent_sessions(self, agent_id: str) -> list[str]:
+        """Stop every live session that has ``agent_id`` loaded (before deleting the agent)."""
+        ids = [live.session.id for live in self.live()
+               if live.colony is not None and live.colony.agent_id == agent_id]
+        for session_id in ids:
+            await self.stop(session_id, reason="agent_deleted")
+        return ids
 
     # -- stop ---------------------------------------------------------------------------------
     async def stop(self, session_id: str, *, reason: str = "deleted") -> None:

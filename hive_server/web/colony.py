@@ -1,0 +1,104 @@
+"""Colony and agent routes: load/unload, stats, colonies, discover, delete, metadata."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from aiohttp import web
+
+from hive_server import keys
+from hive_server.models.api import AgentMetadataBody, DeleteAgentBody, LoadColonyBody
+from hive_server.services.colony import find_agent
+from hive_server.web.body import json_response, parse_json
+from hive_server.web.views import agent_dict
+
+routes = web.RouteTableDef()
+
+
+@routes.post("/api/sessions/{session_id}/colony")
+async def load_colony(request: web.Request) -> web.Response:
+    manager = request.app[keys.SESSIONS]
+    session_id = request.match_info["session_id"]
+    manager.get(session_id)
+    body = await parse_json(request, LoadColonyBody)
+    colony = await manager.load_colony(session_id, body.agent_id, body.agent_path)
+    return json_response({"session_id": session_id, "colony": colony.to_dict()}, status=201)
+
+
+@routes.delete("/api/sessions/{session_id}/colony")
+async def unload_colony(request: web.Request) -> web.Response:
+    session_id = request.match_info["session_id"]
+    agent_id = await request.app[keys.SESSIONS].unload_colony(session_id)
+    return json_response({"session_id": session_id, "agent_id": agent_id, "unloaded": True})
+
+
+@routes.get("/api/sessions/{session_id}/colonies")
+async def colonies(request: web.Request) -> web.Response:
+    live = request.app[keys.SESSIONS].get(request.match_info["session_id"])
+    loaded = [live.colony.to_dict()] if live.colony is not None else []
+    return json_response({"session_id": live.session.id, "colonies": loaded})
+
+
+@routes.get("/api/sessions/{session_id}/stats")
+async def stats(request: web.Request) -> web.Response:
+    live = request.app[keys.SESSIONS].get(request.match_info["session_id"])
+    session, queen, colony = live.session, live.queen, live.colony
+    workers: dict[str, Any] = {"started": 0, "completed": 0, "failed": 0, "running": 0}
+    if colony is not None:
+        workers = {"started": colony.stats.started, "completed": colony.stats.completed,
+                   "failed": colony.stats.failed, "running": colony.stats.running}
+    return json_response({
+        "session_id": session.id, "last_seq": session.last_seq,
+        "uptime_seconds": round(session.uptime_seconds, 3),
+        "queen": {"busy": queen.busy, "queued": queen.pending, "executions": queen.executions},
+        "workers": workers,
+        "subscribers": session.bus.subscriber_count,
+        "dropped_subscribers": session.bus.dropped_subscribers,
+        "colony_id": colony.agent_id if colony else None,
+    })
+
+
+@routes.get("/api/discover")
+async def discover(request: web.Request) -> web.Response:
+    loaded = {live.colony.agent_id for live in request.app[keys.SESSIONS].live()
+              if live.colony is not None}
+    grouped: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    invalid = []
+    for entry in request.app[keys.CATALOG].entries():
+        if entry.manifest is None or not entry.is_valid:
+            invalid.append(agent_dict(entry, False))
+            continue
+        grouped[entry.manifest.category].append(agent_dict(entry, entry.agent_id in loaded))
+    return json_response({"categories": dict(sorted(grouped.items())), "invalid": invalid})
+
+
+@routes.delete("/api/agents")
+async def delete_agent(request: web.Request) -> web.Response:
+    body = await parse_json(request, DeleteAgentBody)
+    catalog = request.app[keys.CATALOG]
+    agent_id = _agent_id(request, body.agent_id, body.agent_path)
+    catalog.get(agent_id)
+    stopped = await request.app[keys.SESSIONS].stop_agent_sessions(agent_id)
+    await catalog.delete(agent_id)
+    return json_response({"agent_id": agent_id, "deleted": True, "stopped_sessions": stopped})
+
+
+@routes.patch("/api/agents/metadata")
+async def patch_metadata(request: web.Request) -> web.Response:
+    body = await parse_json(request, AgentMetadataBody)
+    agent_id = _agent_id(request, body.agent_id, body.agent_path)
+    fields = body.model_dump(exclude_unset=True, exclude={"agent_id", "agent_path"})
+    entry = await request.app[keys.CATALOG].update_metadata(agent_id, fields)
+    loaded = any(live.colony is not None and live.colony.agent_id == agent_id
+                 for live in request.app[keys.SESSIONS].live())
+    return json_response(agent_dict(entry, loaded))
+
+
+def _agent_id(request: web.Request, agent_id: str | None, agent_path: str | None) -> str:
+    catalog = request.app[keys.CATALOG]
+    if agent_path and not agent_id:
+        return catalog.resolve_path(agent_path)
+    if agent_id:
+        return agent_id
+    return find_agent(catalog, agent_id, agent_path).agent_id
