@@ -42,6 +42,14 @@ logger = logging.getLogger(__name__)
 
 
 class Durability(StrEnum):
+    """When an append is acknowledged (its future resolves).
+
+    ``fsync``: after the batch holding it is written and fsynced (group commit).
+    ``batch``: once written to the OS (safe from a process crash); the file is fsynced at most
+    ``batch_interval`` (10 ms) later, so a power cut loses at most that window.
+    ``none``: once written to the OS; never fsynced before close.
+    """
+
     FSYNC = "fsync"
     BATCH = "batch"
     NONE = "none"
@@ -126,7 +134,6 @@ class EventLog:
         self._written_seq = 0
         self._queue: list[tuple[bytes, asyncio.Future[None]]] = []
         self._inflight: list[asyncio.Future[None]] = []
-        self._unsynced: list[asyncio.Future[None]] = []
         self._sync_deadline: float | None = None
         self._flushers: list[tuple[int, asyncio.Future[None]]] = []
 
@@ -255,23 +262,18 @@ class EventLog:
         self._written_seq += len(batch)
         futures, self._inflight = self._inflight, []
         self._release_flushers()
-        if self._durability is Durability.BATCH:
-            self._unsynced.extend(futures)
-            if self._sync_deadline is None:
-                self._sync_deadline = asyncio.get_running_loop().time() + self._batch_interval
-        else:
-            _resolve(futures)
+        _resolve(futures)
+        if self._durability is Durability.BATCH and self._sync_deadline is None:
+            self._sync_deadline = asyncio.get_running_loop().time() + self._batch_interval
 
     def _sync_due(self) -> bool:
         deadline = self._sync_deadline
         return deadline is not None and asyncio.get_running_loop().time() >= deadline
 
     async def _sync(self) -> None:
-        futures, self._unsynced = self._unsynced, []
         self._sync_deadline = None
         assert self._file is not None
         await asyncio.to_thread(os.fsync, self._file.fileno())
-        _resolve(futures)
 
     def _release_flushers(self) -> None:
         waiting = []
@@ -283,7 +285,7 @@ class EventLog:
         self._flushers = waiting
 
     def _fail_pending(self, exc: BaseException) -> None:
-        pending = [future for _, future in self._queue] + self._inflight + self._unsynced
+        pending = [future for _, future in self._queue] + self._inflight
         pending += [future for _, future in self._flushers]
-        self._queue, self._inflight, self._unsynced, self._flushers = [], [], [], []
+        self._queue, self._inflight, self._flushers = [], [], []
         _fail(pending, exc)
