@@ -18,9 +18,12 @@ from hive_server.llm.base import LLMClient
 from hive_server.services.catalog import AgentCatalog, CatalogWatcher
 from hive_server.services.queens import QueenRegistry
 from hive_server.services.sessions import SessionManager, SessionOptions
+from hive_server.services.trigger_scheduler import TriggerScheduler
 from hive_server.services.watcher import FolderWatcher
+from hive_server.services.webhook_ingress import WebhookIngress
+from hive_server.services.webhooks import DeliveryStore, WebhookInbox
 from hive_server.settings import Settings
-from hive_server.web import colony, health, queen, sessions, sse
+from hive_server.web import colony, health, hooks, queen, sessions, sse, triggers
 from hive_server.web.errors import error_middleware
 from hive_server.web.security import allowed_hosts, security_middleware
 
@@ -40,9 +43,11 @@ def create_app(settings: Settings, *, llm: LLMClient | None = None,
     app.cleanup_ctx.append(_llm_ctx)
     app.cleanup_ctx.append(_queens_ctx)
     app.cleanup_ctx.append(_catalog_ctx)
+    app.cleanup_ctx.append(_scheduler_ctx)
     app.cleanup_ctx.append(_sessions_ctx)
     app.on_shutdown.append(_end_streams)
-    for table in (health.routes, sessions.routes, sse.routes, queen.routes, colony.routes):
+    for table in (health.routes, sessions.routes, sse.routes, queen.routes, colony.routes,
+                  triggers.routes, hooks.routes):
         app.add_routes(table)
     return app
 
@@ -72,6 +77,14 @@ async def _catalog_ctx(app: web.Application) -> AsyncIterator[None]:
     await watcher.stop()
 
 
+async def _scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The one owner of every timer task (closed after the sessions are stopped)."""
+    scheduler = TriggerScheduler(app[keys.CLOCK])
+    app[keys.SCHEDULER] = scheduler
+    yield
+    await scheduler.close()
+
+
 async def _sessions_ctx(app: web.Application) -> AsyncIterator[None]:
     settings, llm = app[keys.SETTINGS], app[keys.LLM]
     options = SessionOptions(
@@ -79,9 +92,16 @@ async def _sessions_ctx(app: web.Application) -> AsyncIterator[None]:
         default_model=settings.model or llm.default_model, provider=llm.provider,
         bus_queue_size=settings.sse_queue_size, inbox_size=settings.queen_inbox_size,
     )
+    clock, hooks_dir = app[keys.CLOCK], settings.home / "webhooks"
+    inbox = WebhookInbox(hooks_dir)
     manager = SessionManager(options, llm=llm, queens=app[keys.QUEENS],
-                             catalog=app[keys.CATALOG], clock=app[keys.CLOCK])
+                             catalog=app[keys.CATALOG], clock=clock,
+                             scheduler=app[keys.SCHEDULER], inbox=inbox)
     app[keys.SESSIONS] = manager
+    app[keys.WEBHOOKS] = WebhookIngress(
+        catalog=app[keys.CATALOG], sessions=manager, store=DeliveryStore(hooks_dir, clock=clock),
+        inbox=inbox, clock=clock, secret=settings.secret,
+        allow_unsigned=settings.webhooks_loopback)
     resumed = await manager.resume_all()
     if resumed:
         log.info("resumed %d session(s) that were live at the last stop", len(resumed))
@@ -92,3 +112,17 @@ async def _sessions_ctx(app: web.Application) -> AsyncIterator[None]:
 async def _end_streams(app: web.Application) -> None:
     for sub in list(app[keys.SSE_STREAMS]):
         sub.close()
+
+
+def create_webhook_app(main: web.Application) -> web.Application:
+    """A listener that serves only ``/hooks/*`` with the main app's services (for
+    ``--webhook-host/--webhook-port``: expose webhooks while the API stays on loopback)."""
+    hooks_app = web.Application(middlewares=[error_middleware])
+    hooks_app[keys.SETTINGS] = main[keys.SETTINGS]
+
+    async def share(app: web.Application) -> None:
+        app[keys.WEBHOOKS] = main[keys.WEBHOOKS]
+
+    hooks_app.on_startup.append(share)
+    hooks_app.add_routes(hooks.routes)
+    return hooks_app

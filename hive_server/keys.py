@@ -9,6 +9,8 @@ from hive_server.llm.base import LLMClient
 from hive_server.services.catalog import AgentCatalog
 from hive_server.services.queens import QueenRegistry
 from hive_server.services.sessions import SessionManager
+from hive_server.services.trigger_scheduler import TriggerScheduler
+from hive_server.services.webhook_ingress import WebhookIngress
 from hive_server.settings import Settings
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -19,3 +21,5 @@ SSE_STREAMS = web.AppKey("sse_streams", set)
 ALLOWED_HOSTS = web.AppKey("allowed_hosts", frozenset)
 QUEENS = web.AppKey("queens", QueenRegistry)
 CATALOG = web.AppKey("catalog", AgentCatalog)
+SCHEDULER = web.AppKey("scheduler", TriggerScheduler)
+WEBHOOKS = web.AppKey("webhooks", WebhookIngress)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 
 class _Body(BaseModel):
@@ -43,3 +43,12 @@ class AgentMetadataBody(_Body):
     icon: str | None = Field(default=None, max_length=200)
     tags: list[str] | None = None
     category: str | None = Field(default=None, max_length=100)
+
+
+class PatchTriggerBody(_Body):
+    task: str | None = Field(default=None, max_length=20_000)
+    trigger_config: dict[str, JsonValue] | None = None
+
+
+class RunTriggerBody(_Body):
+    payload: JsonValue = None

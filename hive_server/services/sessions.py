@@ -20,6 +20,7 @@ from hive_server.models.api import CreateSessionBody
 from hive_server.models.events import EventType
 from hive_server.models.queen import QueenProfile
 from hive_server.models.session import SessionMeta, is_safe_id, new_session_id
+from hive_server.models.triggers import parse_triggers_file
 from hive_server.services.agent_folder import AgentEntry
 from hive_server.services.catalog import AgentCatalog
 from hive_server.services.colony import Colony, find_agent
@@ -29,6 +30,9 @@ from hive_server.services.queens import QueenRegistry
 from hive_server.services.session import Session, utc_iso
 from hive_server.services.session_store import SessionStore
 from hive_server.services.tools import Tool, builtin_tools
+from hive_server.services.trigger_scheduler import TriggerScheduler
+from hive_server.services.triggers import SessionTriggers
+from hive_server.services.webhooks import WebhookInbox
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +55,7 @@ class LiveSession:
 
     session: Session
     queen: Queen
+    triggers: SessionTriggers
     colony: Colony | None = None
 
     def queen_tools(self, base: dict[str, Tool]) -> dict[str, Tool]:
@@ -64,8 +69,11 @@ class LiveSession:
 
 class SessionManager:
     def __init__(self, options: SessionOptions, *, llm: LLMClient, queens: QueenRegistry,
-                 catalog: AgentCatalog, clock: Clock):
+                 catalog: AgentCatalog, clock: Clock, scheduler: TriggerScheduler,
+                 inbox: WebhookInbox):
         self.options = options
+        self.scheduler = scheduler
+        self.inbox = inbox
         self.llm = llm
         self.queens = queens
         self.catalog = catalog
@@ -168,9 +176,12 @@ class SessionManager:
         queen = Queen(session, self.llm, profile, inbox_size=self.options.inbox_size,
                       tools=lambda: live.queen_tools(self._base_tools(session)),
                       colony=lambda: live.colony_text(), history=history.messages)
-        live = LiveSession(session, queen)
+        triggers = SessionTriggers(session, queen, self.scheduler, self.clock, self.inbox)
+        live = LiveSession(session, queen, triggers)
         session.parts.append(queen)
         queen.start(history.pending)
+        session.parts.append(triggers)
+        await triggers.start()
         return live
 
     def _base_tools(self, session: Session) -> dict[str, Tool]:
@@ -213,6 +224,8 @@ class SessionManager:
             "agent_id": entry.agent_id, "agent_path": str(entry.path),
             "name": colony.manifest.name, "version": entry.version,
             "tools": sorted(colony.available), "workers": sorted(colony.workers)})
+        if entry.triggers_raw is not None:
+            await live.triggers.attach_folder(*parse_triggers_file(entry.triggers_raw))
         return colony
 
     async def _reload_on_resume(self, live: LiveSession, agent_id: str) -> None:
@@ -234,6 +247,7 @@ class SessionManager:
             raise Conflict("no colony is loaded", code="no_colony_loaded")
         if colony.stats.running:
             await live.queen.cancel()
+        await live.triggers.detach_folder()
         live.colony = None
         await live.session.save_meta(agent_id=None, agent_path=None)
         await live.session.emit_durable(EventType.WORKER_COLONY_UNLOADED,

@@ -1,0 +1,77 @@
+"""What a session remembers about its triggers: ``<session>/triggers.json``.
+
+It holds the triggers created over the API, the session's edits of folder triggers, the
+folder triggers it deleted, and each trigger's state (active, fire stats, last handled tick).
+The agent folder itself is never rewritten. The file is replaced atomically on every change.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import orjson
+from pydantic import ValidationError
+
+from hive_server.models.triggers import TriggerSpec, TriggerState
+from hive_server.services.session import write_json_atomic
+
+FILENAME = "triggers.json"
+
+
+@dataclasses.dataclass(slots=True)
+class SavedTriggers:
+    api: dict[str, TriggerSpec] = dataclasses.field(default_factory=dict)
+    patched: dict[str, TriggerSpec] = dataclasses.field(default_factory=dict)
+    removed: set[str] = dataclasses.field(default_factory=set)
+    state: dict[str, TriggerState] = dataclasses.field(default_factory=dict)
+
+    def to_json(self) -> bytes:
+        return orjson.dumps({
+            "api": [spec.model_dump(mode="json") for spec in self.api.values()],
+            "patched": [spec.model_dump(mode="json") for spec in self.patched.values()],
+            "removed": sorted(self.removed),
+            "state": {key: st.model_dump(mode="json") for key, st in self.state.items()},
+        }, option=orjson.OPT_INDENT_2)
+
+
+def _specs(items: Any) -> dict[str, TriggerSpec]:
+    specs: dict[str, TriggerSpec] = {}
+    for item in items if isinstance(items, list) else []:
+        try:
+            spec = TriggerSpec.model_validate(item)
+        except ValidationError:
+            continue
+        specs[spec.id] = spec
+    return specs
+
+
+def _load(path: Path) -> SavedTriggers:
+    try:
+        raw = orjson.loads(path.read_bytes())
+    except (FileNotFoundError, orjson.JSONDecodeError):
+        return SavedTriggers()
+    state: dict[str, TriggerState] = {}
+    for key, value in (raw.get("state") or {}).items():
+        try:
+            state[key] = TriggerState.model_validate(value)
+        except ValidationError:
+            continue
+    return SavedTriggers(api=_specs(raw.get("api")), patched=_specs(raw.get("patched")),
+                         removed=set(raw.get("removed") or []), state=state)
+
+
+class TriggerStore:
+    def __init__(self, session_dir: Path):
+        self.path = session_dir / FILENAME
+        self._lock = asyncio.Lock()
+
+    async def load(self) -> SavedTriggers:
+        return await asyncio.to_thread(_load, self.path)
+
+    async def save(self, saved: SavedTriggers) -> None:
+        """Durable (fsync + rename) when this returns."""
+        async with self._lock:
+            await asyncio.to_thread(write_json_atomic, self.path, saved.to_json())

@@ -1,0 +1,25 @@
+"""``POST /hooks/{agent_id}/{trigger_id}``: webhook ingress (verified by signature)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from hive_server import keys
+from hive_server.web.body import json_response, read_limited
+
+routes = web.RouteTableDef()
+
+GITHUB_MAX_BYTES = 25 * 1024 * 1024
+
+
+@routes.post("/hooks/{agent_id}/{trigger_id}")
+async def receive(request: web.Request) -> web.Response:
+    ingress = request.app[keys.WEBHOOKS]
+    agent_id, trigger_id = request.match_info["agent_id"], request.match_info["trigger_id"]
+    config = ingress.config_for(agent_id, trigger_id)
+    limit = request.app[keys.SETTINGS].max_body_bytes
+    if config.signature == "github":
+        limit = max(limit, GITHUB_MAX_BYTES)
+    body = await read_limited(request, limit)
+    result = await ingress.receive(agent_id, trigger_id, dict(request.headers), body)
+    return json_response(result, status=200 if result.get("duplicate") else 202)

@@ -1,0 +1,82 @@
+"""Trigger routes of a session, and the entry points (the trigger cards)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from hive_server import keys
+from hive_server.models.api import PatchTriggerBody, RunTriggerBody
+from hive_server.models.triggers import TriggerSpec
+from hive_server.services.sessions import LiveSession
+from hive_server.web.body import json_response, parse_json, read_object
+
+routes = web.RouteTableDef()
+
+
+def _live(request: web.Request) -> LiveSession:
+    return request.app[keys.SESSIONS].get(request.match_info["session_id"])
+
+
+@routes.get("/api/sessions/{session_id}/triggers")
+async def list_triggers(request: web.Request) -> web.Response:
+    live = _live(request)
+    return json_response({"session_id": live.session.id, "triggers": live.triggers.cards()})
+
+
+@routes.get("/api/sessions/{session_id}/entry-points")
+async def entry_points(request: web.Request) -> web.Response:
+    live = _live(request)
+    return json_response({"session_id": live.session.id,
+                          "entry_points": live.triggers.cards()})
+
+
+@routes.post("/api/sessions/{session_id}/triggers")
+async def create_trigger(request: web.Request) -> web.Response:
+    live = _live(request)
+    spec = TriggerSpec.parse(await read_object(request))
+    trigger = await live.triggers.create(spec)
+    return json_response(live.triggers.card(trigger), status=201)
+
+
+@routes.patch("/api/sessions/{session_id}/triggers/{trigger_id}")
+async def patch_trigger(request: web.Request) -> web.Response:
+    live = _live(request)
+    live.triggers.get(request.match_info["trigger_id"])
+    body = await parse_json(request, PatchTriggerBody)
+    trigger = await live.triggers.update(request.match_info["trigger_id"], body.task,
+                                         body.trigger_config)
+    return json_response(live.triggers.card(trigger))
+
+
+@routes.delete("/api/sessions/{session_id}/triggers/{trigger_id}")
+async def delete_trigger(request: web.Request) -> web.Response:
+    live = _live(request)
+    trigger_id = request.match_info["trigger_id"]
+    await live.triggers.remove(trigger_id)
+    return json_response({"trigger_id": trigger_id, "deleted": True})
+
+
+@routes.post("/api/sessions/{session_id}/triggers/{trigger_id}/activate")
+async def activate(request: web.Request) -> web.Response:
+    live = _live(request)
+    trigger = await live.triggers.activate(request.match_info["trigger_id"])
+    return json_response(live.triggers.card(trigger))
+
+
+@routes.post("/api/sessions/{session_id}/triggers/{trigger_id}/deactivate")
+async def deactivate(request: web.Request) -> web.Response:
+    live = _live(request)
+    trigger = await live.triggers.deactivate(request.match_info["trigger_id"])
+    return json_response(live.triggers.card(trigger))
+
+
+@routes.post("/api/sessions/{session_id}/triggers/{trigger_id}/run")
+async def run(request: web.Request) -> web.Response:
+    live = _live(request)
+    trigger_id = request.match_info["trigger_id"]
+    live.triggers.get(trigger_id)
+    body = await parse_json(request, RunTriggerBody, allow_empty=True)
+    seq = await live.triggers.run(trigger_id, body.payload)
+    trigger = live.triggers.get(trigger_id)
+    return json_response({"trigger_id": trigger_id, "fired": True, "seq": seq,
+                          "trigger": live.triggers.card(trigger)}, status=202)
