@@ -16,7 +16,8 @@ import orjson
 from aiohttp import web
 from pydantic import ValidationError
 
-from hive_server.app import create_app
+from hive_server import keys
+from hive_server.app import create_app, create_webhook_app
 from hive_server.settings import Settings, load_settings
 
 log = logging.getLogger("hive_server")
@@ -69,19 +70,36 @@ async def serve(settings: Settings) -> None:
     app = create_app(settings)
     runner = web.AppRunner(app, shutdown_timeout=2.0, handle_signals=False)
     await runner.setup()
+    hooks_runner: web.AppRunner | None = None
     runtime = settings.home / "server.json"
     try:
         site = web.TCPSite(runner, settings.host, settings.port)
         await site.start()
         port = runner.addresses[0][1]
         url = f"http://{_url_host(settings.host)}:{port}/"
+        if settings.webhook_port is not None:
+            hooks_runner = await _start_webhook_listener(app, settings)
         _write_runtime(runtime, url, port, settings.token)
-        print(f"hive_server ready: {url}?token={settings.token}", flush=True)
+        llm = app[keys.LLM]
+        print(f"hive_server ready: {url}?token={settings.token} "
+              f"(model provider: {llm.provider}, model: {llm.default_model})", flush=True)
         await stop.wait()
         log.info("shutting down")
     finally:
+        if hooks_runner is not None:
+            await hooks_runner.cleanup()
         await runner.cleanup()
         runtime.unlink(missing_ok=True)
+
+
+async def _start_webhook_listener(app: web.Application, settings: Settings) -> web.AppRunner:
+    runner = web.AppRunner(create_webhook_app(app), shutdown_timeout=2.0, handle_signals=False)
+    await runner.setup()
+    host = settings.webhook_host or settings.host
+    await web.TCPSite(runner, host, settings.webhook_port).start()
+    port = runner.addresses[0][1]
+    print(f"hive_server webhooks: http://{_url_host(host)}:{port}/hooks/", flush=True)
+    return runner
 
 
 def _url_host(host: str) -> str:
