@@ -8,8 +8,9 @@ Signature schemes (``WebhookConfig.signature``):
   ``webhook-signature``; HMAC-SHA256 over ``"{id}.{timestamp}.{body}"``, base64, compared in
   constant time; the signature header may list several space-separated ``v1,<sig>`` (secret
   rotation); the timestamp must be within ``TOLERANCE_SECONDS`` of now in either direction.
-  The secret is ``whsec_<base64>``; a secret without the prefix is base64-decoded when it is
-  valid base64 (as the reference library does) and otherwise used as its UTF-8 bytes.
+  The secret is ``whsec_<base64>`` (padding optional); a secret without the prefix is
+  base64-decoded when it is valid base64 (as the reference library does) and otherwise used
+  as its UTF-8 bytes.
 * ``github``: ``X-Hub-Signature-256: sha256=<hex HMAC-SHA256(secret, raw body)>``. GitHub
   signs no timestamp, so replays are stopped only by dedup on ``X-GitHub-Delivery`` — which
   also swallows a manual "redeliver" from GitHub's UI (same GUID).
@@ -104,7 +105,7 @@ def _key_standard(secret: str | None) -> bytes:
         raise _invalid("no secret")
     raw = secret.removeprefix("whsec_")
     try:
-        key = base64.b64decode(raw, validate=True)
+        key = base64.b64decode(raw + "=" * (-len(raw) % 4), validate=True)
     except binascii.Error:
         if secret.startswith("whsec_"):
             raise _invalid("whsec_ secret is not base64") from None
