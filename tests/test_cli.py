@@ -41,10 +41,13 @@ async def test_serves_health_with_printed_token_and_cleans_up(server):
 
 async def test_sigterm_with_100_open_streams_exits_fast(server):
     await server.start()
-    async with aiohttp.ClientSession(headers=server.headers) as http:
+    connector = aiohttp.TCPConnector(limit=0)
+    async with aiohttp.ClientSession(headers=server.headers, connector=connector) as http:
         async with http.post(server.url + "api/sessions", json={"session_id": "s"}) as resp:
             assert resp.status == 201
-        streams = [await http.get(server.url + "api/sessions/s/events") for _ in range(100)]
+        async with asyncio.timeout(60):
+            streams = await asyncio.gather(
+                *(http.get(server.url + "api/sessions/s/events") for _ in range(100)))
         assert all(s.status == 200 for s in streams)
         started = time.monotonic()
         code = await server.stop(signal.SIGTERM, timeout=10)
