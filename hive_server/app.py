@@ -89,7 +89,7 @@ async def _sessions_ctx(app: web.Application) -> AsyncIterator[None]:
     settings, llm = app[keys.SETTINGS], app[keys.LLM]
     options = SessionOptions(
         home=settings.home, durability=settings.durability,
-        default_model=settings.model or llm.default_model, provider=llm.provider,
+        default_model=llm.default_model, model_override=settings.model, provider=llm.provider,
         bus_queue_size=settings.sse_queue_size, inbox_size=settings.queen_inbox_size,
     )
     clock, hooks_dir = app[keys.CLOCK], settings.home / "webhooks"

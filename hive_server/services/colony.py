@@ -38,7 +38,7 @@ class WorkerStats:
 
 class Colony:
     def __init__(self, session: Session, entry: AgentEntry, llm: LLMClient,
-                 clock_now: Callable[[], float]):
+                 clock_now: Callable[[], float], *, model_override: str | None = None):
         if not entry.is_valid or entry.manifest is None:
             raise InvalidInput(f"agent {entry.agent_id!r} is invalid: {entry.error}",
                                code="agent_invalid")
@@ -46,6 +46,7 @@ class Colony:
         self.entry = entry
         self.manifest: AgentManifest = entry.manifest
         self.llm = llm
+        self.model = model_override or self.manifest.model or session.meta.model
         self.available = {**builtin_tools(session.workspace, clock_now),
                           **bind_tools(entry.tools, session.workspace)}
         self.workers = self._worker_specs()
@@ -115,8 +116,8 @@ class Colony:
         emit(EventType.WORKER_STARTED, {**base, "task": task}, stream_id=stream_id)
         self.stats.started += 1
         self.stats.running += 1
-        ctx = LoopContext(self.session, self.llm, self.manifest.model or self.session.meta.model,
-                          stream_id, worker_id, EventType.LLM_TEXT_DELTA)
+        ctx = LoopContext(self.session, self.llm, self.model, stream_id, worker_id,
+                          EventType.LLM_TEXT_DELTA)
         try:
             outcome = await run_agent_loop(ctx, self._system(worker),
                                            [{"role": "user", "content": task}],

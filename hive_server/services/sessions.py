@@ -45,6 +45,7 @@ class SessionOptions:
     durability: Durability
     default_model: str
     provider: str
+    model_override: str | None = None  # --model / HIVE_MODEL: wins over profiles and agents
     bus_queue_size: int = 2048
     inbox_size: int = 256
 
@@ -148,6 +149,7 @@ class SessionManager:
                 await self._load(live, entry)
             elif resumed and meta.agent_id:
                 await self._reload_on_resume(live, meta.agent_id)
+            live.queen.start(history.pending)  # after the colony: its tools are in the 1st turn
         except BaseException:
             await session.close("failed_to_start", mark_stopped=False, log_stop=False)
             if not resumed:
@@ -179,7 +181,6 @@ class SessionManager:
         triggers = SessionTriggers(session, queen, self.scheduler, self.clock, self.inbox)
         live = LiveSession(session, queen, triggers)
         session.parts.append(queen)
-        queen.start(history.pending)
         session.parts.append(triggers)
         await triggers.start()
         return live
@@ -202,7 +203,8 @@ class SessionManager:
         meta = SessionMeta(
             session_id=session_id, created_at=now, updated_at=now, queen_id=profile.id,
             queen_name=profile.name,
-            model=body.model or profile.model or self.options.default_model,
+            model=(body.model or self.options.model_override or profile.model
+                   or self.options.default_model),
             phase=body.initial_phase or "planning",
         )
         return meta, profile
@@ -217,7 +219,8 @@ class SessionManager:
         return await self._load(live, find_agent(self.catalog, agent_id, agent_path))
 
     async def _load(self, live: LiveSession, entry: AgentEntry) -> Colony:
-        colony = Colony(live.session, entry, self.llm, self.clock.time)
+        colony = Colony(live.session, entry, self.llm, self.clock.time,
+                        model_override=self.options.model_override)
         live.colony = colony
         await live.session.save_meta(agent_id=entry.agent_id, agent_path=str(entry.path))
         await live.session.emit_durable(EventType.WORKER_COLONY_LOADED, {
