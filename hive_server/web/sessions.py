@@ -10,7 +10,7 @@ from hive_server import keys
 from hive_server.core.eventlog import last_seq_file
 from hive_server.errors import NotFound
 from hive_server.models.api import CreateSessionBody
-from hive_server.web.body import parse_json
+from hive_server.web.body import json_response, parse_json
 from hive_server.web.views import cold_session_dict, live_session_dict
 
 routes = web.RouteTableDef()
@@ -56,7 +56,8 @@ async def get_session(request: web.Request) -> web.Response:
     if manager.is_loading(session_id):
         return web.json_response({"session_id": session_id, "loading": True}, status=202)
     try:
-        return web.json_response(live_session_dict(manager.get(session_id)))
+        live = manager.get(session_id)
+        return json_response({**live_session_dict(live), "entry_points": live.triggers.cards()})
     except NotFound:
         meta = await manager.store.read_meta(session_id)
     last_seq = await asyncio.to_thread(last_seq_file, path / "events.jsonl")
