@@ -32,11 +32,11 @@ async def list_sessions(request: web.Request) -> web.Response:
 @routes.get("/api/sessions/history")
 async def session_history(request: web.Request) -> web.Response:
     manager = request.app[keys.SESSIONS]
+    live_ids = {live.session.id for live in manager.live()}
     rows = []
     for meta, last_seq in await manager.store.list_metas():
         row = cold_session_dict(meta, last_seq)
-        is_live = any(live.session.id == meta.session_id for live in manager.live())
-        row.update(live=is_live, cold=not is_live)
+        row.update(live=meta.session_id in live_ids, cold=meta.session_id not in live_ids)
         rows.append(row)
     return web.json_response({"sessions": rows})
 
