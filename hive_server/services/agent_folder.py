@@ -24,6 +24,7 @@ import pydantic
 from hive_server import errors
 from hive_server.models.agent import AgentManifest, is_agent_id
 from hive_server.services.tools import (
+    BUILTIN_TOOL_NAMES,
     AgentLoadError,
     Tool,
     format_validation_error,
@@ -157,7 +158,19 @@ def _parse_folder(folder: Path, snapshot: _Snapshot, now: float) -> AgentEntry:
     if source is not None:
         module_name = f"hive_agent_tools_{folder.name.replace('-', '_')}_{snapshot.version}"
         tools = tools_from_module(folder / "tools.py", module_name, source=source)
+    _check_tool_names(manifest, tools)
     return _entry(folder, snapshot, now, manifest=manifest, tools=tools)
+
+
+def _check_tool_names(manifest: AgentManifest, tools: Mapping[str, Tool]) -> None:
+    """Every tool the agent or one of its workers names comes from tools.py or the built-ins."""
+    offered = set(tools) | BUILTIN_TOOL_NAMES
+    named = {"agent.json": manifest.tools,
+             **{f"worker {name!r}": spec.tools for name, spec in manifest.workers.items()}}
+    problems = [f"{who} names unknown tools {sorted(set(names) - offered)}"
+                for who, names in named.items() if set(names) - offered]
+    if problems:
+        raise AgentLoadError(f"{'; '.join(problems)}; available: {sorted(offered)}")
 
 
 def _entry(folder: Path, snapshot: _Snapshot, now: float, *, manifest: AgentManifest | None,

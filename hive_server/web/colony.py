@@ -67,7 +67,7 @@ async def discover(request: web.Request) -> web.Response:
     invalid = []
     for entry in request.app[keys.CATALOG].entries():
         if entry.manifest is None or not entry.is_valid:
-            invalid.append(agent_dict(entry, False))
+            invalid.append(agent_dict(entry, entry.agent_id in loaded))
             continue
         grouped[entry.manifest.category].append(agent_dict(entry, entry.agent_id in loaded))
     return json_response({"categories": dict(sorted(grouped.items())), "invalid": invalid})
