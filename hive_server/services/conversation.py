@@ -116,35 +116,67 @@ def _blocks(content: Any) -> list[dict[str, Any]]:
 
 
 def normalize(messages: list[Message]) -> list[Message]:
-    """A valid message list: starts with user, roles alternate, every tool_use answered."""
+    """A valid message list: starts with user, roles alternate, every tool_use answered.
+
+    Empty turns are dropped, same-role neighbours merged, a tool_result that answers no call
+    of the assistant turn before it (or repeats one) is dropped, and a call that no later user
+    turn answers gets an error result. The input is not modified.
+    """
     out: list[Message] = []
     for index, message in enumerate(messages):
         role = message.get("role")
         if role not in ("user", "assistant") or (not out and role != "user"):
             continue
         blocks = _blocks(message.get("content", ""))
+        if role == "user":
+            blocks = _known_results(out, blocks)
+        if not blocks:
+            continue
         if out and out[-1]["role"] == role:
             out[-1]["content"] = _order(out[-1]["content"] + blocks)
         else:
             out.append({"role": role, "content": _order(blocks)})
         if role == "assistant":
-            _answer_missing(out, messages[index + 1] if index + 1 < len(messages) else None)
-    return [m for m in out if m["content"]]
+            _answer_missing(out, _answered_later(messages, index + 1))
+    return out
 
 
-def _answer_missing(out: list[Message], following: Message | None) -> None:
+def _answered_later(messages: list[Message], start: int) -> set[str]:
+    """The tool_use ids answered by the user turns from ``start`` to the next assistant turn."""
+    answered: set[str] = set()
+    for message in messages[start:]:
+        if message.get("role") == "assistant":
+            break
+        if message.get("role") == "user":
+            answered.update(b.get("tool_use_id") for b in _blocks(message.get("content", ""))
+                            if b.get("type") == "tool_result")
+    return answered
+
+
+def _answer_missing(out: list[Message], answered: set[str]) -> None:
     """Give interrupted tool calls an error result so the API accepts the history."""
-    uses = tool_uses(out[-1])
-    if not uses:
-        return
-    answered = set()
-    if following is not None and following.get("role") == "user":
-        answered = {b.get("tool_use_id") for b in _blocks(following.get("content", ""))
-                    if b.get("type") == "tool_result"}
-    missing = [tool_result_block(u["id"], INTERRUPTED, True) for u in uses
+    missing = [tool_result_block(u["id"], INTERRUPTED, True) for u in tool_uses(out[-1])
                if u["id"] not in answered]
     if missing:
         out.append({"role": "user", "content": missing})
+
+
+def _known_results(out: list[Message], blocks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``blocks`` without tool_results that answer no open call of the last assistant turn."""
+    if not any(b.get("type") == "tool_result" for b in blocks):
+        return blocks
+    owner = next((m for m in reversed(out[-2:]) if m["role"] == "assistant"), None)
+    open_ids = {u["id"] for u in tool_uses(owner)} if owner is not None else set()
+    if out and out[-1]["role"] == "user":
+        open_ids -= {b.get("tool_use_id") for b in out[-1]["content"]}
+    kept = []
+    for block in blocks:
+        if block.get("type") == "tool_result":
+            if block.get("tool_use_id") not in open_ids:
+                continue
+            open_ids.discard(block.get("tool_use_id"))
+        kept.append(block)
+    return kept
 
 
 def _order(blocks: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -56,18 +56,25 @@ class Queen:
         self._task: asyncio.Task[None] | None = None
         self._current: asyncio.Task[None] | None = None
         self._asking: tuple[int, asyncio.Future[str]] | None = None
+        self._ask_lock = asyncio.Lock()  # parallel ask_user calls are asked one at a time
+        self._stopped = False
         self.executions = 0
 
     # -- lifecycle ------------------------------------------------------------------------------
     def start(self, pending: list[tuple[int, dict[str, Any]]] = ()) -> None:
-        """Start the loop; ``pending`` are inputs recorded before a restart but never handled."""
-        for seq, data in pending:
-            self._inbox.append(InboxItem(str(data.get("message", "")), seq,
-                                         str(data.get("source", "user")), data.get("trigger_id")))
+        """Start the loop once the session is fully loaded (colony included).
+
+        Inputs delivered before ``start`` wait in the inbox. ``pending`` are inputs recorded
+        before a restart but never handled; they go first (they are the older ones).
+        """
+        self._inbox.extendleft(reversed([
+            InboxItem(str(data.get("message", "")), seq, str(data.get("source", "user")),
+                      data.get("trigger_id")) for seq, data in pending]))
         self._task = asyncio.create_task(self._run(), name=f"queen:{self.session.id}")
         self._wakeup.set()
 
     async def stop(self) -> None:
+        self._stopped = True
         if self._task is None:
             return
         self._task.cancel()
@@ -92,7 +99,7 @@ class Queen:
         Returns the ``client_input_received`` event (durable when this returns) and whether
         a trigger input was coalesced into one already pending.
         """
-        if self._task is None or self.session.stopping:
+        if self._stopped or self.session.stopping:
             raise Unavailable("the session is stopping", code="session_stopping")
         if source == "user" and self._asking is not None:
             return await self._answer(text), False
@@ -123,6 +130,7 @@ class Queen:
     async def _answer(self, text: str) -> Event:
         assert self._asking is not None
         request_seq, future = self._asking
+        self._asking = None  # one answer per question: a second chat is a new input
         event, stored = self.session.emit(EventType.CLIENT_INPUT_RECEIVED, {
             "message": text, "source": "user", "answers_request_seq": request_seq})
         if not future.done():
@@ -192,13 +200,15 @@ class Queen:
 
     async def _ask_user(self, args: dict[str, Any]) -> str:
         question = str(args.get("question") or "Please answer.")
-        future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-        event, _ = self.session.emit(EventType.CLIENT_INPUT_REQUESTED, {"prompt": question})
-        self._asking = (event.seq, future)
-        try:
-            return await future
-        finally:
-            self._asking = None
+        async with self._ask_lock:
+            future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+            event, _ = self.session.emit(EventType.CLIENT_INPUT_REQUESTED, {"prompt": question})
+            self._asking = (event.seq, future)
+            try:
+                return await future
+            finally:
+                if self._asking is not None and self._asking[1] is future:
+                    self._asking = None
 
 
 ASK_USER_SPEC = ToolSpec(

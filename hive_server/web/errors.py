@@ -20,6 +20,7 @@ STATUS = {
     errors.PayloadTooLarge: 413,
     errors.UnsupportedMediaType: 415,
     errors.ValidationFailed: 422,
+    errors.Busy: 429,
     errors.Unavailable: 503,
 }
 
