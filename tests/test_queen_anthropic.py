@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import UTC, datetime
 
 import pytest
 
 from hive_server.core.clock import FakeClock
 from hive_server.llm import AnthropicClient
-from tests.agent_fixtures import NOTES_MANIFEST, NOTES_TOOLS, write_agent
 from tests.conftest import create_session, make_settings
 from tests.fakes import FakeAnthropic, error, overloaded, rate_limited, text_turn, tool_turn
 from tests.queen_support import (
@@ -330,7 +330,11 @@ async def test_an_input_queued_at_shutdown_is_handled_after_the_restart(fake, fa
 async def test_a_pending_input_after_a_restart_sees_the_reloaded_colony(fake, fake_url,
                                                                         make_client, tmp_path):
     settings = make_settings(tmp_path)
-    write_agent(settings.agents_dir, "notes", NOTES_MANIFEST, tools=NOTES_TOOLS)
+    agent = settings.agents_dir / "notes"
+    agent.mkdir(parents=True)
+    (agent / "agent.json").write_text(json.dumps({
+        "name": "Notes", "description": "Keeps notes.",
+        "workers": {"scribe": {"description": "writes notes"}}}))
     hold = asyncio.Event()
     fake.script(text_turn("Never finished.", hold=hold), text_turn("Handled."))
     first = await make_client(settings, llm=claude(fake_url))
