@@ -26,6 +26,7 @@ from hive_server.core.eventlog_reader import (
     read_tail_file,
     scan_after,
 )
+from hive_server.core.files import fsync_dir
 from hive_server.models.events import Event
 
 __all__ = [
@@ -68,7 +69,7 @@ def _open_for_append(path: Path) -> tuple[FileIO, OpenInfo]:
     file = FileIO(path, "a")
     try:
         if created:
-            _fsync_dir(path.parent)
+            fsync_dir(path.parent)
         with open_reader(path) as reader:
             assert reader is not None
             end, last = reader.good_end()
@@ -80,14 +81,6 @@ def _open_for_append(path: Path) -> tuple[FileIO, OpenInfo]:
         file.close()
         raise
     return file, OpenInfo(last.seq if last is not None else 0, size - end)
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _write_all(file: FileIO, data: bytes, fsync: bool) -> None:

@@ -29,6 +29,7 @@ from pydantic import (
 )
 
 from hive_server.errors import InvalidInput
+from hive_server.models.validation import describe_validation_error
 
 SAFE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 SAFE_ID_RE = re.compile(SAFE_ID_PATTERN)
@@ -149,16 +150,6 @@ class WebhookConfig(BaseModel):
         if self.signature != "none" and self.secret_env is None:
             raise ValueError(f"signature {self.signature!r} needs 'secret_env'")
         return self
-
-
-def describe_validation_error(exc: ValidationError) -> str:
-    """One readable line for a pydantic error: ``field: message; other: message``."""
-    parts = []
-    for err in exc.errors():
-        loc = ".".join(str(p) for p in err["loc"])
-        msg = err["msg"].removeprefix("Value error, ")
-        parts.append(f"{loc}: {msg}" if loc else msg)
-    return "; ".join(parts)
 
 
 class TriggerSpec(BaseModel):

@@ -12,9 +12,7 @@ import dataclasses
 import hashlib
 import json
 import logging
-import os
 import shutil
-import tempfile
 from collections.abc import Mapping
 from contextlib import suppress
 from pathlib import Path
@@ -22,12 +20,13 @@ from pathlib import Path
 import pydantic
 
 from hive_server import errors
+from hive_server.core.files import write_atomic
 from hive_server.models.agent import AgentManifest, is_agent_id
+from hive_server.models.validation import describe_validation_error
 from hive_server.services.tools import (
     BUILTIN_TOOL_NAMES,
     AgentLoadError,
     Tool,
-    format_validation_error,
     tools_from_module,
 )
 
@@ -148,7 +147,7 @@ def _parse_manifest(data: bytes | None) -> AgentManifest:
     try:
         return AgentManifest.model_validate(raw)
     except pydantic.ValidationError as exc:
-        raise AgentLoadError(f"agent.json is invalid: {format_validation_error(exc)}") from exc
+        raise AgentLoadError(f"agent.json is invalid: {describe_validation_error(exc)}") from exc
 
 
 def _parse_folder(folder: Path, snapshot: _Snapshot, now: float) -> AgentEntry:
@@ -234,27 +233,6 @@ def patch_manifest(folder: Path, root: Path, fields: dict[str, object]) -> None:
     try:
         AgentManifest.model_validate(merged)
     except pydantic.ValidationError as exc:
-        raise errors.ValidationFailed(f"invalid metadata: {format_validation_error(exc)}") from exc
-    _write_atomic(path, json.dumps(merged, indent=2, ensure_ascii=False) + "\n")
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    """Replace ``path`` with ``text``: temp file in the same dir, fsync, rename, fsync dir."""
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        with suppress(FileNotFoundError):
-            os.chmod(tmp_name, path.stat().st_mode & 0o777)
-        os.replace(tmp_name, path)
-    except BaseException:
-        with suppress(FileNotFoundError):
-            os.unlink(tmp_name)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+        detail = describe_validation_error(exc)
+        raise errors.ValidationFailed(f"invalid metadata: {detail}") from exc
+    write_atomic(path, (json.dumps(merged, indent=2, ensure_ascii=False) + "\n").encode())

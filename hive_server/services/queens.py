@@ -17,7 +17,7 @@ import yaml
 
 from hive_server import errors
 from hive_server.models.queen import DEFAULT_QUEEN, QueenProfile, is_queen_id
-from hive_server.services.tools import format_validation_error
+from hive_server.models.validation import describe_validation_error
 
 log = logging.getLogger(__name__)
 
@@ -136,4 +136,4 @@ def load_profile(path: Path, root: Path) -> QueenProfile:
     try:
         return QueenProfile.model_validate({**raw, "id": path.stem})
     except pydantic.ValidationError as exc:
-        raise QueenProfileError(f"invalid profile: {format_validation_error(exc)}") from exc
+        raise QueenProfileError(f"invalid profile: {describe_validation_error(exc)}") from exc

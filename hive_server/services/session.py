@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Any, Protocol
 
 from hive_server.core.bus import EventBus, Subscription
 from hive_server.core.eventlog import EventLog
+from hive_server.core.files import write_atomic
 from hive_server.models.events import Event, EventType
 from hive_server.models.session import SessionMeta
 
@@ -32,21 +32,6 @@ class SessionPart(Protocol):
 
 def utc_iso() -> str:
     return datetime.now(UTC).isoformat()
-
-
-def write_json_atomic(path: Path, payload: bytes) -> None:
-    """tmp + fsync + rename + fsync(dir): readers see the old or the new file, never half."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(payload)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
 
 
 class Session:
@@ -100,7 +85,7 @@ class Session:
         async with self._meta_lock:
             self.meta = self.meta.model_copy(update={**changes, "updated_at": utc_iso()})
             payload = self.meta.model_dump_json(indent=2).encode()
-            await asyncio.to_thread(write_json_atomic, self.dir / "meta.json", payload)
+            await asyncio.to_thread(write_atomic, self.dir / "meta.json", payload)
 
     @property
     def uptime_seconds(self) -> float:

@@ -34,6 +34,7 @@ import pydantic_core
 
 from hive_server import errors
 from hive_server.llm.base import ToolSpec
+from hive_server.models.validation import describe_validation_error
 
 log = logging.getLogger(__name__)
 
@@ -129,18 +130,9 @@ class _FunctionCall:
             parsed = self.args_model.model_validate(args)
         except pydantic.ValidationError as exc:
             raise ToolError(f"invalid arguments for tool {self.name!r}: "
-                            f"{format_validation_error(exc)}") from exc
+                            f"{describe_validation_error(exc)}") from exc
         return {field.alias or key: getattr(parsed, key)
                 for key, field in type(parsed).model_fields.items()}
-
-
-def format_validation_error(exc: pydantic.ValidationError) -> str:
-    """One line per problem: ``field.path: message``."""
-    parts = []
-    for err in exc.errors(include_url=False):
-        where = ".".join(str(p) for p in err["loc"]) or "value"
-        parts.append(f"{where}: {err['msg']}")
-    return "; ".join(parts)
 
 
 def result_text(value: object) -> str:

@@ -15,8 +15,8 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 
+from hive_server.core.files import write_atomic
 from hive_server.models.triggers import TriggerSpec, TriggerState
-from hive_server.services.session import write_json_atomic
 
 FILENAME = "triggers.json"
 
@@ -74,4 +74,4 @@ class TriggerStore:
     async def save(self, saved: SavedTriggers) -> None:
         """Durable (fsync + rename) when this returns."""
         async with self._lock:
-            await asyncio.to_thread(write_json_atomic, self.path, saved.to_json())
+            await asyncio.to_thread(write_atomic, self.path, saved.to_json())

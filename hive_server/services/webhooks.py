@@ -37,6 +37,7 @@ from pathlib import Path
 import orjson
 
 from hive_server.core.clock import Clock, SystemClock
+from hive_server.core.files import fsync_dir, write_atomic
 from hive_server.errors import InvalidInput, Unauthorized, Unavailable
 from hive_server.models.triggers import SAFE_ID_RE, WebhookConfig
 
@@ -205,16 +206,6 @@ def _check_segment(value: str, what: str) -> str:
 # ---- durable files (all called through asyncio.to_thread) ----
 
 
-def _fsync_dir(path: Path) -> None:
-    if os.name != "posix":
-        return
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _append_line(path: Path, line: bytes, max_bytes: int | None = None) -> bool:
     """Append one line and fsync. A torn tail from a crash is sealed with a newline first.
 
@@ -234,20 +225,8 @@ def _append_line(path: Path, line: bytes, max_bytes: int | None = None) -> bool:
         f.flush()
         os.fsync(f.fileno())
     if created:
-        _fsync_dir(path.parent)
+        fsync_dir(path.parent)
     return True
-
-
-def _rewrite(path: Path, data: bytes) -> None:
-    """Replace ``path`` atomically: tmp + fsync + rename + directory fsync."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    _fsync_dir(path.parent)
 
 
 def _read_records(path: Path) -> tuple[list[dict], bool]:
@@ -276,7 +255,7 @@ def _take_records(path: Path) -> list[dict]:
     records, _ = _read_records(path)
     if path.exists():
         path.unlink()
-        _fsync_dir(path.parent)
+        fsync_dir(path.parent)
     return records
 
 
@@ -350,7 +329,7 @@ class DeliveryStore:
 
     async def _compact(self, seen: dict[str, float]) -> None:
         data = b"".join(orjson.dumps({"k": k, "t": t}) + b"\n" for k, t in seen.items())
-        await asyncio.to_thread(_rewrite, self._path, data)
+        await asyncio.to_thread(write_atomic, self._path, data)
         self._lines = len(seen)
 
 

@@ -15,6 +15,7 @@ from hive_server.errors import (
     UnsupportedMediaType,
     ValidationFailed,
 )
+from hive_server.models.validation import describe_validation_error
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -39,7 +40,7 @@ async def parse_json(request: web.Request, model: type[M], *, allow_empty: bool 
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise ValidationFailed(_describe(exc), code="validation_error",
+        raise ValidationFailed(describe_validation_error(exc), code="validation_error",
                                extra={"details": _details(exc)}) from None
 
 
@@ -59,12 +60,6 @@ async def read_object(request: web.Request, *, allow_empty: bool = False) -> dic
     if not isinstance(data, dict):
         raise ValidationFailed("body must be a JSON object", code="validation_error")
     return data
-
-
-def _describe(exc: ValidationError) -> str:
-    first = exc.errors()[0]
-    where = ".".join(str(p) for p in first["loc"]) or "body"
-    return f"{where}: {first['msg']}"
 
 
 def _details(exc: ValidationError) -> list[dict[str, str]]:
