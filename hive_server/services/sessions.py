@@ -234,14 +234,12 @@ class SessionManager:
     async def _reload_on_resume(self, live: LiveSession, agent_id: str) -> None:
         """Load the colony a resumed session had; if the agent is gone, say so and go on."""
         try:
-            entry = self.catalog.get_valid(agent_id)
+            await self._load(live, self.catalog.get_valid(agent_id))
         except (NotFound, InvalidInput) as exc:
             log.warning("session %s: colony %s not reloaded: %s", live.session.id, agent_id, exc)
             await live.session.save_meta(agent_id=None, agent_path=None)
             await live.session.emit_durable(EventType.WORKER_COLONY_UNLOADED, {
                 "agent_id": agent_id, "reason": "agent_unavailable", "error": str(exc)})
-            return
-        await self._load(live, entry)
 
     async def unload_colony(self, session_id: str, reason: str = "request") -> str:
         live = self.get(session_id)
