@@ -110,7 +110,6 @@ class SessionTriggers:
         if spec.id in self.triggers:
             raise Conflict(f"trigger {spec.id!r} already exists", code="trigger_exists")
         self.saved.api[spec.id] = spec
-        self.saved.removed.discard(spec.id)
         self.saved.state.pop(spec.id, None)
         trigger = await self._add(spec, "api", announce=True)
         await self._save()
