@@ -23,7 +23,7 @@ from hive_server.services.watcher import FolderWatcher
 from hive_server.services.webhook_ingress import WebhookIngress
 from hive_server.services.webhooks import DeliveryStore, WebhookInbox
 from hive_server.settings import Settings
-from hive_server.web import colony, health, hooks, queen, sessions, sse, triggers
+from hive_server.web import colony, health, hooks, openapi, queen, sessions, sse, triggers
 from hive_server.web.errors import error_middleware
 from hive_server.web.security import allowed_hosts, security_middleware
 
@@ -47,7 +47,7 @@ def create_app(settings: Settings, *, llm: LLMClient | None = None,
     app.cleanup_ctx.append(_sessions_ctx)
     app.on_shutdown.append(_end_streams)
     for table in (health.routes, sessions.routes, sse.routes, queen.routes, colony.routes,
-                  triggers.routes, hooks.routes):
+                  triggers.routes, hooks.routes, openapi.routes):
         app.add_routes(table)
     return app
 

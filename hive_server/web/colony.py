@@ -11,13 +11,16 @@ from hive_server import keys
 from hive_server.models.api import AgentMetadataBody, DeleteAgentBody, LoadColonyBody
 from hive_server.services.colony import find_agent
 from hive_server.web.body import json_response, parse_json
+from hive_server.web.openapi import doc
 from hive_server.web.views import agent_dict
 
 routes = web.RouteTableDef()
 
 
 @routes.post("/api/sessions/{session_id}/colony")
+@doc(LoadColonyBody, status=201)
 async def load_colony(request: web.Request) -> web.Response:
+    """Load an agent folder into the session as its colony."""
     manager = request.app[keys.SESSIONS]
     session_id = request.match_info["session_id"]
     manager.get(session_id)
@@ -28,6 +31,7 @@ async def load_colony(request: web.Request) -> web.Response:
 
 @routes.delete("/api/sessions/{session_id}/colony")
 async def unload_colony(request: web.Request) -> web.Response:
+    """Unload the session's colony (running workers are cancelled)."""
     session_id = request.match_info["session_id"]
     agent_id = await request.app[keys.SESSIONS].unload_colony(session_id)
     return json_response({"session_id": session_id, "agent_id": agent_id, "unloaded": True})
@@ -35,6 +39,7 @@ async def unload_colony(request: web.Request) -> web.Response:
 
 @routes.get("/api/sessions/{session_id}/colonies")
 async def colonies(request: web.Request) -> web.Response:
+    """The colony loaded in the session, if any."""
     live = request.app[keys.SESSIONS].get(request.match_info["session_id"])
     loaded = [live.colony.to_dict()] if live.colony is not None else []
     return json_response({"session_id": live.session.id, "colonies": loaded})
@@ -42,6 +47,7 @@ async def colonies(request: web.Request) -> web.Response:
 
 @routes.get("/api/sessions/{session_id}/stats")
 async def stats(request: web.Request) -> web.Response:
+    """Counters of a live session: seq, queen, workers, subscribers."""
     live = request.app[keys.SESSIONS].get(request.match_info["session_id"])
     session, queen, colony = live.session, live.queen, live.colony
     workers: dict[str, Any] = {"started": 0, "completed": 0, "failed": 0, "running": 0}
@@ -61,6 +67,7 @@ async def stats(request: web.Request) -> web.Response:
 
 @routes.get("/api/discover")
 async def discover(request: web.Request) -> web.Response:
+    """Every agent folder, grouped by category, with is_loaded."""
     loaded = {live.colony.agent_id for live in request.app[keys.SESSIONS].live()
               if live.colony is not None}
     grouped: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -74,7 +81,9 @@ async def discover(request: web.Request) -> web.Response:
 
 
 @routes.delete("/api/agents")
+@doc(DeleteAgentBody)
 async def delete_agent(request: web.Request) -> web.Response:
+    """Stop the sessions using an agent and delete its folder."""
     body = await parse_json(request, DeleteAgentBody)
     catalog = request.app[keys.CATALOG]
     agent_id = _agent_id(request, body.agent_id, body.agent_path)
@@ -85,7 +94,9 @@ async def delete_agent(request: web.Request) -> web.Response:
 
 
 @routes.patch("/api/agents/metadata")
+@doc(AgentMetadataBody)
 async def patch_metadata(request: web.Request) -> web.Response:
+    """Update an agent's name, description, goal, icon, tags or category."""
     body = await parse_json(request, AgentMetadataBody)
     agent_id = _agent_id(request, body.agent_id, body.agent_path)
     fields = body.model_dump(exclude_unset=True, exclude={"agent_id", "agent_path"})

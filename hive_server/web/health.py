@@ -13,6 +13,7 @@ routes = web.RouteTableDef()
 
 @routes.get("/api/health")
 async def health(request: web.Request) -> web.Response:
+    """Server status, session count and the model provider in use."""
     app = request.app
     llm = app[keys.LLM]
     lives = app[keys.SESSIONS].live()

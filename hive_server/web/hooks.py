@@ -6,6 +6,7 @@ from aiohttp import web
 
 from hive_server import keys
 from hive_server.web.body import json_response, read_limited
+from hive_server.web.openapi import doc
 
 routes = web.RouteTableDef()
 
@@ -13,7 +14,9 @@ GITHUB_MAX_BYTES = 25 * 1024 * 1024
 
 
 @routes.post("/hooks/{agent_id}/{trigger_id}")
+@doc(status=202)
 async def receive(request: web.Request) -> web.Response:
+    """Webhook ingress, verified by the trigger's signature scheme."""
     ingress = request.app[keys.WEBHOOKS]
     agent_id, trigger_id = request.match_info["agent_id"], request.match_info["trigger_id"]
     config = ingress.config_for(agent_id, trigger_id)

@@ -8,12 +8,15 @@ from hive_server import keys
 from hive_server.errors import InvalidInput, PayloadTooLarge
 from hive_server.models.api import ChatBody
 from hive_server.web.body import json_response, parse_json
+from hive_server.web.openapi import doc
 
 routes = web.RouteTableDef()
 
 
 @routes.post("/api/sessions/{session_id}/chat")
+@doc(ChatBody, status=202)
 async def chat(request: web.Request) -> web.Response:
+    """Send the queen a message (queued if she is busy)."""
     live = request.app[keys.SESSIONS].get(request.match_info["session_id"])
     body = await parse_json(request, ChatBody)
     limit = request.app[keys.SETTINGS].max_message_chars
@@ -28,6 +31,7 @@ async def chat(request: web.Request) -> web.Response:
 
 @routes.post("/api/sessions/{session_id}/cancel")
 async def cancel(request: web.Request) -> web.Response:
+    """Cancel the queen's current turn and its workers."""
     live = request.app[keys.SESSIONS].get(request.match_info["session_id"])
     cancelled = await live.queen.cancel()
     return json_response({"session_id": live.session.id, "cancelled": cancelled})
@@ -35,6 +39,7 @@ async def cancel(request: web.Request) -> web.Response:
 
 @routes.get("/api/queen/profiles")
 async def queen_profiles(request: web.Request) -> web.Response:
+    """The queen profiles found in the queens dir."""
     registry = request.app[keys.QUEENS]
     return json_response({
         "profiles": [p.model_dump(mode="json") for p in registry.list()],

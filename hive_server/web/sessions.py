@@ -11,13 +11,16 @@ from hive_server.core.eventlog import last_seq_file
 from hive_server.errors import NotFound
 from hive_server.models.api import CreateSessionBody
 from hive_server.web.body import json_response, parse_json
+from hive_server.web.openapi import doc
 from hive_server.web.views import cold_session_dict, live_session_dict
 
 routes = web.RouteTableDef()
 
 
 @routes.post("/api/sessions")
+@doc(CreateSessionBody, status=201)
 async def create_session(request: web.Request) -> web.Response:
+    """Create a session, or resume one from disk."""
     body = await parse_json(request, CreateSessionBody, allow_empty=True)
     live = await request.app[keys.SESSIONS].create(body)
     return web.json_response(live_session_dict(live), status=201)
@@ -25,12 +28,14 @@ async def create_session(request: web.Request) -> web.Response:
 
 @routes.get("/api/sessions")
 async def list_sessions(request: web.Request) -> web.Response:
+    """The live sessions."""
     lives = request.app[keys.SESSIONS].live()
     return web.json_response({"sessions": [live_session_dict(live) for live in lives]})
 
 
 @routes.get("/api/sessions/history")
 async def session_history(request: web.Request) -> web.Response:
+    """Every session on disk, newest first."""
     manager = request.app[keys.SESSIONS]
     live_ids = {live.session.id for live in manager.live()}
     rows = []
@@ -43,6 +48,7 @@ async def session_history(request: web.Request) -> web.Response:
 
 @routes.delete("/api/sessions/history/{session_id}")
 async def delete_history(request: web.Request) -> web.Response:
+    """Stop a session if live and delete its folder."""
     session_id = request.match_info["session_id"]
     await request.app[keys.SESSIONS].delete_history(session_id)
     return web.json_response({"session_id": session_id, "deleted": True})
@@ -50,6 +56,7 @@ async def delete_history(request: web.Request) -> web.Response:
 
 @routes.get("/api/sessions/{session_id}")
 async def get_session(request: web.Request) -> web.Response:
+    """A live session (with entry points), or a cold one from disk."""
     manager = request.app[keys.SESSIONS]
     session_id = request.match_info["session_id"]
     path = manager.store.path(session_id)
@@ -66,6 +73,7 @@ async def get_session(request: web.Request) -> web.Response:
 
 @routes.delete("/api/sessions/{session_id}")
 async def stop_session(request: web.Request) -> web.Response:
+    """Stop a live session (its streams end)."""
     session_id = request.match_info["session_id"]
     await request.app[keys.SESSIONS].stop(session_id)
     return web.json_response({"session_id": session_id, "stopped": True})

@@ -21,6 +21,7 @@ from hive_server.core.eventlog import last_seq_file, read_tail_file
 from hive_server.errors import InvalidInput, NotFound
 from hive_server.models.events import Event, EventType
 from hive_server.web.body import int_query, json_response
+from hive_server.web.openapi import doc
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
@@ -83,7 +84,9 @@ class EventStream:
 
 
 @routes.get("/api/sessions/{session_id}/events")
+@doc(stream=True)
 async def stream_events(request: web.Request) -> web.StreamResponse:
+    """The session's events as Server-Sent Events, resumable by seq."""
     live = request.app[keys.SESSIONS].get(request.match_info["session_id"])
     after, types = _resume_point(request), _types(request)
     settings = request.app[keys.SETTINGS]
@@ -126,6 +129,7 @@ async def _close_when_gone(response: EventSourceResponse, sub: Subscription) -> 
 
 @routes.get("/api/sessions/{session_id}/events/history")
 async def event_history(request: web.Request) -> web.Response:
+    """A page of the session's event log (live or cold)."""
     manager = request.app[keys.SESSIONS]
     session_id = request.match_info["session_id"]
     limit = int_query(request, "limit", 2000, minimum=1, maximum=10_000) or 2000

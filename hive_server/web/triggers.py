@@ -9,6 +9,7 @@ from hive_server.models.api import PatchTriggerBody, RunTriggerBody
 from hive_server.models.triggers import TriggerSpec
 from hive_server.services.sessions import LiveSession
 from hive_server.web.body import json_response, parse_json, read_object
+from hive_server.web.openapi import doc
 
 routes = web.RouteTableDef()
 
@@ -19,19 +20,23 @@ def _live(request: web.Request) -> LiveSession:
 
 @routes.get("/api/sessions/{session_id}/triggers")
 async def list_triggers(request: web.Request) -> web.Response:
+    """The session's trigger cards."""
     live = _live(request)
     return json_response({"session_id": live.session.id, "triggers": live.triggers.cards()})
 
 
 @routes.get("/api/sessions/{session_id}/entry-points")
 async def entry_points(request: web.Request) -> web.Response:
+    """The session's entry points (trigger cards)."""
     live = _live(request)
     return json_response({"session_id": live.session.id,
                           "entry_points": live.triggers.cards()})
 
 
 @routes.post("/api/sessions/{session_id}/triggers")
+@doc(TriggerSpec, status=201)
 async def create_trigger(request: web.Request) -> web.Response:
+    """Create a trigger for this session."""
     live = _live(request)
     spec = TriggerSpec.parse(await read_object(request))
     trigger = await live.triggers.create(spec)
@@ -39,7 +44,9 @@ async def create_trigger(request: web.Request) -> web.Response:
 
 
 @routes.patch("/api/sessions/{session_id}/triggers/{trigger_id}")
+@doc(PatchTriggerBody)
 async def patch_trigger(request: web.Request) -> web.Response:
+    """Change a trigger's task or config (validated first)."""
     live = _live(request)
     live.triggers.get(request.match_info["trigger_id"])
     body = await parse_json(request, PatchTriggerBody)
@@ -50,6 +57,7 @@ async def patch_trigger(request: web.Request) -> web.Response:
 
 @routes.delete("/api/sessions/{session_id}/triggers/{trigger_id}")
 async def delete_trigger(request: web.Request) -> web.Response:
+    """Delete a trigger."""
     live = _live(request)
     trigger_id = request.match_info["trigger_id"]
     await live.triggers.remove(trigger_id)
@@ -58,6 +66,7 @@ async def delete_trigger(request: web.Request) -> web.Response:
 
 @routes.post("/api/sessions/{session_id}/triggers/{trigger_id}/activate")
 async def activate(request: web.Request) -> web.Response:
+    """Activate a trigger (arms its timer)."""
     live = _live(request)
     trigger = await live.triggers.activate(request.match_info["trigger_id"])
     return json_response(live.triggers.card(trigger))
@@ -65,13 +74,16 @@ async def activate(request: web.Request) -> web.Response:
 
 @routes.post("/api/sessions/{session_id}/triggers/{trigger_id}/deactivate")
 async def deactivate(request: web.Request) -> web.Response:
+    """Deactivate a trigger (disarms its timer)."""
     live = _live(request)
     trigger = await live.triggers.deactivate(request.match_info["trigger_id"])
     return json_response(live.triggers.card(trigger))
 
 
 @routes.post("/api/sessions/{session_id}/triggers/{trigger_id}/run")
+@doc(RunTriggerBody, status=202)
 async def run(request: web.Request) -> web.Response:
+    """Fire a trigger once now; its schedule does not move."""
     live = _live(request)
     trigger_id = request.match_info["trigger_id"]
     live.triggers.get(trigger_id)
