@@ -175,8 +175,9 @@ class SessionManager:
         })
         await session.save_meta(status="live", stopped_at=None)
         live: LiveSession
+        base_tools = self._base_tools(session)  # built once: tool schemas are costly
         queen = Queen(session, self.llm, profile, inbox_size=self.options.inbox_size,
-                      tools=lambda: live.queen_tools(self._base_tools(session)),
+                      tools=lambda: live.queen_tools(base_tools),
                       colony=lambda: live.colony_text(), history=history.messages)
         triggers = SessionTriggers(session, queen, self.scheduler, self.clock, self.inbox)
         live = LiveSession(session, queen, triggers)
