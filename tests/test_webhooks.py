@@ -240,6 +240,17 @@ async def test_dedup_survives_a_new_store_instance(tmp_path: Path) -> None:
     assert await DeliveryStore(tmp_path).record("agent-a", "t1", "msg-2") is False
 
 
+async def test_forget_lets_a_retry_through_across_a_restart(tmp_path: Path) -> None:
+    store = DeliveryStore(tmp_path, clock=FakeClock(NOW))
+    assert await store.record("a", "t", "msg-1") is True
+    assert await store.record("a", "t", "msg-2") is True
+    await store.forget("a", "t", "msg-1")
+    reopened = DeliveryStore(tmp_path, clock=FakeClock(NOW + 5))
+    assert await reopened.record("a", "t", "msg-2") is False
+    assert await reopened.record("a", "t", "msg-1") is True
+    assert await DeliveryStore(tmp_path).record("a", "t", "msg-1") is False
+
+
 async def test_concurrent_records_of_one_id_accept_exactly_one(tmp_path: Path) -> None:
     store = DeliveryStore(tmp_path, clock=FakeClock(NOW))
     results = await asyncio.gather(*(store.record("a", "t", "same") for _ in range(20)))

@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 
 from hive_server.core.clock import Clock
-from hive_server.errors import HiveError, NotFound, Unauthorized
+from hive_server.errors import HiveError, NotFound, Unauthorized, Unavailable
 from hive_server.models.triggers import TriggerSpec, WebhookConfig, parse_triggers_file
 from hive_server.services.catalog import AgentCatalog
 from hive_server.services.sessions import SessionManager
@@ -83,7 +83,12 @@ class WebhookIngress:
                    and live.triggers.accepts_webhook(trigger_id)]
         self.accepted += 1
         if not targets:
-            await self.inbox.put(agent_id, trigger_id, delivery)
+            try:
+                await self.inbox.put(agent_id, trigger_id, delivery)
+            except (Unavailable, OSError) as exc:  # not accepted: let the sender's retry through
+                await self.store.forget(agent_id, trigger_id, delivery_id)
+                raise Unavailable(f"the delivery could not be stored: {exc}",
+                                  code="inbox_unavailable") from exc
             return {"delivery_id": delivery_id, "delivered_to": [], "held": True}
         for live in targets:
             try:

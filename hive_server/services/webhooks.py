@@ -259,6 +259,10 @@ def _take_records(path: Path) -> list[dict]:
     return records
 
 
+def _delivery_key(agent_id: str, trigger_id: str, delivery_id: str) -> str:
+    return hashlib.sha256(orjson.dumps([agent_id, trigger_id, delivery_id])).hexdigest()[:32]
+
+
 class DeliveryStore:
     """Remembers delivery ids so a repeated delivery is acknowledged once, across restarts.
 
@@ -289,7 +293,7 @@ class DeliveryStore:
 
     async def record(self, agent_id: str, trigger_id: str, delivery_id: str) -> bool:
         """True if the delivery is new (now durably recorded), False for a duplicate."""
-        key = hashlib.sha256(orjson.dumps([agent_id, trigger_id, delivery_id])).hexdigest()[:32]
+        key = _delivery_key(agent_id, trigger_id, delivery_id)
         async with self._lock:
             now = self._clock.time()
             seen = await self._load(now)
@@ -304,6 +308,18 @@ class DeliveryStore:
                 await self._compact(seen)
             return True
 
+    async def forget(self, agent_id: str, trigger_id: str, delivery_id: str) -> None:
+        """Undo ``record`` for a delivery that could not be accepted after all (so the
+        sender's retry is not mistaken for a duplicate). Durable (a tombstone line)."""
+        key = _delivery_key(agent_id, trigger_id, delivery_id)
+        async with self._lock:
+            seen = await self._load(self._clock.time())
+            if seen.pop(key, None) is None:
+                return
+            line = orjson.dumps({"k": key, "t": self._clock.time(), "forget": True}) + b"\n"
+            await asyncio.to_thread(_append_line, self._path, line)
+            self._lines += 1
+
     async def _load(self, now: float) -> dict[str, float]:
         if self._seen is not None:
             return self._seen
@@ -311,7 +327,9 @@ class DeliveryStore:
         seen: dict[str, float] = {}
         for record in records:
             key, at = record.get("k"), record.get("t")
-            if isinstance(key, str) and isinstance(at, int | float):
+            if isinstance(key, str) and record.get("forget") is True:
+                seen.pop(key, None)
+            elif isinstance(key, str) and isinstance(at, int | float):
                 seen[key] = float(at)
         self._seen, self._lines = seen, len(records)
         self._expire(seen, now)
