@@ -14,6 +14,9 @@ queen, which keeps coalescing and running them) before its 202.
 * fired/s: ``trigger_fired`` events seen on the session's bus per second, first request to the
   last event.
 
+With ``--held`` no session is live, so every delivery is verified, deduplicated and written
+to the inbox (fsync) and nothing fires: the ingress alone, without the queen's work.
+
 Clients and server share one event loop, so both figures are lower bounds.
 ``measure(deliveries, concurrency, durability)`` is importable and returns ``WebhookFigures``.
 """
@@ -27,6 +30,8 @@ import json
 import os
 import tempfile
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -118,8 +123,9 @@ async def _count_fires(app: web.Application, expected: int) -> int:
     return fired
 
 
-async def measure(deliveries: int = 2000, concurrency: int = 32,
-                  durability: str = "batch") -> WebhookFigures:
+@asynccontextmanager
+async def _server(durability: str) -> AsyncIterator[tuple[web.Application, str]]:
+    """The real app with the agent folder, on a free loopback port."""
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         _write_agent(root / "agents")
@@ -129,25 +135,31 @@ async def measure(deliveries: int = 2000, concurrency: int = 32,
         app = create_app(settings, llm=OfflineClient())
         runner = web.AppRunner(app)
         await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        port = runner.addresses[0][1]
         try:
-            base = f"http://127.0.0.1:{port}"
+            site = web.TCPSite(runner, "127.0.0.1", 0)
+            await site.start()
+            yield app, f"http://127.0.0.1:{runner.addresses[0][1]}"
+        finally:
+            await runner.cleanup()
+
+
+async def measure(deliveries: int = 2000, concurrency: int = 32, durability: str = "batch",
+                  *, held: bool = False) -> WebhookFigures:
+    """With ``held`` no session is live: every delivery goes to the inbox, nothing fires."""
+    async with _server(durability) as (app, base):
+        if not held:
             async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {TOKEN}"}) as h, \
                     h.post(f"{base}/api/sessions",
                            json={"session_id": SESSION, "agent_id": AGENT}) as resp:
                 assert resp.status == 201, await resp.text()
-            signed = _signed(deliveries)
-            counter = asyncio.create_task(_count_fires(app, deliveries))
-            await asyncio.sleep(0)  # subscribed before the first delivery
-            started = time.perf_counter()
-            accepted = await _post_all(f"{base}/hooks/{AGENT}/{TRIGGER}", signed, concurrency)
-            accept_seconds = time.perf_counter() - started
-            fired = await asyncio.wait_for(counter, timeout=60)
-            fire_seconds = time.perf_counter() - started
-        finally:
-            await runner.cleanup()
+        signed = _signed(deliveries)
+        counter = None if held else asyncio.create_task(_count_fires(app, deliveries))
+        await asyncio.sleep(0)  # subscribed before the first delivery
+        started = time.perf_counter()
+        accepted = await _post_all(f"{base}/hooks/{AGENT}/{TRIGGER}", signed, concurrency)
+        accept_seconds = time.perf_counter() - started
+        fired = 0 if counter is None else await asyncio.wait_for(counter, timeout=120)
+        fire_seconds = time.perf_counter() - started
     return WebhookFigures(deliveries, concurrency, durability, accepted, fired,
                           accept_seconds, fire_seconds)
 
@@ -158,10 +170,14 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--durability", choices=[d.value for d in Durability], default="batch")
     parser.add_argument("--quick", action="store_true", help="200 deliveries")
+    parser.add_argument("--held", action="store_true",
+                        help="no live session: deliveries go to the inbox, nothing fires")
     args = parser.parse_args()
     deliveries = 200 if args.quick else args.deliveries
-    figures = asyncio.run(measure(deliveries, args.concurrency, args.durability))
-    print(f"webhooks: {figures.accepted_per_second:,.0f} accepted/s, "
+    figures = asyncio.run(measure(deliveries, args.concurrency, args.durability,
+                                  held=args.held))
+    print(f"webhooks{' (held)' if args.held else ''}: "
+          f"{figures.accepted_per_second:,.0f} accepted/s, "
           f"{figures.fired_per_second:,.0f} fired/s "
           f"({figures.accepted}/{figures.deliveries} accepted, {figures.fired} fired, "
           f"{figures.concurrency} concurrent, durability {figures.durability})")
