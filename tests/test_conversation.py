@@ -14,6 +14,7 @@ from hive_server.models.events import Event
 from hive_server.services.conversation import (
     INTERRUPTED,
     Rebuilt,
+    append_message,
     normalize,
     rebuild_from_file,
 )
@@ -322,3 +323,26 @@ async def test_the_rebuilt_history_equals_what_the_live_queen_holds(client):
     assert from_file.messages == normalize(live.queen.messages)
     assert from_file.pending == []
     assert_api_accepts(from_file.messages)
+
+
+def test_append_message_keeps_the_live_list_valid_without_renormalizing():
+    messages: list[dict[str, Any]] = []
+    use = {"type": "tool_use", "id": "toolu_1", "name": "get_time", "input": {}}
+    steps = [
+        {"role": "user", "content": "first"},
+        {"role": "assistant", "content": []},  # an empty model reply is dropped
+        {"role": "user", "content": "second, after a failed turn"},  # merged into the first
+        {"role": "assistant", "content": [{"type": "text", "text": ""}, use]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_1",
+                                      "content": "noon", "is_error": False}]},
+        {"role": "user", "content": "third"},  # text goes after the tool result
+    ]
+    for step in steps:
+        append_message(messages, step)
+    assert_api_accepts(messages)
+    assert [m["role"] for m in messages] == ["user", "assistant", "user"]
+    assert [b["text"] for b in messages[0]["content"]] == ["first",
+                                                          "second, after a failed turn"]
+    assert messages[1]["content"] == [use]
+    assert [b["type"] for b in messages[2]["content"]] == ["tool_result", "text"]
+    assert messages == normalize(steps)

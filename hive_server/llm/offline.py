@@ -1,9 +1,10 @@
 """A deterministic offline model: no network, no key, no waiting.
 
 It streams its reply as several ``TextDelta`` chunks (``chunk_words`` words each) and then one
-``TurnResult``. Usage counts words: ``input_tokens`` over the system prompt and the JSON of the
-messages, ``output_tokens`` over the reply text and tool inputs. The reported model is always
-the client's own ``default_model`` (a requested model is ignored: this is not that model).
+``TurnResult``. Usage is synthetic and cheap: ``input_tokens`` counts the words of the system
+prompt and of the last message plus 4 per earlier message, ``output_tokens`` the words of the
+reply text and tool inputs. The reported model is always the client's own ``default_model`` (a
+requested model is ignored: this is not that model).
 
 How it answers, first rule that applies wins:
 
@@ -70,7 +71,7 @@ class OfflineClient:
         content: list[dict[str, Any]] = [{"type": "text", "text": text}]
         content += [{"type": "tool_use", "id": f"toolu_off_{len(messages)}_{index}",
                      "name": name, "input": args} for index, (name, args) in enumerate(calls)]
-        usage = Usage(_words(system) + _words(json.dumps(messages)),
+        usage = Usage(_words(system) + _words(json.dumps(messages[-1:])) + 4 * len(messages),
                       _words(text) + sum(_words(json.dumps(args)) for _, args in calls))
         yield TurnResult(content=content, stop_reason="tool_use" if calls else "end_turn",
                          usage=usage, model=self.default_model)
@@ -84,8 +85,8 @@ def reply(system: str, messages: list[dict[str, Any]],
     """The reply text and the tool calls ``(name, input)`` for one turn."""
     if messages and messages[-1].get("role") == "user" and _tool_results(messages[-1]):
         return _summarise_results(messages), []
-    texts = _user_texts(messages)
-    text = texts[-1] if texts else ""
+    texts = _UserTexts(messages)
+    text = texts.last
     if _CALL_LINE.search(text):
         return _explicit_calls(text, tools)
     if text.startswith("[TRIGGER:") and "run_worker" in tools:
@@ -124,15 +125,14 @@ def _calling(calls: list[Call]) -> tuple[str, list[Call]]:
     return f"Calling {', '.join(name for name, _ in calls)}.", calls
 
 
-def _echo(system: str, texts: list[str]) -> str:
+def _echo(system: str, texts: _UserTexts) -> str:
     persona = next((line.strip() for line in system.splitlines() if line.strip()), "")
     parts = ["[offline model]"]
     if persona:
         parts.append(f"(as {_cut(persona)})")
-    said = _cut(texts[-1]) if texts else ""
-    parts.append(f'Message #{len(texts)} of this conversation. You said: "{said}".')
-    if len(texts) > 1:
-        parts.append(f'Previous: "{_cut(texts[-2])}".')
+    parts.append(f'Message #{texts.count} of this conversation. You said: "{_cut(texts.last)}".')
+    if texts.previous is not None:
+        parts.append(f'Previous: "{_cut(texts.previous)}".')
     return " ".join(parts)
 
 
@@ -143,14 +143,27 @@ def _task_of(text: str) -> str:
     return text[marker + len("Task: "):].split("\n", 1)[0].strip()
 
 
-def _user_texts(messages: list[dict[str, Any]]) -> list[str]:
-    texts = []
-    for message in messages:
-        if message.get("role") == "user":
-            text = _text_of(message.get("content"))
-            if text:
-                texts.append(text)
-    return texts
+class _UserTexts:
+    """How many user turns carry text, and the last two texts (read from the end)."""
+
+    def __init__(self, messages: list[dict[str, Any]]):
+        self.count = sum(1 for m in messages
+                         if m.get("role") == "user" and _has_text(m.get("content")))
+        recent: list[str] = []
+        for message in reversed(messages):
+            if len(recent) == 2:
+                break
+            if message.get("role") == "user" and (text := _text_of(message.get("content"))):
+                recent.append(text)
+        self.last = recent[0] if recent else ""
+        self.previous = recent[1] if len(recent) > 1 else None
+
+
+def _has_text(content: Any) -> bool:
+    if isinstance(content, str):
+        return bool(content)
+    return isinstance(content, list) and any(
+        isinstance(b, dict) and b.get("type") == "text" and b.get("text") for b in content)
 
 
 def _text_of(content: Any) -> str:

@@ -18,7 +18,7 @@ from typing import Any
 
 from hive_server.llm.base import LLMClient, TextDelta, TurnResult, Usage
 from hive_server.models.events import EventType
-from hive_server.services.conversation import Message, normalize, tool_result_block
+from hive_server.services.conversation import Message, append_message, tool_result_block
 from hive_server.services.session import Session
 from hive_server.services.tools import Tool, ToolError
 
@@ -63,7 +63,7 @@ async def _one_turn(ctx: LoopContext, system: str, messages: list[Message],
                     specs: list[Any]) -> TurnResult:
     snapshot = ""
     result: TurnResult | None = None
-    stream = ctx.llm.stream_turn(system=system, messages=normalize(messages), tools=specs,
+    stream = ctx.llm.stream_turn(system=system, messages=list(messages), tools=specs,
                                  model=ctx.model)
     async with contextlib.aclosing(stream):
         async for item in stream:
@@ -74,7 +74,7 @@ async def _one_turn(ctx: LoopContext, system: str, messages: list[Message],
                 result = item
     if result is None:
         raise RuntimeError("the model stream ended without a result")
-    messages.append(result.message())
+    append_message(messages, result.message())
     _emit(ctx, EventType.LLM_TURN_COMPLETE, {
         "message": result.message(), "usage": result.usage.to_dict(),
         "stop_reason": result.stop_reason, "model": result.model,
@@ -93,7 +93,7 @@ async def _run_tools(ctx: LoopContext, uses: list[dict[str, Any]], tools: Mappin
         for use in uses:
             if use["id"] not in results:
                 _record(ctx, use, "cancelled before it finished", True, results)
-        messages.append({"role": "user", "content": [results[u["id"]] for u in uses]})
+        append_message(messages, {"role": "user", "content": [results[u["id"]] for u in uses]})
 
 
 async def _call_tool(ctx: LoopContext, use: dict[str, Any], tools: Mapping[str, Tool],

@@ -110,9 +110,26 @@ def tool_uses(message: Message) -> list[dict[str, Any]]:
 
 
 def _blocks(content: Any) -> list[dict[str, Any]]:
+    """Content as a block list, without empty text blocks (the API rejects them)."""
     if isinstance(content, str):
         return [{"type": "text", "text": content}] if content else []
-    return [b for b in content if isinstance(b, dict)]
+    return [b for b in content if isinstance(b, dict)
+            and not (b.get("type") == "text" and not b.get("text"))]
+
+
+def append_message(messages: list[Message], message: Message) -> None:
+    """Append keeping the list valid in O(1): an empty turn is dropped, a turn of the same
+    role as the last one is merged into it (tool_results first). The live loops only ever
+    append a user turn, an assistant turn, and the results of every call of that turn, so
+    the list stays valid without re-normalizing the whole history on every model turn."""
+    blocks = _blocks(message.get("content", ""))
+    if not blocks:
+        return
+    if messages and messages[-1]["role"] == message["role"]:
+        merged = _blocks(messages[-1]["content"]) + blocks
+        messages[-1] = {"role": message["role"], "content": _order(merged)}
+    else:
+        messages.append({"role": message["role"], "content": blocks})
 
 
 def normalize(messages: list[Message]) -> list[Message]:

@@ -21,7 +21,7 @@ from hive_server.llm.base import LLMClient, LLMError, ToolSpec
 from hive_server.models.events import Event, EventType
 from hive_server.models.queen import QueenProfile
 from hive_server.services.agent_loop import LoopContext, run_agent_loop
-from hive_server.services.conversation import Message
+from hive_server.services.conversation import Message, append_message
 from hive_server.services.session import Session
 from hive_server.services.tools import Tool
 
@@ -167,7 +167,7 @@ class Queen:
         emit(EventType.EXECUTION_STARTED, {"trigger": item.source, "input_seq": item.input_seq,
                                            "coalesced": item.coalesced},
              execution_id=execution_id)
-        self.messages.append({"role": "user", "content": item.text})
+        append_message(self.messages, {"role": "user", "content": item.text})
         ctx = LoopContext(self.session, self.llm, self.session.meta.model, "queen",
                           execution_id, EventType.CLIENT_OUTPUT_DELTA)
         try:
