@@ -6,6 +6,7 @@ the queen sends after a restart must be a request the real API accepts.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from hive_server.services.conversation import (
     append_message,
     normalize,
     rebuild_from_file,
+    recent_window,
 )
 from tests.conftest import create_session
 from tests.fakes.fake_anthropic import validate_request
@@ -346,3 +348,23 @@ def test_append_message_keeps_the_live_list_valid_without_renormalizing():
     assert messages[1]["content"] == [use]
     assert [b["type"] for b in messages[2]["content"]] == ["tool_result", "text"]
     assert messages == normalize(steps)
+
+
+def test_recent_window_is_bounded_and_starts_at_a_user_text_turn():
+    use = {"type": "tool_use", "id": "toolu_9", "name": "get_time", "input": {}}
+    result = {"type": "tool_result", "tool_use_id": "toolu_9", "content": "x" * 300,
+              "is_error": False}
+    history: list[dict[str, Any]] = []
+    for n in range(50):
+        history += [text("user", f"question {n} " + "y" * 200), text("assistant", "ok")]
+    history += [text("user", "last question"), {"role": "assistant", "content": [use]},
+                {"role": "user", "content": [result]}]
+    window = recent_window(history, 2_000)
+    assert window[0]["role"] == "user" and window[0]["content"][0]["type"] == "text"
+    assert window[-1] == history[-1]
+    assert len(window) < len(history)
+    assert sum(len(json.dumps(m)) for m in window) < 2_000 + 500
+    assert_api_accepts(window)
+    assert recent_window(history, 10**9) == history
+    tiny = recent_window(history, 10)
+    assert tiny[0] == text("user", "last question") and len(tiny) == 3

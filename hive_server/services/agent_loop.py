@@ -18,12 +18,18 @@ from typing import Any
 
 from hive_server.llm.base import LLMClient, TextDelta, TurnResult, Usage
 from hive_server.models.events import EventType
-from hive_server.services.conversation import Message, append_message, tool_result_block
+from hive_server.services.conversation import (
+    Message,
+    append_message,
+    recent_window,
+    tool_result_block,
+)
 from hive_server.services.session import Session
 from hive_server.services.tools import Tool, ToolError
 
 log = logging.getLogger(__name__)
 MAX_TOOL_ROUNDS = 20
+CONTEXT_CHARS = 400_000  # about 100k tokens of history sent per turn; older turns stay logged
 
 
 @dataclasses.dataclass(slots=True)
@@ -63,7 +69,8 @@ async def _one_turn(ctx: LoopContext, system: str, messages: list[Message],
                     specs: list[Any]) -> TurnResult:
     snapshot = ""
     result: TurnResult | None = None
-    stream = ctx.llm.stream_turn(system=system, messages=list(messages), tools=specs,
+    window = recent_window(messages, CONTEXT_CHARS)
+    stream = ctx.llm.stream_turn(system=system, messages=window, tools=specs,
                                  model=ctx.model)
     async with contextlib.aclosing(stream):
         async for item in stream:

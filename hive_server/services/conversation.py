@@ -132,6 +132,24 @@ def append_message(messages: list[Message], message: Message) -> None:
         messages.append({"role": message["role"], "content": blocks})
 
 
+def recent_window(messages: list[Message], max_chars: int) -> list[Message]:
+    """The newest messages whose JSON fits in ``max_chars``, starting at a user turn without
+    tool results (so the window is valid on its own). Work is bounded by the window, not by
+    the history; the newest user turn is always kept, even when it alone is over budget."""
+    used, start = 0, len(messages)
+    for index in range(len(messages) - 1, -1, -1):
+        used += len(orjson.dumps(messages[index]))
+        if used > max_chars and start < len(messages):
+            break
+        if messages[index]["role"] == "user" and not _has_results(messages[index]):
+            start = index
+    return messages[start:] if start < len(messages) else list(messages)
+
+
+def _has_results(message: Message) -> bool:
+    return any(b.get("type") == "tool_result" for b in _blocks(message.get("content", "")))
+
+
 def normalize(messages: list[Message]) -> list[Message]:
     """A valid message list: starts with user, roles alternate, every tool_use answered.
 
