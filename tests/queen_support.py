@@ -9,7 +9,10 @@ from typing import Any
 from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient
 
+from hive_server.llm import AnthropicClient
 from tests.sse_reader import read_until
+
+MAX_RETRIES = 2
 
 WARDEN_YAML = """\
 name: Warden
@@ -18,6 +21,12 @@ core_traits: [watchful, terse]
 skills: [counting visitors]
 system_prompt: Answer in one short sentence.
 """
+
+
+def claude(url: str) -> AnthropicClient:
+    """The real client on the fake Messages API at ``url``, without real waits between retries."""
+    return AnthropicClient("test-key", base_url=url, default_model="claude-test",
+                           max_retries=MAX_RETRIES, backoff_base=0.0, backoff_max=0.0)
 
 
 def write_queen(queens_dir: Path, queen_id: str = "warden", text: str = WARDEN_YAML) -> None:
@@ -40,6 +49,12 @@ async def open_stream(client: TestClient, session_id: str, after_seq: int = 0) -
 async def until(resp: ClientResponse, event_type: str, timeout: float = 5.0) -> list[dict]:
     """The events up to and including the next one of ``event_type``."""
     frames = await read_until(resp, lambda e: e["type"] == event_type, timeout)
+    return [frame["event"] for frame in frames]
+
+
+async def until_any(resp: ClientResponse, *event_types: str, timeout: float = 5.0) -> list[dict]:
+    """The events up to and including the next one of any of ``event_types``."""
+    frames = await read_until(resp, lambda e: e["type"] in event_types, timeout)
     return [frame["event"] for frame in frames]
 
 

@@ -368,3 +368,25 @@ def test_recent_window_is_bounded_and_starts_at_a_user_text_turn():
     assert recent_window(history, 10**9) == history
     tiny = recent_window(history, 10)
     assert tiny[0] == text("user", "last question") and len(tiny) == 3
+
+
+def test_recent_window_cuts_tool_results_oldest_first_when_one_execution_is_over_budget():
+    uses = [{"type": "tool_use", "id": f"toolu_{n}", "name": "read_file", "input": {}}
+            for n in range(3)]
+    history = [text("user", "old " * 50), text("assistant", "ok"), text("user", "read all"),
+               {"role": "assistant", "content": uses},
+               {"role": "user", "content": [result(u["id"], u["id"][-1] * 1_000) for u in uses]
+                + [{"type": "text", "text": "and?"}]}]
+    before = json.dumps(history)
+
+    window = recent_window(history, 2_000)
+
+    assert json.dumps(history) == before  # the history itself is untouched
+    assert window[:2] == history[2:4]
+    assert len(json.dumps(window, separators=(",", ":"))) <= 2_000
+    first, second, third, question = window[2]["content"]
+    assert first["content"].endswith("1000 characters of this tool result were cut to fit the "
+                                     "context window]") and len(first["content"]) < 100
+    assert second["content"].startswith("1" * 100) and "were cut" in second["content"]
+    assert third == history[-1]["content"][2] and question["text"] == "and?"
+    assert_api_accepts(window)

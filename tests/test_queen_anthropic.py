@@ -9,11 +9,12 @@ from datetime import UTC, datetime
 import pytest
 
 from hive_server.core.clock import FakeClock
-from hive_server.llm import AnthropicClient
 from tests.conftest import create_session, make_settings
 from tests.fakes import FakeAnthropic, error, overloaded, rate_limited, text_turn, tool_turn
 from tests.queen_support import (
+    MAX_RETRIES,
     chat,
+    claude,
     of_type,
     open_stream,
     read_log,
@@ -23,8 +24,6 @@ from tests.queen_support import (
     write_queen,
 )
 
-MAX_RETRIES = 2
-
 
 def user(*parts: str) -> dict:
     return {"role": "user", "content": [{"type": "text", "text": p} for p in parts]}
@@ -32,12 +31,6 @@ def user(*parts: str) -> dict:
 
 def assistant(text: str) -> dict:
     return {"role": "assistant", "content": [{"type": "text", "text": text}]}
-
-
-def claude(url: str) -> AnthropicClient:
-    """The real client, without real waiting between retries."""
-    return AnthropicClient("test-key", base_url=url, default_model="claude-test",
-                           max_retries=MAX_RETRIES, backoff_base=0.0, backoff_max=0.0)
 
 
 @pytest.fixture

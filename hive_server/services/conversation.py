@@ -26,6 +26,7 @@ _WANTED = (b"client_input_received", b"execution_started", b"llm_turn_complete",
            b"tool_call_completed")
 _TYPE_RE = re.compile(rb'"type":"([a-z_]+)"')
 INTERRUPTED = "interrupted: the tool call did not finish"
+CUT_NOTE = "\n[{} characters of this tool result were cut to fit the context window]"
 
 
 def tool_result_block(tool_use_id: str, text: str, is_error: bool) -> dict[str, Any]:
@@ -110,11 +111,12 @@ def tool_uses(message: Message) -> list[dict[str, Any]]:
 
 
 def _blocks(content: Any) -> list[dict[str, Any]]:
-    """Content as a block list, without empty text blocks (the API rejects them)."""
+    """Content as a block list, without blank text blocks: the API rejects an empty one, and
+    a message whose text is only whitespace (a model reply of ``"\n\n"``, say)."""
     if isinstance(content, str):
-        return [{"type": "text", "text": content}] if content else []
+        return [{"type": "text", "text": content}] if content.strip() else []
     return [b for b in content if isinstance(b, dict)
-            and not (b.get("type") == "text" and not b.get("text"))]
+            and not (b.get("type") == "text" and not str(b.get("text") or "").strip())]
 
 
 def append_message(messages: list[Message], message: Message) -> None:
@@ -135,15 +137,49 @@ def append_message(messages: list[Message], message: Message) -> None:
 def recent_window(messages: list[Message], max_chars: int) -> list[Message]:
     """The newest messages whose JSON fits in ``max_chars``, starting at a user turn without
     tool results (so the window is valid on its own). Work is bounded by the window, not by
-    the history; the newest user turn is always kept, even when it alone is over budget."""
-    used, start = 0, len(messages)
+    the history. The newest user turn is always kept; when the window from there is still over
+    budget (one execution's tool results can be), tool results are cut, oldest first, in copies:
+    ``messages`` is not changed."""
+    used, start, size = 0, len(messages), 0
     for index in range(len(messages) - 1, -1, -1):
         used += len(orjson.dumps(messages[index]))
         if used > max_chars and start < len(messages):
             break
         if messages[index]["role"] == "user" and not _has_results(messages[index]):
-            start = index
-    return messages[start:] if start < len(messages) else list(messages)
+            start, size = index, used
+    if start == len(messages):
+        return list(messages)
+    window = messages[start:]
+    return window if size <= max_chars else _cut_results(window, size - max_chars)
+
+
+def _cut_results(window: list[Message], excess: int) -> list[Message]:
+    """``window`` with about ``excess`` characters cut from its tool results, oldest first."""
+    out = []
+    for message in window:
+        if excess > 0 and _has_results(message):
+            content = []
+            for block in message["content"]:
+                if excess > 0 and block.get("type") == "tool_result":
+                    block, saved = _cut_result(block, excess)
+                    excess -= saved
+                content.append(block)
+            message = {**message, "content": content}
+        out.append(message)
+    return out
+
+
+def _cut_result(block: dict[str, Any], excess: int) -> tuple[dict[str, Any], int]:
+    """The block with its text cut by about ``excess`` characters (all of it if need be), and
+    how many characters that saved. JSON escapes only make the saving larger in bytes."""
+    text = block.get("content")
+    if not isinstance(text, str):
+        return block, 0
+    keep = max(0, len(text) - excess - len(CUT_NOTE) - 10)
+    cut = text[:keep] + CUT_NOTE.format(len(text) - keep)
+    if len(cut) >= len(text):
+        return block, 0
+    return {**block, "content": cut}, len(text) - len(cut)
 
 
 def _has_results(message: Message) -> bool:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import logging
 import uuid
 from collections import deque
@@ -153,30 +154,38 @@ class Queen:
             while not self._inbox:
                 self._wakeup.clear()
                 await self._wakeup.wait()
-            item = self._inbox.popleft()
-            self._current = current = asyncio.create_task(self._execute(item))
+            execution_id = self._begin(self._inbox.popleft())
+            self._current = current = asyncio.create_task(self._execute(execution_id))
+            # A cancel can land before the task has taken its first step: the callback (not
+            # the coroutine, which may never run) reports it, so every start has an end.
+            current.add_done_callback(functools.partial(self._report_cancel, execution_id))
             # wait() does not cancel the execution when the loop itself is cancelled:
             # stop() cancels and awaits it through cancel().
             await asyncio.wait([current])
             self._current = None
 
-    async def _execute(self, item: InboxItem) -> None:
+    def _begin(self, item: InboxItem) -> str:
+        """Start an execution: log it and put the input into the conversation."""
         execution_id = uuid.uuid4().hex
         self.executions += 1
-        emit = self.session.emit
-        emit(EventType.EXECUTION_STARTED, {"trigger": item.source, "input_seq": item.input_seq,
-                                           "coalesced": item.coalesced},
-             execution_id=execution_id)
+        self.session.emit(EventType.EXECUTION_STARTED, {
+            "trigger": item.source, "input_seq": item.input_seq, "coalesced": item.coalesced,
+        }, execution_id=execution_id)
         append_message(self.messages, {"role": "user", "content": item.text})
+        return execution_id
+
+    def _report_cancel(self, execution_id: str, task: asyncio.Task[None]) -> None:
+        if task.cancelled():
+            self.session.emit(EventType.EXECUTION_CANCELLED, {"reason": "cancelled"},
+                              execution_id=execution_id)
+
+    async def _execute(self, execution_id: str) -> None:
+        emit = self.session.emit
         ctx = LoopContext(self.session, self.llm, self.session.meta.model, "queen",
                           execution_id, EventType.CLIENT_OUTPUT_DELTA)
         try:
             outcome = await run_agent_loop(ctx, self.system_prompt(), self.messages,
                                            self.tools())
-        except asyncio.CancelledError:
-            emit(EventType.EXECUTION_CANCELLED, {"reason": "cancelled"},
-                 execution_id=execution_id)
-            raise
         except LLMError as exc:
             emit(EventType.EXECUTION_FAILED, {"error": str(exc), "error_type": exc.error_type},
                  execution_id=execution_id)

@@ -7,8 +7,9 @@ each request takes the next reply. ``fake.requests`` holds every request body re
 Requests are validated the way the real API does it, before a reply is taken from the script
 (a rejected request does not consume one): a 400 ``invalid_request_error`` when an assistant
 ``tool_use`` is not answered by ``tool_result`` blocks for exactly those ids at the start of the
-next user message, when a ``tool_result`` names an unknown id, when a text block is empty, or
-when a block carries a field the API does not accept.
+next user message, when a ``tool_result`` names an unknown id, when a ``tool_use`` id repeats
+one earlier in the request, when a text block is empty, when a message has only text blocks and
+all of them are whitespace, or when a block carries a field the API does not accept.
 
 Streams speak the real SSE sequence: ``message_start``, per block ``content_block_start`` /
 ``content_block_delta``... / ``content_block_stop`` (a ``ping`` after the first start),
@@ -325,13 +326,15 @@ def _check_message(index: int, message: Any) -> str | None:
         return f"{where}: role must be 'user' or 'assistant'"
     content = message.get("content")
     if isinstance(content, str):
-        return None if content else f"{where}: text content blocks must be non-empty"
+        content = [{"type": "text", "text": content}]
     if not isinstance(content, list) or not content:
         return f"{where}.content: Input should be a non-empty string or list"
     for position, block in enumerate(content):
         problem = _check_block(f"{where}.content.{position}", message["role"], block)
         if problem is not None:
             return problem
+    if all(b["type"] == "text" and not b["text"].strip() for b in content):
+        return "messages: text content blocks must contain non-whitespace text"
     return None
 
 
@@ -353,6 +356,7 @@ def _check_block(where: str, role: str, block: Any) -> str | None:
 
 def _check_tool_pairing(messages: list[dict[str, Any]]) -> str | None:
     expected: list[str] = []
+    seen: set[str] = set()
     for index, message in enumerate(messages):
         blocks = message["content"] if isinstance(message["content"], list) else []
         results = _leading_results(blocks)
@@ -365,6 +369,9 @@ def _check_tool_pairing(messages: list[dict[str, Any]]) -> str | None:
             if expected:
                 return _missing(index - 1, expected)
             expected = [b["id"] for b in blocks if b["type"] == "tool_use"]
+            if seen.intersection(expected) or len(set(expected)) != len(expected):
+                return f"messages.{index}: `tool_use` ids must be unique"
+            seen.update(expected)
     return _missing(len(messages) - 1, expected) if expected else None
 
 

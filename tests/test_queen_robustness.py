@@ -1,0 +1,118 @@
+"""The queen under awkward conditions: blank replies, large tool output, badly timed cancels.
+
+Each test would leave a session stuck (every later turn refused by the API) or lose an input
+if the behaviour it pins down regressed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import orjson
+import pytest
+
+from hive_server import keys
+from hive_server.services.agent_loop import CONTEXT_CHARS
+from hive_server.services.conversation import normalize, rebuild_from_file
+from tests.conftest import create_session
+from tests.fakes import FakeAnthropic, error, text_turn, tool_turn
+from tests.queen_support import (
+    chat,
+    claude,
+    of_type,
+    open_stream,
+    read_log,
+    texts,
+    until,
+    until_any,
+)
+
+
+@pytest.fixture
+def fake() -> FakeAnthropic:
+    return FakeAnthropic()
+
+
+@pytest.fixture
+async def fake_url(fake, aiohttp_server) -> str:
+    server = await aiohttp_server(fake.app)
+    return f"http://127.0.0.1:{server.port}"
+
+
+@pytest.fixture
+async def claude_client(fake_url, make_client, settings):
+    return await make_client(settings, llm=claude(fake_url))
+
+
+async def test_a_whitespace_only_reply_does_not_wedge_the_conversation(claude_client, fake):
+    fake.script(text_turn("\n\n"), text_turn("Still here."))
+    await create_session(claude_client, session_id="s")
+    stream = await open_stream(claude_client, "s")
+
+    await chat(claude_client, "s", "hi")
+    await until(stream, "execution_completed")
+    await chat(claude_client, "s", "hello?")
+    events = await until_any(stream, "execution_completed", "execution_failed")
+
+    assert fake.rejected == []
+    assert texts(events) == ["Still here."]
+    assert fake.requests[-1]["messages"] == [
+        {"role": "user", "content": [{"type": "text", "text": "hi"},
+                                     {"type": "text", "text": "hello?"}]}]
+    stream.close()
+
+
+async def test_every_request_fits_the_context_even_after_a_large_execution_failed(
+        claude_client, fake, settings):
+    await create_session(claude_client, session_id="s")
+    workspace = settings.home / "sessions" / "s" / "workspace"
+    for name in ("a.txt", "b.txt", "c.txt"):
+        (workspace / name).write_text(name[0] * 200_000)
+    fake.script(tool_turn([("read_file", {"path": n}) for n in ("a.txt", "b.txt", "c.txt")]),
+                error(400, message="prompt is too long"), text_turn("Yes."))
+    stream = await open_stream(claude_client, "s")
+
+    await chat(claude_client, "s", "read the three files")
+    await until(stream, "execution_failed")
+    await chat(claude_client, "s", "done?")  # joins the results: no cut point after them
+    events = await until(stream, "execution_completed")
+
+    assert texts(events) == ["Yes."] and fake.rejected == []
+    sizes = [len(orjson.dumps(request["messages"])) for request in fake.requests]
+    assert max(sizes) <= CONTEXT_CHARS, sizes
+    last = fake.requests[-1]["messages"]
+    assert last[0] == {"role": "user", "content": [
+        {"type": "text", "text": "read the three files"}]}
+    results = last[-1]["content"]
+    assert results[-1] == {"type": "text", "text": "done?"}
+    assert results[2]["content"] == "c" * 200_000  # the newest output is kept whole
+    assert "cut to fit the context" in results[0]["content"]
+    logged = of_type(read_log(settings.home, "s"), "tool_call_completed")
+    assert [len(e["data"]["result"]) for e in logged] == [200_000] * 3  # the log keeps all
+    stream.close()
+
+
+async def test_a_cancel_that_lands_before_the_execution_starts_loses_nothing(client):
+    await create_session(client, session_id="s")
+    live = client.app[keys.SESSIONS].get("s")
+    stream = await open_stream(client, "s")
+
+    delivery = asyncio.ensure_future(live.queen.deliver("hello"))
+    for _ in range(100):
+        if live.queen.busy:
+            break
+        await asyncio.sleep(0)
+    assert await live.queen.cancel()
+    received, _ = await delivery
+    await chat(client, "s", "again")
+    events = await until(stream, "execution_completed")
+
+    first = of_type(events, "execution_started")[0]
+    assert first["data"]["input_seq"] == received.seq
+    assert of_type(events, "execution_cancelled")[0]["execution_id"] == first["execution_id"]
+    assert texts(events)[-1].endswith('You said: "hello\nagain".')  # the model got both
+    stream.close()
+    assert (await client.delete("/api/sessions/s")).status == 200
+    rebuilt = rebuild_from_file(live.session.dir / "events.jsonl")
+    assert rebuilt.pending == []
+    assert rebuilt.messages == normalize(live.queen.messages)
