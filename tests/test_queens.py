@@ -115,6 +115,21 @@ async def test_reload_picks_up_changes(registry: QueenRegistry) -> None:
     assert [q.name for q in registry.list()] == ["Warden Two"]
 
 
+async def test_a_profile_that_has_no_json_form_is_invalid_not_a_500(make_client,
+                                                                   settings) -> None:
+    write(settings.queens_dir, "blob.yaml", 'name: Blob\nextra: !!binary "gAAA"\n')
+    write(settings.queens_dir, "dated.yaml", "name: Dated\ncreated: 2024-05-01\n")
+    client = await make_client(settings)
+
+    resp = await client.get("/api/queen/profiles")
+
+    assert resp.status == 200, await resp.text()
+    body = await resp.json()
+    assert [(p["id"], p["created"]) for p in body["profiles"]] == [("dated", "2024-05-01")]
+    [bad] = body["invalid"]
+    assert bad["id"] == "blob" and "JSON" in bad["error"]
+
+
 def test_system_prompt_text_builds_the_persona() -> None:
     queen = QueenProfile(id="w", name="Warden", title="keeper of the gates",
                          core_traits=["watchful", "terse"], skills=["access reviews"],

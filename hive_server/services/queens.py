@@ -134,6 +134,11 @@ def load_profile(path: Path, root: Path) -> QueenProfile:
     if not isinstance(raw, dict):
         raise QueenProfileError("the profile must be a YAML mapping")
     try:
-        return QueenProfile.model_validate({**raw, "id": path.stem})
+        profile = QueenProfile.model_validate({**raw, "id": path.stem})
     except pydantic.ValidationError as exc:
         raise QueenProfileError(f"invalid profile: {describe_validation_error(exc)}") from exc
+    try:  # unknown keys are kept and shown back, so they need a JSON form (not !!binary)
+        profile.model_dump_json()
+    except ValueError as exc:
+        raise QueenProfileError(f"a value has no JSON form: {exc}") from exc
+    return profile
