@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
 from hive_server import keys
+from hive_server.models.api import CreateSessionBody
+from tests.agent_fixtures import write_agent
 from tests.conftest import create_session, make_settings
 
 
@@ -130,3 +133,47 @@ async def test_event_history_live_and_cold(client):
     assert cold["total"] == 32
     bad = await client.get("/api/sessions/h/events/history?limit=0")
     assert bad.status == 400
+
+
+async def test_resume_while_stopping_waits_for_the_stop(client, settings):
+    await create_session(client, session_id="r")
+    manager = client.app[keys.SESSIONS]
+    for _ in range(20):
+        stopping = asyncio.create_task(manager.stop("r"))
+        await asyncio.sleep(0)  # the stop is under way: "r" is no longer live, not yet closed
+        await manager.create(CreateSessionBody(queen_resume_from="r"))
+        await stopping
+        meta = json.loads((settings.home / "sessions" / "r" / "meta.json").read_text())
+        assert meta["status"] == "live"
+    events = read_log(settings.home, "r")
+    assert [e["seq"] for e in events] == list(range(1, 42))
+    assert [e["type"] for e in events] == ["session_started"] + [
+        "session_stopped", "session_started"] * 20
+
+
+async def test_delete_history_while_stopping_leaves_no_folder(client, settings):
+    await create_session(client, session_id="z")
+    stopping = asyncio.create_task(client.app[keys.SESSIONS].stop("z"))
+    await asyncio.sleep(0)  # the stop is under way: "z" is no longer live, not yet closed
+    resp = await client.delete("/api/sessions/history/z")
+    await stopping
+    assert resp.status == 200
+    assert not (settings.home / "sessions" / "z").exists()
+
+
+async def test_colony_load_racing_a_stop_is_refused_not_500(make_client, tmp_path):
+    write_agent(tmp_path / "agents", "garden", {"name": "Garden"})
+    settings = make_settings(tmp_path)
+    client = await make_client(settings)
+    statuses = set()
+    for i in range(12):
+        sid = f"s{i}"
+        await create_session(client, session_id=sid)
+        load = asyncio.create_task(
+            client.post(f"/api/sessions/{sid}/colony", json={"agent_id": "garden"}))
+        for _ in range(i):
+            await asyncio.sleep(0)
+        assert (await client.delete(f"/api/sessions/{sid}")).status == 200
+        statuses.add((await load).status)
+        assert read_log(settings.home, sid)[-1]["type"] == "session_stopped"
+    assert statuses <= {201, 404, 503}  # loaded before the stop, after it, or refused by it

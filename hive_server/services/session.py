@@ -18,6 +18,7 @@ from typing import Any, Protocol
 from hive_server.core.bus import EventBus, Subscription
 from hive_server.core.eventlog import EventLog
 from hive_server.core.files import write_atomic
+from hive_server.errors import Unavailable
 from hive_server.models.events import Event, EventType
 from hive_server.models.session import SessionMeta
 
@@ -49,6 +50,7 @@ class Session:
         self.loaded_at = time.time()
         self.parts: list[SessionPart] = []
         self.stopping = False
+        self._sealed = False  # after session_stopped: nothing more is logged or saved
         self._meta_lock = asyncio.Lock()
 
     @property
@@ -59,7 +61,13 @@ class Session:
              stream_id: str = "queen", node_id: str | None = None,
              execution_id: str | None = None, correlation_id: str | None = None,
              colony_id: str | None = None) -> tuple[Event, asyncio.Future[None]]:
-        """Number, store (asynchronously) and publish one event."""
+        """Number, store (asynchronously) and publish one event.
+
+        Raises ``Unavailable`` once the session has logged ``session_stopped`` (an action that
+        raced the stop is refused, not a server error).
+        """
+        if self._sealed:
+            raise Unavailable(f"session {self.id!r} is stopping", code="session_stopping")
         event = Event(
             seq=self.log.last_seq + 1, type=str(type), session_id=self.id,
             stream_id=stream_id, node_id=node_id or stream_id, execution_id=execution_id,
@@ -81,11 +89,17 @@ class Session:
         return self.bus.subscribe(maxsize, types)
 
     async def save_meta(self, **changes: Any) -> None:
-        """Apply ``changes`` to meta and write ``meta.json`` atomically."""
+        """Apply ``changes`` to meta and write ``meta.json`` atomically (``Unavailable`` once
+        the session is stopping: its folder may be about to be deleted)."""
         async with self._meta_lock:
-            self.meta = self.meta.model_copy(update={**changes, "updated_at": utc_iso()})
-            payload = self.meta.model_dump_json(indent=2).encode()
-            await asyncio.to_thread(write_atomic, self.dir / "meta.json", payload)
+            if self._sealed:
+                raise Unavailable(f"session {self.id!r} is stopping", code="session_stopping")
+            await self._write_meta(changes)
+
+    async def _write_meta(self, changes: dict[str, Any]) -> None:
+        self.meta = self.meta.model_copy(update={**changes, "updated_at": utc_iso()})
+        payload = self.meta.model_dump_json(indent=2).encode()
+        await asyncio.to_thread(write_atomic, self.dir / "meta.json", payload)
 
     @property
     def uptime_seconds(self) -> float:
@@ -100,9 +114,12 @@ class Session:
             except Exception:
                 log.exception("session %s: stopping %r failed", self.id, part)
         self.parts.clear()
-        if log_stop:
-            await self.emit_durable(EventType.SESSION_STOPPED, {"reason": reason})
+        stored = self.emit(EventType.SESSION_STOPPED, {"reason": reason})[1] if log_stop else None
+        self._sealed = True  # session_stopped is the last event
+        if stored is not None:
+            await stored
         self.bus.close("session_stopped")
         await self.log.close()
         if mark_stopped:
-            await self.save_meta(status="stopped", stopped_at=utc_iso())
+            async with self._meta_lock:
+                await self._write_meta({"status": "stopped", "stopped_at": utc_iso()})

@@ -10,7 +10,9 @@ import asyncio
 import dataclasses
 import logging
 import shutil
+from collections.abc import Coroutine
 from pathlib import Path
+from typing import Any
 
 from hive_server.core.clock import Clock
 from hive_server.core.eventlog import Durability, EventLog
@@ -82,6 +84,7 @@ class SessionManager:
         self.store = SessionStore(options.home)
         self._live: dict[str, LiveSession] = {}
         self._loading: set[str] = set()
+        self._closing: dict[str, asyncio.Task[None]] = {}
         self._closed = False
 
     # -- lookup -----------------------------------------------------------------------------
@@ -103,6 +106,9 @@ class SessionManager:
     # -- create / resume ----------------------------------------------------------------------
     async def create(self, body: CreateSessionBody) -> LiveSession:
         session_id = self._choose_id(body)
+        await self._settled(session_id)
+        if body.queen_resume_from and not self.store.exists(session_id):
+            raise NotFound(f"no session {session_id!r} to resume", code="session_not_found")
         self._claim(session_id)
         try:
             return await self._open(session_id, body)
@@ -116,8 +122,6 @@ class SessionManager:
         session_id = body.queen_resume_from or body.session_id or new_session_id()
         if not is_safe_id(session_id):
             raise InvalidInput(f"invalid session id: {session_id!r}", code="invalid_session_id")
-        if body.queen_resume_from and not self.store.exists(session_id):
-            raise NotFound(f"no session {session_id!r} to resume", code="session_not_found")
         return session_id
 
     def _claim(self, session_id: str) -> None:
@@ -268,20 +272,48 @@ class SessionManager:
     async def stop(self, session_id: str, *, reason: str = "deleted") -> None:
         live = self.get(session_id)
         del self._live[session_id]
-        await live.session.close(reason, mark_stopped=True)
+        await self._exclusive(session_id, live.session.close(reason, mark_stopped=True))
 
     async def delete_history(self, session_id: str) -> None:
         self.store.path(session_id)
+        await self._settled(session_id)
         if session_id in self._loading:
             raise Conflict(f"session {session_id!r} is loading", code="session_loading",
                            extra={"loading": True})
-        if session_id in self._live:
-            await self.stop(session_id)
+        await self._exclusive(session_id, self._stop_and_delete(session_id))
+
+    async def _stop_and_delete(self, session_id: str) -> None:
+        live = self._live.pop(session_id, None)
+        if live is not None:
+            await live.session.close("deleted", mark_stopped=True)
         await self.store.delete(session_id)
+
+    async def _exclusive(self, session_id: str, work: Coroutine[Any, Any, None]) -> None:
+        """Run ``work`` (closing or deleting ``session_id``) as a task this manager owns.
+
+        Until it is done, a create or delete of the same id waits for it (so two owners never
+        share a folder); a cancelled caller does not cut it short; ``shutdown`` awaits it.
+        """
+        async def run() -> None:
+            try:
+                await work
+            finally:
+                del self._closing[session_id]
+
+        task = asyncio.create_task(run(), name=f"session-close:{session_id}")
+        self._closing[session_id] = task
+        await asyncio.shield(task)
+
+    async def _settled(self, session_id: str) -> None:
+        """Wait until no close or delete of ``session_id`` is under way."""
+        while (task := self._closing.get(session_id)) is not None:
+            await asyncio.wait([task])
 
     async def shutdown(self) -> None:
         """Stop every live session but keep it marked live, so the next start resumes it."""
         self._closed = True
+        if self._closing:
+            await asyncio.wait(list(self._closing.values()))
         lives, self._live = list(self._live.values()), {}
         for live in lives:
             try:
