@@ -105,3 +105,27 @@ async def test_lagging_stream_is_ended_and_resumes_without_loss(make_client, tmp
     rest = await read_until(resumed, lambda e: e["seq"] == 101)
     assert [f["id"] for f in first + rest] == list(range(2, 102))
     resumed.close()
+
+
+async def test_resume_point_beyond_the_log_skips_no_new_event(client):
+    """An id from before a crash that lost unsynced events (or another incarnation of the id)
+    resumes from the session's last seq, so the events written after it are all delivered."""
+    await create_session(client, session_id="s")
+    for resume in ({"headers": {"Last-Event-ID": "50"}}, {"params": {"after_seq": "50"}}):
+        resp = await client.get("/api/sessions/s/events", **resume)
+        assert resp.status == 200
+        start = client.app[keys.SESSIONS].get("s").session.last_seq
+        emit_many(client, "s", 3)
+        frames = await read_until(resp, lambda e, end=start + 3: e["seq"] == end)
+        assert [f["id"] for f in frames] == [start + 1, start + 2, start + 3]
+        resp.close()
+
+
+async def test_types_with_no_names_is_no_filter(client):
+    await create_session(client, session_id="s")
+    resp = await client.get("/api/sessions/s/events?types=,%20,")
+    assert resp.status == 200
+    emit_many(client, "s", 1)
+    frame = await read_frame(resp)
+    assert frame["event"]["type"] == "client_output_delta"
+    resp.close()

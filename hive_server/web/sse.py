@@ -43,10 +43,10 @@ def _resume_point(request: web.Request) -> int | None:
 
 
 def _types(request: web.Request) -> frozenset[str] | None:
-    raw = request.query.get("types")
-    if not raw:
-        return None
+    raw = request.query.get("types", "")
     wanted = frozenset(t.strip() for t in raw.split(",") if t.strip())
+    if not wanted:
+        return None
     unknown = wanted - {t.value for t in EventType}
     if unknown:
         raise InvalidInput(f"unknown event types: {sorted(unknown)}", code="invalid_types")
@@ -92,6 +92,8 @@ async def stream_events(request: web.Request) -> web.StreamResponse:
     settings = request.app[keys.SETTINGS]
     session = live.session
     sub = session.subscribe(settings.sse_queue_size, types)
+    if after is not None:  # an id past the end (lost in a crash, or an older incarnation)
+        after = min(after, session.last_seq)
     response = EventSourceResponse(ping_interval=settings.sse_keepalive_seconds,
                                    send_timeout=SEND_TIMEOUT)
     stream = EventStream(response, sub)
