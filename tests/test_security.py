@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from tests.conftest import TOKEN, create_session, make_settings
@@ -103,3 +105,31 @@ async def test_bad_query_values_are_400(client):
         assert resp.status == 400, url
     resp = await client.get("/api/sessions/q/events", headers={"Last-Event-ID": "abc"})
     assert resp.status == 400
+
+
+async def raw_status(client, head: bytes) -> int:
+    """Send hand-written request head bytes (aiohttp's client would not send these)."""
+    reader, writer = await asyncio.open_connection(client.host, client.port)
+    try:
+        writer.write(b"GET /api/health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+                     + head + b"\r\n")
+        status_line = await asyncio.wait_for(reader.readline(), 5)
+    finally:
+        writer.close()
+    return int(status_line.split()[1])
+
+
+@pytest.mark.parametrize("head", [
+    b"X-Hive-Token: \xff\xfe\r\n",
+    b"Authorization: Bearer \xff\r\n",
+    b"Cookie: hive_token=\xc3\r\n",
+])
+async def test_token_that_is_not_utf8_is_401_not_500(client, head):
+    assert await raw_status(client, head) == 401
+
+
+async def test_malformed_origin_is_403_not_500(client):
+    for origin in ("http://[::1", "http://[evil", "//:99999999", "\u00ff"):
+        resp = await client.post("/api/sessions", json={}, headers={"Origin": origin})
+        assert resp.status == 403, origin
+        assert (await resp.json())["code"] == "origin_not_allowed"

@@ -29,8 +29,16 @@ def allowed_hosts(settings: Settings) -> frozenset[str]:
 
 
 def _host_name(value: str) -> str:
+    """The host part of a ``Host`` header (``netloc``); "" when it cannot be parsed."""
     try:
         return (urlsplit(f"//{value}").hostname or "").lower()
+    except ValueError:
+        return ""
+
+
+def _origin_host(origin: str) -> str:
+    try:
+        return _host_name(urlsplit(origin).netloc)
     except ValueError:
         return ""
 
@@ -44,7 +52,11 @@ def request_token(request: web.Request) -> str | None:
 
 
 def token_ok(settings: Settings, supplied: str | None) -> bool:
-    return supplied is not None and hmac.compare_digest(supplied.encode(), settings.token.encode())
+    if supplied is None:
+        return False
+    # header bytes that are not UTF-8 arrive as surrogates; they never match, never raise
+    return hmac.compare_digest(supplied.encode("utf-8", "surrogatepass"),
+                               settings.token.encode())
 
 
 def check_request(request: web.Request, settings: Settings, hosts: frozenset[str]) -> None:
@@ -60,7 +72,7 @@ def check_request(request: web.Request, settings: Settings, hosts: frozenset[str
 
 
 def _origin_ok(origin: str, hosts: frozenset[str]) -> bool:
-    return origin != "null" and _host_name(urlsplit(origin).netloc) in hosts
+    return origin != "null" and _origin_host(origin) in hosts
 
 
 @web.middleware
