@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import fcntl
 import logging
 import os
 import signal
@@ -58,8 +59,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     logging.basicConfig(level=settings.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    asyncio.run(serve(settings))
+    lock = _lock_home(settings.home)
+    if lock is None:
+        print(f"hive-server: HIVE_HOME {settings.home} is already in use by another "
+              "hive-server (see its server.json)", file=sys.stderr)
+        return 2
+    try:
+        asyncio.run(serve(settings))
+    finally:
+        os.close(lock)
     return 0
+
+
+def _lock_home(home: Path) -> int | None:
+    """Hold ``$HIVE_HOME/server.lock`` for this process (the OS drops it when we exit, even
+    on kill -9); None when another server holds it: two would write the same session logs."""
+    home.mkdir(parents=True, exist_ok=True)
+    fd = os.open(home / "server.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    return fd
 
 
 async def serve(settings: Settings) -> None:
@@ -107,10 +129,12 @@ def _url_host(host: str) -> str:
 
 
 def _write_runtime(path: Path, url: str, port: int, token: str) -> None:
+    """A fresh 0600 file: whatever a crash left there (a wider mode, a link) is replaced, so
+    the token is never written into a readable file or through a link."""
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = orjson.dumps({"url": url, "port": port, "pid": os.getpid(), "token": token,
                             "started_at": time.time()}, option=orjson.OPT_INDENT_2)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    path.unlink(missing_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as fh:
         fh.write(payload)
-    os.chmod(path, 0o600)

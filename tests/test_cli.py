@@ -95,3 +95,45 @@ async def test_refuses_no_auth_on_public_host(tmp_path):
     _, err = await proc.communicate()
     assert proc.returncode == 2
     assert b"--no-auth" in err
+
+
+async def test_second_server_on_the_same_home_is_refused(server, tmp_path):
+    await server.start()
+    async with aiohttp.ClientSession(headers=server.headers) as http:
+        async with http.post(server.url + "api/sessions", json={"session_id": "s"}) as resp:
+            assert resp.status == 201
+    runtime = (server.home / "server.json").read_bytes()
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "hive_server", "serve", "--port", "0",
+        "--home", str(server.home), "--agents-dir", str(tmp_path / "agents"),
+        "--queens-dir", str(tmp_path / "queens"),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        async with asyncio.timeout(30):
+            out, err = await proc.communicate()
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    assert proc.returncode == 2
+    assert b"ready" not in out and b"already in use" in err
+    assert (server.home / "server.json").read_bytes() == runtime
+    log = (server.home / "sessions" / "s" / "events.jsonl").read_text().splitlines()
+    assert [json.loads(line)["type"] for line in log] == ["session_started"]
+    async with aiohttp.ClientSession() as http:
+        async with http.get(server.url + "api/health", headers=server.headers) as resp:
+            assert resp.status == 200
+
+
+async def test_stale_server_json_is_replaced_not_written_through(server, tmp_path):
+    server.home.mkdir()
+    elsewhere = tmp_path / "elsewhere.txt"
+    elsewhere.write_text("not yours")
+    (server.home / "server.json").symlink_to(elsewhere)
+    await server.start()
+    runtime = server.home / "server.json"
+    assert not runtime.is_symlink()
+    assert stat.S_IMODE(runtime.stat().st_mode) == 0o600
+    assert json.loads(runtime.read_text())["token"] == server.token
+    assert elsewhere.read_text() == "not yours"
