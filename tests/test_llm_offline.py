@@ -6,6 +6,7 @@ from typing import Any
 
 from hive_server.llm.base import TextDelta, ToolSpec, TurnResult
 from hive_server.llm.offline import OfflineClient
+from tests.fakes import validate_request
 
 SCHEMA = {"type": "object"}
 GET_TIME = ToolSpec("get_time", "Current time", SCHEMA)
@@ -79,6 +80,23 @@ async def test_call_lines_become_parallel_tool_uses_with_deterministic_ids():
         {"type": "tool_use", "id": "toolu_off_1_0", "name": "get_time", "input": {"zone": "UTC"}},
         {"type": "tool_use", "id": "toolu_off_1_1", "name": "add", "input": {"a": 1, "b": 2}}]
     assert "".join(deltas) == result.text
+
+
+async def test_tool_use_ids_never_repeat_one_still_in_the_window():
+    # a window cut out of a long conversation: this call was made when 5 messages preceded it
+    earlier = {"type": "tool_use", "id": "toolu_off_5_0", "name": "get_time", "input": {}}
+    window = [user("call:get_time"), {"role": "assistant", "content": [earlier]},
+              user([{"type": "tool_result", "tool_use_id": "toolu_off_5_0", "content": "noon"}]),
+              {"role": "assistant", "content": "Tool get_time returned: noon"},
+              user("call:get_time\ncall:get_time")]
+
+    _, result = await run(window, [GET_TIME])
+
+    assert [use["id"] for use in result.tool_uses] == ["toolu_off_6_0", "toolu_off_6_1"]
+    answers = [{"type": "tool_result", "tool_use_id": use["id"], "content": "1pm"}
+               for use in result.tool_uses]
+    follow_up = [*window, result.message(), user(answers)]
+    assert validate_request({"model": "m", "max_tokens": 1, "messages": follow_up}) is None
 
 
 async def test_a_call_line_without_json_calls_with_an_empty_input():

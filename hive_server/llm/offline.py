@@ -31,8 +31,10 @@ How it answers, first rule that applies wins:
    without a system prompt, the ``Previous`` part when ``n`` is 1. Echoed texts are cut to 500
    characters.
 
-Tool-use ids are ``toolu_off_<number of messages>_<index>``: deterministic, and unique within a
-conversation because every assistant turn sees a different number of messages.
+Tool-use ids are ``toolu_off_<n>_<index>``, where ``n`` is the number of messages it was given,
+or one more than the ``n`` of the newest such id among them if that is larger. Deterministic,
+and never the id of a call still in the conversation it sees, even when that is a window cut
+out of a longer one (the same window length can come back; the newest id only grows).
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ from typing import Any
 from hive_server.llm.base import StreamItem, TextDelta, ToolSpec, TurnResult, Usage
 
 ASK_QUESTION = "What would you like me to do next?"
+_OWN_ID = re.compile(r"toolu_off_(\d+)_\d+")
 _CALL_LINE = re.compile(r"^[ \t]*call:([A-Za-z0-9_-]+)[ \t]*(.*?)[ \t]*$", re.MULTILINE)
 Call = tuple[str, dict[str, Any]]
 _RESULT_CHARS = 200
@@ -69,7 +72,8 @@ class OfflineClient:
             await asyncio.sleep(0)
             yield TextDelta(chunk)
         content: list[dict[str, Any]] = [{"type": "text", "text": text}]
-        content += [{"type": "tool_use", "id": f"toolu_off_{len(messages)}_{index}",
+        serial = _next_serial(messages)
+        content += [{"type": "tool_use", "id": f"toolu_off_{serial}_{index}",
                      "name": name, "input": args} for index, (name, args) in enumerate(calls)]
         usage = Usage(_words(system) + _words(json.dumps(messages[-1:])) + 4 * len(messages),
                       _words(text) + sum(_words(json.dumps(args)) for _, args in calls))
@@ -94,6 +98,16 @@ def reply(system: str, messages: list[dict[str, Any]],
     if "ask_user" in tools and "ask me" in text.lower():
         return _calling([("ask_user", {"question": ASK_QUESTION})])
     return _echo(system, texts), []
+
+
+def _next_serial(messages: list[dict[str, Any]]) -> int:
+    """The ``n`` for this turn's tool-use ids (see the module docstring)."""
+    for message in reversed(messages):
+        for use_id in reversed(list(_tool_names(message))):
+            match = _OWN_ID.fullmatch(str(use_id))
+            if match:
+                return max(len(messages), int(match.group(1)) + 1)
+    return len(messages)
 
 
 def _summarise_results(messages: list[dict[str, Any]]) -> str:
