@@ -299,3 +299,18 @@ async def test_make_llm_picks_anthropic_with_a_key_and_offline_without():
     finally:
         await online.aclose()
         await offline.aclose()
+
+
+async def test_a_key_with_surrounding_whitespace_works_and_a_blank_one_means_offline(fake,
+                                                                                    aiohttp_server):
+    server = await aiohttp_server(fake.app)
+    fake.script(text_turn("Hi."))
+    online = make_llm("test-key\r\n", f"http://127.0.0.1:{server.port}", "claude-x")
+    blank = make_llm(" \n", None, "claude-x")
+    try:
+        _, result = await run_turn(online, HELLO)
+        assert result.text == "Hi." and len(fake.requests) == 1
+        assert blank.provider == "offline"
+    finally:
+        await online.aclose()
+        await blank.aclose()
