@@ -108,7 +108,14 @@ def _config_file(path: Path) -> dict[str, Any]:
         raw = path.read_bytes()
     except FileNotFoundError:
         return {}
-    data = tomllib.loads(raw.decode("utf-8"))
+    except OSError as exc:
+        raise ValueError(f"{path}: {exc}") from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except ValueError as exc:  # TOMLDecodeError, UnicodeDecodeError
+        raise ValueError(f"{path}: {exc}") from None
     section = data.get("server", data)
+    if not isinstance(section, dict):
+        raise ValueError(f"{path}: [server] must be a table")
     return {k.replace("-", "_"): v for k, v in section.items()
             if k.replace("-", "_") in Settings.model_fields}

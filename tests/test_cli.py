@@ -12,6 +12,8 @@ import time
 import aiohttp
 import pytest
 
+from hive_server.cli import build_parser, main
+from hive_server.settings import load_settings
 from tests.server_process import ServerProcess
 
 
@@ -137,3 +139,56 @@ async def test_stale_server_json_is_replaced_not_written_through(server, tmp_pat
     assert stat.S_IMODE(runtime.stat().st_mode) == 0o600
     assert json.loads(runtime.read_text())["token"] == server.token
     assert elsewhere.read_text() == "not yours"
+
+
+NO_FLAGS = {name: None for name in ("host", "port", "home", "agents_dir", "queens_dir",
+                                    "durability", "no_auth", "log_level", "model",
+                                    "webhook_host", "webhook_port")}
+
+
+def test_settings_precedence_is_flag_env_config_default(tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "config.toml").write_text(
+        '[server]\nport = 1111\ndurability = "none"\nlog-level = "debug"\nmodel = "from-config"\n')
+    env = {"HIVE_HOME": str(home), "HIVE_PORT": "2222", "HIVE_DURABILITY": "fsync"}
+    settings = load_settings({**NO_FLAGS, "port": 3333}, env)
+    assert settings.home == home
+    assert settings.port == 3333  # flag > env > config
+    assert settings.durability == "fsync"  # env > config
+    assert (settings.log_level, settings.model) == ("debug", "from-config")  # config > default
+    assert settings.host == "127.0.0.1" and settings.no_auth is False  # defaults
+    assert load_settings({**NO_FLAGS, "home": str(tmp_path / "other")}, env).port == 2222
+
+
+def test_every_serve_option_has_an_env_var(tmp_path):
+    env = {"HIVE_HOST": "::1", "HIVE_PORT": "0", "HIVE_HOME": str(tmp_path / "h"),
+           "HIVE_AGENTS_DIR": str(tmp_path / "a"), "HIVE_QUEENS_DIR": str(tmp_path / "q"),
+           "HIVE_DURABILITY": "none", "HIVE_NO_AUTH": "1", "HIVE_LOG_LEVEL": "error"}
+    settings = load_settings(NO_FLAGS, env)
+    assert (settings.host, settings.port, settings.durability, settings.no_auth,
+            settings.log_level) == ("::1", 0, "none", True, "error")
+    assert (settings.home, settings.agents_dir, settings.queens_dir) == (
+        tmp_path / "h", tmp_path / "a", tmp_path / "q")
+    options = set(vars(build_parser().parse_args(["serve"]))) - {"command"}
+    assert options == set(NO_FLAGS)
+
+
+@pytest.mark.parametrize(("config", "said"), [
+    ("server = 5\n", "config.toml"),
+    ("port = \n", "config.toml"),
+    (b"port = '\xff'\n", "config.toml"),
+    ("[server]\nport = 99999\n", "port"),
+    (None, "config.toml"),  # a folder where the file should be
+])
+def test_a_bad_config_file_is_reported_not_a_traceback(tmp_path, capsys, config, said):
+    home = tmp_path / "home"
+    home.mkdir()
+    if config is None:
+        (home / "config.toml").mkdir()
+    else:
+        data = config if isinstance(config, bytes) else config.encode()
+        (home / "config.toml").write_bytes(data)
+    assert main(["serve", "--home", str(home)]) == 2
+    err = capsys.readouterr().err
+    assert "invalid settings" in err and said in err
