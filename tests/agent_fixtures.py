@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -96,6 +97,7 @@ class Meeting:
 
 
 MEETING = Meeting()
+BLOCKING = threading.Event()  # the gate of a sync tool that blocks its thread
 
 
 def write_agent(agents_dir: Path, agent_id: str, manifest: dict[str, Any] | str | None = None,

@@ -56,7 +56,8 @@ async def test_discover_groups_agents_by_category_and_lists_invalid_folders(clie
         == {"general": ["plain"], "ops": ["clock"], "productivity": ["notes"]}
     notes = cards(found)["notes"]
     assert notes["is_loaded"] is False and notes["valid"] is True and notes["error"] is None
-    assert notes["tool_count"] == 2 and notes["tools"] == ["append_note", "explode"]
+    # tool_count: what its workers can call; the default worker names none, so it gets all six
+    assert notes["tool_count"] == 6 and notes["tools"] == ["append_note", "explode"]
     assert notes["worker_count"] == 2 and notes["workers"] == ["scribe"]
     assert notes["has_readme"] is True and notes["tags"] == ["notes"]
     assert cards(found)["clock"]["tool_count"] == 1

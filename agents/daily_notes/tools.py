@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from collections import defaultdict
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -17,6 +18,7 @@ NOTES_FILE = "notes.jsonl"
 MAX_NOTE_CHARS = 4000
 _TAG_RE = re.compile(r"[^a-z0-9_-]+")
 _TODO_RE = re.compile(r"^(todo|to do)\b[:\s-]*", re.IGNORECASE)
+_NOTES_LOCK = threading.Lock()
 
 
 def append_note(text: str, workspace: Path, tag: str = "general") -> str:
@@ -33,9 +35,10 @@ def append_note(text: str, workspace: Path, tag: str = "general") -> str:
         raise ValueError(f"a note holds at most {MAX_NOTE_CHARS} characters")
     note = {"at": _now().isoformat(timespec="seconds"), "tag": _clean_tag(tag), "text": text}
     workspace.mkdir(parents=True, exist_ok=True)
-    with (workspace / NOTES_FILE).open("a", encoding="utf-8") as handle:
-        handle.write(json.dumps(note, ensure_ascii=False) + "\n")
-    count = len(_read_notes(workspace))
+    with _NOTES_LOCK:  # parallel calls run in threads: append and count as one step
+        with (workspace / NOTES_FILE).open("a", encoding="utf-8") as handle:
+            handle.write(json.dumps(note, ensure_ascii=False) + "\n")
+        count = len(_read_notes(workspace))
     return f"Saved note #{count} [{note['tag']}]: {text}"
 
 

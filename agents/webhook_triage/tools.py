@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -43,6 +44,7 @@ _OWNER_KEYWORDS: list[tuple[str, tuple[str, ...]]] = [
 _RESOLVED = ("resolved", "ok", "success", "succeeded", "recovered")
 _TITLE_KEYS = ("title", "summary", "alertname", "subject", "message", "name")
 _NESTED_KEYS = ("alert", "issue", "pull_request", "workflow_run", "check_run", "incident")
+_LOG_LOCK = threading.Lock()
 
 
 def classify_payload(payload_json: str) -> str:
@@ -67,15 +69,17 @@ def record_incident(title: str, severity: Severity, workspace: Path, owner: str 
     """
     if not title.strip():
         raise ValueError("an incident needs a title")
-    incidents = _read_incidents(workspace)
-    incident = {
-        "id": f"INC-{len(incidents) + 1:04d}", "at": _now().isoformat(timespec="seconds"),
-        "title": title.strip()[:300], "severity": severity, "owner": owner.strip() or "on-call",
-        "summary": summary.strip()[:4000], "source": source.strip()[:100] or "webhook",
-    }
-    workspace.mkdir(parents=True, exist_ok=True)
-    with (workspace / INCIDENTS_FILE).open("a", encoding="utf-8") as handle:
-        handle.write(json.dumps(incident, ensure_ascii=False) + "\n")
+    with _LOG_LOCK:  # parallel calls run in threads: number and append as one step
+        incidents = _read_incidents(workspace)
+        incident = {
+            "id": f"INC-{len(incidents) + 1:04d}", "at": _now().isoformat(timespec="seconds"),
+            "title": title.strip()[:300], "severity": severity,
+            "owner": owner.strip() or "on-call", "summary": summary.strip()[:4000],
+            "source": source.strip()[:100] or "webhook",
+        }
+        workspace.mkdir(parents=True, exist_ok=True)
+        with (workspace / INCIDENTS_FILE).open("a", encoding="utf-8") as handle:
+            handle.write(json.dumps(incident, ensure_ascii=False) + "\n")
     return f"Recorded {incident['id']} ({severity}, owner {incident['owner']}): {incident['title']}"
 
 
