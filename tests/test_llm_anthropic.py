@@ -162,6 +162,15 @@ async def test_a_follow_up_with_wrong_tool_results_is_rejected_with_400(llm, fak
     assert fake.pending == 1
 
 
+async def test_a_blank_system_prompt_is_left_out(llm, fake):
+    fake.script(text_turn("Fine."))
+
+    _, result = await run_turn(llm, HELLO, system=" \n ")
+
+    assert result.text == "Fine." and fake.rejected == []
+    assert "system" not in fake.requests[0]
+
+
 async def test_overloaded_529_is_retried_then_succeeds(llm, fake, sleep):
     fake.script(overloaded(), text_turn("Recovered."))
 

@@ -93,7 +93,7 @@ class AnthropicClient:
                  model: str | None, max_tokens: int) -> dict[str, Any]:
         request: dict[str, Any] = {"model": model or self.default_model,
                                    "max_tokens": max_tokens, "messages": messages}
-        if system:
+        if system.strip():  # the API refuses a whitespace-only system prompt
             request["system"] = system
         if tools:
             request["tools"] = [tool.to_api() for tool in tools]

@@ -9,7 +9,8 @@ Requests are validated the way the real API does it, before a reply is taken fro
 ``tool_use`` is not answered by ``tool_result`` blocks for exactly those ids at the start of the
 next user message, when a ``tool_result`` names an unknown id, when a ``tool_use`` id repeats
 one earlier in the request, when a text block is empty, when a message has only text blocks and
-all of them are whitespace, or when a block carries a field the API does not accept.
+all of them are whitespace (or the system prompt is), or when a block carries a field the API
+does not accept.
 
 Streams speak the real SSE sequence: ``message_start``, per block ``content_block_start`` /
 ``content_block_delta``... / ``content_block_stop`` (a ``ping`` after the first start),
@@ -313,6 +314,8 @@ def validate_request(body: Any) -> str | None:
             return f"{field}: Field required"
     if not body["messages"]:
         return "messages: at least one message is required"
+    if isinstance(body.get("system"), str) and not body["system"].strip():
+        return "system: text content blocks must contain non-whitespace text"
     for index, message in enumerate(body["messages"]):
         problem = _check_message(index, message)
         if problem is not None:
