@@ -39,6 +39,22 @@ def block(n: int) -> str:
     return f"unblocked {n}"
 '''
 
+EXITING_TOOLS = '''\
+import sys
+
+
+def leave(code: int) -> str:
+    """Exit the process, as a script would."""
+    sys.exit(code)
+
+
+async def leave_async() -> str:
+    """Exit from a coroutine."""
+    raise SystemExit("bye")
+'''
+
+EXIT_ON_IMPORT = 'import sys\n\nsys.exit("this agent needs the requests package")\n'
+
 
 @pytest.fixture
 def agents_dir(settings) -> Path:
@@ -51,6 +67,8 @@ def agents_dir(settings) -> Path:
     write_agent(root, "single", {"name": "Single", "max_parallel_workers": 1},
                 tools=MEETING_TOOLS)
     write_agent(root, "blocker", {"name": "Blocker"}, tools=BLOCKING_TOOLS)
+    write_agent(root, "exiting", {"name": "Exiting"}, tools=EXITING_TOOLS)
+    write_agent(root, "exits_on_import", {"name": "Exits on import"}, tools=EXIT_ON_IMPORT)
     return root
 
 
@@ -188,3 +206,25 @@ async def test_blocking_sync_tools_never_starve_the_server(client):
         assert completed["data"]["result"].count("returned: unblocked") == BLOCKED_CALLS
     finally:
         gate.set()
+
+
+# -- agent code that calls sys.exit ----------------------------------------------------------------
+
+async def test_a_tools_py_that_exits_on_import_is_listed_with_its_error(client):
+    found = await (await client.get("/api/discover")).json()
+    invalid = {card["agent_id"]: card["error"] for card in found["invalid"]}
+    assert invalid["exits_on_import"] == (
+        "tools.py failed to import: SystemExit: this agent needs the requests package")
+    assert "plain" in await discovered(client)
+
+
+async def test_a_tool_that_exits_is_an_error_result_and_the_server_lives_on(client):
+    await create_session(client, session_id="s", agent_id="exiting")
+    stream = await open_stream(client, "s")
+    await run_workers(client, "s", call_line("leave", code=3) + "\n" + call_line("leave_async"))
+    events = await until(stream, "execution_completed")
+    results = [e["data"] for e in of_type(events, "tool_call_completed")
+               if e["stream_id"].startswith("worker:")]
+    assert sorted((r["is_error"], r["result"]) for r in results) == [
+        (True, "SystemExit: 3"), (True, "SystemExit: bye")]
+    assert (await client.get("/api/health")).status == 200

@@ -16,14 +16,16 @@ passes it; the parameter never appears in the schema.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import dataclasses
+import functools
 import importlib.util
 import inspect
 import logging
-import re
 import sys
 import typing
 from collections.abc import Awaitable, Callable, Mapping
+from concurrent.futures import Executor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -35,6 +37,7 @@ import pydantic_core
 from hive_server import errors
 from hive_server.llm.base import ToolSpec
 from hive_server.models.validation import describe_validation_error
+from hive_server.services.tool_schema import parse_docstring, strip_titles
 
 log = logging.getLogger(__name__)
 
@@ -44,13 +47,8 @@ WORKSPACE_PARAM = "workspace"
 READ_MAX_BYTES = 256 * 1024
 WRITE_MAX_BYTES = 1024 * 1024
 LIST_MAX_ENTRIES = 500
+RESULT_MAX_CHARS = READ_MAX_BYTES + 1024  # longer tool results are cut (read_file's fit)
 BUILTIN_TOOL_NAMES = frozenset({"get_time", "read_file", "write_file", "list_files"})
-
-_ARGS_SECTIONS = frozenset({"Args", "Arguments", "Parameters"})
-_SECTION_RE = re.compile(
-    r"^(Args|Arguments|Parameters|Returns?|Raises|Yields?|Examples?|Notes?|Example usage):\s*$")
-_ARG_LINE_RE = re.compile(r"^\*{0,2}(\w+)\s*(?:\([^)]*\))?\s*:\s*(.*)$")
-_SCHEMA_VALUE_KEYS = frozenset({"default", "enum", "const", "examples"})
 
 
 class ToolError(Exception):
@@ -94,13 +92,20 @@ def bind_tools(tools: Mapping[str, Tool], workspace: Path) -> dict[str, Tool]:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class _FunctionCall:
-    """Validates arguments, calls the function (sync ones in a thread), renders the result."""
+    """Validates arguments, calls the function, renders the result.
+
+    A sync function runs on ``executor`` (the default executor when ``None``): the catalog
+    gives agent tools their own threads, so a tool that blocks never starves the server's
+    file I/O. A sync function that returns an awaitable (an async function behind a plain
+    decorator) has it awaited.
+    """
 
     name: str
     fn: Callable[..., Any]
     args_model: type[pydantic.BaseModel]
     wants_workspace: bool
     workspace: Path | None = None
+    executor: Executor | None = None
 
     def bind(self, workspace: Path) -> _FunctionCall:
         return dataclasses.replace(self, workspace=workspace)
@@ -112,16 +117,31 @@ class _FunctionCall:
                 raise ToolError(f"tool {self.name!r} needs a session workspace; bind it first")
             kwargs[WORKSPACE_PARAM] = self.workspace
         try:
-            if inspect.iscoroutinefunction(self.fn):
-                result = await self.fn(**kwargs)
-            else:
-                result = await asyncio.to_thread(self.fn, **kwargs)
+            result = await self._call(kwargs)
         except ToolError:
             raise
-        except Exception as exc:  # agent code: any failure is the tool's error result
+        except (Exception, SystemExit) as exc:  # agent code: any failure (sys.exit too, which
+            # would otherwise stop the event loop) is the tool's error result
             log.warning("tool %s failed", self.name, exc_info=True)
             raise ToolError(f"{type(exc).__name__}: {exc}") from exc
-        return result_text(result)
+        return self._render(result)
+
+    async def _call(self, kwargs: dict[str, Any]) -> object:
+        if inspect.iscoroutinefunction(self.fn):
+            return await self.fn(**kwargs)
+        call = functools.partial(contextvars.copy_context().run, self.fn, **kwargs)
+        result = await asyncio.get_running_loop().run_in_executor(self.executor, call)
+        if inspect.isawaitable(result):
+            result = await result
+        return result
+
+    def _render(self, result: object) -> str:
+        try:
+            return result_text(result)
+        except ValueError as exc:  # pydantic's serialization error is one
+            log.warning("tool %s returned an unrenderable %s", self.name, type(result).__name__)
+            raise ToolError(f"tool {self.name!r} returned a value that cannot be shown as text "
+                            f"or JSON ({type(result).__name__}): {exc}") from exc
 
     def _validate(self, args: object) -> dict[str, Any]:
         if not isinstance(args, dict):
@@ -136,14 +156,20 @@ class _FunctionCall:
 
 
 def result_text(value: object) -> str:
-    """A tool's return value as the text the model sees: str as is, anything else as JSON."""
-    if isinstance(value, str):
-        return value
-    return pydantic_core.to_json(value, fallback=str).decode()
+    """A tool's return value as the text the model sees: str as is, anything else as JSON.
+
+    Text longer than ``RESULT_MAX_CHARS`` is cut, with a note saying so.
+    """
+    text = value if isinstance(value, str) else pydantic_core.to_json(value, fallback=str).decode()
+    if len(text) <= RESULT_MAX_CHARS:
+        return text
+    return (f"{text[:RESULT_MAX_CHARS]}\n\n"
+            f"[truncated: showing {RESULT_MAX_CHARS} of {len(text)} characters]")
 
 
-def tool_from_function(fn: Callable[..., Any], *, name: str | None = None) -> Tool:
-    """Build a tool from a type-hinted function.
+def tool_from_function(fn: Callable[..., Any], *, name: str | None = None,
+                       executor: Executor | None = None) -> Tool:
+    """Build a tool from a type-hinted function (a sync one runs on ``executor``).
 
     Raises ``TypeError``/``NameError`` (or pydantic's ``PydanticUserError`` for a type it
     cannot validate) when the function cannot be a tool.
@@ -166,74 +192,22 @@ def tool_from_function(fn: Callable[..., Any], *, name: str | None = None) -> To
             default, alias=param.name, description=arg_docs.get(param.name)))
     args_model = pydantic.create_model(
         f"{tool_name}_arguments", __config__=pydantic.ConfigDict(extra="forbid"), **fields)
-    schema = _strip_titles(args_model.model_json_schema())
+    schema = strip_titles(args_model.model_json_schema())
     spec = ToolSpec(tool_name, summary or f"Run {tool_name}.", schema)
-    call = _FunctionCall(tool_name, fn, args_model, WORKSPACE_PARAM in signature.parameters)
+    call = _FunctionCall(tool_name, fn, args_model, WORKSPACE_PARAM in signature.parameters,
+                         executor=executor)
     return Tool(spec, call, call.bind if call.wants_workspace else None)
 
 
-def parse_docstring(doc: str) -> tuple[str, dict[str, str]]:
-    """The first paragraph, and per-argument descriptions from a Google-style ``Args:``."""
-    lines = doc.splitlines()
-    summary: list[str] = []
-    for line in lines:
-        if not line.strip() or _SECTION_RE.match(line.strip()):
-            break
-        summary.append(line.strip())
-    return " ".join(summary), _parse_args_section(lines)
-
-
-def _parse_args_section(lines: list[str]) -> dict[str, str]:
-    docs: dict[str, str] = {}
-    current: str | None = None
-    in_args = False
-    arg_indent = 0
-    for line in lines:
-        stripped = line.strip()
-        if _SECTION_RE.match(stripped):
-            in_args = stripped.rstrip(":") in _ARGS_SECTIONS
-            current = None
-            continue
-        if not in_args or not stripped:
-            continue
-        indent = len(line) - len(line.lstrip())
-        match = _ARG_LINE_RE.match(stripped)
-        if match and (current is None or indent <= arg_indent):
-            current, arg_indent = match.group(1), indent
-            docs[current] = match.group(2)
-        elif current is not None:
-            docs[current] = f"{docs[current]} {stripped}".strip()
-    return docs
-
-
-def _strip_titles(node: Any) -> Any:
-    """Drop pydantic's generated ``title`` keys (noise for the model), keep property names."""
-    if isinstance(node, list):
-        return [_strip_titles(item) for item in node]
-    if not isinstance(node, dict):
-        return node
-    out: dict[str, Any] = {}
-    for key, value in node.items():
-        if key == "title":
-            continue
-        if key in ("properties", "$defs"):
-            out[key] = {name: _strip_titles(sub) for name, sub in value.items()}
-        elif key in _SCHEMA_VALUE_KEYS:
-            out[key] = value
-        else:
-            out[key] = _strip_titles(value)
-    return out
-
-
-def tools_from_module(path: Path, module_name: str, *,
-                      source: bytes | None = None) -> dict[str, Tool]:
+def tools_from_module(path: Path, module_name: str, *, source: bytes | None = None,
+                      executor: Executor | None = None) -> dict[str, Tool]:
     """Load ``tools.py`` at ``path``; every public, hinted function defined in it is a tool.
 
     ``module_name`` must be unique per agent and version (so a reload runs the new code). The
     module sits in ``sys.modules`` only while its body runs (so dataclasses and the like can
     find it) and is removed afterwards. No bytecode cache is written into the agent folder.
     ``source`` is the file's content when the caller has already read it (the catalog does, so
-    the code that runs is the code its version hash describes).
+    the code that runs is the code its version hash describes). Sync tools run on ``executor``.
     """
     module = _load_module(path, module_name, source)
     tools: dict[str, Tool] = {}
@@ -243,7 +217,7 @@ def tools_from_module(path: Path, module_name: str, *,
         if value.__module__ != module_name or not value.__annotations__:
             continue  # imported from elsewhere, or an unhinted helper
         try:
-            tools[attr] = tool_from_function(value)
+            tools[attr] = tool_from_function(value, executor=executor)
         except (TypeError, NameError, ValueError, pydantic.PydanticUserError) as exc:
             reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise AgentLoadError(f"tools.py: function {attr!r}: {reason}") from exc
@@ -266,7 +240,7 @@ def _load_module(path: Path, module_name: str, source: bytes | None) -> Any:
     sys.modules[module_name] = module
     try:
         exec(code, module.__dict__)
-    except Exception as exc:  # running foreign module code: report any failure as a load error
+    except (Exception, SystemExit) as exc:  # foreign module code: any failure is a load error
         raise AgentLoadError(f"tools.py failed to import: {type(exc).__name__}: {exc}") from exc
     finally:
         sys.modules.pop(module_name, None)
