@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 from pathlib import Path
 
 from hive_server import keys
@@ -177,3 +178,27 @@ async def test_colony_load_racing_a_stop_is_refused_not_500(make_client, tmp_pat
         statuses.add((await load).status)
         assert read_log(settings.home, sid)[-1]["type"] == "session_stopped"
     assert statuses <= {201, 404, 503}  # loaded before the stop, after it, or refused by it
+
+
+async def test_initial_prompt_over_the_message_limit_is_413_and_creates_nothing(client, settings):
+    too_long = "x" * (settings.max_message_chars + 1)
+    resp = await client.post("/api/sessions", json={"session_id": "p", "initial_prompt": too_long})
+    assert resp.status == 413
+    assert (await resp.json())["code"] == "message_too_large"
+    assert not (settings.home / "sessions" / "p").exists()
+
+
+async def test_a_copied_session_folder_is_its_own_session(client, settings):
+    await create_session(client, session_id="a")
+    await client.delete("/api/sessions/a")
+    sessions = settings.home / "sessions"
+    shutil.copytree(sessions / "a", sessions / "b")
+    history = await (await client.get("/api/sessions/history")).json()
+    assert sorted(s["session_id"] for s in history["sessions"]) == ["a", "b"]
+    assert (await (await client.get("/api/sessions/b")).json())["session_id"] == "b"
+    body = await create_session(client, queen_resume_from="b")
+    assert body["session_id"] == "b"
+    assert read_log(settings.home, "b")[-1]["session_id"] == "b"
+    assert json.loads((sessions / "b" / "meta.json").read_text())["session_id"] == "b"
+    assert json.loads((sessions / "a" / "meta.json").read_text())["status"] == "stopped"
+    assert len(read_log(settings.home, "a")) == 2

@@ -37,7 +37,7 @@ class SessionStore:
         path = self.path(session_id) / "meta.json"
         try:
             raw = await asyncio.to_thread(path.read_bytes)
-            return SessionMeta.model_validate_json(raw)
+            return _own(SessionMeta.model_validate_json(raw), session_id)
         except FileNotFoundError:
             raise NotFound(f"session {session_id!r} not found", code="session_not_found") from None
         except ValidationError as exc:
@@ -59,6 +59,7 @@ class SessionStore:
                 meta = SessionMeta.model_validate(orjson.loads((child / "meta.json").read_bytes()))
             except (OSError, ValueError):
                 continue
+            meta = _own(meta, child.name)
             found.append((meta, last_seq_file(child / "events.jsonl")))
         found.sort(key=lambda item: item[0].created_at, reverse=True)
         return found
@@ -68,3 +69,11 @@ class SessionStore:
         if not path.is_dir() or path.is_symlink():
             raise NotFound(f"session {session_id!r} not found", code="session_not_found")
         await asyncio.to_thread(shutil.rmtree, path)
+
+
+def _own(meta: SessionMeta, session_id: str) -> SessionMeta:
+    """The folder name is the id (a copied folder is a session of its own, never a second
+    writer of the session it was copied from)."""
+    if meta.session_id == session_id:
+        return meta
+    return meta.model_copy(update={"session_id": session_id})
