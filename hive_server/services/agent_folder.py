@@ -14,6 +14,7 @@ import json
 import logging
 import shutil
 from collections.abc import Mapping
+from concurrent.futures import Executor
 from contextlib import suppress
 from pathlib import Path
 
@@ -59,6 +60,15 @@ class AgentEntry:
     def is_valid(self) -> bool:
         return self.error is None and self.manifest is not None
 
+    def worker_tool_names(self) -> set[str]:
+        """Every tool one of its workers can call: the built-ins and ``tools.py`` tools a
+        worker names, or all of them for a worker (the default one included) naming none."""
+        if self.manifest is None:
+            return set()
+        offered = set(self.tools) | BUILTIN_TOOL_NAMES
+        named = [self.manifest.tools, *(spec.tools for spec in self.manifest.workers.values())]
+        return set().union(*((set(names) or offered) & offered for names in named))
+
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class _Snapshot:
@@ -79,8 +89,12 @@ def agent_folders(root: Path) -> list[Path]:
             if not child.name.startswith(".") and child.name != "__pycache__" and child.is_dir()]
 
 
-def load_folder(folder: Path, root: Path, old: AgentEntry | None, now: float) -> AgentEntry:
-    """Parse one folder unless its version is unchanged; any failure becomes its error."""
+def load_folder(folder: Path, root: Path, old: AgentEntry | None, now: float,
+                executor: Executor | None = None) -> AgentEntry:
+    """Parse one folder unless its version is unchanged; any failure becomes its error.
+
+    The sync tools of its ``tools.py`` run on ``executor``.
+    """
     try:
         _check_folder(folder, root)
         snapshot = _snapshot(folder, root)
@@ -89,7 +103,7 @@ def load_folder(folder: Path, root: Path, old: AgentEntry | None, now: float) ->
     if old is not None and old.version == snapshot.version:
         return old
     try:
-        return _parse_folder(folder, snapshot, now)
+        return _parse_folder(folder, snapshot, now, executor)
     except AgentLoadError as exc:
         return _error_entry(folder, exc.message, old, now, snapshot)
     except Exception as exc:  # plugin boundary: a broken folder never breaks the scan
@@ -150,13 +164,15 @@ def _parse_manifest(data: bytes | None) -> AgentManifest:
         raise AgentLoadError(f"agent.json is invalid: {describe_validation_error(exc)}") from exc
 
 
-def _parse_folder(folder: Path, snapshot: _Snapshot, now: float) -> AgentEntry:
+def _parse_folder(folder: Path, snapshot: _Snapshot, now: float,
+                  executor: Executor | None) -> AgentEntry:
     manifest = _parse_manifest(snapshot.files.get("agent.json"))
     tools: dict[str, Tool] = {}
     source = snapshot.files.get("tools.py")
     if source is not None:
         module_name = f"hive_agent_tools_{folder.name.replace('-', '_')}_{snapshot.version}"
-        tools = tools_from_module(folder / "tools.py", module_name, source=source)
+        tools = tools_from_module(folder / "tools.py", module_name, source=source,
+                                  executor=executor)
     _check_tool_names(manifest, tools)
     return _entry(folder, snapshot, now, manifest=manifest, tools=tools)
 

@@ -8,8 +8,13 @@ or a broken ``tools.py`` is listed with its error; it never breaks the scan. Pla
 hidden folders and ``__pycache__`` are ignored. Entries are immutable snapshots: a session
 keeps the entry it loaded.
 
+Sync tools from ``tools.py`` run on the catalog's own thread pool (``TOOL_THREADS`` threads), not
+on the default executor the server's file I/O uses: tools that block never stall event logs or
+requests. ``close()`` shuts the pool down.
+
 ``CatalogWatcher`` owns the one task that runs ``watchfiles.awatch`` on the agents dir and calls
-``reload()`` after each batch of changes."""
+``reload()`` after each batch of changes; it is the catalog's lifecycle in the app (``start``
+scans and watches, ``stop`` stops watching and closes the catalog)."""
 
 from __future__ import annotations
 
@@ -18,6 +23,7 @@ import dataclasses
 import logging
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
 from pathlib import Path
 
@@ -36,6 +42,7 @@ __all__ = ["AgentCatalog", "AgentEntry", "CatalogChange", "CatalogWatcher"]
 
 log = logging.getLogger(__name__)
 
+TOOL_THREADS = 32
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -53,8 +60,6 @@ class CatalogChange:
 ChangeCallback = Callable[[CatalogChange], None]
 
 
-
-
 class AgentCatalog:
     """The agents found in ``agents_dir``; ``reload()`` refreshes them."""
 
@@ -65,6 +70,12 @@ class AgentCatalog:
         self._subscribers: list[ChangeCallback] = []
         self._scan_lock = asyncio.Lock()
         self._write_lock = asyncio.Lock()
+        self._tool_threads = ThreadPoolExecutor(TOOL_THREADS, thread_name_prefix="agent-tool")
+
+    def close(self) -> None:
+        """Shut down the agent tool threads (queued calls are cancelled, running ones end on
+        their own: a thread cannot be stopped)."""
+        self._tool_threads.shutdown(wait=False, cancel_futures=True)
 
     # ------------------------------------------------------------------ reading
 
@@ -86,12 +97,28 @@ class AgentCatalog:
                                       code="agent_invalid")
         return entry
 
+    def lookup(self, agent_id: str | None, agent_path: str | None) -> AgentEntry:
+        """The listed entry (valid or not) named by ``agent_id`` or ``agent_path``.
+
+        Exactly one of them: both is ``agent_ambiguous``, neither ``agent_required``.
+        """
+        if agent_id and agent_path:
+            raise errors.InvalidInput("give agent_id or agent_path, not both",
+                                      code="agent_ambiguous")
+        if agent_path:
+            agent_id = self.resolve_path(agent_path)
+        if not agent_id:
+            raise errors.InvalidInput("agent_id or agent_path is required",
+                                      code="agent_required")
+        return self.get(agent_id)
+
     def resolve_path(self, agent_path: str) -> str:
         """The agent id named by a client's ``agent_path``.
 
         Accepts ``agents/<id>``, a bare ``<id>``, a path relative to the agents dir, or an
-        absolute path. Anything that does not resolve to a folder directly inside the agents
-        dir (``..``, symlinks leading out, nested folders) raises ``agent_path_outside``.
+        absolute path. Anything that does not name a real folder directly inside the agents
+        dir (``..``, nested folders, a symlink, even one to another agent: a path names the
+        folder itself, never what a link points to) raises ``agent_path_outside``.
         Existence is not checked: follow with ``get``.
         """
         text = agent_path.strip()
@@ -104,12 +131,12 @@ class AgentCatalog:
             if len(parts) > 1 and parts[0] in ("agents", self.agents_dir.name):
                 parts = parts[1:]
             candidate = root.joinpath(*parts)
-        resolved = candidate.resolve()
-        if resolved.parent != root or not is_agent_id(resolved.name):
+        folder = candidate.parent.resolve() / candidate.name
+        if folder.parent != root or not is_agent_id(folder.name) or folder.is_symlink():
             raise errors.InvalidInput(
                 f"agent_path {agent_path!r} is not a folder directly inside the agents directory",
                 code="agent_path_outside")
-        return resolved.name
+        return folder.name
 
     def subscribe(self, callback: ChangeCallback) -> Callable[[], None]:
         """Call ``callback(change)`` after every reload that changed something.
@@ -149,7 +176,8 @@ class AgentCatalog:
 
     def _scan(self, old: Mapping[str, AgentEntry], now: float) -> dict[str, AgentEntry]:
         root = self.agents_dir.resolve()
-        return {folder.name: load_folder(folder, root, old.get(folder.name), now)
+        return {folder.name: load_folder(folder, root, old.get(folder.name), now,
+                                         self._tool_threads)
                 for folder in agent_folders(self.agents_dir)}
 
     # ------------------------------------------------------------------ writing
@@ -192,6 +220,12 @@ class CatalogWatcher(FolderWatcher):
     def __init__(self, catalog: AgentCatalog, *, debounce_ms: int = 300) -> None:
         super().__init__(catalog.agents_dir, catalog.reload, debounce_ms=debounce_ms,
                          name="agent catalog")
+        self.catalog = catalog
+
+    async def stop(self) -> None:
+        """Stop watching, then close the catalog (its sessions are already stopped)."""
+        await super().stop()
+        self.catalog.close()
 
 
 def _diff(old: Mapping[str, AgentEntry], new: Mapping[str, AgentEntry]) -> CatalogChange:

@@ -23,7 +23,13 @@ from hive_server.services.agent_folder import AgentEntry
 from hive_server.services.agent_loop import LoopContext, run_agent_loop
 from hive_server.services.catalog import AgentCatalog
 from hive_server.services.session import Session
-from hive_server.services.tools import Tool, ToolError, bind_tools, builtin_tools
+from hive_server.services.tools import (
+    Tool,
+    ToolError,
+    bind_tools,
+    builtin_tools,
+    tool_from_function,
+)
 
 DEFAULT_WORKER = "default"
 
@@ -54,6 +60,7 @@ class Colony:
         self._slots = asyncio.Semaphore(self.manifest.max_parallel_workers)
         self._ids = itertools.count(1)
         self.stats = WorkerStats()
+        self._run_worker_tool = self._build_run_worker_tool()
 
     @property
     def agent_id(self) -> str:
@@ -81,6 +88,11 @@ class Colony:
                 f"Hand tasks to its workers with run_worker. Workers: {workers}.")
 
     def run_worker_tool(self) -> Tool:
+        """The queen's ``run_worker`` tool (built once: its arguments are validated like any
+        tool's, so a misspelt or extra argument is an error result, never ignored)."""
+        return self._run_worker_tool
+
+    def _build_run_worker_tool(self) -> Tool:
         spec = ToolSpec(
             name="run_worker",
             description=(f"Run a worker of the {self.manifest.name} colony on a task and return "
@@ -90,18 +102,18 @@ class Colony:
                 "task": {"type": "string", "description": "what the worker should do"},
                 "worker": {"type": "string", "enum": sorted(self.workers),
                            "description": "which worker (default: the agent itself)"},
-            }, "required": ["task"]},
+            }, "required": ["task"], "additionalProperties": False},
         )
-        return Tool(spec, self._run_worker_call)
+        return Tool(spec, tool_from_function(self._run_worker_call, name="run_worker").run)
 
-    async def _run_worker_call(self, args: dict[str, Any]) -> str:
-        task = str(args.get("task") or "").strip()
-        worker = str(args.get("worker") or DEFAULT_WORKER)
-        if not task:
+    async def _run_worker_call(self, task: str, worker: str | None = None) -> str:
+        """Check the arguments, then run the worker."""
+        worker = worker or DEFAULT_WORKER
+        if not task.strip():
             raise ToolError("run_worker needs a non-empty task")
         if worker not in self.workers:
             raise ToolError(f"unknown worker {worker!r}; known: {sorted(self.workers)}")
-        return await self.run_worker(task, worker)
+        return await self.run_worker(task.strip(), worker)
 
     async def run_worker(self, task: str, worker: str = DEFAULT_WORKER) -> str:
         """Run one worker to completion; its failure raises ToolError for the queen."""
@@ -159,10 +171,4 @@ class Colony:
 
 def find_agent(catalog: AgentCatalog, agent_id: str | None, agent_path: str | None) -> AgentEntry:
     """The loadable catalog entry named by ``agent_id`` or ``agent_path`` (one of them)."""
-    if agent_id and agent_path:
-        raise InvalidInput("give agent_id or agent_path, not both", code="agent_ambiguous")
-    if agent_path:
-        agent_id = catalog.resolve_path(agent_path)
-    if not agent_id:
-        raise InvalidInput("agent_id or agent_path is required", code="agent_required")
-    return catalog.get_valid(agent_id)
+    return catalog.get_valid(catalog.lookup(agent_id, agent_path).agent_id)

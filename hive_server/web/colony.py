@@ -9,7 +9,6 @@ from aiohttp import web
 
 from hive_server import keys
 from hive_server.models.api import AgentMetadataBody, DeleteAgentBody, LoadColonyBody
-from hive_server.services.colony import find_agent
 from hive_server.web.body import json_response, parse_json
 from hive_server.web.openapi import doc
 from hive_server.web.views import agent_dict
@@ -86,8 +85,7 @@ async def delete_agent(request: web.Request) -> web.Response:
     """Stop the sessions using an agent and delete its folder."""
     body = await parse_json(request, DeleteAgentBody)
     catalog = request.app[keys.CATALOG]
-    agent_id = _agent_id(request, body.agent_id, body.agent_path)
-    catalog.get(agent_id)
+    agent_id = catalog.lookup(body.agent_id, body.agent_path).agent_id
     stopped = await request.app[keys.SESSIONS].stop_agent_sessions(agent_id)
     await catalog.delete(agent_id)
     return json_response({"agent_id": agent_id, "deleted": True, "stopped_sessions": stopped})
@@ -98,18 +96,10 @@ async def delete_agent(request: web.Request) -> web.Response:
 async def patch_metadata(request: web.Request) -> web.Response:
     """Update an agent's name, description, goal, icon, tags or category."""
     body = await parse_json(request, AgentMetadataBody)
-    agent_id = _agent_id(request, body.agent_id, body.agent_path)
+    agent_id = request.app[keys.CATALOG].lookup(body.agent_id, body.agent_path).agent_id
     fields = body.model_dump(exclude_unset=True, exclude={"agent_id", "agent_path"})
     entry = await request.app[keys.CATALOG].update_metadata(agent_id, fields)
     loaded = any(live.colony is not None and live.colony.agent_id == agent_id
                  for live in request.app[keys.SESSIONS].live())
     return json_response(agent_dict(entry, loaded))
 
-
-def _agent_id(request: web.Request, agent_id: str | None, agent_path: str | None) -> str:
-    catalog = request.app[keys.CATALOG]
-    if agent_path and not agent_id:
-        return catalog.resolve_path(agent_path)
-    if agent_id:
-        return agent_id
-    return find_agent(catalog, agent_id, agent_path).agent_id

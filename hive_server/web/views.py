@@ -75,6 +75,6 @@ def agent_dict(entry: AgentEntry, loaded: bool) -> dict[str, Any]:
     return {**base, "name": manifest.name, "description": manifest.description,
             "goal": manifest.goal, "category": manifest.category, "tags": manifest.tags,
             "icon": manifest.icon, "model": manifest.model,
-            "tool_count": len(set(entry.tools) | set(manifest.tools)),
+            "tool_count": len(entry.worker_tool_names()),
             "worker_count": 1 + len(manifest.workers),
             "workers": sorted(manifest.workers), "tools": sorted(entry.tools)}
