@@ -202,3 +202,19 @@ async def test_a_copied_session_folder_is_its_own_session(client, settings):
     assert json.loads((sessions / "b" / "meta.json").read_text())["session_id"] == "b"
     assert json.loads((sessions / "a" / "meta.json").read_text())["status"] == "stopped"
     assert len(read_log(settings.home, "a")) == 2
+
+
+async def test_agent_delete_racing_a_session_stop_still_deletes(make_client, tmp_path):
+    folder = write_agent(tmp_path / "agents", "garden", {"name": "Garden"})
+    client = await make_client(make_settings(tmp_path))
+    manager = client.app[keys.SESSIONS]
+    for sid in ("s1", "s2"):
+        await create_session(client, session_id=sid, agent_id="garden")
+    delete = asyncio.create_task(client.delete("/api/agents", json={"agent_id": "garden"}))
+    while len(manager.live()) == 2:  # the agent delete has begun stopping the first session
+        await asyncio.sleep(0)
+    other = next(live.session.id for live in manager.live())
+    await manager.stop(other)  # a user stops the other one meanwhile
+    resp = await delete
+    assert resp.status == 200, await resp.text()
+    assert not folder.exists()

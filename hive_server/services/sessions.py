@@ -7,6 +7,7 @@ live when the server last stopped or crashed. A create that fails leaves nothing
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import shutil
@@ -265,7 +266,8 @@ class SessionManager:
         ids = [live.session.id for live in self.live()
                if live.colony is not None and live.colony.agent_id == agent_id]
         for session_id in ids:
-            await self.stop(session_id, reason="agent_deleted")
+            with contextlib.suppress(NotFound):  # stopped by someone else meanwhile
+                await self.stop(session_id, reason="agent_deleted")
         return ids
 
     # -- stop ---------------------------------------------------------------------------------
