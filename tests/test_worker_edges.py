@@ -5,6 +5,7 @@ and sync tools.py tools that block without starving the server."""
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 from pathlib import Path
 
@@ -24,7 +25,7 @@ from tests.agent_fixtures import (
     write_agent,
 )
 from tests.conftest import create_session
-from tests.queen_support import chat, of_type, open_stream, until
+from tests.queen_support import chat, of_type, open_stream, read_log, until
 from tests.test_workers import hive_tasks, run_worker_results, until_holding
 
 BLOCKED_CALLS = 40  # more than any default executor holds (at most 32 threads)
@@ -228,3 +229,28 @@ async def test_a_tool_that_exits_is_an_error_result_and_the_server_lives_on(clie
     assert sorted((r["is_error"], r["result"]) for r in results) == [
         (True, "SystemExit: 3"), (True, "SystemExit: bye")]
     assert (await client.get("/api/health")).status == 200
+
+
+# -- load and unload at the same time ------------------------------------------------------------
+
+async def test_an_unload_during_a_load_leaves_no_colony_and_no_folder_trigger(client, settings):
+    folder = write_agent(settings.agents_dir, "ticker", {"name": "Ticker"})
+    (folder / "triggers.json").write_text(json.dumps([{
+        "id": "tick", "name": "Tick", "trigger_type": "timer",
+        "trigger_config": {"interval_minutes": 5}, "task": "tick", "enabled": True}]))
+    await client.app[keys.CATALOG].reload()
+    await create_session(client, session_id="s")
+    manager = client.app[keys.SESSIONS]
+    load = asyncio.create_task(manager.load_colony("s", "ticker", None))
+    await asyncio.sleep(0)  # the load has begun: it now waits for its meta write
+    unloaded = await manager.unload_colony("s")
+    await load
+    assert unloaded == "ticker"
+    live = await (await client.get("/api/sessions/s")).json()
+    assert live["colony_id"] is None
+    assert (await (await client.get("/api/sessions/s/triggers")).json())["triggers"] == []
+    colony_events = of_type(read_log(settings.home, "s"), "worker_colony_loaded",
+                            "worker_colony_unloaded")
+    assert [e["type"] for e in colony_events] == ["worker_colony_loaded",
+                                                  "worker_colony_unloaded"]
+    assert read_json(settings.home / "sessions" / "s" / "meta.json")["agent_id"] is None

@@ -61,6 +61,7 @@ class LiveSession:
     queen: Queen
     triggers: SessionTriggers
     colony: Colony | None = None
+    colony_lock: asyncio.Lock = dataclasses.field(default_factory=asyncio.Lock)  # load/unload
 
     def queen_tools(self, base: dict[str, Tool]) -> dict[str, Tool]:
         if self.colony is None:
@@ -219,10 +220,11 @@ class SessionManager:
     async def load_colony(self, session_id: str, agent_id: str | None,
                           agent_path: str | None) -> Colony:
         live = self.get(session_id)
-        if live.colony is not None:
-            raise Conflict(f"colony {live.colony.agent_id!r} is already loaded",
-                           code="colony_already_loaded")
-        return await self._load(live, find_agent(self.catalog, agent_id, agent_path))
+        async with live.colony_lock:
+            if live.colony is not None:
+                raise Conflict(f"colony {live.colony.agent_id!r} is already loaded",
+                               code="colony_already_loaded")
+            return await self._load(live, find_agent(self.catalog, agent_id, agent_path))
 
     async def _load(self, live: LiveSession, entry: AgentEntry) -> Colony:
         colony = Colony(live.session, entry, self.llm, self.clock.time,
@@ -249,17 +251,18 @@ class SessionManager:
 
     async def unload_colony(self, session_id: str, reason: str = "request") -> str:
         live = self.get(session_id)
-        colony = live.colony
-        if colony is None:
-            raise Conflict("no colony is loaded", code="no_colony_loaded")
-        if colony.stats.running:
-            await live.queen.cancel()
-        await live.triggers.detach_folder()
-        live.colony = None
-        await live.session.save_meta(agent_id=None, agent_path=None)
-        await live.session.emit_durable(EventType.WORKER_COLONY_UNLOADED,
-                                        {"agent_id": colony.agent_id, "reason": reason})
-        return colony.agent_id
+        async with live.colony_lock:  # after a load in progress, never in the middle of it
+            colony = live.colony
+            if colony is None:
+                raise Conflict("no colony is loaded", code="no_colony_loaded")
+            if colony.stats.running:
+                await live.queen.cancel()
+            await live.triggers.detach_folder()
+            live.colony = None
+            await live.session.save_meta(agent_id=None, agent_path=None)
+            await live.session.emit_durable(EventType.WORKER_COLONY_UNLOADED,
+                                            {"agent_id": colony.agent_id, "reason": reason})
+            return colony.agent_id
 
     async def stop_agent_sessions(self, agent_id: str) -> list[str]:
         """Stop every live session that has ``agent_id`` loaded (before deleting the agent)."""
