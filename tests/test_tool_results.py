@@ -5,14 +5,21 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import os
 import threading
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from hive_server.services.tools import RESULT_MAX_CHARS, ToolError, tool_from_function
+from hive_server.services.tools import (
+    RESULT_MAX_CHARS,
+    ToolError,
+    builtin_tools,
+    tool_from_function,
+)
 
 
 class Unprintable:
@@ -86,3 +93,16 @@ async def test_sync_tools_run_on_the_executor_they_are_given() -> None:
     with ThreadPoolExecutor(1, thread_name_prefix="agent-tool") as executor:
         text = await tool_from_function(where, executor=executor).run({})
     assert text.startswith("agent-tool")
+
+
+async def test_write_file_refuses_a_fifo_instead_of_blocking_a_thread(tmp_path: Path) -> None:
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    write = builtin_tools(tmp_path, lambda: 0.0)["write_file"]
+    try:
+        async with asyncio.timeout(2):
+            with pytest.raises(ToolError, match="'pipe' is not a regular file"):
+                await write.run({"path": "pipe", "content": "x"})
+    finally:  # without the check, a writer thread waits for a reader: give it one
+        reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+        os.close(reader)

@@ -328,6 +328,8 @@ def write_file(path: str, content: str, append: bool = False, *, workspace: Path
     target = confine(workspace, path)
     if target.is_dir() or target == workspace.resolve():
         raise ToolError(f"{path!r} is a directory")
+    if target.exists() and not target.is_file():  # a FIFO would block this thread
+        raise ToolError(f"{path!r} is not a regular file")
     target.parent.mkdir(parents=True, exist_ok=True)
     with target.open("ab" if append else "wb") as handle:
         handle.write(data)
