@@ -97,6 +97,16 @@ async def test_tool_count_is_what_the_workers_really_get(client):
     assert len(colony["tools"]) == cards["plain"]["tool_count"]
 
 
+async def test_worker_count_is_the_workers_a_colony_really_has(client, agents_dir):
+    write_agent(agents_dir, "own_default", {"name": "Own default", "workers": {
+        "default": {"system_prompt": "You are the default worker."}, "extra": {}}})
+    await client.app[keys.CATALOG].reload()
+    card = (await discovered(client))["own_default"]
+    assert card["worker_count"] == 2 and (await discovered(client))["notes"]["worker_count"] == 2
+    live = await create_session(client, session_id="s", agent_id="own_default")
+    assert live["node_count"] == card["worker_count"]
+
+
 # -- destructive routes name exactly one folder --------------------------------------------------
 
 async def test_deleting_a_symlink_alias_never_deletes_the_folder_it_points_to(client, agents_dir):

@@ -6,6 +6,7 @@ from typing import Any
 
 from hive_server.models.session import SessionMeta
 from hive_server.services.agent_folder import AgentEntry
+from hive_server.services.colony import DEFAULT_WORKER
 from hive_server.services.sessions import LiveSession
 
 
@@ -76,5 +77,5 @@ def agent_dict(entry: AgentEntry, loaded: bool) -> dict[str, Any]:
             "goal": manifest.goal, "category": manifest.category, "tags": manifest.tags,
             "icon": manifest.icon, "model": manifest.model,
             "tool_count": len(entry.worker_tool_names()),
-            "worker_count": 1 + len(manifest.workers),
+            "worker_count": len({DEFAULT_WORKER, *manifest.workers}),
             "workers": sorted(manifest.workers), "tools": sorted(entry.tools)}
