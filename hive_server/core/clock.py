@@ -76,6 +76,15 @@ class FakeClock:
     async def set_time(self, when: float) -> None:
         await self.advance(max(0.0, when - self._now))
 
+    async def jump(self, seconds: float) -> None:
+        """Set the wall clock by ``seconds`` as a system clock change would: forward wakes
+        the due sleepers (like ``advance``), backward wakes nobody."""
+        if seconds >= 0:
+            await self.advance(seconds)
+            return
+        self._now += seconds
+        await _settle()
+
 
 async def _settle(rounds: int = 20) -> None:
     """Let woken tasks run until they block again."""

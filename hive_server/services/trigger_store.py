@@ -1,8 +1,9 @@
 """What a session remembers about its triggers: ``<session>/triggers.json``.
 
 It holds the triggers created over the API, the session's edits of folder triggers, the
-folder triggers it deleted, and each trigger's state (active, fire stats, last handled tick).
-The agent folder itself is never rewritten. The file is replaced atomically on every change.
+folder triggers it deleted, the agent those edits were made for, and each trigger's state
+(active, fire stats, last handled tick). The agent folder itself is never rewritten. The file
+is replaced atomically on every change.
 """
 
 from __future__ import annotations
@@ -27,9 +28,18 @@ class SavedTriggers:
     patched: dict[str, TriggerSpec] = dataclasses.field(default_factory=dict)
     removed: set[str] = dataclasses.field(default_factory=set)
     state: dict[str, TriggerState] = dataclasses.field(default_factory=dict)
+    agent_id: str | None = None
+    """The agent whose folder triggers ``patched``, ``removed`` and their states refer to."""
+
+    def forget_folder(self) -> None:
+        """Drop every edit and state of folder triggers (another agent is loaded)."""
+        self.patched.clear()
+        self.removed.clear()
+        self.state = {tid: st for tid, st in self.state.items() if tid in self.api}
 
     def to_json(self) -> bytes:
         return orjson.dumps({
+            "agent_id": self.agent_id,
             "api": [spec.model_dump(mode="json") for spec in self.api.values()],
             "patched": [spec.model_dump(mode="json") for spec in self.patched.values()],
             "removed": sorted(self.removed),
@@ -59,8 +69,10 @@ def _load(path: Path) -> SavedTriggers:
             state[key] = TriggerState.model_validate(value)
         except ValidationError:
             continue
+    agent_id = raw.get("agent_id")
     return SavedTriggers(api=_specs(raw.get("api")), patched=_specs(raw.get("patched")),
-                         removed=set(raw.get("removed") or []), state=state)
+                         removed=set(raw.get("removed") or []), state=state,
+                         agent_id=agent_id if isinstance(agent_id, str) else None)
 
 
 class TriggerStore:

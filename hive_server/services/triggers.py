@@ -5,20 +5,36 @@ A fire first stores the advanced state (fire count, last handled tick) durably, 
 ``trigger_fired``, then hands ``[TRIGGER: <type>/<id>] Task: <task>`` (plus payload) to the
 queen; so a tick is never fired twice, even if the process dies during the fire. A busy queen
 keeps at most one pending input per trigger and counts the coalesced ones.
+
+One lock per session orders every change (create, update, activate, deactivate, remove,
+colony attach/detach) and every fire: a fire is never cut in half by a change, and a change
+never interleaves with another one at an ``await``.
+
+Edits of folder triggers (PATCH, DELETE) and their state belong to the agent they were made
+for: loading another agent into the session starts from its own definitions. Loading the same
+agent again keeps them, without catching up the ticks of the time it was not loaded.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
 import logging
+from collections.abc import AsyncIterator
 from typing import Any, Literal
 
 import orjson
 
 from hive_server.core.clock import Clock
-from hive_server.errors import Conflict, NotFound
+from hive_server.errors import Conflict, NotFound, Unavailable
 from hive_server.models.events import EventType
-from hive_server.models.triggers import TriggerProblem, TriggerSpec, TriggerState
+from hive_server.models.triggers import (
+    TriggerProblem,
+    TriggerSpec,
+    TriggerState,
+    WebhookConfig,
+)
 from hive_server.services.queen import Queen
 from hive_server.services.session import Session
 from hive_server.services.trigger_scheduler import FireInfo, MissedInfo, TriggerScheduler
@@ -58,46 +74,86 @@ class SessionTriggers:
         self.saved = SavedTriggers()
         self.triggers: dict[str, Trigger] = {}
         self.problems: list[TriggerProblem] = []
+        self._lock = asyncio.Lock()
+        self._stopped = False
+        self._resume_agent: str | None = None
+
+    @contextlib.asynccontextmanager
+    async def _changing(self) -> AsyncIterator[None]:
+        """Hold the session's trigger lock; refuse once the session is stopping."""
+        async with self._lock:
+            if self._stopped:
+                raise Unavailable("the session is stopping", code="session_stopping")
+            yield
 
     # -- loading --------------------------------------------------------------------------------
     async def start(self) -> None:
         """Load saved state and the API-created triggers; re-arm the active ones."""
         self.saved = await self.store.load()
+        self._resume_agent = self.session.meta.agent_id  # the colony a resumed session had
         for spec in self.saved.api.values():
-            await self._add(spec, "api", announce=False)
+            await self._add(spec, "api", announce=False, resume=True)
 
     async def attach_folder(self, specs: list[TriggerSpec], problems: list[TriggerProblem]):
         """Add a loaded colony's triggers (edits and deletions made in this session apply)."""
-        self.problems = problems
-        for problem in problems:
-            self.session.emit(EventType.TRIGGER_INVALID, {
-                "trigger_id": problem.trigger_id, "error": problem.error, "source": "folder"})
-        for spec in specs:
-            if spec.id in self.saved.removed or spec.id in self.triggers:
-                continue
-            await self._add(self.saved.patched.get(spec.id, spec), "folder", announce=True)
+        async with self._changing():
+            agent_id = self.session.meta.agent_id
+            resume, self._resume_agent = agent_id == self._resume_agent, None
+            if self.saved.agent_id not in (None, agent_id):
+                self.saved.forget_folder()
+            self.saved.agent_id = agent_id
+            self.problems = problems
+            for problem in problems:
+                self._invalid(problem.trigger_id, problem.error)
+            for spec in specs:
+                if spec.id in self.saved.removed:
+                    continue
+                if spec.id in self.triggers:
+                    self._invalid(spec.id, f"trigger id {spec.id!r} is taken by a trigger "
+                                           "created over the API in this session")
+                    continue
+                await self._add(self.saved.patched.get(spec.id, spec), "folder",
+                                announce=True, resume=resume)
+            await self._save()
 
     async def detach_folder(self) -> None:
-        for trigger in [t for t in self.triggers.values() if t.source == "folder"]:
-            await self.scheduler.disarm(self._key(trigger.spec.id))
-            del self.triggers[trigger.spec.id]
-        self.problems = []
+        """Drop the colony's triggers; their edits and state stay saved for a reload."""
+        async with self._changing():
+            for trigger in [t for t in self.triggers.values() if t.source == "folder"]:
+                await self.scheduler.disarm(self._key(trigger.spec.id))
+                del self.triggers[trigger.spec.id]
+            self.problems = []
 
-    async def _add(self, spec: TriggerSpec, source: Source, *, announce: bool) -> Trigger:
+    def _invalid(self, trigger_id: str | None, error: str) -> None:
+        self.session.emit(EventType.TRIGGER_INVALID,
+                          {"trigger_id": trigger_id, "error": error, "source": "folder"})
+
+    async def _add(self, spec: TriggerSpec, source: Source, *, announce: bool,
+                   resume: bool) -> tuple[Trigger, asyncio.Future[None] | None]:
+        """Add and (if active) arm a trigger; returns it and, when announced, the future of
+        its last announcement being stored."""
         saved_state = self.saved.state.get(spec.id)
         trigger = Trigger(spec, source, saved_state or TriggerState(active=spec.enabled))
         self.triggers[spec.id] = trigger
-        if announce:
-            self.session.emit(EventType.TRIGGER_AVAILABLE, {"trigger": self.card(trigger)})
+        stored = None
         if trigger.state.active:
-            await self._arm(trigger, resume=saved_state is not None)
+            await self._arm(trigger, resume=resume and saved_state is not None)
+        if announce:
+            _, stored = self.session.emit(EventType.TRIGGER_AVAILABLE,
+                                          {"trigger": self.card(trigger)})
+        if announce and trigger.state.active:
+            _, stored = self.session.emit(EventType.TRIGGER_ACTIVATED, self._activated(trigger))
+        if trigger.state.active:
             await self._take_inbox(trigger)
-        return trigger
+        return trigger, stored
 
     async def stop(self) -> None:
-        """Disarm every timer; the active set stays saved so a restart re-arms it."""
-        for trigger_id in list(self.triggers):
-            await self.scheduler.disarm(self._key(trigger_id))
+        """Disarm every timer (after a fire under way); the active set stays saved so a
+        restart re-arms it."""
+        async with self._lock:
+            self._stopped = True
+            for trigger_id in list(self.triggers):
+                await self.scheduler.disarm(self._key(trigger_id))
 
     # -- API operations -------------------------------------------------------------------------
     def get(self, trigger_id: str) -> Trigger:
@@ -107,82 +163,100 @@ class SessionTriggers:
         return trigger
 
     async def create(self, spec: TriggerSpec) -> Trigger:
-        if spec.id in self.triggers:
-            raise Conflict(f"trigger {spec.id!r} already exists", code="trigger_exists")
-        self.saved.api[spec.id] = spec
-        self.saved.state.pop(spec.id, None)
-        trigger = await self._add(spec, "api", announce=True)
-        await self._save()
-        return trigger
+        async with self._changing():
+            if spec.id in self.triggers:
+                raise Conflict(f"trigger {spec.id!r} already exists", code="trigger_exists")
+            self.saved.api[spec.id] = spec
+            self.saved.state.pop(spec.id, None)
+            trigger, stored = await self._add(spec, "api", announce=True, resume=False)
+            await self._save()
+            if stored is not None:
+                await stored
+            return trigger
 
     async def update(self, trigger_id: str, task: str | None,
                      config: dict[str, Any] | None) -> Trigger:
-        trigger = self.get(trigger_id)
-        spec = trigger.spec.updated(task=task, trigger_config=config)  # validates first
-        if trigger.state.active and spec.timer is not None:
-            if self._key(trigger_id) in self.scheduler:
-                await self.scheduler.rearm(self._key(trigger_id), spec.timer)
+        async with self._changing():
+            trigger = self.get(trigger_id)
+            spec = trigger.spec.updated(task=task, trigger_config=config)  # validates first
+            key = self._key(trigger_id)
+            reschedule = trigger.state.active and spec.timer != trigger.spec.timer
+            if reschedule and spec.timer is not None and key in self.scheduler:
+                await self.scheduler.rearm(key, spec.timer)
+            trigger.spec = spec
+            if reschedule:  # ticks up to now are not caught up under the new schedule
+                trigger.state = trigger.state.after_skip(last_tick=self.clock.time())
+            if reschedule and key not in self.scheduler:
+                await self._arm(trigger, resume=False)
+            if trigger.source == "api":
+                self.saved.api[trigger_id] = spec
             else:
-                await self._arm(dataclasses.replace(trigger, spec=spec), resume=False)
-        trigger.spec = spec
-        if trigger.source == "api":
-            self.saved.api[trigger_id] = spec
-        else:
-            self.saved.patched[trigger_id] = spec
-        await self._save()
-        self.session.emit(EventType.TRIGGER_UPDATED, {"trigger": self.card(trigger)})
-        return trigger
+                self.saved.patched[trigger_id] = spec
+            await self._save()
+            self.session.emit(EventType.TRIGGER_UPDATED, {"trigger": self.card(trigger)})
+            return trigger
 
     async def remove(self, trigger_id: str) -> None:
-        trigger = self.get(trigger_id)
-        await self.scheduler.disarm(self._key(trigger_id))
-        del self.triggers[trigger_id]
-        self.saved.api.pop(trigger_id, None)
-        self.saved.patched.pop(trigger_id, None)
-        self.saved.state.pop(trigger_id, None)
-        if trigger.source == "folder":
-            self.saved.removed.add(trigger_id)
-        await self._save()
-        await self.session.emit_durable(EventType.TRIGGER_REMOVED, {"trigger_id": trigger_id})
+        async with self._changing():
+            trigger = self.get(trigger_id)
+            await self.scheduler.disarm(self._key(trigger_id))
+            del self.triggers[trigger_id]
+            self.saved.api.pop(trigger_id, None)
+            self.saved.patched.pop(trigger_id, None)
+            self.saved.state.pop(trigger_id, None)
+            if trigger.source == "folder":
+                self.saved.removed.add(trigger_id)
+            await self._save()
+            await self.session.emit_durable(EventType.TRIGGER_REMOVED,
+                                            {"trigger_id": trigger_id})
 
     async def activate(self, trigger_id: str) -> Trigger:
-        trigger = self.get(trigger_id)
-        if not trigger.state.active:
-            now = self.clock.time()
-            trigger.state = trigger.state.model_copy(
-                update={"active": True, "last_tick": now, "anchor": now})
-            await self._save()
-            await self._arm(trigger, resume=False)
-        await self.session.emit_durable(EventType.TRIGGER_ACTIVATED, {
-            "trigger_id": trigger_id, "next_fire_at": self.card(trigger)["next_fire_at"]})
-        await self._take_inbox(trigger)
-        return trigger
+        async with self._changing():
+            trigger = self.get(trigger_id)
+            if not trigger.state.active:
+                now = self.clock.time()  # a tick handled before a clock change stays handled
+                trigger.state = trigger.state.after_skip(last_tick=now).model_copy(
+                    update={"active": True, "anchor": now})
+                await self._save()
+                await self._arm(trigger, resume=False)
+            await self.session.emit_durable(EventType.TRIGGER_ACTIVATED,
+                                            self._activated(trigger))
+            await self._take_inbox(trigger)
+            return trigger
 
     async def deactivate(self, trigger_id: str) -> Trigger:
-        trigger = self.get(trigger_id)
-        await self.scheduler.disarm(self._key(trigger_id))
-        if trigger.state.active:
-            trigger.state = trigger.state.model_copy(update={"active": False})
-            await self._save()
-        await self.session.emit_durable(EventType.TRIGGER_DEACTIVATED,
-                                        {"trigger_id": trigger_id})
-        return trigger
+        async with self._changing():
+            trigger = self.get(trigger_id)
+            await self.scheduler.disarm(self._key(trigger_id))
+            if trigger.state.active:
+                trigger.state = trigger.state.model_copy(update={"active": False})
+                await self._save()
+            await self.session.emit_durable(EventType.TRIGGER_DEACTIVATED,
+                                            {"trigger_id": trigger_id})
+            return trigger
 
     async def run(self, trigger_id: str, payload: Any = None) -> int:
         """Fire once now (the schedule is left alone); the seq of ``trigger_fired``."""
-        return await self.fire(self.get(trigger_id), tick=None, manual=True, payload=payload)
+        async with self._changing():
+            return await self._fire(self.get(trigger_id), tick=None, manual=True,
+                                    payload=payload)
+
+    def _activated(self, trigger: Trigger) -> dict[str, Any]:
+        return {"trigger_id": trigger.spec.id, "next_fire_at": self.card(trigger)["next_fire_at"]}
 
     # -- webhooks -------------------------------------------------------------------------------
-    def accepts_webhook(self, trigger_id: str) -> bool:
+    def webhook_config(self, trigger_id: str) -> WebhookConfig | None:
+        """The config of an active webhook trigger (what a delivery is verified against)."""
         trigger = self.triggers.get(trigger_id)
-        return trigger is not None and trigger.state.active and trigger.spec.webhook is not None
+        return trigger.spec.webhook if trigger is not None and trigger.state.active else None
 
     async def receive_webhook(self, trigger_id: str, delivery: dict[str, Any]) -> None:
         """Log ``webhook_received`` and fire the trigger with the delivery's payload."""
-        trigger = self.get(trigger_id)
-        await self.session.emit_durable(EventType.WEBHOOK_RECEIVED,
-                                        {**delivery, "trigger_id": trigger_id})
-        await self.fire(trigger, tick=None, manual=False, payload=delivery.get("payload"))
+        async with self._changing():
+            trigger = self.get(trigger_id)
+            await self.session.emit_durable(EventType.WEBHOOK_RECEIVED,
+                                            {**delivery, "trigger_id": trigger_id})
+            await self._fire(trigger, tick=None, manual=False, payload=delivery.get("payload"))
 
     async def _take_inbox(self, trigger: Trigger) -> None:
         """Hand over deliveries held while no session had this webhook trigger active.
@@ -204,8 +278,8 @@ class SessionTriggers:
             "first_missed_at": held[0].get("received_at"),
             "last_missed_at": held[-1].get("received_at"), "policy": webhook.misfire})
         if webhook.misfire == "fire_once":
-            await self.fire(trigger, tick=None, manual=False, payload=held[-1].get("payload"),
-                            missed=len(held))
+            await self._fire(trigger, tick=None, manual=False, payload=held[-1].get("payload"),
+                             missed=len(held))
 
     # -- firing ---------------------------------------------------------------------------------
     async def _arm(self, trigger: Trigger, *, resume: bool) -> None:
@@ -227,25 +301,30 @@ class SessionTriggers:
             on_missed=lambda info: self._on_missed(trigger_id, info))
 
     async def _on_tick(self, trigger_id: str, info: FireInfo) -> None:
-        trigger = self.triggers.get(trigger_id)
-        if trigger is not None and trigger.state.active:
-            await self.fire(trigger, tick=info.tick, manual=False, missed=info.missed)
+        async with self._lock:
+            trigger = self.triggers.get(trigger_id)
+            if not self._stopped and trigger is not None and trigger.state.active:
+                await self._fire(trigger, tick=info.tick, manual=False, missed=info.missed)
 
     async def _on_missed(self, trigger_id: str, info: MissedInfo) -> None:
-        trigger = self.triggers.get(trigger_id)
-        if trigger is None:
-            return
-        if not info.fired:
-            trigger.state = trigger.state.after_skip(last_tick=info.last)
-            await self._save()
-        await self.session.emit_durable(EventType.TRIGGER_MISSED, {
-            "trigger_id": trigger_id, "missed": info.count, "capped": info.capped,
-            "first_missed_at": int(info.first * 1000), "last_missed_at": int(info.last * 1000),
-            "policy": info.policy})
+        async with self._lock:
+            trigger = self.triggers.get(trigger_id)
+            if self._stopped or trigger is None:
+                return
+            if not info.fired:
+                trigger.state = trigger.state.after_skip(last_tick=info.last)
+                await self._save()
+            await self.session.emit_durable(EventType.TRIGGER_MISSED, {
+                "trigger_id": trigger_id, "missed": info.count, "capped": info.capped,
+                "first_missed_at": int(info.first * 1000),
+                "last_missed_at": int(info.last * 1000), "policy": info.policy})
 
-    async def fire(self, trigger: Trigger, *, tick: float | None, manual: bool,
-                   payload: Any = None, missed: int = 0) -> int:
-        """Store the advanced state, log ``trigger_fired``, hand the task to the queen."""
+    async def _fire(self, trigger: Trigger, *, tick: float | None, manual: bool,
+                    payload: Any = None, missed: int = 0) -> int:
+        """Store the advanced state, log ``trigger_fired``, hand the task to the queen.
+
+        Called with the lock held.
+        """
         trigger.state = trigger.state.after_fire(at=self.clock.time(), tick=tick)
         await self._save()
         spec = trigger.spec
@@ -258,7 +337,8 @@ class SessionTriggers:
         return event.seq
 
     async def _save(self) -> None:
-        self.saved.state = {tid: t.state for tid, t in self.triggers.items()}
+        # States of folder triggers whose colony is not loaded stay (they come back with it).
+        self.saved.state |= {tid: t.state for tid, t in self.triggers.items()}
         await self.store.save(self.saved)
 
     def _key(self, trigger_id: str) -> str:

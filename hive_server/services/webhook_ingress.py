@@ -3,6 +3,10 @@
 ``POST /hooks/{agent_id}/{trigger_id}`` proves itself by the trigger's signature scheme, not
 by the API token. A valid delivery is recorded (dedup store, then the session log or the
 inbox) before the caller answers 202; a repeated delivery id fires nothing, across restarts.
+
+A session may have changed the trigger's config (PATCH), so each live session with the trigger
+active checks the delivery against its own config and gets it only if that check passes. With
+no such session the delivery is checked against the definition the inbox will hand it to.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from hive_server.core.clock import Clock
 from hive_server.errors import HiveError, NotFound, Unauthorized, Unavailable
 from hive_server.models.triggers import TriggerSpec, WebhookConfig, parse_triggers_file
 from hive_server.services.catalog import AgentCatalog
-from hive_server.services.sessions import SessionManager
+from hive_server.services.sessions import LiveSession, SessionManager
 from hive_server.services.webhooks import (
     DeliveryStore,
     WebhookInbox,
@@ -43,11 +47,24 @@ class WebhookIngress:
     duplicates: int = 0
 
     def config_for(self, agent_id: str, trigger_id: str) -> WebhookConfig:
+        """The config a delivery is checked against when no live session takes it."""
         spec = self._find(agent_id, trigger_id)
         if spec.webhook is None:
             raise NotFound(f"trigger {trigger_id!r} is not a webhook trigger",
                            code="trigger_not_found")
         return spec.webhook
+
+    def configs_for(self, agent_id: str, trigger_id: str) -> list[WebhookConfig]:
+        """Every config a delivery may be checked against (``NotFound`` if none)."""
+        configs = [config for _, config in self._targets(agent_id, trigger_id)]
+        return configs or [self.config_for(agent_id, trigger_id)]
+
+    def _targets(self, agent_id: str,
+                 trigger_id: str) -> list[tuple[LiveSession, WebhookConfig]]:
+        """The live sessions with the trigger active, each with its own config."""
+        return [(live, config) for live in self.sessions.live()
+                if live.colony is not None and live.colony.agent_id == agent_id
+                and (config := live.triggers.webhook_config(trigger_id)) is not None]
 
     def _find(self, agent_id: str, trigger_id: str) -> TriggerSpec:
         for live in self.sessions.live():
@@ -63,14 +80,40 @@ class WebhookIngress:
         raise NotFound(f"no trigger {trigger_id!r} for agent {agent_id!r}",
                        code="trigger_not_found")
 
-    async def receive(self, agent_id: str, trigger_id: str, headers: Mapping[str, str],
-                      body: bytes) -> dict[str, Any]:
-        config = self.config_for(agent_id, trigger_id)
+    def _verify(self, config: WebhookConfig, headers: Mapping[str, str],
+                body: bytes) -> str | None:
         if config.signature == "none" and not self.allow_unsigned:
             raise Unauthorized("unsigned webhooks are accepted only on a loopback listener",
                                code="invalid_signature")
         secret = self.secret(config.secret_env) if config.secret_env else None
-        delivery_id = verify_signature(config, secret, headers, body, self.clock.time())
+        return verify_signature(config, secret, headers, body, self.clock.time())
+
+    def _verify_targets(self, targets: list[tuple[LiveSession, WebhookConfig]],
+                        headers: Mapping[str, str],
+                        body: bytes) -> tuple[str | None, list[LiveSession]]:
+        """The delivery id and the sessions whose config verifies the delivery; the first
+        ``Unauthorized`` when none does."""
+        verdicts: dict[WebhookConfig, str | Unauthorized | None] = {}
+        for _, config in targets:
+            if config not in verdicts:
+                try:
+                    verdicts[config] = self._verify(config, headers, body)
+                except Unauthorized as exc:
+                    verdicts[config] = exc
+        accepted = [live for live, config in targets
+                    if not isinstance(verdicts[config], Unauthorized)]
+        if not accepted:
+            raise next(v for v in verdicts.values() if isinstance(v, Unauthorized))
+        ids = [v for v in verdicts.values() if isinstance(v, str)]
+        return (ids[0] if ids else None), accepted
+
+    async def receive(self, agent_id: str, trigger_id: str, headers: Mapping[str, str],
+                      body: bytes) -> dict[str, Any]:
+        targets: list[LiveSession] = []
+        if candidates := self._targets(agent_id, trigger_id):
+            delivery_id, targets = self._verify_targets(candidates, headers, body)
+        else:
+            delivery_id = self._verify(self.config_for(agent_id, trigger_id), headers, body)
         delivery_id = delivery_id or f"local-{uuid.uuid4().hex}"
         if not await self.store.record(agent_id, trigger_id, delivery_id):
             self.duplicates += 1
@@ -78,9 +121,6 @@ class WebhookIngress:
         delivery = {"delivery_id": delivery_id, "agent_id": agent_id,
                     "received_at": int(self.clock.time() * 1000),
                     "headers": filter_headers(headers), "payload": _payload(body)}
-        targets = [live for live in self.sessions.live()
-                   if live.colony is not None and live.colony.agent_id == agent_id
-                   and live.triggers.accepts_webhook(trigger_id)]
         self.accepted += 1
         if not targets:
             try:

@@ -19,9 +19,9 @@ async def receive(request: web.Request) -> web.Response:
     """Webhook ingress, verified by the trigger's signature scheme."""
     ingress = request.app[keys.WEBHOOKS]
     agent_id, trigger_id = request.match_info["agent_id"], request.match_info["trigger_id"]
-    config = ingress.config_for(agent_id, trigger_id)
+    configs = ingress.configs_for(agent_id, trigger_id)
     limit = request.app[keys.SETTINGS].max_body_bytes
-    if config.signature == "github":
+    if any(config.signature == "github" for config in configs):
         limit = max(limit, GITHUB_MAX_BYTES)
     body = await read_limited(request, limit)
     result = await ingress.receive(agent_id, trigger_id, dict(request.headers), body)
