@@ -51,8 +51,10 @@ class EventType(StrEnum):
 EVENT_DATA: dict[EventType, str] = {
     EventType.SESSION_STARTED: "{queen_id, queen_name, agent_id|null, model, provider, "
     "resumed: bool, previous_seq: int}",
-    EventType.SESSION_STOPPED: "{reason: 'deleted'|'shutdown'}",
-    EventType.SESSION_RESUMED: "{previous_seq: int, reason: 'startup'|'request'}",
+    EventType.SESSION_STOPPED: "{reason: 'deleted'|'agent_deleted'|'shutdown'} always the last "
+    "event of a run",
+    EventType.SESSION_RESUMED: "not emitted: a resume is session_started with resumed: true "
+    "(the name is kept so ?types= may list it)",
     EventType.CLIENT_INPUT_RECEIVED: "{message: str, source: 'user'|'trigger', trigger_id?, "
     "answers_request_seq?: int (answers ask_user), coalesced_into?: int (a coalesced fire)}",
     EventType.CLIENT_INPUT_REQUESTED: "{prompt: str} the queen's ask_user question",
@@ -66,8 +68,10 @@ EVENT_DATA: dict[EventType, str] = {
     EventType.EXECUTION_COMPLETED: "{turns: int, usage: {input_tokens, output_tokens}}",
     EventType.EXECUTION_FAILED: "{error: str, error_type: str}",
     EventType.EXECUTION_CANCELLED: "{reason: str}",
-    EventType.WORKER_COLONY_LOADED: "{agent_id, agent_path, name, tools: [str], workers: [str]}",
-    EventType.WORKER_COLONY_UNLOADED: "{agent_id}",
+    EventType.WORKER_COLONY_LOADED: "{agent_id, agent_path, name, version, tools: [str], "
+    "workers: [str]}",
+    EventType.WORKER_COLONY_UNLOADED: "{agent_id, reason: 'request'|'agent_unavailable', "
+    "error?: str}",
     EventType.WORKER_STARTED: "{worker_id, worker, task}",
     EventType.WORKER_COMPLETED: "{worker_id, worker, result: str, turns: int}",
     EventType.WORKER_FAILED: "{worker_id, worker, error: str}",
