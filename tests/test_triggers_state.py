@@ -141,3 +141,27 @@ async def test_a_folder_trigger_whose_id_an_api_trigger_took_is_reported_not_dro
     assert now["water"]["source"] == "api" and now["water"]["task"] == "my own watering"
     assert now["weed"]["source"] == "folder"
     assert client.app[keys.SCHEDULER].armed_keys == {"s/water", "s/weed"}
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+async def test_a_timer_created_then_killed_before_its_first_tick_catches_up_from_its_creation(
+        make_client, settings, clock, enabled):
+    t0 = clock.time()
+    client = await make_client(settings, clock=clock)
+    await create_session(client, session_id="s")
+    await post_trigger(client, "s", timer("tick", interval_minutes=10) | {"enabled": enabled})
+    await client.close()
+    await clock.advance(25 * 60)
+
+    client = await make_client(settings, clock=clock)
+    stream = await open_stream(client, "s", after_seq=0)
+    if not enabled:
+        assert (await card(client, "s", "tick"))["next_fire_at"] is None
+        on = await (await client.post("/api/sessions/s/triggers/tick/activate")).json()
+        assert on["next_fire_at"] == ms(clock.time() + 600)
+        return
+    event, events = await next_fired(stream)
+    (missed,) = of_type(events, "trigger_missed")
+    assert (missed["data"]["missed"], missed["data"]["first_missed_at"]) == (2, ms(t0 + 600))
+    assert event["data"]["tick"] == ms(t0 + 1200) and event["data"]["missed"] == 2
+    assert (await card(client, "s", "tick"))["next_fire_at"] == ms(t0 + 1800)

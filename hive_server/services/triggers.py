@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import re
 from collections.abc import AsyncIterator
 from typing import Any, Literal
 
@@ -54,11 +55,19 @@ class Trigger:
     state: TriggerState
 
 
+_BACKTICKS = re.compile(r"`+")
+
+
 def fire_text(spec: TriggerSpec, payload: Any = None) -> str:
+    """The queen's message; the payload is fenced by more backticks than it holds in a row,
+    so nothing in it can end the data block early."""
     text = f"[TRIGGER: {spec.trigger_type}/{spec.id}] Task: {spec.task}"
     if payload is not None:
         body = payload if isinstance(payload, str) else orjson.dumps(payload).decode()
-        text += f"\n{PAYLOAD_NOTE}\n```\n{body[:20_000]}\n```"
+        body = body[:20_000]
+        longest = max((len(run) for run in _BACKTICKS.findall(body)), default=0)
+        fence = "`" * max(3, longest + 1)
+        text += f"\n{PAYLOAD_NOTE}\n{fence}\n{body}\n{fence}"
     return text
 
 
