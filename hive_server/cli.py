@@ -74,7 +74,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _lock_home(home: Path) -> int | None:
     """Hold ``$HIVE_HOME/server.lock`` for this process (the OS drops it when we exit, even
     on kill -9); None when another server holds it: two would write the same session logs."""
-    home.mkdir(parents=True, exist_ok=True)
+    home.mkdir(parents=True, exist_ok=True, mode=0o700)  # conversations live here
     fd = os.open(home / "server.lock", os.O_RDWR | os.O_CREAT, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

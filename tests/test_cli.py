@@ -31,6 +31,7 @@ async def test_serves_health_with_printed_token_and_cleans_up(server):
     assert info["token"] == server.token and info["url"] == server.url
     assert info["pid"] == server.proc.pid
     assert stat.S_IMODE(runtime.stat().st_mode) == 0o600
+    assert stat.S_IMODE(server.home.stat().st_mode) == 0o700  # a new home is private
     async with aiohttp.ClientSession() as http:
         async with http.get(server.url + "api/health", headers=server.headers) as resp:
             assert resp.status == 200
