@@ -116,3 +116,22 @@ async def test_a_cancel_that_lands_before_the_execution_starts_loses_nothing(cli
     rebuilt = rebuild_from_file(live.session.dir / "events.jsonl")
     assert rebuilt.pending == []
     assert rebuilt.messages == normalize(live.queen.messages)
+
+
+async def test_a_chat_right_after_a_cancel_of_ask_user_is_a_new_input_not_a_lost_answer(client):
+    await create_session(client, session_id="s")
+    queen = client.app[keys.SESSIONS].get("s").queen
+    stream = await open_stream(client, "s")
+    await chat(client, "s", "ask me")
+    await until(stream, "client_input_requested")
+
+    cancelling = asyncio.ensure_future(queen.cancel())
+    await asyncio.sleep(0)  # the cancel is under way; the parked execution has not seen it yet
+    received, _ = await queen.deliver("something else")
+    assert await cancelling
+    assert "answers_request_seq" not in received.data
+    events = await until(stream, "execution_completed")
+
+    [started] = of_type(events, "execution_started")
+    assert started["data"]["input_seq"] == received.seq
+    stream.close()

@@ -145,6 +145,7 @@ class Queen:
         if current is None or current.done():
             return False
         current.cancel()
+        self._asking = None  # its question goes with it: from now on a chat is a new input
         await asyncio.wait([current])
         return True
 
