@@ -8,6 +8,7 @@ from pydantic import ValidationError
 
 from hive_server.errors import InvalidInput
 from hive_server.models.triggers import (
+    MAX_INTERVAL_MINUTES,
     TimerConfig,
     TriggerSpec,
     TriggerState,
@@ -61,13 +62,14 @@ def test_timezone_defaults_to_utc_and_must_be_iana() -> None:
 
 
 @pytest.mark.parametrize("minutes", [0, -5, 0.001, 1 / 120, float("nan"), float("inf"), "5",
-                                     True])
+                                     True, 5e15, 1e308, MAX_INTERVAL_MINUTES + 1])
 def test_bad_intervals_are_rejected(minutes: object) -> None:
     with pytest.raises(ValidationError, match="interval_minutes"):
         timer(interval_minutes=minutes)
 
 
-@pytest.mark.parametrize("minutes,seconds", [(5, 300.0), (0.5, 30.0), (1 / 60, 1.0), (2.25, 135.0)])
+@pytest.mark.parametrize("minutes,seconds", [(5, 300.0), (0.5, 30.0), (1 / 60, 1.0), (2.25, 135.0),
+                                             (MAX_INTERVAL_MINUTES, MAX_INTERVAL_MINUTES * 60.0)])
 def test_fractional_intervals_down_to_one_second_are_fine(minutes: float, seconds: float) -> None:
     cfg = timer(interval_minutes=minutes).timer
     assert cfg is not None

@@ -182,6 +182,7 @@ async def test_an_invalid_patch_is_400_and_changes_nothing(client, stream, fake_
     {"cron": "H * * * *"}, {"cron": "0 9 * * *", "timezone": "Mars/Olympus"},
     {"cron": "0 9 * * *", "timezone": "../../etc/passwd"}, {"interval_minutes": 0},
     {"interval_minutes": -5}, {"interval_minutes": 0.001}, {"interval_minutes": "5"},
+    {"interval_minutes": 5e15}, {"interval_minutes": 1e308},
     {}, {"interval_minutes": 5, "misfire": "sometimes"},
 ], ids=repr)
 async def test_invalid_timer_definitions_are_400_and_create_nothing(client, config):

@@ -41,6 +41,8 @@ SignatureScheme = Literal["standard", "github", "none"]
 
 MIN_INTERVAL_MINUTES = 1 / 60
 """The shortest interval: one second."""
+MAX_INTERVAL_MINUTES = 10 * 366 * 24 * 60
+"""The longest interval: ten years (fire times stay far inside every integer range)."""
 
 CRON_ALIASES: dict[str, str] = {
     "@yearly": "0 0 1 1 *",
@@ -112,6 +114,8 @@ class TimerConfig(BaseModel):
             raise ValueError("must be > 0")
         if value is not None and value < MIN_INTERVAL_MINUTES:
             raise ValueError("must be at least 1/60 (one second)")
+        if value is not None and value > MAX_INTERVAL_MINUTES:
+            raise ValueError(f"must be at most {MAX_INTERVAL_MINUTES} (ten years)")
         return value
 
     @model_validator(mode="after")
