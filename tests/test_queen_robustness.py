@@ -13,9 +13,9 @@ import pytest
 
 from hive_server import keys
 from hive_server.services.agent_loop import CONTEXT_CHARS
-from hive_server.services.conversation import normalize, rebuild_from_file
+from hive_server.services.conversation import append_message, normalize, rebuild_from_file
 from tests.conftest import create_session
-from tests.fakes import FakeAnthropic, error, text_turn, tool_turn
+from tests.fakes import FakeAnthropic, error, text_turn, tool_turn, validate_request
 from tests.queen_support import (
     chat,
     claude,
@@ -135,3 +135,34 @@ async def test_a_chat_right_after_a_cancel_of_ask_user_is_a_new_input_not_a_lost
     [started] = of_type(events, "execution_started")
     assert started["data"]["input_seq"] == received.seq
     stream.close()
+
+
+async def test_a_crash_after_any_event_leaves_a_history_the_api_accepts(client, tmp_path):
+    await create_session(client, session_id="s")
+    stream = await open_stream(client, "s")
+    for message in ("hello", "call:get_time {}\ncall:list_files {}\ncall:nope {}", "ask me"):
+        await chat(client, "s", message)
+        await until(stream, "llm_turn_complete")
+    await chat(client, "s", "the answer")
+    await until(stream, "execution_completed")
+    await chat(client, "s", 'call:ask_user {"question": "A?"}\ncall:get_time {}')
+    await until(stream, "client_input_requested")
+    assert (await (await client.post("/api/sessions/s/cancel")).json())["cancelled"]
+    await chat(client, "s", "bye")
+    await until(stream, "execution_completed")
+    live = client.app[keys.SESSIONS].get("s")
+    stream.close()
+    assert (await client.delete("/api/sessions/s")).status == 200
+    lines = (live.session.dir / "events.jsonl").read_bytes().splitlines(keepends=True)
+
+    cut = tmp_path / "cut.jsonl"
+    for end in range(len(lines) + 1):
+        cut.write_bytes(b"".join(lines[:end]))
+        rebuilt = rebuild_from_file(cut)
+        messages = [*rebuilt.messages]
+        for _, data in rebuilt.pending:  # what the resumed queen runs first
+            append_message(messages, {"role": "user", "content": data["message"]})
+        append_message(messages, {"role": "user", "content": "after the restart"})
+        problem = validate_request({"model": "m", "max_tokens": 1, "messages": messages})
+        assert problem is None, (end, problem)
+    assert rebuilt.messages == normalize(live.queen.messages) and rebuilt.pending == []
