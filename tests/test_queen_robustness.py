@@ -12,6 +12,7 @@ import orjson
 import pytest
 
 from hive_server import keys
+from hive_server.models.events import Event
 from hive_server.services.agent_loop import CONTEXT_CHARS
 from hive_server.services.conversation import append_message, normalize, rebuild_from_file
 from tests.conftest import create_session
@@ -166,3 +167,22 @@ async def test_a_crash_after_any_event_leaves_a_history_the_api_accepts(client, 
         problem = validate_request({"model": "m", "max_tokens": 1, "messages": messages})
         assert problem is None, (end, problem)
     assert rebuilt.messages == normalize(live.queen.messages) and rebuilt.pending == []
+
+
+def test_a_worker_turn_whose_tool_input_names_the_queen_stream_stays_out(tmp_path):
+    def line(seq: int, kind: str, data: dict, stream_id: str = "queen") -> bytes:
+        return Event(seq=seq, type=kind, session_id="s", stream_id=stream_id,
+                     data=data).to_json() + b"\n"
+
+    use = {"type": "tool_use", "id": "toolu_w", "name": "tag", "input": {"stream_id": "queen"}}
+    path = tmp_path / "events.jsonl"
+    path.write_bytes(b"".join([
+        line(1, "client_input_received", {"message": "hi", "source": "user"}),
+        line(2, "execution_started", {"trigger": "user", "input_seq": 1}),
+        line(3, "llm_turn_complete", {"message": {"role": "assistant", "content": [use]}},
+             stream_id="worker:w1"),
+        line(4, "llm_turn_complete", {"message": {"role": "assistant", "content": "hello"}})]))
+
+    assert rebuild_from_file(path).messages == [
+        {"role": "user", "content": [{"type": "text", "text": "hi"}]},
+        {"role": "assistant", "content": [{"type": "text", "text": "hello"}]}]

@@ -55,6 +55,8 @@ def rebuild_from_file(path: Path, stream_id: str = "queen") -> Rebuilt:
                 event = orjson.loads(line)
             except orjson.JSONDecodeError:
                 continue
+            if event.get("stream_id") != stream_id:  # the marker was in the data (tool input)
+                continue
             folder.add(event["seq"], event["type"], event.get("data") or {})
     return Rebuilt(normalize(folder.finish()), sorted(folder.inputs.items()))
 
