@@ -106,7 +106,11 @@ class Session:
         return time.monotonic() - self.started_monotonic
 
     async def close(self, reason: str, *, mark_stopped: bool, log_stop: bool = True) -> None:
-        """Stop every part (reverse order), log ``session_stopped``, end streams, close the log."""
+        """Stop every part (reverse order), log ``session_stopped``, end streams, close the log.
+
+        Streams end, the log closes and meta is marked even when the log cannot be written
+        (that error is raised afterwards).
+        """
         self.stopping = True
         for part in reversed(self.parts):
             try:
@@ -114,12 +118,18 @@ class Session:
             except Exception:
                 log.exception("session %s: stopping %r failed", self.id, part)
         self.parts.clear()
-        stored = self.emit(EventType.SESSION_STOPPED, {"reason": reason})[1] if log_stop else None
+        try:
+            if log_stop:
+                await self._log_stopped(reason)
+        finally:
+            self._sealed = True
+            self.bus.close("session_stopped")
+            await self.log.close()
+            if mark_stopped:
+                async with self._meta_lock:
+                    await self._write_meta({"status": "stopped", "stopped_at": utc_iso()})
+
+    async def _log_stopped(self, reason: str) -> None:
+        _, stored = self.emit(EventType.SESSION_STOPPED, {"reason": reason})
         self._sealed = True  # session_stopped is the last event
-        if stored is not None:
-            await stored
-        self.bus.close("session_stopped")
-        await self.log.close()
-        if mark_stopped:
-            async with self._meta_lock:
-                await self._write_meta({"status": "stopped", "stopped_at": utc_iso()})
+        await stored
