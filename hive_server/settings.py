@@ -46,6 +46,11 @@ class Settings(BaseModel):
     queen_inbox_size: int = 256
     env: Mapping[str, str] = Field(default_factory=dict, repr=False)
 
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _lower_level(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
+
     @field_validator("home", "agents_dir", "queens_dir")
     @classmethod
     def _absolute(cls, value: Path) -> Path:

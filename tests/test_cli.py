@@ -193,3 +193,8 @@ def test_a_bad_config_file_is_reported_not_a_traceback(tmp_path, capsys, config,
     assert main(["serve", "--home", str(home)]) == 2
     err = capsys.readouterr().err
     assert "invalid settings" in err and said in err
+
+
+def test_log_level_is_case_insensitive(tmp_path):
+    env = {"HIVE_HOME": str(tmp_path / "home"), "HIVE_LOG_LEVEL": "DEBUG"}
+    assert load_settings(NO_FLAGS, env).log_level == "debug"

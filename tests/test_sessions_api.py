@@ -42,7 +42,7 @@ async def test_chosen_id_conflicts_while_live(client):
 
 
 async def test_unsafe_ids_are_rejected_and_touch_nothing(client, settings, tmp_path):
-    for bad in ("../escape", "a/b", "..", ".hidden", "x" * 200, "a b"):
+    for bad in ("../escape", "a/b", "..", ".hidden", "x" * 200, "a b", "history"):
         resp = await client.post("/api/sessions", json={"session_id": bad})
         assert resp.status in (400, 422), bad
     outside = tmp_path / "victim"

@@ -12,6 +12,9 @@ from pydantic import BaseModel, ConfigDict
 SAFE_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 
 
+RESERVED_IDS = frozenset({"history"})  # /api/sessions/history is the history listing
+
+
 def is_safe_id(value: str) -> bool:
     """A single safe path segment: no separators, no dot-only names, bounded length."""
     return bool(SAFE_ID_RE.match(value)) and ".." not in value

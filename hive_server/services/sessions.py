@@ -22,7 +22,7 @@ from hive_server.llm.base import LLMClient
 from hive_server.models.api import CreateSessionBody
 from hive_server.models.events import EventType
 from hive_server.models.queen import QueenProfile
-from hive_server.models.session import SessionMeta, is_safe_id, new_session_id
+from hive_server.models.session import RESERVED_IDS, SessionMeta, is_safe_id, new_session_id
 from hive_server.models.triggers import parse_triggers_file
 from hive_server.services.agent_folder import AgentEntry
 from hive_server.services.catalog import AgentCatalog
@@ -122,7 +122,7 @@ class SessionManager:
             raise InvalidInput("session_id and queen_resume_from name different sessions",
                                code="invalid_session_id")
         session_id = body.queen_resume_from or body.session_id or new_session_id()
-        if not is_safe_id(session_id):
+        if not is_safe_id(session_id) or session_id in RESERVED_IDS:
             raise InvalidInput(f"invalid session id: {session_id!r}", code="invalid_session_id")
         return session_id
 
