@@ -29,6 +29,8 @@ from hive_server.services.tools import Tool, ToolError
 
 log = logging.getLogger(__name__)
 MAX_TOOL_ROUNDS = 20
+DELTA_INTERVAL = 0.05  # seconds between text-delta events of one stream
+DELTA_MAX_CHARS = 2048
 CONTEXT_CHARS = 400_000  # about 100k tokens of history sent per turn; older turns stay logged
 
 
@@ -65,20 +67,51 @@ async def run_agent_loop(ctx: LoopContext, system: str, messages: list[Message],
     return LoopOutcome(result.text if result else "", turns, usage)
 
 
+class _Deltas:
+    """Text deltas coalesced to at most one event per ``DELTA_INTERVAL`` (the first at once).
+
+    Each event carries the new text and the snapshot so far (Hive's shape); coalescing keeps
+    the log from growing with every token of a long reply.
+    """
+
+    def __init__(self, ctx: LoopContext):
+        self.ctx = ctx
+        self.snapshot = ""
+        self.pending = ""
+        self.last: float | None = None
+
+    def add(self, text: str) -> None:
+        self.snapshot += text
+        self.pending += text
+        now = asyncio.get_running_loop().time()
+        if (self.last is None or now - self.last >= DELTA_INTERVAL
+                or len(self.pending) >= DELTA_MAX_CHARS):
+            self.flush(now)
+
+    def flush(self, now: float | None = None) -> None:
+        if self.pending:
+            _emit(self.ctx, self.ctx.delta_type,
+                  {"content": self.pending, "snapshot": self.snapshot})
+            self.pending = ""
+            self.last = now if now is not None else asyncio.get_running_loop().time()
+
+
 async def _one_turn(ctx: LoopContext, system: str, messages: list[Message],
                     specs: list[Any]) -> TurnResult:
-    snapshot = ""
     result: TurnResult | None = None
+    deltas = _Deltas(ctx)
     window = recent_window(messages, CONTEXT_CHARS)
     stream = ctx.llm.stream_turn(system=system, messages=window, tools=specs,
                                  model=ctx.model)
-    async with contextlib.aclosing(stream):
-        async for item in stream:
-            if isinstance(item, TextDelta):
-                snapshot += item.text
-                _emit(ctx, ctx.delta_type, {"content": item.text, "snapshot": snapshot})
-            else:
-                result = item
+    try:
+        async with contextlib.aclosing(stream):
+            async for item in stream:
+                if isinstance(item, TextDelta):
+                    deltas.add(item.text)
+                else:
+                    result = item
+    finally:
+        deltas.flush()
     if result is None:
         raise RuntimeError("the model stream ended without a result")
     append_message(messages, result.message())
