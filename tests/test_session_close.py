@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from hive_server.core.eventlog import Durability, EventLog
+from hive_server.errors import Unavailable
 from hive_server.models.events import EventType
 from hive_server.models.session import SessionMeta
 from hive_server.services.session import Session
@@ -23,9 +24,12 @@ async def test_close_after_the_log_failed_still_ends_streams_and_marks_stopped(t
                        queen_name="Q", model="m")
     session = Session(meta, tmp_path / "s", log)
     stream = session.subscribe()
-    with pytest.raises(OSError):
+    with pytest.raises(Unavailable) as failed:  # a 503 for whoever asked, not a 500
         await session.emit_durable(EventType.CLIENT_OUTPUT_DELTA, {"content": "x"})
-    with pytest.raises(RuntimeError):  # the disk error is reported ...
+    assert failed.value.code == "log_unavailable"
+    with pytest.raises(Unavailable):  # later appends are refused the same way
+        session.emit(EventType.CLIENT_OUTPUT_DELTA, {"content": "y"})
+    with pytest.raises((RuntimeError, Unavailable)):  # the disk error is reported ...
         await session.close("deleted", mark_stopped=True)
     async with asyncio.timeout(5):
         drained = [event.seq async for event in stream]

@@ -74,14 +74,23 @@ class Session:
             correlation_id=correlation_id, colony_id=colony_id or self.meta.agent_id,
             data=data or {},
         )
-        stored = self.log.append(event)
+        try:
+            stored = self.log.append(event)
+        except RuntimeError as exc:  # the log failed earlier (disk full, I/O error)
+            raise Unavailable(f"session {self.id!r} cannot store events: {exc}",
+                              code="log_unavailable") from exc
         self.bus.publish(event)
         return event, stored
 
     async def emit_durable(self, type: EventType | str, data: dict[str, Any] | None = None,
                            **kwargs: Any) -> Event:
+        """``emit``, then wait until the event is stored under the durability policy."""
         event, stored = self.emit(type, data, **kwargs)
-        await stored
+        try:
+            await stored
+        except (OSError, RuntimeError) as exc:
+            raise Unavailable(f"session {self.id!r} cannot store events: {exc}",
+                              code="log_unavailable") from exc
         return event
 
     def subscribe(self, maxsize: int | None = None,
