@@ -7,8 +7,8 @@ queen; so a tick is never fired twice, even if the process dies during the fire.
 keeps at most one pending input per trigger and counts the coalesced ones.
 
 One lock per session orders every change (create, update, activate, deactivate, remove,
-colony attach/detach) and every fire: a fire is never cut in half by a change, and a change
-never interleaves with another one at an ``await``.
+colony attach/detach) and every timer fire: a timer's fire is never cut in half by a change
+that disarms it, and a change never interleaves with another one at an ``await``.
 
 Edits of folder triggers (PATCH, DELETE) and their state belong to the agent they were made
 for: loading another agent into the session starts from its own definitions. Loading the same
@@ -246,9 +246,7 @@ class SessionTriggers:
 
     async def run(self, trigger_id: str, payload: Any = None) -> int:
         """Fire once now (the schedule is left alone); the seq of ``trigger_fired``."""
-        async with self._changing():
-            return await self._fire(self.get(trigger_id), tick=None, manual=True,
-                                    payload=payload)
+        return await self._fire(self.get(trigger_id), tick=None, manual=True, payload=payload)
 
     def _activated(self, trigger: Trigger) -> dict[str, Any]:
         return {"trigger_id": trigger.spec.id, "next_fire_at": self.card(trigger)["next_fire_at"]}
@@ -261,11 +259,10 @@ class SessionTriggers:
 
     async def receive_webhook(self, trigger_id: str, delivery: dict[str, Any]) -> None:
         """Log ``webhook_received`` and fire the trigger with the delivery's payload."""
-        async with self._changing():
-            trigger = self.get(trigger_id)
-            await self.session.emit_durable(EventType.WEBHOOK_RECEIVED,
-                                            {**delivery, "trigger_id": trigger_id})
-            await self._fire(trigger, tick=None, manual=False, payload=delivery.get("payload"))
+        trigger = self.get(trigger_id)
+        await self.session.emit_durable(EventType.WEBHOOK_RECEIVED,
+                                        {**delivery, "trigger_id": trigger_id})
+        await self._fire(trigger, tick=None, manual=False, payload=delivery.get("payload"))
 
     async def _take_inbox(self, trigger: Trigger) -> None:
         """Hand over deliveries held while no session had this webhook trigger active.
@@ -332,17 +329,22 @@ class SessionTriggers:
                     payload: Any = None, missed: int = 0) -> int:
         """Store the advanced state, log ``trigger_fired``, hand the task to the queen.
 
-        Called with the lock held.
+        Timer fires hold the lock, so that a change waits for them instead of cancelling
+        their task half-way; manual and webhook fires run in their own request (nothing
+        cancels them) and need no lock, as every state change is a read-modify-write without
+        an ``await`` inside. The queen's input is logged after ``trigger_fired`` and awaited
+        durable, which makes both durable with one wait.
         """
         trigger.state = trigger.state.after_fire(at=self.clock.time(), tick=tick)
         await self._save()
         spec = trigger.spec
-        event = await self.session.emit_durable(EventType.TRIGGER_FIRED, {
+        event, stored = self.session.emit(EventType.TRIGGER_FIRED, {
             "trigger_id": spec.id, "trigger_type": spec.trigger_type,
             "tick": None if tick is None else int(tick * 1000), "manual": manual,
             "missed": missed, "payload": payload, "fire_count": trigger.state.fire_count})
         await self.queen.deliver(fire_text(spec, payload), source="trigger", key=spec.id,
                                  extra={"trigger_seq": event.seq})
+        await stored
         return event.seq
 
     async def _save(self) -> None:
