@@ -115,12 +115,12 @@ class WebhookIngress:
         else:
             delivery_id = self._verify(self.config_for(agent_id, trigger_id), headers, body)
         delivery_id = delivery_id or f"local-{uuid.uuid4().hex}"
-        if not await self.store.record(agent_id, trigger_id, delivery_id):
-            self.duplicates += 1
-            return {"delivery_id": delivery_id, "duplicate": True, "delivered_to": []}
         delivery = {"delivery_id": delivery_id, "agent_id": agent_id,
                     "received_at": int(self.clock.time() * 1000),
                     "headers": filter_headers(headers), "payload": _payload(body)}
+        if not await self.store.record(agent_id, trigger_id, delivery_id):
+            self.duplicates += 1
+            return {"delivery_id": delivery_id, "duplicate": True, "delivered_to": []}
         self.accepted += 1
         if not targets:
             try:

@@ -189,12 +189,20 @@ def _optional_delivery_id(headers: dict[str, str]) -> str | None:
 
 
 def filter_headers(headers: Mapping[str, str]) -> dict[str, str]:
-    """The allow-listed headers (lower-case names, values cut to ``HEADER_VALUE_LIMIT``)."""
+    """The allow-listed headers (lower-case names, values cut to ``HEADER_VALUE_LIMIT``).
+
+    Bytes that are not UTF-8 reach us as lone surrogates; they become U+FFFD, so the
+    headers can always be written as JSON.
+    """
     return {
-        name: value[:HEADER_VALUE_LIMIT]
+        name: _readable(value[:HEADER_VALUE_LIMIT])
         for name, value in _lower(headers).items()
         if name in ALLOWED_HEADERS
     }
+
+
+def _readable(value: str) -> str:
+    return value.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
 
 
 def _check_segment(value: str, what: str) -> str:
