@@ -13,7 +13,8 @@ How it answers, first rule that applies wins:
    ``is_error``), the name taken from the matching ``tool_use`` of the assistant message before
    it. Stop reason ``end_turn``: it never calls a tool right after tool results.
 2. The last user text (string content, or its text blocks joined by newlines) has lines
-   ``call:<tool_name> <json object>`` (the JSON is optional, default ``{}``): every such line
+   ``call:<tool_name> <json object>`` (the JSON is optional, default ``{}``) outside fenced
+   code blocks (a fenced block, such as a trigger's payload, is data): every such line
    whose tool is offered becomes a ``tool_use`` block (several lines: parallel calls), after a
    text block ``Calling <a>, <b>.``; stop reason ``tool_use``. Lines naming a tool that is not
    offered, or with arguments that are not a JSON object, are listed as
@@ -49,6 +50,8 @@ from hive_server.llm.base import StreamItem, TextDelta, ToolSpec, TurnResult, Us
 
 ASK_QUESTION = "What would you like me to do next?"
 _OWN_ID = re.compile(r"toolu_off_(\d+)_\d+")
+# A fenced block (``` or longer, closed by the same fence) is data, never instructions.
+_FENCED = re.compile(r"^(`{3,})[^\n]*\n.*?^\1[ \t]*$", re.MULTILINE | re.DOTALL)
 _CALL_LINE = re.compile(r"^[ \t]*call:([A-Za-z0-9_-]+)[ \t]*(.*?)[ \t]*$", re.MULTILINE)
 Call = tuple[str, dict[str, Any]]
 _RESULT_CHARS = 200
@@ -91,8 +94,9 @@ def reply(system: str, messages: list[dict[str, Any]],
         return _summarise_results(messages), []
     texts = _UserTexts(messages)
     text = texts.last
-    if _CALL_LINE.search(text):
-        return _explicit_calls(text, tools)
+    instructions = _FENCED.sub("", text)
+    if _CALL_LINE.search(instructions):
+        return _explicit_calls(instructions, tools)
     if text.startswith("[TRIGGER:") and "run_worker" in tools:
         return _calling([("run_worker", {"task": _task_of(text)})])
     if "ask_user" in tools and "ask me" in text.lower():
