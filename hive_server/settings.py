@@ -22,7 +22,7 @@ LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
 class Settings(BaseModel):
     """Every option of the server. Frozen: build a new one to change anything."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)
 
     host: str = "127.0.0.1"
     port: int = Field(default=8787, ge=0, le=65535)
@@ -122,5 +122,7 @@ def _config_file(path: Path) -> dict[str, Any]:
     section = data.get("server", data)
     if not isinstance(section, dict):
         raise ValueError(f"{path}: [server] must be a table")
-    return {k.replace("-", "_"): v for k, v in section.items()
-            if k.replace("-", "_") in Settings.model_fields}
+    keys = {k: k.replace("-", "_") for k in section}
+    # ``home`` is where this file was found: the file cannot move it.
+    return {name: section[k] for k, name in keys.items()
+            if name in Settings.model_fields and name != "home"}

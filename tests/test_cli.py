@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
 import stat
 import sys
@@ -14,7 +15,7 @@ import pytest
 
 from hive_server.cli import build_parser, main
 from hive_server.settings import load_settings
-from tests.server_process import ServerProcess
+from tests.server_process import ServerProcess, server_env
 
 
 @pytest.fixture
@@ -90,14 +91,31 @@ async def test_kill_9_keeps_seq_contiguous_and_resumes(server, tmp_path):
     assert types[0] == "session_started" and types[-2:] == ["session_started", "session_stopped"]
 
 
-async def test_refuses_no_auth_on_public_host(tmp_path):
+async def run_to_exit(*args: str, timeout: float = 30.0) -> tuple[int, bytes, bytes]:
+    """Run ``python -m hive_server`` to its exit (killed if it outlives ``timeout``)."""
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "hive_server", "serve", "--host", "0.0.0.0", "--no-auth",
-        "--home", str(tmp_path / "home"), stderr=asyncio.subprocess.PIPE,
+        sys.executable, "-m", "hive_server", *args, env=server_env(),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )
-    _, err = await proc.communicate()
-    assert proc.returncode == 2
-    assert b"--no-auth" in err
+    try:
+        async with asyncio.timeout(timeout):
+            out, err = await proc.communicate()
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    assert proc.returncode is not None
+    return proc.returncode, out, err
+
+
+async def test_refuses_no_auth_on_public_host(tmp_path):
+    code, out, err = await run_to_exit(
+        "serve", "--host", "0.0.0.0", "--port", "0", "--no-auth",
+        "--home", str(tmp_path / "home"), "--agents-dir", str(tmp_path / "agents"),
+        "--queens-dir", str(tmp_path / "queens"))
+    assert code == 2
+    assert b"--no-auth" in err and b"ready" not in out
+    assert not (tmp_path / "home" / "server.json").exists()
 
 
 async def test_second_server_on_the_same_home_is_refused(server, tmp_path):
@@ -106,20 +124,10 @@ async def test_second_server_on_the_same_home_is_refused(server, tmp_path):
         async with http.post(server.url + "api/sessions", json={"session_id": "s"}) as resp:
             assert resp.status == 201
     runtime = (server.home / "server.json").read_bytes()
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "hive_server", "serve", "--port", "0",
-        "--home", str(server.home), "--agents-dir", str(tmp_path / "agents"),
-        "--queens-dir", str(tmp_path / "queens"),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )
-    try:
-        async with asyncio.timeout(30):
-            out, err = await proc.communicate()
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
-    assert proc.returncode == 2
+    code, out, err = await run_to_exit(
+        "serve", "--port", "0", "--home", str(server.home),
+        "--agents-dir", str(tmp_path / "agents"), "--queens-dir", str(tmp_path / "queens"))
+    assert code == 2
     assert b"ready" not in out and b"already in use" in err
     assert (server.home / "server.json").read_bytes() == runtime
     log = (server.home / "sessions" / "s" / "events.jsonl").read_text().splitlines()
@@ -182,7 +190,11 @@ def test_every_serve_option_has_an_env_var(tmp_path):
     ("[server]\nport = 99999\n", "port"),
     (None, "config.toml"),  # a folder where the file should be
 ])
-def test_a_bad_config_file_is_reported_not_a_traceback(tmp_path, capsys, config, said):
+def test_a_bad_config_file_is_reported_not_a_traceback(tmp_path, capsys, monkeypatch, config,
+                                                        said):
+    for name in os.environ:  # a HIVE_PORT of the shell would win over the broken file
+        if name.startswith(("HIVE_", "ANTHROPIC_")):
+            monkeypatch.delenv(name)
     home = tmp_path / "home"
     home.mkdir()
     if config is None:
@@ -198,3 +210,14 @@ def test_a_bad_config_file_is_reported_not_a_traceback(tmp_path, capsys, config,
 def test_log_level_is_case_insensitive(tmp_path):
     env = {"HIVE_HOME": str(tmp_path / "home"), "HIVE_LOG_LEVEL": "DEBUG"}
     assert load_settings(NO_FLAGS, env).log_level == "debug"
+
+
+def test_default_folders_are_absolute_and_config_cannot_move_home(tmp_path, monkeypatch):
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "config.toml").write_text(f'home = "{tmp_path / "elsewhere"}"\nport = 4444\n')
+    monkeypatch.chdir(tmp_path)
+    settings = load_settings(NO_FLAGS, {"HIVE_HOME": str(home)})
+    assert settings.home == home.resolve() and settings.port == 4444
+    assert settings.agents_dir == (tmp_path / "agents").resolve()
+    assert settings.queens_dir.is_absolute()

@@ -202,7 +202,8 @@ class SessionTriggers:
             else:
                 self.saved.patched[trigger_id] = spec
             await self._save()
-            self.session.emit(EventType.TRIGGER_UPDATED, {"trigger": self.card(trigger)})
+            await self.session.emit_durable(EventType.TRIGGER_UPDATED,
+                                            {"trigger": self.card(trigger)})
             return trigger
 
     async def remove(self, trigger_id: str) -> None:
