@@ -11,6 +11,12 @@ from pathlib import Path
 READY = re.compile(r"hive_server ready: (http://[^/]+/)\?token=(\S+)")
 
 
+def server_env() -> dict[str, str]:
+    """This process's environment without any HIVE_* or ANTHROPIC_* setting: a child server
+    takes its home and folders from the flags a test gives it, and never reaches the real API."""
+    return {k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC_", "HIVE_"))}
+
+
 class ServerProcess:
     def __init__(self, tmp_path: Path, *extra: str):
         self.tmp_path = tmp_path
@@ -24,13 +30,11 @@ class ServerProcess:
         return self.tmp_path / "home"
 
     async def start(self, timeout: float = 30.0) -> ServerProcess:
-        env = {k: v for k, v in os.environ.items()
-               if not k.startswith(("ANTHROPIC_", "HIVE_"))}
         self.proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "hive_server", "serve", "--port", "0",
             "--home", str(self.home), "--agents-dir", str(self.tmp_path / "agents"),
             "--queens-dir", str(self.tmp_path / "queens"), *self.extra,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL, env=env,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL, env=server_env(),
         )
         assert self.proc.stdout is not None
         async with asyncio.timeout(timeout):

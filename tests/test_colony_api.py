@@ -229,21 +229,22 @@ async def test_delete_agent_stops_its_sessions_and_removes_the_folder(client, ag
     assert (await client.delete("/api/agents", json={"agent_id": "notes"})).status == 404
 
 
-@pytest.mark.parametrize(("body", "status"), [
-    ({"agent_path": "OUTSIDE"}, 400),
-    ({"agent_path": "../outside"}, 400),
-    ({"agent_path": "agents/../../outside"}, 400),
-    ({"agent_id": "../outside"}, 404),
-    ({"agent_id": "ghost"}, 404),
-    ({}, 400),
+@pytest.mark.parametrize(("body", "status", "code"), [
+    ({"agent_path": "OUTSIDE"}, 400, "agent_path_outside"),
+    ({"agent_path": "../outside"}, 400, "agent_path_outside"),
+    ({"agent_path": "agents/../../outside"}, 400, "agent_path_outside"),
+    ({"agent_id": "../outside"}, 404, "agent_not_found"),
+    ({"agent_id": "ghost"}, 404, "agent_not_found"),
+    ({}, 400, "agent_required"),
 ])
 async def test_delete_agent_never_touches_anything_outside(client, tmp_path, agents_dir,
-                                                           body, status):
+                                                           body, status, code):
     outside = write_agent(tmp_path, "outside", {"name": "Outside"})
     if body.get("agent_path") == "OUTSIDE":
         body = {"agent_path": str(outside)}
     resp = await client.delete("/api/agents", json=body)
     assert resp.status == status
+    assert (await resp.json())["code"] == code
     assert (outside / "agent.json").is_file()
     assert sorted(p.name for p in agents_dir.iterdir() if p.is_dir()) == sorted(
         [*VALID, *INVALID, ".hidden", "__pycache__"])
@@ -290,10 +291,10 @@ async def test_patch_metadata_is_validated_before_anything_is_written(client, ag
 async def test_patch_metadata_of_unknown_or_outside_agents(client, tmp_path):
     outside = write_agent(tmp_path, "outside", {"name": "Outside"})
     resp = await client.patch("/api/agents/metadata", json={"agent_id": "ghost", "name": "G"})
-    assert resp.status == 404
+    assert resp.status == 404 and (await resp.json())["code"] == "agent_not_found"
     resp = await client.patch("/api/agents/metadata",
                               json={"agent_path": str(outside), "name": "Hijacked"})
-    assert resp.status == 400
+    assert resp.status == 400 and (await resp.json())["code"] == "agent_path_outside"
     assert read_json(outside / "agent.json") == {"name": "Outside"}
 
 

@@ -316,8 +316,11 @@ async def test_sigkilled_writer_leaves_a_contiguous_log(tmp_path):
     child = await asyncio.create_subprocess_exec(
         sys.executable, "-c", CHILD, str(path), cwd=ROOT, stdout=asyncio.subprocess.PIPE
     )
-    assert await child.stdout.readline() == b"appended 800\n"
-    child.kill()
+    try:
+        async with asyncio.timeout(30):
+            assert await child.stdout.readline() == b"appended 800\n"
+    finally:
+        child.kill()
     assert await child.wait() == -signal.SIGKILL
 
     log = EventLog(path, Durability.FSYNC)

@@ -15,6 +15,7 @@ async def test_token_required_on_api(client):
     assert (await resp.json())["code"] == "unauthorized"
     resp = await client.get("/api/health", headers={"Authorization": "Bearer wrong"})
     assert resp.status == 401
+    assert (await resp.json())["code"] == "unauthorized"
 
 
 @pytest.mark.parametrize("how", ["bearer", "header", "query", "cookie"])

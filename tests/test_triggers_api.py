@@ -208,19 +208,24 @@ async def test_invalid_definitions_of_any_kind_are_400(client, spec):
     assert await cards(client, "s") == {}
 
 
-@pytest.mark.parametrize("method,path", [
-    ("PATCH", "/api/sessions/s/triggers/nope"), ("DELETE", "/api/sessions/s/triggers/nope"),
-    ("POST", "/api/sessions/s/triggers/nope/activate"),
-    ("POST", "/api/sessions/s/triggers/nope/deactivate"),
-    ("POST", "/api/sessions/s/triggers/nope/run"),
-    ("GET", "/api/sessions/ghost/triggers"), ("POST", "/api/sessions/ghost/triggers/x/run"),
+@pytest.mark.parametrize("method,path,code", [
+    ("PATCH", "/api/sessions/s/triggers/nope", "trigger_not_found"),
+    ("DELETE", "/api/sessions/s/triggers/nope", "trigger_not_found"),
+    ("POST", "/api/sessions/s/triggers/nope/activate", "trigger_not_found"),
+    ("POST", "/api/sessions/s/triggers/nope/deactivate", "trigger_not_found"),
+    ("POST", "/api/sessions/s/triggers/nope/run", "trigger_not_found"),
+    ("GET", "/api/sessions/ghost/triggers", "session_not_live"),
+    ("POST", "/api/sessions/ghost/triggers", "session_not_live"),
+    ("PATCH", "/api/sessions/ghost/triggers/x", "session_not_live"),
+    ("POST", "/api/sessions/ghost/triggers/x/run", "session_not_live"),
 ])
-async def test_unknown_triggers_and_sessions_are_404_on_every_route(client, method, path):
+async def test_unknown_triggers_and_sessions_are_404_on_every_route(client, method, path, code):
     await create_session(client, session_id="s")
-    resp = await client.request(method, path, json={"task": "x"})
+    body = timer("x", interval_minutes=5) if path.endswith("/triggers") else {"task": "x"}
+    resp = await client.request(method, path, json=body)
     assert resp.status == 404
-    body = await resp.json()
-    assert body["code"] in ("trigger_not_found", "session_not_live")
+    assert (await resp.json())["code"] == code
+    assert await cards(client, "s") == {}
 
 
 # -- a busy queen --------------------------------------------------------------------------------

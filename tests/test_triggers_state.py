@@ -67,7 +67,7 @@ ORCHARD = [
 
 async def load(client, agent_id: str) -> None:
     resp = await client.post("/api/sessions/s/colony", json={"agent_id": agent_id})
-    assert resp.status in (200, 201), await resp.text()
+    assert resp.status == 201, await resp.text()
 
 
 async def unload(client) -> None:

@@ -208,9 +208,15 @@ async def test_blocking_sync_tools_never_starve_the_server(client):
         while started < BLOCKED_CALLS:
             events = await until(stream, "tool_call_started")
             started += len(of_type(events, "tool_call_started"))
-        async with asyncio.timeout(5):  # every sync call is parked in a thread by now
+        # Every sync call is parked in a thread by now. A starved server would answer only
+        # once the tools give up (after 30 s), so the bound stays well below that.
+        async with asyncio.timeout(20):
             await create_session(client, session_id="other")
+            other = await open_stream(client, "other")
             await chat(client, "other", "still answering?")
+            await until(other, "execution_completed", timeout=20)
+        stats = await (await client.get("/api/sessions/s/stats")).json()
+        assert stats["workers"]["running"] == 1, "the blocked calls were still blocked"
         gate.set()
         events = await until(stream, "execution_completed", timeout=10)
         (completed,) = of_type(events, "worker_completed")
