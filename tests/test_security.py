@@ -38,6 +38,31 @@ async def test_token_accepted_four_ways(make_client, tmp_path, how):
     assert body["status"] == "ok" and body["provider"] == "offline"
 
 
+NEAR_MISSES = {"empty": "", "prefix": TOKEN[:-1], "longer": TOKEN + "0", "suffix": TOKEN[1:],
+               "upper": TOKEN.upper(), "twice": TOKEN * 2}
+
+
+def carrying(how: str, token: str) -> tuple[str, dict[str, str]]:
+    """The URL and headers that present ``token`` the way ``how`` names."""
+    if how == "query":
+        return f"/api/health?token={token}", {}
+    header = {"bearer": ("Authorization", f"Bearer {token}"), "header": ("X-Hive-Token", token),
+              "cookie": ("Cookie", f"hive_token={token}")}[how]
+    return "/api/health", dict([header])
+
+
+@pytest.mark.parametrize("how", ["bearer", "header", "query", "cookie"])
+@pytest.mark.parametrize("token", NEAR_MISSES.values(), ids=NEAR_MISSES.keys())
+async def test_a_token_that_is_almost_right_is_401_every_way(make_client, tmp_path, how, token):
+    client = await make_client(make_settings(tmp_path), headers={})
+    url, headers = carrying(how, token)
+    resp = await client.get(url, headers=headers)
+    assert resp.status == 401, await resp.text()
+    assert (await resp.json())["code"] == "unauthorized"
+    url, headers = carrying(how, TOKEN)  # the same way with the real token gets in
+    assert (await client.get(url, headers=headers)).status == 200
+
+
 async def test_no_auth_mode_skips_token(make_client, tmp_path):
     client = await make_client(make_settings(tmp_path, no_auth=True), headers={})
     assert (await client.get("/api/health")).status == 200
