@@ -77,6 +77,20 @@ def of_type(events: list[dict], *types: str) -> list[dict]:
     return [event for event in events if event["type"] in types]
 
 
+def results_in_call_order(events: list[dict], stream_prefix: str) -> list[dict[str, Any]]:
+    """The ``tool_call_completed`` data of the streams whose id starts with ``stream_prefix``,
+    in the order the model made the calls: parallel calls finish in any order."""
+    calls = [(event["stream_id"], block["id"])
+             for event in of_type(events, "llm_turn_complete")
+             if event["stream_id"].startswith(stream_prefix)
+             for block in event["data"]["message"]["content"] if block["type"] == "tool_use"]
+    done = {(event["stream_id"], event["data"]["tool_use_id"]): event["data"]
+            for event in of_type(events, "tool_call_completed")
+            if event["stream_id"].startswith(stream_prefix)}
+    assert sorted(done) == sorted(calls), "every call has exactly one result"
+    return [done[call] for call in calls]
+
+
 def texts(events: list[dict]) -> list[str]:
     """The assistant text of every ``llm_turn_complete`` among ``events``."""
     return ["".join(block.get("text", "") for block in event["data"]["message"]["content"])

@@ -11,7 +11,7 @@ import pytest
 
 from tests.agent_fixtures import call_line, worker_line
 from tests.conftest import create_session
-from tests.queen_support import chat, of_type, open_stream, until
+from tests.queen_support import chat, of_type, open_stream, results_in_call_order, until
 
 REPO_AGENTS = Path(__file__).resolve().parent.parent / "agents"
 
@@ -33,8 +33,8 @@ async def run(client, stream, message: str) -> list[dict]:
 
 
 def worker_results(events: list[dict]) -> list[str]:
-    return [e["data"]["result"] for e in of_type(events, "tool_call_completed")
-            if e["stream_id"].startswith("worker:")]
+    """The results of the workers' tool calls, in the order each worker made its calls."""
+    return [data["result"] for data in results_in_call_order(events, "worker:")]
 
 
 def readme_messages(agent_id: str) -> list[str]:

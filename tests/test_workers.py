@@ -26,7 +26,7 @@ from tests.agent_fixtures import (
 )
 from tests.conftest import create_session
 from tests.fakes import FakeAnthropic, error, text_turn, tool_turn
-from tests.queen_support import chat, of_type, open_stream, until
+from tests.queen_support import chat, of_type, open_stream, results_in_call_order, until
 from tests.sse_reader import read_all, read_until
 
 HIVE_CODE = str(Path(hive_server.__file__).parent)
@@ -147,7 +147,7 @@ async def test_file_tools_of_a_worker_stay_inside_the_workspace(client, settings
     ])
     await run_workers(client, "s", task)
     events = await until(stream, "execution_completed")
-    results = [e["data"] for e in on_stream(events, "worker:default-1", "tool_call_completed")]
+    results = results_in_call_order(events, "worker:default-1")
     assert [r["is_error"] for r in results] == [True, True, True, True, False]
     assert "'..' is not allowed" in results[0]["result"]
     assert "absolute paths are not allowed" in results[2]["result"]
