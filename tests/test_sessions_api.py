@@ -7,6 +7,8 @@ import json
 import shutil
 from pathlib import Path
 
+import pytest
+
 from hive_server import keys
 from hive_server.models.api import CreateSessionBody
 from tests.agent_fixtures import write_agent
@@ -191,6 +193,18 @@ async def test_initial_prompt_over_the_message_limit_is_413_and_creates_nothing(
     resp = await client.post("/api/sessions", json={"session_id": "p", "initial_prompt": too_long})
     assert resp.status == 413
     assert (await resp.json())["code"] == "message_too_large"
+    assert not (settings.home / "sessions" / "p").exists()
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "product bug: a blank initial_prompt is accepted (201) and recorded as an input; a chat "
+    "with the same text is 400 empty_message. On the Anthropic API the first execution then "
+    "fails: the request has no message left ('at least one message is required')"))
+async def test_a_blank_initial_prompt_is_400_like_a_blank_chat_and_creates_nothing(client,
+                                                                                   settings):
+    resp = await client.post("/api/sessions", json={"session_id": "p", "initial_prompt": " \n "})
+    assert resp.status == 400
+    assert (await resp.json())["code"] == "empty_message"
     assert not (settings.home / "sessions" / "p").exists()
 
 
