@@ -285,6 +285,8 @@ async def test_patch_metadata_is_validated_before_anything_is_written(client, ag
     before = (agents_dir / "notes" / "agent.json").read_bytes()
     resp = await client.patch("/api/agents/metadata", json={"agent_id": "notes", **body})
     assert resp.status == status, await resp.text()
+    code = (await resp.json())["code"]
+    assert code == ("validation_error" if status == 422 else "metadata_empty")
     assert (agents_dir / "notes" / "agent.json").read_bytes() == before
 
 

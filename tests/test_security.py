@@ -122,15 +122,20 @@ async def test_body_errors(client):
 
 async def test_bad_query_values_are_400(client):
     await create_session(client, session_id="q")
-    for url in ("/api/sessions/q/events/history?limit=abc",
-                "/api/sessions/q/events/history?limit=10001",
-                "/api/sessions/q/events/history?before_seq=-1",
-                "/api/sessions/q/events?after_seq=x",
-                "/api/sessions/q/events?types=nonsense"):
+    for url, code in (("/api/sessions/q/events/history?limit=abc", "invalid_query"),
+                      ("/api/sessions/q/events/history?limit=10001", "invalid_query"),
+                      ("/api/sessions/q/events/history?before_seq=-1", "invalid_query"),
+                      ("/api/sessions/q/events/history?before_seq=0", "invalid_query"),
+                      ("/api/sessions/q/events?after_seq=x", "invalid_query"),
+                      ("/api/sessions/q/events?after_seq=-5", "invalid_query"),
+                      ("/api/sessions/q/events?types=nonsense", "invalid_types")):
         resp = await client.get(url)
         assert resp.status == 400, url
-    resp = await client.get("/api/sessions/q/events", headers={"Last-Event-ID": "abc"})
-    assert resp.status == 400
+        assert (await resp.json())["code"] == code, url
+    for value in ("abc", "-1"):
+        resp = await client.get("/api/sessions/q/events", headers={"Last-Event-ID": value})
+        assert resp.status == 400
+        assert (await resp.json())["code"] == "invalid_last_event_id"
 
 
 async def raw_status(client, head: bytes) -> int:

@@ -196,6 +196,26 @@ async def test_initial_prompt_over_the_message_limit_is_413_and_creates_nothing(
     assert not (settings.home / "sessions" / "p").exists()
 
 
+async def test_a_corrupt_meta_json_is_a_400_and_never_stops_the_other_sessions(make_client,
+                                                                               tmp_path):
+    settings = make_settings(tmp_path)
+    first = await make_client(settings)
+    for sid in ("ok", "bad"):
+        await create_session(first, session_id=sid)
+    await first.close()  # both stay marked live: the next start resumes them
+    (settings.home / "sessions" / "bad" / "meta.json").write_text("{broken")
+
+    second = await make_client(settings)
+    live = await (await second.get("/api/sessions")).json()
+    assert [s["session_id"] for s in live["sessions"]] == ["ok"]
+    for resp in (await second.get("/api/sessions/bad"),
+                 await second.post("/api/sessions", json={"queen_resume_from": "bad"})):
+        assert resp.status == 400
+        assert (await resp.json())["code"] == "session_corrupt"
+    history = await (await second.get("/api/sessions/history")).json()
+    assert [s["session_id"] for s in history["sessions"]] == ["ok"]
+
+
 @pytest.mark.xfail(strict=True, reason=(
     "product bug: a blank initial_prompt is accepted (201) and recorded as an input; a chat "
     "with the same text is 400 empty_message. On the Anthropic API the first execution then "
