@@ -7,8 +7,6 @@ import json
 import shutil
 from pathlib import Path
 
-import pytest
-
 from hive_server import keys
 from hive_server.models.api import CreateSessionBody
 from tests.agent_fixtures import write_agent
@@ -216,10 +214,6 @@ async def test_a_corrupt_meta_json_is_a_400_and_never_stops_the_other_sessions(m
     assert [s["session_id"] for s in history["sessions"]] == ["ok"]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "product bug: a blank initial_prompt is accepted (201) and recorded as an input; a chat "
-    "with the same text is 400 empty_message. On the Anthropic API the first execution then "
-    "fails: the request has no message left ('at least one message is required')"))
 async def test_a_blank_initial_prompt_is_400_like_a_blank_chat_and_creates_nothing(client,
                                                                                    settings):
     resp = await client.post("/api/sessions", json={"session_id": "p", "initial_prompt": " \n "})

@@ -142,10 +142,6 @@ async def test_an_agent_id_and_a_different_agent_path_are_refused(client, agents
     assert read_json(agents_dir / "plain" / "agent.json")["name"] == "Plain"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "product bug: an empty agent_path counts as no agent at all: POST /api/sessions answers "
-    "201 with a session that has no colony (colony load and agent delete say agent_required); "
-    "docs/api.md: an empty path is 400 agent_path_invalid"))
 async def test_an_empty_agent_path_is_refused_not_a_session_without_its_colony(client,
                                                                                settings):
     resp = await client.post("/api/sessions", json={"session_id": "e", "agent_path": ""})

@@ -102,11 +102,11 @@ class AgentCatalog:
 
         Exactly one of them: both is ``agent_ambiguous``, neither ``agent_required``.
         """
-        if agent_id and agent_path:
+        if agent_id is not None and agent_path is not None:
             raise errors.InvalidInput("give agent_id or agent_path, not both",
                                       code="agent_ambiguous")
-        if agent_path:
-            agent_id = self.resolve_path(agent_path)
+        if agent_path is not None:
+            agent_id = self.resolve_path(agent_path)  # an empty path: agent_path_invalid
         if not agent_id:
             raise errors.InvalidInput("agent_id or agent_path is required",
                                       code="agent_required")

@@ -140,7 +140,7 @@ class SessionManager:
         directory = self.store.path(session_id)
         resumed = self.store.exists(session_id)
         meta, profile = await self._meta_for(session_id, body, resumed)
-        wants_agent = not resumed and (body.agent_id or body.agent_path)
+        wants_agent = not resumed and (body.agent_id is not None or body.agent_path is not None)
         entry = find_agent(self.catalog, body.agent_id, body.agent_path) if wants_agent else None
         await asyncio.to_thread(_make_dirs, directory)
         event_log = EventLog(directory / "events.jsonl", self.options.durability)

@@ -85,3 +85,11 @@ def json_response(payload: object, status: int = 200) -> web.Response:
     """A JSON response serialised by orjson (the same serializer as the log)."""
     return web.Response(body=orjson.dumps(payload), status=status,
                         content_type="application/json")
+
+
+def check_message(text: str, limit: int, what: str = "message") -> None:
+    """A message for the queen: not blank (400), at most ``limit`` characters (413)."""
+    if not text.strip():
+        raise InvalidInput(f"{what} is empty", code="empty_message")
+    if len(text) > limit:
+        raise PayloadTooLarge(f"{what} over {limit} characters", code="message_too_large")

@@ -5,9 +5,8 @@ from __future__ import annotations
 from aiohttp import web
 
 from hive_server import keys
-from hive_server.errors import InvalidInput, PayloadTooLarge
 from hive_server.models.api import ChatBody
-from hive_server.web.body import json_response, parse_json
+from hive_server.web.body import check_message, json_response, parse_json
 from hive_server.web.openapi import doc
 
 routes = web.RouteTableDef()
@@ -19,11 +18,7 @@ async def chat(request: web.Request) -> web.Response:
     """Send the queen a message (queued if she is busy)."""
     live = request.app[keys.SESSIONS].get(request.match_info["session_id"])
     body = await parse_json(request, ChatBody)
-    limit = request.app[keys.SETTINGS].max_message_chars
-    if not body.message.strip():
-        raise InvalidInput("message is empty", code="empty_message")
-    if len(body.message) > limit:
-        raise PayloadTooLarge(f"message over {limit} characters", code="message_too_large")
+    check_message(body.message, request.app[keys.SETTINGS].max_message_chars)
     event, _ = await live.queen.deliver(body.message)
     return json_response({"status": "accepted", "delivered": True, "seq": event.seq,
                           "queued": live.queen.pending}, status=202)

@@ -8,9 +8,9 @@ from aiohttp import web
 
 from hive_server import keys
 from hive_server.core.eventlog import last_seq_file
-from hive_server.errors import NotFound, PayloadTooLarge
+from hive_server.errors import NotFound
 from hive_server.models.api import CreateSessionBody
-from hive_server.web.body import json_response, parse_json
+from hive_server.web.body import check_message, json_response, parse_json
 from hive_server.web.openapi import doc
 from hive_server.web.views import cold_session_dict, live_session_dict
 
@@ -22,10 +22,9 @@ routes = web.RouteTableDef()
 async def create_session(request: web.Request) -> web.Response:
     """Create a session, or resume one from disk."""
     body = await parse_json(request, CreateSessionBody, allow_empty=True)
-    limit = request.app[keys.SETTINGS].max_message_chars
-    if body.initial_prompt is not None and len(body.initial_prompt) > limit:
-        raise PayloadTooLarge(f"initial_prompt over {limit} characters",
-                              code="message_too_large")
+    if body.initial_prompt is not None:
+        check_message(body.initial_prompt, request.app[keys.SETTINGS].max_message_chars,
+                      "initial_prompt")
     live = await request.app[keys.SESSIONS].create(body)
     return web.json_response(live_session_dict(live), status=201)
 
