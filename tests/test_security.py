@@ -52,13 +52,13 @@ def carrying(how: str, token: str) -> tuple[str, dict[str, str]]:
 
 
 @pytest.mark.parametrize("how", ["bearer", "header", "query", "cookie"])
-@pytest.mark.parametrize("token", NEAR_MISSES.values(), ids=NEAR_MISSES.keys())
-async def test_a_token_that_is_almost_right_is_401_every_way(make_client, tmp_path, how, token):
+async def test_a_token_that_is_almost_right_is_401_every_way(make_client, tmp_path, how):
     client = await make_client(make_settings(tmp_path), headers={})
-    url, headers = carrying(how, token)
-    resp = await client.get(url, headers=headers)
-    assert resp.status == 401, await resp.text()
-    assert (await resp.json())["code"] == "unauthorized"
+    for name, token in NEAR_MISSES.items():
+        url, headers = carrying(how, token)
+        resp = await client.get(url, headers=headers)
+        assert resp.status == 401, name
+        assert (await resp.json())["code"] == "unauthorized", name
     url, headers = carrying(how, TOKEN)  # the same way with the real token gets in
     assert (await client.get(url, headers=headers)).status == 200
 
