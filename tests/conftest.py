@@ -13,6 +13,7 @@ from hive_server.app import create_app
 from hive_server.core.clock import FakeClock
 from hive_server.llm.offline import OfflineClient
 from hive_server.settings import Settings
+from tests.fakes import FakeAnthropic
 
 TOKEN = "test-token-0123456789"
 
@@ -59,6 +60,19 @@ async def make_client(aiohttp_client: Any, tmp_path: Path) -> AsyncIterator[Clie
 @pytest.fixture
 async def client(make_client: ClientFactory, settings: Settings) -> TestClient:
     return await make_client(settings)
+
+
+@pytest.fixture
+def fake() -> FakeAnthropic:
+    """A local fake Messages API (script its replies; it validates every request)."""
+    return FakeAnthropic()
+
+
+@pytest.fixture
+async def fake_url(fake: FakeAnthropic, aiohttp_server: Any) -> str:
+    """The fake served on loopback: the ``base_url`` of an ``AnthropicClient``."""
+    server = await aiohttp_server(fake.app)
+    return f"http://127.0.0.1:{server.port}"
 
 
 async def create_session(client: TestClient, **body: Any) -> dict[str, Any]:

@@ -11,7 +11,6 @@ import pytest
 from hive_server.llm import AnthropicClient, OfflineClient, make_llm
 from hive_server.llm.base import LLMError, TextDelta, ToolSpec, TurnResult, Usage
 from tests.fakes import (
-    FakeAnthropic,
     dropped,
     error,
     overloaded,
@@ -41,19 +40,13 @@ class RecordingSleep:
 
 
 @pytest.fixture
-def fake() -> FakeAnthropic:
-    return FakeAnthropic()
-
-
-@pytest.fixture
 def sleep() -> RecordingSleep:
     return RecordingSleep()
 
 
 @pytest.fixture
-async def llm(fake, sleep, aiohttp_server):
-    server = await aiohttp_server(fake.app)
-    client = AnthropicClient("test-key", base_url=f"http://127.0.0.1:{server.port}",
+async def llm(fake_url, sleep):
+    client = AnthropicClient("test-key", base_url=fake_url,
                              default_model="claude-test", max_retries=MAX_RETRIES, sleep=sleep)
     yield client
     await client.aclose()

@@ -10,7 +10,7 @@ import pytest
 
 from hive_server.core.clock import FakeClock
 from tests.conftest import create_session, make_settings
-from tests.fakes import FakeAnthropic, error, overloaded, rate_limited, text_turn, tool_turn
+from tests.fakes import error, overloaded, rate_limited, text_turn, tool_turn
 from tests.queen_support import (
     MAX_RETRIES,
     chat,
@@ -31,17 +31,6 @@ def user(*parts: str) -> dict:
 
 def assistant(text: str) -> dict:
     return {"role": "assistant", "content": [{"type": "text", "text": text}]}
-
-
-@pytest.fixture
-def fake() -> FakeAnthropic:
-    return FakeAnthropic()
-
-
-@pytest.fixture
-async def fake_url(fake, aiohttp_server) -> str:
-    server = await aiohttp_server(fake.app)
-    return f"http://127.0.0.1:{server.port}"
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from hive_server.models.events import Event
 from hive_server.services.agent_loop import CONTEXT_CHARS
 from hive_server.services.conversation import append_message, normalize, rebuild_from_file
 from tests.conftest import create_session
-from tests.fakes import FakeAnthropic, error, text_turn, tool_turn, validate_request
+from tests.fakes import error, text_turn, tool_turn, validate_request
 from tests.queen_support import (
     chat,
     claude,
@@ -27,17 +27,6 @@ from tests.queen_support import (
     until,
     until_any,
 )
-
-
-@pytest.fixture
-def fake() -> FakeAnthropic:
-    return FakeAnthropic()
-
-
-@pytest.fixture
-async def fake_url(fake, aiohttp_server) -> str:
-    server = await aiohttp_server(fake.app)
-    return f"http://127.0.0.1:{server.port}"
 
 
 @pytest.fixture
