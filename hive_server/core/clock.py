@@ -73,9 +73,6 @@ class FakeClock:
         self._now = target
         await _settle()
 
-    async def set_time(self, when: float) -> None:
-        await self.advance(max(0.0, when - self._now))
-
     async def jump(self, seconds: float) -> None:
         """Set the wall clock by ``seconds`` as a system clock change would: forward wakes
         the due sleepers (like ``advance``), backward wakes nobody."""
