@@ -168,10 +168,10 @@ def test_inputs_received_but_never_started_are_pending(tmp_path):
     rebuilt = log.rebuild()
 
     assert rebuilt.messages == [text("user", "hi"), text("assistant", "hello")]
-    assert rebuilt.pending == [
-        (waiting, {"message": "one more", "source": "user"}),
-        (fired, {"message": "[TRIGGER: timer/t1] Task: x", "source": "trigger",
-                 "trigger_id": "t1"})]
+    assert [(seq, data.message, data.source, data.trigger_id)
+            for seq, data in rebuilt.pending] == [
+        (waiting, "one more", "user", None),
+        (fired, "[TRIGGER: timer/t1] Task: x", "trigger", "t1")]
 
 
 def test_an_ask_user_answer_is_the_tool_result_not_a_user_turn(tmp_path):

@@ -114,9 +114,13 @@ async def test_ask_user_is_answered_by_the_next_chat(client, fake, stream):
     answer = await chat(client, "s", "notes.txt")
     events = await until(stream, "execution_completed")
 
-    assert asked["data"] == {"prompt": "Which file?"}
-    assert events[0]["seq"] == answer["seq"]
-    assert events[0]["data"]["answers_request_seq"] == asked["seq"]
+    assert [q["prompt"] for q in asked["data"]["questions"]] == ["Which file?"]
+    parked, answered, resumed = events[:3]  # the question parks her; the answer resumes her
+    assert parked["data"] == {"activity": "awaiting_user", "park_reason": "ask_user",
+                              "interrupt_cause": None}
+    assert answered["seq"] == answer["seq"]
+    assert answered["data"]["answers_request_seq"] == asked["seq"]
+    assert (resumed["type"], resumed["data"]["activity"]) == ("loop_state_changed", "executing")
     assert of_type(events, "execution_started") == []
     assert fake.requests[1]["messages"][-1]["content"] == [
         {"type": "tool_result", "tool_use_id": "toolu_q", "content": "notes.txt",
@@ -248,7 +252,7 @@ async def test_a_full_inbox_refuses_the_chat_with_429_and_records_nothing(
 
     assert (refused.status, (await refused.json())["code"]) == (429, "inbox_full")
     inputs = of_type(read_log(settings.home, "s"), "client_input_received")
-    assert [e["data"]["message"] for e in inputs] == ["one", "two"]
+    assert [e["data"]["content"] for e in inputs] == ["one", "two"]
     stream.close()
 
 

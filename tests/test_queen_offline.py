@@ -102,7 +102,8 @@ async def test_ask_user_waits_for_the_next_chat_which_answers_it(client):
     answer = await chat(client, "s", "write the notes")
     events = await until(stream, "execution_completed")
 
-    assert requested["data"] == {"prompt": ASK_QUESTION}
+    [question] = requested["data"]["questions"]
+    assert (question["prompt"], requested["data"]["park_reason"]) == (ASK_QUESTION, "ask_user")
     [received] = [e for e in events if e["seq"] == answer["seq"]]
     assert received["type"] == "client_input_received"
     assert received["data"]["answers_request_seq"] == requested["seq"]
@@ -124,7 +125,7 @@ async def test_two_inputs_racing_an_ask_user_answer_it_once_and_queue_the_other(
                                                     queen.deliver("answer B"))
     events = await until_nth(stream, "execution_completed", 2)
 
-    assert answer.data["answers_request_seq"] > 0 and "answers_request_seq" not in queued.data
+    assert answer.data["answers_request_seq"] > 0 and queued.data["answers_request_seq"] is None
     assert of_type(events, "tool_call_completed")[0]["data"]["result"] == "answer A"
     [started] = of_type(events, "execution_started")
     assert started["data"]["input_seq"] == queued.seq
@@ -145,7 +146,8 @@ async def test_parallel_ask_user_calls_are_asked_one_after_the_other(client):
     events += await until(stream, "execution_completed")
 
     first, second = of_type(events, "client_input_requested")
-    assert (first["data"]["prompt"], second["data"]["prompt"]) == ("One?", "Two?")
+    assert (first["data"]["questions"][0]["prompt"],
+            second["data"]["questions"][0]["prompt"]) == ("One?", "Two?")
     assert [e["data"]["result"] for e in of_type(events, "tool_call_completed")] == [
         "first answer", "second answer"]
     assert texts(events)[-1] == ("Tool ask_user returned: first answer\n"
@@ -225,7 +227,7 @@ async def test_chat_seq_names_the_input_event_already_in_the_log(make_client, tm
 
         [line] = [e for e in read_log(settings.home, "s") if e["seq"] == accepted["seq"]]
         assert line["type"] == "client_input_received"
-        assert line["data"] == {"message": message, "source": "user"}
+        assert (line["data"]["content"], line["data"]["source"]) == (message, "user")
 
 
 async def test_queen_name_picks_a_profile_that_shapes_the_prompt(make_client, settings):
@@ -291,7 +293,7 @@ async def test_create_and_chat_racing_for_one_id_never_start_a_second_queen(clie
         assert len(of_type(log, "execution_started")) == count
         assert_executions_alternate(log)
         if attempt % 2:
-            assert of_type(log, "client_input_received")[0]["data"]["message"] == "start"
+            assert of_type(log, "client_input_received")[0]["data"]["content"] == "start"
 
 
 async def test_without_an_api_key_the_offline_model_serves(aiohttp_client, tmp_path):

@@ -119,7 +119,7 @@ async def test_a_chat_right_after_a_cancel_of_ask_user_is_a_new_input_not_a_lost
     await asyncio.sleep(0)  # the cancel is under way; the parked execution has not seen it yet
     received, _ = await queen.deliver("something else")
     assert await cancelling
-    assert "answers_request_seq" not in received.data
+    assert received.data["answers_request_seq"] is None
     events = await until(stream, "execution_completed")
 
     [started] = of_type(events, "execution_started")
@@ -151,7 +151,7 @@ async def test_a_crash_after_any_event_leaves_a_history_the_api_accepts(client, 
         rebuilt = rebuild_from_file(cut)
         messages = [*rebuilt.messages]
         for _, data in rebuilt.pending:  # what the resumed queen runs first
-            append_message(messages, {"role": "user", "content": data["message"]})
+            append_message(messages, {"role": "user", "content": data.message})
         append_message(messages, {"role": "user", "content": "after the restart"})
         problem = validate_request({"model": "m", "max_tokens": 1, "messages": messages})
         assert problem is None, (end, problem)

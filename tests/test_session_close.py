@@ -9,7 +9,7 @@ import pytest
 
 from hive_server.core.eventlog import Durability, EventLog
 from hive_server.errors import Unavailable
-from hive_server.models.events import EventType
+from hive_server.models.event_data import ClientOutputDelta
 from hive_server.models.session import SessionMeta
 from hive_server.services.session import Session
 
@@ -25,10 +25,10 @@ async def test_close_after_the_log_failed_still_ends_streams_and_marks_stopped(t
     session = Session(meta, tmp_path / "s", log)
     stream = session.subscribe()
     with pytest.raises(Unavailable) as failed:  # a 503 for whoever asked, not a 500
-        await session.emit_durable(EventType.CLIENT_OUTPUT_DELTA, {"content": "x"})
+        await session.emit_durable(ClientOutputDelta(content="x", snapshot="x"))
     assert failed.value.code == "log_unavailable"
     with pytest.raises(Unavailable):  # later appends are refused the same way
-        session.emit(EventType.CLIENT_OUTPUT_DELTA, {"content": "y"})
+        session.emit(ClientOutputDelta(content="y", snapshot="y"))
     with pytest.raises(Unavailable) as closing:  # the disk error is reported ...
         await session.close("deleted", mark_stopped=True)
     assert closing.value.code == "log_unavailable"

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from hive_server import keys
 from hive_server.models.api import CreateSessionBody
+from hive_server.models.event_data import ClientOutputDelta
 from tests.agent_fixtures import write_agent
 from tests.conftest import create_session, make_settings
 
@@ -126,7 +127,7 @@ async def test_event_history_live_and_cold(client):
     await create_session(client, session_id="h")
     session = client.app[keys.SESSIONS].get("h").session
     for i in range(30):
-        session.emit("client_output_delta", {"content": str(i), "snapshot": ""})
+        session.emit(ClientOutputDelta(content=str(i), snapshot=""))
     resp = await client.get("/api/sessions/h/events/history?limit=10")
     body = await resp.json()
     assert body["total"] == 31 and body["returned"] == 10 and body["truncated"] is True

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from hive_server import keys
+from hive_server.models.event_data import ClientOutputDelta
 from tests.conftest import create_session, make_settings
 from tests.sse_reader import read_all, read_frame, read_until
 
@@ -12,7 +13,7 @@ from tests.sse_reader import read_all, read_frame, read_until
 def emit_many(client, sid: str, n: int) -> None:
     session = client.app[keys.SESSIONS].get(sid).session
     for i in range(n):
-        session.emit("client_output_delta", {"content": f"c{i}", "snapshot": ""})
+        session.emit(ClientOutputDelta(content=f"c{i}", snapshot=""))
 
 
 async def test_frames_are_unnamed_with_seq_ids(client):

@@ -52,13 +52,18 @@ async def test_an_interval_timer_fires_on_time_and_the_queen_gets_the_task(
         event, _ = await next_fired(stream)
         assert event["data"] == {
             "trigger_id": "tick", "trigger_type": "timer", "tick": ms(t0 + 300 * n),
-            "manual": False, "missed": 0, "payload": None, "fire_count": n}
+            "manual": False, "missed": 0, "payload": None, "fire_count": n,
+            "name": "tick", "task": "water the plants",
+            "trigger_config": {"interval_minutes": 5}, "active": True, "enabled": True,
+            "source": "api", "last_fired_at": ms(t0 + 300 * n),
+            "next_fire_at": ms(t0 + 300 * (n + 1)), "next_fire_in": 300}
         now = await card(client, "s", "tick")
         assert now["fire_count"] == n and now["last_fired_at"] == ms(t0 + 300 * n)
         assert now["next_fire_at"] == ms(t0 + 300 * (n + 1)) and now["next_fire_in"] == 300
         events = await until(stream, "execution_completed")
         (received,) = of_type(events, "client_input_received")
-        assert received["data"]["message"] == "[TRIGGER: timer/tick] Task: water the plants"
+        assert received["data"]["text"] == "[TRIGGER: timer/tick] Task: water the plants"
+        assert received["data"]["content"] == ""  # not the user's words: Hive shows a banner
         assert received["data"]["source"] == "trigger"
         assert received["data"]["trigger_id"] == "tick"
         assert received["data"]["trigger_seq"] == event["seq"]
@@ -133,7 +138,7 @@ async def test_create_list_run_patch_deactivate_activate_and_delete(client, stre
     assert body["task"] == "new task" and body["trigger_config"] == {"interval_minutes": 3}
     assert body["next_fire_at"] == ms(t0 + 180), "rescheduled on the same phase"
     (updated,) = of_type(await until(stream, "trigger_updated"), "trigger_updated")
-    assert updated["data"]["trigger"]["task"] == "new task"
+    assert (updated["data"]["trigger_id"], updated["data"]["task"]) == ("tick", "new task")
     await fake_clock.advance(60)
     event, _ = await next_fired(stream)
     assert event["data"]["tick"] == ms(t0 + 180) and event["data"]["fire_count"] == 3
@@ -146,7 +151,7 @@ async def test_create_list_run_patch_deactivate_activate_and_delete(client, stre
     on = await (await client.post("/api/sessions/s/triggers/tick/activate")).json()
     assert on["active"] is True and on["next_fire_at"] == ms(t0 + 230 + 180)
     (activated,) = of_type(await until(stream, "trigger_activated"), "trigger_activated")
-    assert activated["data"] == {"trigger_id": "tick", "next_fire_at": ms(t0 + 410)}
+    assert activated["data"] == {k: v for k, v in on.items() if k not in ("id", "error")}
     assert len(client.app[keys.SCHEDULER]) == 1
 
     deleted = await client.delete("/api/sessions/s/triggers/tick")
@@ -172,7 +177,7 @@ async def test_an_invalid_patch_is_400_and_changes_nothing(client, stream, fake_
     event, _ = await next_fired(stream)
     assert event["data"]["tick"] == before["next_fire_at"]
     received = await until(stream, "client_input_received")
-    assert received[-1]["data"]["message"].endswith("Task: water the plants")
+    assert received[-1]["data"]["text"].endswith("Task: water the plants")
     types = [e["type"] for e in read_log(client.app[keys.SETTINGS].home, "s")]
     assert "trigger_updated" not in types
 
@@ -199,7 +204,8 @@ async def test_invalid_timer_definitions_are_400_and_create_nothing(client, conf
     {"id": "x", "trigger_type": "email", "trigger_config": {}},
     {"id": "x", "trigger_type": "webhook", "trigger_config": {"signature": "github"}},
     {"id": "x", "trigger_type": "webhook", "trigger_config": {"signature": "rot13"}},
-    {"trigger_type": "timer", "trigger_config": {"interval_minutes": 5}},
+    {"trigger_type": "timer", "trigger_config": {"interval_minutes": 5}, "name": "?",
+     "trigger_id": "../x"},
 ], ids=repr)
 async def test_invalid_definitions_of_any_kind_are_400(client, spec):
     await create_session(client, session_id="s")
@@ -262,9 +268,9 @@ async def test_a_busy_queen_keeps_one_pending_input_per_trigger(meeting_client, 
     inputs = [e for e in of_type(read_log(client.app[keys.SETTINGS].home, "s"),
                                  "client_input_received") if e["data"]["source"] == "trigger"]
     first, *coalesced, other = inputs
-    assert first["data"]["trigger_id"] == "tick" and "coalesced_into" not in first["data"]
+    assert first["data"]["trigger_id"] == "tick" and first["data"]["coalesced_into"] is None
     assert [e["data"]["coalesced_into"] for e in coalesced] == [first["seq"]] * 3
-    assert other["data"]["trigger_id"] == "other" and "coalesced_into" not in other["data"]
+    assert other["data"]["trigger_id"] == "other" and other["data"]["coalesced_into"] is None
     stats = client.app[keys.SESSIONS].get("s").queen
     assert stats.pending == 2
 

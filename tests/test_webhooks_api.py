@@ -105,7 +105,7 @@ async def test_a_standard_delivery_is_recorded_fired_and_handed_to_the_queen(
         assert fire["data"]["trigger_type"] == "webhook" and fire["data"]["manual"] is False
         (given,) = [e for e in of_type(events, "client_input_received")
                     if e["data"]["source"] == "trigger"]
-        message = given["data"]["message"]
+        message = given["data"]["text"]
         assert message.startswith("[TRIGGER: webhook/push] Task: triage the push\n")
         assert "untrusted data" in message and '"number":7' in message
         raw = (settings.home / "sessions" / session_id / "events.jsonl").read_text()
@@ -275,7 +275,7 @@ async def test_a_deactivated_trigger_holds_deliveries_until_it_is_activated(
 async def test_a_payload_cannot_close_its_data_block_in_the_prompt(client, settings, body):
     await create_session(client, session_id="s", agent_id="hooks")
     assert (await deliver(client, "open", body))[0] == 202
-    (given,) = [e["data"]["message"] for e in of_type(log_of(settings), "client_input_received")
+    (given,) = [e["data"]["text"] for e in of_type(log_of(settings), "client_input_received")
                 if e["data"]["source"] == "trigger"]
     fence, rest = given.split("instructions):\n", 1)[1].split("\n", 1)
     inner, closing = rest.rsplit("\n", 1)

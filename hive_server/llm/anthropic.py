@@ -123,10 +123,10 @@ def turn_result(message: Message) -> TurnResult:
     """The final message as plain dicts the API accepts back (SDK-only fields dropped)."""
     content = [block for b in message.content if (block := _block_dict(b)) is not None]
     usage = message.usage
-    input_tokens = (usage.input_tokens + (usage.cache_creation_input_tokens or 0)
-                    + (usage.cache_read_input_tokens or 0))
+    cached, created = usage.cache_read_input_tokens or 0, usage.cache_creation_input_tokens or 0
     return TurnResult(content=content, stop_reason=message.stop_reason,
-                      usage=Usage(input_tokens, usage.output_tokens), model=message.model)
+                      usage=Usage(usage.input_tokens + cached + created, usage.output_tokens,
+                                  cached, created), model=message.model)
 
 
 def _block_dict(block: ContentBlock) -> dict[str, Any] | None:

@@ -33,12 +33,20 @@ class TextDelta:
 
 @dataclasses.dataclass(slots=True, frozen=True)
 class Usage:
+    """Tokens of one turn (or a sum). ``input_tokens`` counts every input token, the cached
+    ones included; ``cached_tokens`` of them were read from the prompt cache and
+    ``cache_creation_tokens`` written to it."""
+
     input_tokens: int = 0
     output_tokens: int = 0
+    cached_tokens: int = 0
+    cache_creation_tokens: int = 0
 
     def __add__(self, other: Usage) -> Usage:
         return Usage(self.input_tokens + other.input_tokens,
-                     self.output_tokens + other.output_tokens)
+                     self.output_tokens + other.output_tokens,
+                     self.cached_tokens + other.cached_tokens,
+                     self.cache_creation_tokens + other.cache_creation_tokens)
 
     def to_dict(self) -> dict[str, int]:
         return {"input_tokens": self.input_tokens, "output_tokens": self.output_tokens}

@@ -15,7 +15,8 @@ import orjson
 
 
 class EventType(StrEnum):
-    """Every event type, Hive's snake_case names. ``EVENT_DATA`` documents each ``data``."""
+    """Every event type, Hive's snake_case names. ``models/event_data.py`` defines each
+    type's ``data`` (one model per type)."""
 
     SESSION_STARTED = "session_started"
     SESSION_STOPPED = "session_stopped"
@@ -46,57 +47,8 @@ class EventType(StrEnum):
     TRIGGER_MISSED = "trigger_missed"
     WEBHOOK_RECEIVED = "webhook_received"
     LOG_REPAIRED = "log_repaired"
-
-
-EVENT_DATA: dict[EventType, str] = {
-    EventType.SESSION_STARTED: "{queen_id, queen_name, agent_id|null (the colony a resumed "
-    "session had; a new session's colony follows as worker_colony_loaded), model, provider, "
-    "resumed: bool, previous_seq: int (last seq before this run, 0 when new)}",
-    EventType.SESSION_STOPPED: "{reason: 'deleted'|'agent_deleted'|'shutdown'} always the last "
-    "event of a run",
-    EventType.SESSION_RESUMED: "not emitted: a resume is session_started with resumed: true "
-    "(the name is kept so ?types= may list it)",
-    EventType.CLIENT_INPUT_RECEIVED: "{message: str, source: 'user'|'trigger', trigger_id? and "
-    "trigger_seq?: int (a trigger's input: the trigger_fired it comes from), "
-    "answers_request_seq?: int (answers ask_user), coalesced_into?: int (a coalesced fire)}",
-    EventType.CLIENT_INPUT_REQUESTED: "{prompt: str} the queen's ask_user question",
-    EventType.CLIENT_OUTPUT_DELTA: "{content: str, snapshot: str} the queen's text as it streams",
-    EventType.LLM_TEXT_DELTA: "{content: str, snapshot: str} a worker's text as it streams",
-    EventType.LLM_TURN_COMPLETE: "{message: {role, content: [blocks]}, usage: {input_tokens, "
-    "output_tokens}, stop_reason, model}",
-    EventType.TOOL_CALL_STARTED: "{tool_use_id, tool_name, tool_input}",
-    EventType.TOOL_CALL_COMPLETED: "{tool_use_id, tool_name, result: str, is_error: bool}",
-    EventType.EXECUTION_STARTED: "{trigger: 'user'|'trigger', input_seq: int, coalesced: int}",
-    EventType.EXECUTION_COMPLETED: "{turns: int, usage: {input_tokens, output_tokens}}",
-    EventType.EXECUTION_FAILED: "{error: str, error_type: str}",
-    EventType.EXECUTION_CANCELLED: "{reason: 'cancelled'}",
-    EventType.WORKER_COLONY_LOADED: "{agent_id, agent_path, name, version, tools: [str], "
-    "workers: [str]}",
-    EventType.WORKER_COLONY_UNLOADED: "{agent_id, reason: 'request'|'agent_unavailable', "
-    "error?: str}",
-    EventType.WORKER_STARTED: "{worker_id, worker, task}",
-    EventType.WORKER_COMPLETED: "{worker_id, worker, result: str, turns: int}",
-    EventType.WORKER_FAILED: "{worker_id, worker, error: str ('cancelled' when its execution was "
-    "cancelled)}",
-    EventType.TRIGGER_AVAILABLE: "{trigger: card}",
-    EventType.TRIGGER_INVALID: "{trigger_id: str|null, error: str, source: 'folder'}",
-    EventType.TRIGGER_ACTIVATED: "{trigger_id, next_fire_at: int|null (epoch ms; null for a "
-    "webhook)}",
-    EventType.TRIGGER_DEACTIVATED: "{trigger_id}",
-    EventType.TRIGGER_FIRED: "{trigger_id, trigger_type, tick: int|null (the scheduled time, "
-    "epoch ms; null for run and webhook fires), manual: bool (run), missed: int (0, or how many "
-    "missed ticks / held deliveries a catch-up fire stands for), payload: object|null, "
-    "fire_count: int}",
-    EventType.TRIGGER_UPDATED: "{trigger: card}",
-    EventType.TRIGGER_REMOVED: "{trigger_id}",
-    EventType.TRIGGER_MISSED: "{trigger_id, missed: int, capped: bool (cron count hit its cap "
-    "of 1000), first_missed_at, last_missed_at (epoch ms: ticks, or held deliveries' "
-    "received_at), policy: 'skip'|'fire_once'}",
-    EventType.WEBHOOK_RECEIVED: "{delivery_id, agent_id, trigger_id, received_at: int (epoch "
-    "ms), headers: {allow-listed}, payload, held?: true (it waited in the inbox)}",
-    EventType.LOG_REPAIRED: "{truncated_bytes: int} a torn tail was cut off on open (logged "
-    "just before that run's session_started)",
-}
+    LOOP_STATE_CHANGED = "loop_state_changed"
+    SESSION_SNAPSHOT = "session_snapshot"  # synthesised: first SSE frame, never stored
 
 
 def utc_now_iso() -> str:

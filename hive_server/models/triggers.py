@@ -11,6 +11,7 @@ rather than a silent default.
 from __future__ import annotations
 
 import re
+from collections.abc import Container
 from datetime import UTC, datetime
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -217,6 +218,21 @@ class TriggerSpec(BaseModel):
     @property
     def webhook(self) -> WebhookConfig | None:
         return self._config if isinstance(self._config, WebhookConfig) else None
+
+
+_SLUG_RE = re.compile(r"[^a-z0-9]+")
+
+
+def id_from_name(name: str, taken: Container[str]) -> str:
+    """Hive's id for a trigger created without one: ``user-<slug of name>``, then ``-2``,
+    ``-3``... while taken."""
+    slug = _SLUG_RE.sub("-", name.lower()).strip("-")[:48].strip("-") or "trigger"
+    base = f"user-{slug}"
+    candidate, n = base, 1
+    while candidate in taken:
+        n += 1
+        candidate = f"{base}-{n}"
+    return candidate
 
 
 class TriggerProblem(BaseModel):

@@ -17,7 +17,14 @@ from collections.abc import Mapping
 from typing import Any
 
 from hive_server.llm.base import LLMClient, TextDelta, TurnResult, Usage
-from hive_server.models.events import EventType
+from hive_server.llm.pricing import cost_usd
+from hive_server.models.event_data import (
+    EventData,
+    LlmTurnComplete,
+    TextDeltaData,
+    ToolCallCompleted,
+    ToolCallStarted,
+)
 from hive_server.services.conversation import (
     Message,
     append_message,
@@ -41,7 +48,7 @@ class LoopContext:
     model: str
     stream_id: str
     execution_id: str
-    delta_type: EventType
+    delta_type: type[TextDeltaData]  # ClientOutputDelta (queen) or LlmTextDelta (workers)
     max_rounds: int = MAX_TOOL_ROUNDS
 
 
@@ -57,8 +64,8 @@ async def run_agent_loop(ctx: LoopContext, system: str, messages: list[Message],
     """Run turns, appending to ``messages``, until a turn asks for no tool."""
     usage, turns, result = Usage(), 0, None
     specs = [tool.spec for tool in tools.values()]
-    for _ in range(ctx.max_rounds):
-        result = await _one_turn(ctx, system, messages, specs)
+    for iteration in range(ctx.max_rounds):
+        result = await _one_turn(ctx, system, messages, specs, iteration)
         turns += 1
         usage = usage + result.usage
         if not result.tool_uses:
@@ -74,8 +81,9 @@ class _Deltas:
     the log from growing with every token of a long reply.
     """
 
-    def __init__(self, ctx: LoopContext):
+    def __init__(self, ctx: LoopContext, iteration: int):
         self.ctx = ctx
+        self.iteration = iteration
         self.snapshot = ""
         self.pending = ""
         self.last: float | None = None
@@ -90,16 +98,16 @@ class _Deltas:
 
     def flush(self, now: float | None = None) -> None:
         if self.pending:
-            _emit(self.ctx, self.ctx.delta_type,
-                  {"content": self.pending, "snapshot": self.snapshot})
+            _emit(self.ctx, self.ctx.delta_type(content=self.pending, snapshot=self.snapshot,
+                                                iteration=self.iteration))
             self.pending = ""
             self.last = now if now is not None else asyncio.get_running_loop().time()
 
 
 async def _one_turn(ctx: LoopContext, system: str, messages: list[Message],
-                    specs: list[Any]) -> TurnResult:
+                    specs: list[Any], iteration: int) -> TurnResult:
     result: TurnResult | None = None
-    deltas = _Deltas(ctx)
+    deltas = _Deltas(ctx, iteration)
     window = recent_window(messages, CONTEXT_CHARS)
     stream = ctx.llm.stream_turn(system=system, messages=window, tools=specs,
                                  model=ctx.model)
@@ -115,10 +123,12 @@ async def _one_turn(ctx: LoopContext, system: str, messages: list[Message],
     if result is None:
         raise RuntimeError("the model stream ended without a result")
     append_message(messages, result.message())
-    _emit(ctx, EventType.LLM_TURN_COMPLETE, {
-        "message": result.message(), "usage": result.usage.to_dict(),
-        "stop_reason": result.stop_reason, "model": result.model,
-    })
+    usage = result.usage
+    _emit(ctx, LlmTurnComplete(
+        message=result.message(), model=result.model, stop_reason=result.stop_reason,
+        iteration=iteration, input_tokens=usage.input_tokens, output_tokens=usage.output_tokens,
+        cached_tokens=usage.cached_tokens, cache_creation_tokens=usage.cache_creation_tokens,
+        cost_usd=cost_usd(result.model, usage)))
     return result
 
 
@@ -139,8 +149,8 @@ async def _run_tools(ctx: LoopContext, uses: list[dict[str, Any]], tools: Mappin
 async def _call_tool(ctx: LoopContext, use: dict[str, Any], tools: Mapping[str, Tool],
                      results: dict[str, dict[str, Any]]) -> None:
     name = use["name"]
-    _emit(ctx, EventType.TOOL_CALL_STARTED,
-          {"tool_use_id": use["id"], "tool_name": name, "tool_input": use.get("input", {})})
+    _emit(ctx, ToolCallStarted(tool_use_id=use["id"], tool_name=name,
+                               tool_input=use.get("input", {})))
     tool = tools.get(name)
     if tool is None:
         _record(ctx, use, f"unknown tool {name!r}", True, results)
@@ -158,11 +168,9 @@ async def _call_tool(ctx: LoopContext, use: dict[str, Any], tools: Mapping[str, 
 def _record(ctx: LoopContext, use: dict[str, Any], text: str, is_error: bool,
             results: dict[str, dict[str, Any]]) -> None:
     results[use["id"]] = tool_result_block(use["id"], text, is_error)
-    _emit(ctx, EventType.TOOL_CALL_COMPLETED, {
-        "tool_use_id": use["id"], "tool_name": use["name"], "result": text,
-        "is_error": is_error,
-    })
+    _emit(ctx, ToolCallCompleted(tool_use_id=use["id"], tool_name=use["name"], result=text,
+                                 is_error=is_error))
 
 
-def _emit(ctx: LoopContext, kind: EventType, data: dict[str, Any]) -> None:
-    ctx.session.emit(kind, data, stream_id=ctx.stream_id, execution_id=ctx.execution_id)
+def _emit(ctx: LoopContext, payload: EventData) -> None:
+    ctx.session.emit(payload, stream_id=ctx.stream_id, execution_id=ctx.execution_id)

@@ -18,7 +18,12 @@ from typing import Any
 from hive_server.errors import InvalidInput
 from hive_server.llm.base import LLMClient, ToolSpec
 from hive_server.models.agent import AgentManifest, WorkerSpec
-from hive_server.models.events import EventType
+from hive_server.models.event_data import (
+    LlmTextDelta,
+    WorkerCompleted,
+    WorkerFailed,
+    WorkerStarted,
+)
 from hive_server.services.agent_folder import AgentEntry
 from hive_server.services.agent_loop import LoopContext, run_agent_loop
 from hive_server.services.catalog import AgentCatalog
@@ -30,6 +35,7 @@ from hive_server.services.tools import (
     builtin_tools,
     tool_from_function,
 )
+from hive_server.services.worker_runs import WorkerRuns
 
 DEFAULT_WORKER = "default"
 
@@ -60,6 +66,8 @@ class Colony:
         self._slots = asyncio.Semaphore(self.manifest.max_parallel_workers)
         self._ids = itertools.count(1)
         self.stats = WorkerStats()
+        self.runs = WorkerRuns()  # for GET .../workers
+        self._now = clock_now
         self._run_worker_tool = self._build_run_worker_tool()
 
     @property
@@ -119,37 +127,47 @@ class Colony:
         """Run one worker to completion; its failure raises ToolError for the queen."""
         async with self._slots:
             worker_id = f"{worker}-{next(self._ids)}"
-            return await self._run(worker_id, worker, task)
+            run = self.runs.start(worker_id, worker, task, self._now())
+            try:
+                result = await self._run(worker_id, worker, task)
+            except asyncio.CancelledError:
+                self.runs.finish(run, "cancelled", self._now(), error="cancelled")
+                raise
+            except ToolError as exc:
+                self.runs.finish(run, "failed", self._now(), error=str(exc))
+                raise
+            self.runs.finish(run, "completed", self._now(), result=result)
+            return result
 
     async def _run(self, worker_id: str, worker: str, task: str) -> str:
         stream_id = f"worker:{worker_id}"
-        base = {"worker_id": worker_id, "worker": worker}
         emit = self.session.emit
-        emit(EventType.WORKER_STARTED, {**base, "task": task}, stream_id=stream_id)
+        emit(WorkerStarted(worker_id=worker_id, worker=worker, task=task), stream_id=stream_id)
         self.stats.started += 1
         self.stats.running += 1
         ctx = LoopContext(self.session, self.llm, self.model, stream_id, worker_id,
-                          EventType.LLM_TEXT_DELTA)
+                          LlmTextDelta)
         try:
             outcome = await run_agent_loop(ctx, self._system(worker),
                                            [{"role": "user", "content": task}],
                                            self._tools[worker])
         except asyncio.CancelledError:
-            self._failed(stream_id, base, "cancelled")
+            self._failed(stream_id, worker_id, worker, "cancelled")
             raise
         except Exception as exc:  # a worker is a task boundary: its failure is the queen's result
-            self._failed(stream_id, base, f"{type(exc).__name__}: {exc}")
+            self._failed(stream_id, worker_id, worker, f"{type(exc).__name__}: {exc}")
             raise ToolError(f"worker {worker_id} failed: {exc}") from exc
         finally:
             self.stats.running -= 1
         self.stats.completed += 1
-        emit(EventType.WORKER_COMPLETED, {**base, "result": outcome.text, "turns": outcome.turns},
-             stream_id=stream_id)
+        emit(WorkerCompleted(worker_id=worker_id, worker=worker, result=outcome.text,
+                             turns=outcome.turns), stream_id=stream_id)
         return outcome.text or "(the worker returned no text)"
 
-    def _failed(self, stream_id: str, base: dict[str, str], error: str) -> None:
+    def _failed(self, stream_id: str, worker_id: str, worker: str, error: str) -> None:
         self.stats.failed += 1
-        self.session.emit(EventType.WORKER_FAILED, {**base, "error": error}, stream_id=stream_id)
+        self.session.emit(WorkerFailed(worker_id=worker_id, worker=worker, error=error),
+                          stream_id=stream_id)
 
     def _system(self, worker: str) -> str:
         spec = self.workers[worker]

@@ -19,6 +19,16 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from pydantic import ValidationError
+
+from hive_server.models.event_data import (
+    ClientInputReceived,
+    ExecutionStarted,
+    LlmTurnComplete,
+    ToolCallCompleted,
+    parse_data,
+)
+from hive_server.models.events import EventType
 
 Message = dict[str, Any]
 
@@ -37,7 +47,7 @@ def tool_result_block(tool_use_id: str, text: str, is_error: bool) -> dict[str, 
 @dataclasses.dataclass(slots=True)
 class Rebuilt:
     messages: list[Message]
-    pending: list[tuple[int, dict[str, Any]]]  # (seq, client_input_received data) never started
+    pending: list[tuple[int, ClientInputReceived]]  # inputs received but never started
 
 
 def rebuild_from_file(path: Path, stream_id: str = "queen") -> Rebuilt:
@@ -53,11 +63,12 @@ def rebuild_from_file(path: Path, stream_id: str = "queen") -> Rebuilt:
                 continue
             try:
                 event = orjson.loads(line)
-            except orjson.JSONDecodeError:
-                continue
-            if event.get("stream_id") != stream_id:  # the marker was in the data (tool input)
-                continue
-            folder.add(event["seq"], event["type"], event.get("data") or {})
+                if event.get("stream_id") != stream_id:  # the marker was in the data
+                    continue
+                folder.add(event["seq"], event["type"], event.get("data") or {})
+            except (orjson.JSONDecodeError, ValidationError, KeyError, TypeError,
+                    AttributeError):
+                continue  # a line that is not a valid event is skipped
     return Rebuilt(normalize(folder.finish()), sorted(folder.inputs.items()))
 
 
@@ -65,24 +76,28 @@ class _Folder:
     def __init__(self) -> None:
         self.messages: list[Message] = []
         self.results: dict[str, dict[str, Any]] = {}
-        self.inputs: dict[int, dict[str, Any]] = {}
+        self.inputs: dict[int, ClientInputReceived] = {}
 
     def add(self, seq: int, kind: str, data: dict[str, Any]) -> None:
-        if kind == "tool_call_completed":
-            self.results[data.get("tool_use_id", "")] = tool_result_block(
-                data.get("tool_use_id", ""), str(data.get("result", "")),
-                bool(data.get("is_error", False)))
-            return
-        if kind == "client_input_received":
-            if not data.get("answers_request_seq") and not data.get("coalesced_into"):
-                self.inputs[seq] = data
-            return
-        self._flush_results()
-        if kind == "llm_turn_complete" and isinstance(data.get("message"), dict):
-            self.messages.append(data["message"])
-        elif kind == "execution_started" and data.get("input_seq") in self.inputs:
-            text = self.inputs.pop(data["input_seq"]).get("message", "")
-            self.messages.append({"role": "user", "content": str(text)})
+        """Fold one event in; its ``data`` is read through the type's model (a log written
+        before a field was renamed still reads)."""
+        if kind == EventType.TOOL_CALL_COMPLETED:
+            done = parse_data(ToolCallCompleted, data)
+            self.results[done.tool_use_id] = tool_result_block(done.tool_use_id, done.result,
+                                                               done.is_error)
+        elif kind == EventType.CLIENT_INPUT_RECEIVED:
+            received = parse_data(ClientInputReceived, data)
+            if received.answers_request_seq is None and received.coalesced_into is None:
+                self.inputs[seq] = received
+        elif kind == EventType.LLM_TURN_COMPLETE:
+            self._flush_results()
+            self.messages.append(dict(parse_data(LlmTurnComplete, data).message))
+        elif kind == EventType.EXECUTION_STARTED:
+            self._flush_results()
+            started = parse_data(ExecutionStarted, data)
+            if started.input_seq in self.inputs:
+                text = self.inputs.pop(started.input_seq).message
+                self.messages.append({"role": "user", "content": text})
 
     def _flush_results(self) -> None:
         if not self.results:

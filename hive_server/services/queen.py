@@ -14,12 +14,24 @@ import functools
 import logging
 import uuid
 from collections import deque
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Literal
 
 from hive_server.errors import Busy, Unavailable
 from hive_server.llm.base import LLMClient, LLMError, ToolSpec
-from hive_server.models.events import Event, EventType
+from hive_server.models.event_data import (
+    ClientInputReceived,
+    ClientInputRequested,
+    ClientOutputDelta,
+    ExecutionCancelled,
+    ExecutionCompleted,
+    ExecutionFailed,
+    ExecutionStarted,
+    Question,
+    SessionSnapshot,
+    UsageData,
+)
+from hive_server.models.events import Event
 from hive_server.models.queen import QueenProfile
 from hive_server.services.agent_loop import LoopContext, run_agent_loop
 from hive_server.services.conversation import Message, append_message
@@ -30,13 +42,14 @@ log = logging.getLogger(__name__)
 
 ToolSource = Callable[[], Mapping[str, Tool]]
 ColonyText = Callable[[], str | None]
+Source = Literal["user", "trigger"]
 
 
 @dataclasses.dataclass(slots=True)
 class InboxItem:
     text: str
     input_seq: int
-    source: str = "user"
+    source: Source = "user"
     key: str | None = None  # trigger id: at most one pending per key
     coalesced: int = 0
 
@@ -59,18 +72,18 @@ class Queen:
         self._asking: tuple[int, asyncio.Future[str]] | None = None
         self._ask_lock = asyncio.Lock()  # parallel ask_user calls are asked one at a time
         self._stopped = False
+        self._execution_id: str | None = None
         self.executions = 0
 
     # -- lifecycle ------------------------------------------------------------------------------
-    def start(self, pending: list[tuple[int, dict[str, Any]]] = ()) -> None:
+    def start(self, pending: Sequence[tuple[int, ClientInputReceived]] = ()) -> None:
         """Start the loop once the session is fully loaded (colony included).
 
         Inputs delivered before ``start`` wait in the inbox. ``pending`` are inputs recorded
         before a restart but never handled; they go first (they are the older ones).
         """
         self._inbox.extendleft(reversed([
-            InboxItem(str(data.get("message", "")), seq, str(data.get("source", "user")),
-                      data.get("trigger_id")) for seq, data in pending]))
+            InboxItem(data.message, seq, data.source, data.trigger_id) for seq, data in pending]))
         self._task = asyncio.create_task(self._run(), name=f"queen:{self.session.id}")
         self._wakeup.set()
 
@@ -92,9 +105,13 @@ class Queen:
     def pending(self) -> int:
         return len(self._inbox)
 
+    def snapshot(self) -> SessionSnapshot:
+        """Her state now, as the first frame of an SSE stream shows it."""
+        return self.session.activity.snapshot(self.session.last_seq, len(self._inbox))
+
     # -- input ----------------------------------------------------------------------------------
-    async def deliver(self, text: str, *, source: str = "user", key: str | None = None,
-                      extra: dict[str, Any] | None = None) -> tuple[Event, bool]:
+    async def deliver(self, text: str, *, source: Source = "user", key: str | None = None,
+                      trigger_seq: int | None = None) -> tuple[Event, bool]:
         """Record an input and queue it (or answer a pending ``ask_user``).
 
         Returns the ``client_input_received`` event (durable when this returns) and whether
@@ -106,13 +123,13 @@ class Queen:
             return await self._answer(text), False
         if key is not None and (queued := self._pending_for(key)) is not None:
             queued.coalesced += 1
-            event, stored = self._emit_input(text, source, key, {
-                **(extra or {}), "coalesced_into": queued.input_seq})
+            event, stored = self._emit_input(text, source, key, trigger_seq,
+                                             coalesced_into=queued.input_seq)
             await stored
             return event, True
         if len(self._inbox) >= self.inbox_size:
             raise Busy("the queen's inbox is full; retry later", code="inbox_full")
-        event, stored = self._emit_input(text, source, key, extra)
+        event, stored = self._emit_input(text, source, key, trigger_seq)
         self._inbox.append(InboxItem(text, event.seq, source, key))
         self._wakeup.set()
         await stored
@@ -121,19 +138,22 @@ class Queen:
     def _pending_for(self, key: str) -> InboxItem | None:
         return next((item for item in self._inbox if item.key == key), None)
 
-    def _emit_input(self, text: str, source: str, key: str | None,
-                    extra: dict[str, Any] | None) -> tuple[Event, asyncio.Future[None]]:
-        data: dict[str, Any] = {"message": text, "source": source, **(extra or {})}
-        if key is not None:
-            data["trigger_id"] = key
-        return self.session.emit(EventType.CLIENT_INPUT_RECEIVED, data)
+    def _emit_input(self, text: str, source: Source, key: str | None, trigger_seq: int | None,
+                    coalesced_into: int | None = None) -> tuple[Event, asyncio.Future[None]]:
+        user = source == "user"
+        self.session.record_input(text, source)  # count, time, preview for the history row
+        return self.session.emit(ClientInputReceived(
+            content=text if user else "", text=None if user else text, source=source,
+            trigger_id=key, trigger_seq=trigger_seq, coalesced_into=coalesced_into))
 
     async def _answer(self, text: str) -> Event:
         assert self._asking is not None
         request_seq, future = self._asking
         self._asking = None  # one answer per question: a second chat is a new input
-        event, stored = self.session.emit(EventType.CLIENT_INPUT_RECEIVED, {
-            "message": text, "source": "user", "answers_request_seq": request_seq})
+        event, stored = self.session.emit(
+            ClientInputReceived(content=text, answers_request_seq=request_seq),
+            execution_id=self._execution_id)
+        self.session.record_input(text, "user")
         if not future.done():
             future.set_result(text)
         await stored
@@ -169,36 +189,35 @@ class Queen:
         """Start an execution: log it and put the input into the conversation."""
         execution_id = uuid.uuid4().hex
         self.executions += 1
-        self.session.emit(EventType.EXECUTION_STARTED, {
-            "trigger": item.source, "input_seq": item.input_seq, "coalesced": item.coalesced,
-        }, execution_id=execution_id)
+        self._execution_id = execution_id
+        self.session.emit(ExecutionStarted(trigger=item.source, input_seq=item.input_seq,
+                                           coalesced=item.coalesced),
+                          execution_id=execution_id)
         append_message(self.messages, {"role": "user", "content": item.text})
         return execution_id
 
     def _report_cancel(self, execution_id: str, task: asyncio.Task[None]) -> None:
         if task.cancelled():
-            self.session.emit(EventType.EXECUTION_CANCELLED, {"reason": "cancelled"},
-                              execution_id=execution_id)
+            self.session.emit(ExecutionCancelled(), execution_id=execution_id)
 
     async def _execute(self, execution_id: str) -> None:
         emit = self.session.emit
         ctx = LoopContext(self.session, self.llm, self.session.meta.model, "queen",
-                          execution_id, EventType.CLIENT_OUTPUT_DELTA)
+                          execution_id, ClientOutputDelta)
         try:
             outcome = await run_agent_loop(ctx, self.system_prompt(), self.messages,
                                            self.tools())
         except LLMError as exc:
-            emit(EventType.EXECUTION_FAILED, {"error": str(exc), "error_type": exc.error_type},
+            emit(ExecutionFailed(error=str(exc), error_type=exc.error_type),
                  execution_id=execution_id)
             return
         except Exception as exc:  # an execution is a task boundary: log it, fail it, go on
             log.exception("session %s: execution failed", self.session.id)
-            emit(EventType.EXECUTION_FAILED, {"error": str(exc),
-                                              "error_type": type(exc).__name__},
+            emit(ExecutionFailed(error=str(exc), error_type=type(exc).__name__),
                  execution_id=execution_id)
             return
-        emit(EventType.EXECUTION_COMPLETED, {"turns": outcome.turns,
-                                             "usage": outcome.usage.to_dict()},
+        emit(ExecutionCompleted(turns=outcome.turns, usage=UsageData(
+            input_tokens=outcome.usage.input_tokens, output_tokens=outcome.usage.output_tokens)),
              execution_id=execution_id)
 
     # -- prompt and tools -----------------------------------------------------------------------
@@ -210,9 +229,13 @@ class Queen:
 
     async def _ask_user(self, args: dict[str, Any]) -> str:
         question = str(args.get("question") or "Please answer.")
+        options = args.get("options")
+        options = [str(o) for o in options] if isinstance(options, list) and options else None
         async with self._ask_lock:
             future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-            event, _ = self.session.emit(EventType.CLIENT_INPUT_REQUESTED, {"prompt": question})
+            event, _ = self.session.emit(ClientInputRequested(questions=[Question(
+                id=f"q-{uuid.uuid4().hex[:8]}", prompt=question, options=options)]),
+                execution_id=self._execution_id)
             self._asking = (event.seq, future)
             try:
                 return await future
@@ -224,6 +247,9 @@ class Queen:
 ASK_USER_SPEC = ToolSpec(
     name="ask_user",
     description="Ask the user a question and wait for the answer (their next chat message).",
-    input_schema={"type": "object", "properties": {"question": {"type": "string"}},
-                  "required": ["question"]},
+    input_schema={"type": "object", "properties": {
+        "question": {"type": "string"},
+        "options": {"type": "array", "items": {"type": "string"},
+                    "description": "choices to offer (the user may still answer freely)"}},
+        "required": ["question"]},
 )

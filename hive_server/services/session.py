@@ -9,6 +9,7 @@ use it before answering a request that reports an action.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from datetime import UTC, datetime
@@ -19,10 +20,13 @@ from hive_server.core.bus import EventBus, Subscription
 from hive_server.core.eventlog import EventLog
 from hive_server.core.files import write_atomic
 from hive_server.errors import Unavailable
-from hive_server.models.events import Event, EventType
-from hive_server.models.session import SessionMeta
+from hive_server.models.event_data import EventData, SessionStopped
+from hive_server.models.events import Event
+from hive_server.models.session import SessionMeta, preview
+from hive_server.services.activity import QueenActivity
 
 log = logging.getLogger(__name__)
+META_FLUSH_SECONDS = 2.0  # inputs are counted in memory; meta.json follows at most this late
 
 
 class SessionPart(Protocol):
@@ -46,33 +50,36 @@ class Session:
         self.workspace = directory / "workspace"
         self.log = event_log
         self.bus = EventBus(self.id, bus_queue_size)
+        self.activity = QueenActivity()
         self.started_monotonic = time.monotonic()
         self.loaded_at = time.time()
         self.parts: list[SessionPart] = []
         self.stopping = False
         self._sealed = False  # after session_stopped: nothing more is logged or saved
         self._meta_lock = asyncio.Lock()
+        self._meta_dirty = False  # meta changed in memory (inputs) and not yet written
+        self._meta_flush: asyncio.Task[None] | None = None
 
     @property
     def last_seq(self) -> int:
         return self.log.last_seq
 
-    def emit(self, type: EventType | str, data: dict[str, Any] | None = None, *,
-             stream_id: str = "queen", node_id: str | None = None,
+    def emit(self, payload: EventData, *, stream_id: str = "queen", node_id: str | None = None,
              execution_id: str | None = None, correlation_id: str | None = None,
              colony_id: str | None = None) -> tuple[Event, asyncio.Future[None]]:
-        """Number, store (asynchronously) and publish one event.
+        """Number, store (asynchronously) and publish one event built from ``payload``.
 
+        When the event changes the queen's loop state, ``loop_state_changed`` follows it.
         Raises ``Unavailable`` once the session has logged ``session_stopped`` (an action that
         raced the stop is refused, not a server error).
         """
         if self._sealed:
             raise Unavailable(f"session {self.id!r} is stopping", code="session_stopping")
         event = Event(
-            seq=self.log.last_seq + 1, type=str(type), session_id=self.id,
+            seq=self.log.last_seq + 1, type=payload.TYPE.value, session_id=self.id,
             stream_id=stream_id, node_id=node_id or stream_id, execution_id=execution_id,
             correlation_id=correlation_id, colony_id=colony_id or self.meta.agent_id,
-            data=data or {},
+            data=payload.model_dump(),
         )
         try:
             stored = self.log.append(event)
@@ -80,12 +87,13 @@ class Session:
             raise Unavailable(f"session {self.id!r} cannot store events: {exc}",
                               code="log_unavailable") from exc
         self.bus.publish(event)
+        if (change := self.activity.observe(event)) is not None:
+            self.emit(change, execution_id=execution_id)
         return event, stored
 
-    async def emit_durable(self, type: EventType | str, data: dict[str, Any] | None = None,
-                           **kwargs: Any) -> Event:
+    async def emit_durable(self, payload: EventData, **kwargs: Any) -> Event:
         """``emit``, then wait until the event is stored under the durability policy."""
-        event, stored = self.emit(type, data, **kwargs)
+        event, stored = self.emit(payload, **kwargs)
         try:
             await stored
         except (OSError, RuntimeError) as exc:
@@ -97,6 +105,40 @@ class Session:
                   types: frozenset[str] | None = None) -> Subscription:
         return self.bus.subscribe(maxsize, types)
 
+    def record_input(self, text: str, source: str) -> None:
+        """Count an input handed to the queen (a chat or a trigger) in ``meta``: its count,
+        time and, for a user message, a preview. Kept in memory; ``meta.json`` is written at
+        most ``META_FLUSH_SECONDS`` later (or at close), never once per chat."""
+        changes: dict[str, Any] = {"message_count": (self.meta.message_count or 0) + 1,
+                                   "last_input_at": utc_iso()}
+        if source == "user":
+            changes["last_message"] = preview(text)
+        self.meta = self.meta.model_copy(update=changes)
+        self._meta_dirty = True
+        if self._meta_flush is None and not self._sealed:
+            self._meta_flush = asyncio.create_task(self._flush_meta_later(),
+                                                   name=f"meta-flush:{self.id}")
+
+    async def _flush_meta_later(self) -> None:
+        try:
+            while self._meta_dirty:  # an input recorded during a write waits for the next
+                await asyncio.sleep(META_FLUSH_SECONDS)
+                async with self._meta_lock:
+                    if self._sealed:
+                        return
+                    await self._write_meta({})
+        except OSError:
+            log.exception("session %s: writing meta.json failed", self.id)
+        finally:
+            self._meta_flush = None
+
+    async def _stop_meta_flush(self) -> None:
+        task, self._meta_flush = self._meta_flush, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
     async def save_meta(self, **changes: Any) -> None:
         """Apply ``changes`` to meta and write ``meta.json`` atomically (``Unavailable`` once
         the session is stopping: its folder may be about to be deleted)."""
@@ -107,6 +149,7 @@ class Session:
 
     async def _write_meta(self, changes: dict[str, Any]) -> None:
         self.meta = self.meta.model_copy(update={**changes, "updated_at": utc_iso()})
+        self._meta_dirty = False
         payload = self.meta.model_dump_json(indent=2).encode()
         await asyncio.to_thread(write_atomic, self.dir / "meta.json", payload)
 
@@ -134,11 +177,15 @@ class Session:
             self._sealed = True
             self.bus.close("session_stopped")
             await self.log.close()
+            await self._stop_meta_flush()
             if mark_stopped:
                 async with self._meta_lock:
                     await self._write_meta({"status": "stopped", "stopped_at": utc_iso()})
+            elif self._meta_dirty:  # kept live for the next start: only the inputs changed
+                async with self._meta_lock:
+                    await self._write_meta({})
 
     async def _log_stopped(self, reason: str) -> None:
-        _, stored = self.emit(EventType.SESSION_STOPPED, {"reason": reason})
+        _, stored = self.emit(SessionStopped(reason=reason))
         self._sealed = True  # session_stopped is the last event
         await stored

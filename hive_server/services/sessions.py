@@ -20,7 +20,12 @@ from hive_server.core.eventlog import Durability, EventLog
 from hive_server.errors import Conflict, InvalidInput, NotFound
 from hive_server.llm.base import LLMClient
 from hive_server.models.api import CreateSessionBody
-from hive_server.models.events import EventType
+from hive_server.models.event_data import (
+    LogRepaired,
+    SessionStarted,
+    WorkerColonyLoaded,
+    WorkerColonyUnloaded,
+)
 from hive_server.models.queen import QueenProfile
 from hive_server.models.session import RESERVED_IDS, SessionMeta, is_safe_id, new_session_id
 from hive_server.models.triggers import parse_triggers_file
@@ -172,13 +177,11 @@ class SessionManager:
                      truncated: int, resumed: bool, previous_seq: int) -> LiveSession:
         meta = session.meta
         if truncated:
-            session.emit(EventType.LOG_REPAIRED, {"truncated_bytes": truncated})
-        await session.emit_durable(EventType.SESSION_STARTED, {
-            "queen_id": meta.queen_id, "queen_name": meta.queen_name,
-            "agent_id": meta.agent_id, "model": meta.model,
-            "provider": self.options.provider, "resumed": resumed,
-            "previous_seq": previous_seq,
-        })
+            session.emit(LogRepaired(truncated_bytes=truncated))
+        await session.emit_durable(SessionStarted(
+            queen_id=meta.queen_id, queen_name=meta.queen_name, agent_id=meta.agent_id,
+            model=meta.model, provider=self.options.provider, resumed=resumed,
+            previous_seq=previous_seq))
         await session.save_meta(status="live", stopped_at=None)
         live: LiveSession
         base_tools = self._base_tools(session)  # built once: tool schemas are costly
@@ -212,7 +215,8 @@ class SessionManager:
             queen_name=profile.name,
             model=(body.model or self.options.model_override or profile.model
                    or self.options.default_model),
-            phase=body.initial_phase or "planning",
+            phase=body.initial_phase or ("colony" if body.agent_id or body.agent_path
+                                         else "independent"),
         )
         return meta, profile
 
@@ -231,10 +235,10 @@ class SessionManager:
                         model_override=self.options.model_override)
         live.colony = colony
         await live.session.save_meta(agent_id=entry.agent_id, agent_path=str(entry.path))
-        await live.session.emit_durable(EventType.WORKER_COLONY_LOADED, {
-            "agent_id": entry.agent_id, "agent_path": str(entry.path),
-            "name": colony.manifest.name, "version": entry.version,
-            "tools": sorted(colony.available), "workers": sorted(colony.workers)})
+        await live.session.emit_durable(WorkerColonyLoaded(
+            agent_id=entry.agent_id, agent_path=str(entry.path), name=colony.manifest.name,
+            version=entry.version, tools=sorted(colony.available),
+            workers=sorted(colony.workers)))
         if entry.triggers_raw is not None:
             await live.triggers.attach_folder(*parse_triggers_file(entry.triggers_raw))
         return colony
@@ -246,8 +250,8 @@ class SessionManager:
         except (NotFound, InvalidInput) as exc:
             log.warning("session %s: colony %s not reloaded: %s", live.session.id, agent_id, exc)
             await live.session.save_meta(agent_id=None, agent_path=None)
-            await live.session.emit_durable(EventType.WORKER_COLONY_UNLOADED, {
-                "agent_id": agent_id, "reason": "agent_unavailable", "error": str(exc)})
+            await live.session.emit_durable(WorkerColonyUnloaded(
+                agent_id=agent_id, reason="agent_unavailable", error=str(exc)))
 
     async def unload_colony(self, session_id: str, reason: str = "request") -> str:
         live = self.get(session_id)
@@ -260,8 +264,8 @@ class SessionManager:
             await live.triggers.detach_folder()
             live.colony = None
             await live.session.save_meta(agent_id=None, agent_path=None)
-            await live.session.emit_durable(EventType.WORKER_COLONY_UNLOADED,
-                                            {"agent_id": colony.agent_id, "reason": reason})
+            await live.session.emit_durable(WorkerColonyUnloaded(agent_id=colony.agent_id,
+                                                                 reason=reason))
             return colony.agent_id
 
     async def stop_agent_sessions(self, agent_id: str) -> list[str]:

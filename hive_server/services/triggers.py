@@ -29,12 +29,23 @@ import orjson
 
 from hive_server.core.clock import Clock
 from hive_server.errors import Conflict, NotFound, Unavailable
-from hive_server.models.events import EventType
+from hive_server.models.event_data import (
+    TriggerActivated,
+    TriggerAvailable,
+    TriggerDeactivated,
+    TriggerFired,
+    TriggerInvalid,
+    TriggerMissed,
+    TriggerRemoved,
+    TriggerUpdated,
+    WebhookReceived,
+)
 from hive_server.models.triggers import (
     TriggerProblem,
     TriggerSpec,
     TriggerState,
     WebhookConfig,
+    id_from_name,
 )
 from hive_server.services.queen import Queen
 from hive_server.services.session import Session
@@ -134,8 +145,7 @@ class SessionTriggers:
             self.problems = []
 
     def _invalid(self, trigger_id: str | None, error: str) -> None:
-        self.session.emit(EventType.TRIGGER_INVALID,
-                          {"trigger_id": trigger_id, "error": error, "source": "folder"})
+        self.session.emit(TriggerInvalid(trigger_id=trigger_id, error=error))
 
     async def _add(self, spec: TriggerSpec, source: Source, *, announce: bool,
                    resume: bool) -> tuple[Trigger, asyncio.Future[None] | None]:
@@ -148,10 +158,9 @@ class SessionTriggers:
         if trigger.state.active:
             await self._arm(trigger, resume=resume and saved_state is not None)
         if announce:
-            _, stored = self.session.emit(EventType.TRIGGER_AVAILABLE,
-                                          {"trigger": self.card(trigger)})
+            _, stored = self.session.emit(TriggerAvailable(**self._fields(trigger)))
         if announce and trigger.state.active:
-            _, stored = self.session.emit(EventType.TRIGGER_ACTIVATED, self._activated(trigger))
+            _, stored = self.session.emit(TriggerActivated(**self._fields(trigger)))
         if trigger.state.active:
             await self._take_inbox(trigger)
         return trigger, stored
@@ -171,8 +180,15 @@ class SessionTriggers:
             raise NotFound(f"trigger {trigger_id!r} not found", code="trigger_not_found")
         return trigger
 
-    async def create(self, spec: TriggerSpec) -> Trigger:
+    async def create(self, data: dict[str, Any]) -> Trigger:
+        """Create an API trigger from its JSON definition (``id`` or ``trigger_id``; without
+        either, ``user-<name slug>``, then ``-2``, ``-3``... as Hive's UI expects)."""
         async with self._changing():
+            if "id" not in data:
+                given = data.get("trigger_id")
+                data = {**data, "id": given if given is not None
+                        else id_from_name(str(data.get("name") or ""), self.triggers)}
+            spec = TriggerSpec.parse(data)
             if spec.id in self.triggers:
                 raise Conflict(f"trigger {spec.id!r} already exists", code="trigger_exists")
             self.saved.api[spec.id] = spec
@@ -202,8 +218,7 @@ class SessionTriggers:
             else:
                 self.saved.patched[trigger_id] = spec
             await self._save()
-            await self.session.emit_durable(EventType.TRIGGER_UPDATED,
-                                            {"trigger": self.card(trigger)})
+            await self.session.emit_durable(TriggerUpdated(**self._fields(trigger)))
             return trigger
 
     async def remove(self, trigger_id: str) -> None:
@@ -217,8 +232,7 @@ class SessionTriggers:
             if trigger.source == "folder":
                 self.saved.removed.add(trigger_id)
             await self._save()
-            await self.session.emit_durable(EventType.TRIGGER_REMOVED,
-                                            {"trigger_id": trigger_id})
+            await self.session.emit_durable(TriggerRemoved(trigger_id=trigger_id))
 
     async def activate(self, trigger_id: str) -> Trigger:
         async with self._changing():
@@ -229,8 +243,7 @@ class SessionTriggers:
                     update={"active": True, "anchor": now})
                 await self._save()
                 await self._arm(trigger, resume=False)
-            await self.session.emit_durable(EventType.TRIGGER_ACTIVATED,
-                                            self._activated(trigger))
+            await self.session.emit_durable(TriggerActivated(**self._fields(trigger)))
             await self._take_inbox(trigger)
             return trigger
 
@@ -241,16 +254,12 @@ class SessionTriggers:
             if trigger.state.active:
                 trigger.state = trigger.state.model_copy(update={"active": False})
                 await self._save()
-            await self.session.emit_durable(EventType.TRIGGER_DEACTIVATED,
-                                            {"trigger_id": trigger_id})
+            await self.session.emit_durable(TriggerDeactivated(trigger_id=trigger_id))
             return trigger
 
     async def run(self, trigger_id: str, payload: Any = None) -> int:
         """Fire once now (the schedule is left alone); the seq of ``trigger_fired``."""
         return await self._fire(self.get(trigger_id), tick=None, manual=True, payload=payload)
-
-    def _activated(self, trigger: Trigger) -> dict[str, Any]:
-        return {"trigger_id": trigger.spec.id, "next_fire_at": self.card(trigger)["next_fire_at"]}
 
     # -- webhooks -------------------------------------------------------------------------------
     def webhook_config(self, trigger_id: str) -> WebhookConfig | None:
@@ -261,8 +270,7 @@ class SessionTriggers:
     async def receive_webhook(self, trigger_id: str, delivery: dict[str, Any]) -> None:
         """Log ``webhook_received`` and fire the trigger with the delivery's payload."""
         trigger = self.get(trigger_id)
-        await self.session.emit_durable(EventType.WEBHOOK_RECEIVED,
-                                        {**delivery, "trigger_id": trigger_id})
+        await self.session.emit_durable(WebhookReceived(**{**delivery, "trigger_id": trigger_id}))
         await self._fire(trigger, tick=None, manual=False, payload=delivery.get("payload"))
 
     async def _take_inbox(self, trigger: Trigger) -> None:
@@ -278,12 +286,12 @@ class SessionTriggers:
         if not held:
             return
         for delivery in held:
-            self.session.emit(EventType.WEBHOOK_RECEIVED,
-                              {**delivery, "trigger_id": trigger.spec.id, "held": True})
-        await self.session.emit_durable(EventType.TRIGGER_MISSED, {
-            "trigger_id": trigger.spec.id, "missed": len(held), "capped": False,
-            "first_missed_at": held[0].get("received_at"),
-            "last_missed_at": held[-1].get("received_at"), "policy": webhook.misfire})
+            self.session.emit(WebhookReceived(**{**delivery, "trigger_id": trigger.spec.id,
+                                                 "held": True}))
+        await self.session.emit_durable(TriggerMissed(
+            trigger_id=trigger.spec.id, missed=len(held), capped=False,
+            first_missed_at=held[0].get("received_at"),
+            last_missed_at=held[-1].get("received_at"), policy=webhook.misfire))
         if webhook.misfire == "fire_once":
             await self._fire(trigger, tick=None, manual=False, payload=held[-1].get("payload"),
                              missed=len(held))
@@ -321,10 +329,10 @@ class SessionTriggers:
             if not info.fired:
                 trigger.state = trigger.state.after_skip(last_tick=info.last)
                 await self._save()
-            await self.session.emit_durable(EventType.TRIGGER_MISSED, {
-                "trigger_id": trigger_id, "missed": info.count, "capped": info.capped,
-                "first_missed_at": int(info.first * 1000),
-                "last_missed_at": int(info.last * 1000), "policy": info.policy})
+            await self.session.emit_durable(TriggerMissed(
+                trigger_id=trigger_id, missed=info.count, capped=info.capped,
+                first_missed_at=int(info.first * 1000), last_missed_at=int(info.last * 1000),
+                policy=info.policy))
 
     async def _fire(self, trigger: Trigger, *, tick: float | None, manual: bool,
                     payload: Any = None, missed: int = 0) -> int:
@@ -339,12 +347,11 @@ class SessionTriggers:
         trigger.state = trigger.state.after_fire(at=self.clock.time(), tick=tick)
         await self._save()
         spec = trigger.spec
-        event, stored = self.session.emit(EventType.TRIGGER_FIRED, {
-            "trigger_id": spec.id, "trigger_type": spec.trigger_type,
-            "tick": None if tick is None else int(tick * 1000), "manual": manual,
-            "missed": missed, "payload": payload, "fire_count": trigger.state.fire_count})
+        event, stored = self.session.emit(TriggerFired(
+            **self._fields(trigger), tick=None if tick is None else int(tick * 1000),
+            manual=manual, missed=missed, payload=payload))
         await self.queen.deliver(fire_text(spec, payload), source="trigger", key=spec.id,
-                                 extra={"trigger_seq": event.seq})
+                                 trigger_seq=event.seq)
         await stored
         return event.seq
 
@@ -357,23 +364,30 @@ class SessionTriggers:
         return f"{self.session.id}/{trigger_id}"
 
     # -- cards ----------------------------------------------------------------------------------
-    def card(self, trigger: Trigger) -> dict[str, Any]:
+    def _fields(self, trigger: Trigger) -> dict[str, Any]:
+        """The card's fields, as the ``trigger_*`` events carry them (flat)."""
         spec, state = trigger.spec, trigger.state
         next_at = self.scheduler.next_fire_at(self._key(spec.id)) if state.active else None
         return {
-            "id": spec.id, "name": spec.name, "trigger_type": spec.trigger_type,
+            "trigger_id": spec.id, "name": spec.name, "trigger_type": spec.trigger_type,
             "trigger_config": spec.trigger_config, "task": spec.task, "active": state.active,
             "next_fire_in": None if next_at is None else max(0.0, next_at - self.clock.time()),
             "next_fire_at": None if next_at is None else int(next_at * 1000),
             "fire_count": state.fire_count,
             "last_fired_at": None if state.last_fired_at is None
             else int(state.last_fired_at * 1000),
-            "source": trigger.source, "enabled": spec.enabled, "error": None,
+            "source": trigger.source, "enabled": spec.enabled,
         }
+
+    def card(self, trigger: Trigger) -> dict[str, Any]:
+        """A trigger card: the event fields plus ``id`` (our older name) and ``error``."""
+        fields = self._fields(trigger)
+        return {"id": fields["trigger_id"], **fields, "error": None}
 
     def cards(self) -> list[dict[str, Any]]:
         cards = [self.card(t) for t in self.triggers.values()]
-        cards += [{"id": p.trigger_id, "name": p.trigger_id, "error": p.error, "active": False,
+        cards += [{"id": p.trigger_id, "trigger_id": p.trigger_id, "name": p.trigger_id,
+                   "error": p.error, "active": False,
                    "source": "folder", "trigger_type": None, "trigger_config": None,
                    "task": None, "next_fire_in": None, "next_fire_at": None, "fire_count": 0,
                    "last_fired_at": None, "enabled": False} for p in self.problems]

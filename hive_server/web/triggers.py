@@ -38,8 +38,7 @@ async def entry_points(request: web.Request) -> web.Response:
 async def create_trigger(request: web.Request) -> web.Response:
     """Create a trigger for this session."""
     live = _live(request)
-    spec = TriggerSpec.parse(await read_object(request))
-    trigger = await live.triggers.create(spec)
+    trigger = await live.triggers.create(await read_object(request))
     return json_response(live.triggers.card(trigger), status=201)
 
 

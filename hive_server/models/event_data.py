@@ -1,0 +1,377 @@
+"""The ``data`` of every event type: one pydantic model per type, the only place it is defined.
+
+Emitters build these models (``Session.emit(ClientInputReceived(...))``); readers (the
+conversation rebuild, the activity tracker) parse a stored ``data`` dict back through them with
+``parse_data``. Field names are Hive's where Hive's UI reads them (``content`` on inputs,
+``iteration``/``inner_turn`` on deltas, ``questions`` on ``client_input_requested``, top-level
+token counts on ``llm_turn_complete``, flat trigger card fields on ``trigger_*``).
+``GET /api/events/schema`` publishes each model's JSON Schema.
+
+Logs written before the Hive names still parse: a renamed field accepts its old name
+(``client_input_received.message`` -> ``content``). Unknown keys are ignored on read.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Literal, TypeVar
+
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, JsonValue
+
+from hive_server.models.events import EventType
+
+Activity = Literal["executing", "awaiting_user", "interrupted", "idle"]
+ParkReason = Literal["ask_user", "turn_done", "user_stopped", "llm_error", "cold_interrupted"]
+
+
+class EventData(BaseModel):
+    """Base of every payload model; ``TYPE`` is the event type it belongs to."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+    TYPE: ClassVar[EventType]
+
+
+# -- session --------------------------------------------------------------------------------------
+class SessionStarted(EventData):
+    """The first event of every run of a session (new or resumed)."""
+
+    TYPE = EventType.SESSION_STARTED
+    queen_id: str
+    queen_name: str
+    agent_id: str | None = Field(description="the colony a resumed session had; a new "
+                                             "session's colony follows as worker_colony_loaded")
+    model: str
+    provider: str
+    resumed: bool
+    previous_seq: int = Field(description="last seq before this run, 0 when new")
+
+
+class SessionStopped(EventData):
+    """Always the last event of a run."""
+
+    TYPE = EventType.SESSION_STOPPED
+    reason: Literal["deleted", "agent_deleted", "shutdown", "failed_to_start"] | str
+
+
+class SessionResumed(EventData):
+    """Never emitted: a resume is ``session_started`` with ``resumed: true`` (the name is kept
+    so ``?types=`` may list it)."""
+
+    TYPE = EventType.SESSION_RESUMED
+
+
+class LogRepaired(EventData):
+    """A torn tail was cut off on open (logged just before that run's session_started)."""
+
+    TYPE = EventType.LOG_REPAIRED
+    truncated_bytes: int
+
+
+# -- queen input and output -----------------------------------------------------------------------
+class ClientInputReceived(EventData):
+    """An input for the queen: a user's chat (``content``) or a trigger's task (``text``)."""
+
+    TYPE = EventType.CLIENT_INPUT_RECEIVED
+    content: str = Field(default="", validation_alias=AliasChoices("content", "message"),
+                         description="what the user typed; empty for a trigger input, "
+                                     "which Hive's UI shows as the trigger_fired banner")
+    text: str | None = Field(default=None, description="the queen's message when it is not "
+                                                       "the user's (a trigger fire)")
+    source: Literal["user", "trigger"] = "user"
+    trigger_id: str | None = None
+    trigger_seq: int | None = Field(default=None, description="a trigger input: the seq of "
+                                                              "the trigger_fired it comes from")
+    answers_request_seq: int | None = Field(default=None, description="answers the "
+                                            "client_input_requested with this seq (ask_user)")
+    coalesced_into: int | None = Field(default=None, description="a coalesced trigger fire: "
+                                       "the seq of the pending input it was folded into")
+
+    @property
+    def message(self) -> str:
+        """What the queen receives."""
+        return self.text if self.text is not None else self.content
+
+
+class Question(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+    id: str
+    prompt: str
+    options: list[str] | None = None
+
+
+class ClientInputRequested(EventData):
+    """The queen's ``ask_user`` question; the next chat answers it."""
+
+    TYPE = EventType.CLIENT_INPUT_REQUESTED
+    questions: list[Question]
+    park_reason: ParkReason = "ask_user"
+    tool_use_id: str | None = None
+
+
+class TextDeltaData(EventData):
+    content: str = Field(description="the new text")
+    snapshot: str = Field(description="the turn's text so far")
+    iteration: int = Field(default=0, description="index of the execution's model turn: text "
+                                                  "before and after a tool call differs")
+    inner_turn: int = 0
+
+
+class ClientOutputDelta(TextDeltaData):
+    """The queen's text as it streams (coalesced: at most one event per 50 ms)."""
+
+    TYPE = EventType.CLIENT_OUTPUT_DELTA
+
+
+class LlmTextDelta(TextDeltaData):
+    """A worker's text as it streams."""
+
+    TYPE = EventType.LLM_TEXT_DELTA
+
+
+class LlmTurnComplete(EventData):
+    """One model turn: the full assistant message (what the rebuild reads) and its usage."""
+
+    TYPE = EventType.LLM_TURN_COMPLETE
+    message: dict[str, JsonValue] = Field(description="{role: assistant, content: [blocks]}")
+    model: str = ""
+    stop_reason: str | None = None
+    iteration: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cached_tokens: int = Field(default=0, description="input tokens read from the prompt cache")
+    cache_creation_tokens: int = 0
+    cost_usd: float | None = Field(default=None, description="estimated from the price table "
+                                   "in llm/pricing.py; 0 offline, null for an unknown model")
+
+
+class ToolCallStarted(EventData):
+    TYPE = EventType.TOOL_CALL_STARTED
+    tool_use_id: str
+    tool_name: str
+    tool_input: JsonValue = None
+
+
+class ToolCallCompleted(EventData):
+    """A tool's full result (the rebuild gives it back to the model)."""
+
+    TYPE = EventType.TOOL_CALL_COMPLETED
+    tool_use_id: str
+    tool_name: str = ""
+    result: str = ""
+    is_error: bool = False
+
+
+# -- executions -----------------------------------------------------------------------------------
+class UsageData(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+
+class ExecutionStarted(EventData):
+    TYPE = EventType.EXECUTION_STARTED
+    trigger: Literal["user", "trigger"] | str = Field(description="the input's source")
+    input_seq: int = Field(description="the client_input_received this execution handles")
+    coalesced: int = 0
+
+
+class ExecutionCompleted(EventData):
+    TYPE = EventType.EXECUTION_COMPLETED
+    turns: int
+    usage: UsageData
+
+
+class ExecutionFailed(EventData):
+    TYPE = EventType.EXECUTION_FAILED
+    error: str
+    error_type: str
+
+
+class ExecutionCancelled(EventData):
+    TYPE = EventType.EXECUTION_CANCELLED
+    reason: Literal["cancelled"] = "cancelled"
+
+
+class LoopStateChanged(EventData):
+    """The queen's loop changed between executing, waiting for the user and interrupted."""
+
+    TYPE = EventType.LOOP_STATE_CHANGED
+    activity: Activity
+    park_reason: ParkReason | None = None
+    interrupt_cause: str | None = None
+
+
+# -- colony and workers ---------------------------------------------------------------------------
+class WorkerColonyLoaded(EventData):
+    TYPE = EventType.WORKER_COLONY_LOADED
+    agent_id: str
+    agent_path: str
+    name: str
+    version: str
+    tools: list[str]
+    workers: list[str]
+
+
+class WorkerColonyUnloaded(EventData):
+    TYPE = EventType.WORKER_COLONY_UNLOADED
+    agent_id: str
+    reason: Literal["request", "agent_unavailable"] | str
+    error: str | None = None
+
+
+class WorkerStarted(EventData):
+    TYPE = EventType.WORKER_STARTED
+    worker_id: str
+    worker: str
+    task: str
+
+
+class WorkerCompleted(EventData):
+    TYPE = EventType.WORKER_COMPLETED
+    worker_id: str
+    worker: str
+    result: str
+    turns: int
+
+
+class WorkerFailed(EventData):
+    TYPE = EventType.WORKER_FAILED
+    worker_id: str
+    worker: str
+    error: str = Field(description="'cancelled' when its execution was cancelled")
+
+
+# -- triggers -------------------------------------------------------------------------------------
+class TriggerCardFields(EventData):
+    """A trigger card, flat (Hive reads ``trigger_id, trigger_type, name, task,
+    trigger_config`` and the schedule fields at the top level of ``data``)."""
+
+    trigger_id: str
+    name: str
+    trigger_type: Literal["timer", "webhook"]
+    trigger_config: dict[str, JsonValue]
+    task: str
+    active: bool
+    enabled: bool
+    source: Literal["folder", "api"]
+    next_fire_in: float | None = Field(description="seconds; null when not armed")
+    next_fire_at: int | None = Field(description="epoch ms; null when not armed")
+    fire_count: int
+    last_fired_at: int | None = Field(description="epoch ms")
+
+
+class TriggerAvailable(TriggerCardFields):
+    TYPE = EventType.TRIGGER_AVAILABLE
+
+
+class TriggerActivated(TriggerCardFields):
+    TYPE = EventType.TRIGGER_ACTIVATED
+
+
+class TriggerUpdated(TriggerCardFields):
+    TYPE = EventType.TRIGGER_UPDATED
+
+
+class TriggerFired(TriggerCardFields):
+    TYPE = EventType.TRIGGER_FIRED
+    tick: int | None = Field(description="the scheduled time (epoch ms); null for run and "
+                                         "webhook fires")
+    manual: bool = Field(description="fired by POST .../run")
+    missed: int = Field(description="0, or how many missed ticks / held deliveries a catch-up "
+                                    "fire stands for")
+    payload: JsonValue = None
+
+
+class TriggerInvalid(EventData):
+    TYPE = EventType.TRIGGER_INVALID
+    trigger_id: str | None
+    error: str
+    source: Literal["folder"] = "folder"
+
+
+class TriggerDeactivated(EventData):
+    TYPE = EventType.TRIGGER_DEACTIVATED
+    trigger_id: str
+
+
+class TriggerRemoved(EventData):
+    TYPE = EventType.TRIGGER_REMOVED
+    trigger_id: str
+
+
+class TriggerMissed(EventData):
+    TYPE = EventType.TRIGGER_MISSED
+    trigger_id: str
+    missed: int
+    capped: bool = Field(description="a cron count hit its cap of 1000")
+    first_missed_at: int | None = Field(description="epoch ms: a tick, or a held delivery's "
+                                                    "received_at")
+    last_missed_at: int | None
+    policy: Literal["skip", "fire_once"]
+
+
+class WebhookReceived(EventData):
+    TYPE = EventType.WEBHOOK_RECEIVED
+    delivery_id: str
+    agent_id: str
+    trigger_id: str
+    received_at: int = Field(description="epoch ms")
+    headers: dict[str, str] = Field(description="allow-listed headers only")
+    payload: JsonValue = None
+    held: bool = Field(default=False, description="it waited in the inbox")
+
+
+# -- synthesised (never stored) ----------------------------------------------------------------
+class ToolCallInFlight(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    id: str
+    name: str | None
+    started_at: str
+    execution_id: str | None
+    seq: int
+
+
+class SessionSnapshot(EventData):
+    """The first frame of an SSE connection without a cursor (``seq: 0``, never stored), and
+    ``GET /api/sessions/{id}/snapshot``: the queen's state at ``snapshot_seq``."""
+
+    TYPE = EventType.SESSION_SNAPSHOT
+    snapshot_seq: int
+    activity: Activity
+    is_executing: bool
+    awaiting_input: bool
+    interrupted: bool
+    interrupt_cause: str | None
+    park_reason: ParkReason | None
+    queen_busy_reason: Literal["llm", "tool"] | None
+    current_execution_id: str | None
+    current_tool_calls: list[ToolCallInFlight]
+    pending_questions: list[Question] | None
+    queued_inputs: int = Field(description="inputs waiting for the queen")
+    active_worker_count: int
+    last_event_at: str | None
+
+
+M = TypeVar("M", bound=EventData)
+
+MODELS: dict[EventType, type[EventData]] = {
+    model.TYPE: model for model in (
+        SessionStarted, SessionStopped, SessionResumed, LogRepaired, ClientInputReceived,
+        ClientInputRequested, ClientOutputDelta, LlmTextDelta, LlmTurnComplete,
+        ToolCallStarted, ToolCallCompleted, ExecutionStarted, ExecutionCompleted,
+        ExecutionFailed, ExecutionCancelled, LoopStateChanged, WorkerColonyLoaded,
+        WorkerColonyUnloaded, WorkerStarted, WorkerCompleted, WorkerFailed, TriggerAvailable,
+        TriggerActivated, TriggerUpdated, TriggerFired, TriggerInvalid, TriggerDeactivated,
+        TriggerRemoved, TriggerMissed, WebhookReceived, SessionSnapshot)
+}
+"""Every event type's payload model (a test checks that no type is missing)."""
+
+
+def parse_data(model: type[M], data: dict[str, Any]) -> M:
+    """A stored ``data`` dict read through its model (old field names accepted)."""
+    return model.model_validate(data)
+
+
+def schemas() -> dict[str, Any]:
+    """The JSON Schema of every type's ``data``, by type name."""
+    return {str(kind): model.model_json_schema(mode="serialization")
+            for kind, model in MODELS.items()}

@@ -1,0 +1,119 @@
+"""The queen's loop state, derived from the session's own events.
+
+``QueenActivity.observe`` sees every event the session emits (in seq order) and keeps what a UI
+needs to show the queen's state at once: executing / awaiting the user / interrupted, why she
+is parked, her open tool calls, a pending ``ask_user`` question, running workers. When the
+loop state changes it returns the ``loop_state_changed`` payload for the session to emit, so
+that event follows from the log itself and never disagrees with it. ``snapshot`` builds the
+``session_snapshot`` that opens an SSE stream (and ``GET .../snapshot``).
+
+The states follow Hive's: ``executing`` from ``execution_started`` (and an ``ask_user``
+answer); ``awaiting_user`` with ``park_reason`` ``ask_user`` (a question is pending) or
+``turn_done`` (the execution ended); ``interrupted`` with ``user_stopped`` (cancelled) or
+``llm_error`` (failed). A session that has not run yet is ``idle``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+from hive_server.models.event_data import (
+    Activity,
+    ClientInputReceived,
+    ClientInputRequested,
+    LoopStateChanged,
+    ParkReason,
+    Question,
+    SessionSnapshot,
+    ToolCallInFlight,
+    parse_data,
+)
+from hive_server.models.events import Event, EventType
+
+_ENDS: dict[str, tuple[Activity, ParkReason]] = {
+    EventType.EXECUTION_COMPLETED: ("awaiting_user", "turn_done"),
+    EventType.EXECUTION_CANCELLED: ("interrupted", "user_stopped"),
+    EventType.EXECUTION_FAILED: ("interrupted", "llm_error"),
+}
+_WORKER_ENDS = frozenset({EventType.WORKER_COMPLETED, EventType.WORKER_FAILED})
+
+
+@dataclasses.dataclass(slots=True)
+class QueenActivity:
+    activity: Activity = "idle"
+    park_reason: ParkReason | None = None
+    execution_id: str | None = None
+    tools: dict[str, ToolCallInFlight] = dataclasses.field(default_factory=dict)
+    questions: list[Question] | None = None
+    workers: set[str] = dataclasses.field(default_factory=set)
+    last_event_at: str | None = None
+    on_change: Callable[[], None] | None = None  # the server-wide live-sessions feed
+
+    def observe(self, event: Event) -> LoopStateChanged | None:
+        """Fold one event in; the ``loop_state_changed`` to emit when the state changed."""
+        self.last_event_at = event.timestamp
+        before = self._key()
+        kind = event.type
+        if kind == EventType.WORKER_STARTED:
+            self.workers.add(event.stream_id)
+        elif kind in _WORKER_ENDS:
+            self.workers.discard(event.stream_id)
+        elif event.stream_id == "queen":
+            self._fold(event)
+        after = self._key()
+        if after == before:
+            return None
+        if self.on_change is not None:
+            self.on_change()
+        if after[:2] == before[:2]:
+            return None
+        return LoopStateChanged(activity=self.activity, park_reason=self.park_reason)
+
+    def _key(self) -> tuple[object, ...]:
+        """What the live-sessions feed shows (the first two: the loop state)."""
+        return (self.activity, self.park_reason, len(self.tools), len(self.workers),
+                self.questions is not None)
+
+    def _fold(self, event: Event) -> None:
+        kind = event.type
+        if kind == EventType.EXECUTION_STARTED:
+            self._set("executing", None, event.execution_id)
+        elif kind == EventType.TOOL_CALL_STARTED:
+            self.tools[str(event.data.get("tool_use_id"))] = ToolCallInFlight(
+                id=str(event.data.get("tool_use_id")), name=event.data.get("tool_name"),
+                started_at=event.timestamp, execution_id=event.execution_id, seq=event.seq)
+        elif kind == EventType.TOOL_CALL_COMPLETED:
+            self.tools.pop(str(event.data.get("tool_use_id")), None)
+        elif kind == EventType.CLIENT_INPUT_REQUESTED:
+            self.questions = parse_data(ClientInputRequested, event.data).questions
+            self.activity, self.park_reason = "awaiting_user", "ask_user"
+        elif kind == EventType.CLIENT_INPUT_RECEIVED and self.questions is not None:
+            if parse_data(ClientInputReceived, event.data).answers_request_seq is not None:
+                self.questions = None
+                self.activity, self.park_reason = "executing", None
+        elif kind in _ENDS:
+            self._set(*_ENDS[kind], None)
+
+    def _set(self, activity: Activity, park: ParkReason | None, execution: str | None) -> None:
+        self.activity, self.park_reason, self.execution_id = activity, park, execution
+        self.tools.clear()
+        self.questions = None
+
+    @property
+    def busy_reason(self) -> str | None:
+        if self.activity != "executing":
+            return None
+        return "tool" if self.tools else "llm"
+
+    def snapshot(self, snapshot_seq: int, queued: int) -> SessionSnapshot:
+        return SessionSnapshot(
+            snapshot_seq=snapshot_seq, activity=self.activity,
+            is_executing=self.activity == "executing",
+            awaiting_input=self.activity == "awaiting_user",
+            interrupted=self.activity == "interrupted", interrupt_cause=None,
+            park_reason=self.park_reason, queen_busy_reason=self.busy_reason,
+            current_execution_id=self.execution_id,
+            current_tool_calls=list(self.tools.values()), pending_questions=self.questions,
+            queued_inputs=queued, active_worker_count=len(self.workers),
+            last_event_at=self.last_event_at)
