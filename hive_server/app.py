@@ -16,6 +16,7 @@ from hive_server.core.clock import Clock, SystemClock
 from hive_server.llm import make_llm
 from hive_server.llm.base import LLMClient
 from hive_server.services.catalog import AgentCatalog, CatalogWatcher
+from hive_server.services.queen_sessions import QueenSessions
 from hive_server.services.queens import QueenRegistry
 from hive_server.services.sessions import SessionManager, SessionOptions
 from hive_server.services.trigger_scheduler import TriggerScheduler
@@ -23,7 +24,20 @@ from hive_server.services.watcher import FolderWatcher
 from hive_server.services.webhook_ingress import WebhookIngress
 from hive_server.services.webhooks import DeliveryStore, WebhookInbox
 from hive_server.settings import Settings
-from hive_server.web import colony, health, hooks, openapi, queen, sessions, sse, triggers
+from hive_server.web import (
+    colony,
+    config,
+    health,
+    history,
+    hooks,
+    openapi,
+    queen,
+    queen_sessions,
+    session_panels,
+    sessions,
+    sse,
+    triggers,
+)
 from hive_server.web.errors import error_middleware
 from hive_server.web.security import allowed_hosts, security_middleware
 
@@ -47,7 +61,8 @@ def create_app(settings: Settings, *, llm: LLMClient | None = None,
     app.cleanup_ctx.append(_sessions_ctx)
     app.on_shutdown.append(_end_streams)
     for table in (health.routes, sessions.routes, sse.routes, queen.routes, colony.routes,
-                  triggers.routes, hooks.routes, openapi.routes):
+                  triggers.routes, hooks.routes, openapi.routes, config.routes, history.routes,
+                  queen_sessions.routes, session_panels.routes):
         app.add_routes(table)
     return app
 
@@ -98,6 +113,7 @@ async def _sessions_ctx(app: web.Application) -> AsyncIterator[None]:
                              catalog=app[keys.CATALOG], clock=clock,
                              scheduler=app[keys.SCHEDULER], inbox=inbox)
     app[keys.SESSIONS] = manager
+    app[keys.QUEEN_SESSIONS] = QueenSessions(manager)
     app[keys.WEBHOOKS] = WebhookIngress(
         catalog=app[keys.CATALOG], sessions=manager, store=DeliveryStore(hooks_dir, clock=clock),
         inbox=inbox, clock=clock, secret=settings.secret,

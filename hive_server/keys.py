@@ -7,6 +7,7 @@ from aiohttp import web
 from hive_server.core.clock import Clock
 from hive_server.llm.base import LLMClient
 from hive_server.services.catalog import AgentCatalog
+from hive_server.services.queen_sessions import QueenSessions
 from hive_server.services.queens import QueenRegistry
 from hive_server.services.sessions import SessionManager
 from hive_server.services.trigger_scheduler import TriggerScheduler
@@ -20,6 +21,7 @@ SESSIONS = web.AppKey("sessions", SessionManager)
 SSE_STREAMS = web.AppKey("sse_streams", set)
 ALLOWED_HOSTS = web.AppKey("allowed_hosts", frozenset)
 QUEENS = web.AppKey("queens", QueenRegistry)
+QUEEN_SESSIONS = web.AppKey("queen_sessions", QueenSessions)
 CATALOG = web.AppKey("catalog", AgentCatalog)
 SCHEDULER = web.AppKey("scheduler", TriggerScheduler)
 WEBHOOKS = web.AppKey("webhooks", WebhookIngress)

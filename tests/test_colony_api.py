@@ -41,7 +41,16 @@ async def discover(client) -> dict:
 
 
 def cards(found: dict) -> dict[str, dict]:
-    return {card["agent_id"]: card for group in found["categories"].values() for card in group}
+    """Discover's entries by agent id (the categories are the top-level keys)."""
+    return {card["agent_id"]: card for group in found.values() for card in group}
+
+
+async def invalid_agents(client) -> dict[str, dict]:
+    """The folders ``GET /api/agents`` lists as invalid, by id."""
+    resp = await client.get("/api/agents")
+    assert resp.status == 200
+    return {card["agent_id"]: card for card in (await resp.json())["agents"]
+            if not card["valid"]}
 
 
 def meta_of(settings, session_id: str) -> dict:
@@ -52,16 +61,18 @@ def meta_of(settings, session_id: str) -> dict:
 
 async def test_discover_groups_agents_by_category_and_lists_invalid_folders(client):
     found = await discover(client)
-    assert {cat: [c["agent_id"] for c in group] for cat, group in found["categories"].items()} \
+    assert {cat: [c["agent_id"] for c in group] for cat, group in found.items()} \
         == {"general": ["plain"], "ops": ["clock"], "productivity": ["notes"]}
     notes = cards(found)["notes"]
     assert notes["is_loaded"] is False and notes["valid"] is True and notes["error"] is None
     # tool_count: what its workers can call; the default worker names none, so it gets all six
     assert notes["tool_count"] == 6 and notes["tools"] == ["append_note", "explode"]
-    assert notes["worker_count"] == 2 and notes["workers"] == ["scribe"]
+    assert notes["worker_count"] == 2 and notes["worker_names"] == ["default", "scribe"]
+    assert [w["name"] for w in notes["workers"]] == ["default", "scribe"]
     assert notes["has_readme"] is True and notes["tags"] == ["notes"]
+    assert notes["path"].rsplit("/", 1)[-1] == "notes"
     assert cards(found)["clock"]["tool_count"] == 1
-    invalid = {card["agent_id"]: card for card in found["invalid"]}
+    invalid = await invalid_agents(client)
     assert sorted(invalid) == INVALID
     assert all(card["error"] and card["valid"] is False for card in invalid.values())
     assert "not valid JSON" in invalid["bad_json"]["error"]
@@ -97,7 +108,7 @@ async def test_a_broken_loaded_agent_never_breaks_discovery(client, agents_dir):
     (agents_dir / "notes" / "tools.py").write_text("def (:\n")
     await client.app[keys.CATALOG].reload()
     found = await discover(client)
-    invalid = {card["agent_id"]: card for card in found["invalid"]}
+    invalid = await invalid_agents(client)
     assert "not valid JSON" in invalid["notes"]["error"]
     assert invalid["notes"]["is_loaded"] is True  # the session still runs its loaded version
     assert sorted(cards(found)) == ["clock", "plain"]
@@ -216,7 +227,7 @@ async def test_delete_agent_stops_its_sessions_and_removes_the_folder(client, ag
     stream = await open_stream(client, "with", after_seq=2)
     resp = await client.delete("/api/agents", json={"agent_path": "agents/notes"})
     assert resp.status == 200
-    assert await resp.json() == {"agent_id": "notes", "deleted": True,
+    assert await resp.json() == {"agent_id": "notes", "deleted": "notes", "purged": True,
                                  "stopped_sessions": ["with"]}
     stopped = await until(stream, "session_stopped")
     assert stopped[-1]["data"]["reason"] == "agent_deleted"
@@ -263,7 +274,7 @@ async def test_patch_metadata_updates_agent_json(client, agents_dir):
     assert on_disk == {**NOTES_MANIFEST, "description": "Keeps better notes.",
                        "tags": ["a", "b"], "category": "writing", "icon": "pen"}
     found = await discover(client)
-    assert [c["agent_id"] for c in found["categories"]["writing"]] == ["notes"]
+    assert [c["agent_id"] for c in found["writing"]] == ["notes"]
     resp = await client.patch("/api/agents/metadata",
                               json={"agent_path": "agents/plain", "name": "Renamed"})
     assert resp.status == 200

@@ -37,6 +37,18 @@ API: dict[tuple[str, str], tuple[str | None, str]] = {
     ("post", "/api/sessions/{session_id}/triggers/{trigger_id}/deactivate"): (None, "200"),
     ("post", "/api/sessions/{session_id}/triggers/{trigger_id}/run"): ("RunTriggerBody", "202"),
     ("post", "/hooks/{agent_id}/{trigger_id}"): (None, "202"),
+    # Hive's UI: boot, the queen page, the chat side panels
+    ("get", "/api/config/llm"): (None, "200"),
+    ("get", "/api/agents"): (None, "200"),
+    ("get", "/api/colonies/{colony_id}/sessions"): (None, "200"),
+    ("get", "/api/queen/{queen_id}/profile"): (None, "200"),
+    ("post", "/api/queen/{queen_id}/session"): ("QueenSessionBody", "200"),
+    ("post", "/api/queen/{queen_id}/session/new"): ("QueenSessionBody", "200"),
+    ("post", "/api/queen/{queen_id}/session/select"): ("SelectQueenSessionBody", "200"),
+    ("post", "/api/sessions/{session_id}/cancel-queen"): (None, "200"),
+    ("post", "/api/sessions/{session_id}/presence"): (None, "200"),
+    ("get", "/api/sessions/{session_id}/tasks"): (None, "200"),
+    ("get", "/api/sessions/{session_id}/workers"): (None, "200"),
 }
 
 

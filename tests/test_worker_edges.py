@@ -80,7 +80,7 @@ async def client(make_client, settings, agents_dir):
 
 async def discovered(client) -> dict[str, dict]:
     found = await (await client.get("/api/discover")).json()
-    return {card["agent_id"]: card for group in found["categories"].values() for card in group}
+    return {card["agent_id"]: card for group in found.values() for card in group}
 
 
 # -- discover ------------------------------------------------------------------------------------
@@ -236,8 +236,8 @@ async def test_blocking_sync_tools_never_starve_the_server(client):
 # -- agent code that calls sys.exit ----------------------------------------------------------------
 
 async def test_a_tools_py_that_exits_on_import_is_listed_with_its_error(client):
-    found = await (await client.get("/api/discover")).json()
-    invalid = {card["agent_id"]: card["error"] for card in found["invalid"]}
+    found = await (await client.get("/api/agents")).json()
+    invalid = {card["agent_id"]: card["error"] for card in found["agents"] if not card["valid"]}
     assert invalid["exits_on_import"] == (
         "tools.py failed to import: SystemExit: this agent needs the requests package")
     assert "plain" in await discovered(client)

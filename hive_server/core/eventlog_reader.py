@@ -8,6 +8,7 @@ tail (what a crash leaves) is ignored here; only ``EventLog.open`` repairs it.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import itertools
 import os
 import re
@@ -222,3 +223,46 @@ def read_tail_file(
         events = [Event.from_json(line) for _, line in itertools.islice(pieces, limit)]
         events.reverse()
         return events
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class EventPage:
+    """A backward page of a log: ``events`` ascending; ``start_offset`` is the byte offset of
+    the first one's line (0 when the page is empty); ``last_seq`` is the last seq considered."""
+
+    events: list[Event]
+    start_offset: int
+    last_seq: int
+
+
+def read_page_file(
+    path: Path, limit: int, *, before_seq: int | None = None, before_offset: int | None = None,
+    upto_seq: int | None = None, block_size: int = BLOCK_SIZE,
+) -> EventPage:
+    """The last ``limit`` valid events before ``before_seq`` (else before the line at or after
+    byte ``before_offset``), none after ``upto_seq``. Invalid lines are skipped."""
+    with open_reader(path, block_size) as reader:
+        if reader is None or limit <= 0:
+            return EventPage([], 0, 0)
+        end, last = reader.good_end()
+        if last is None:
+            return EventPage([], 0, 0)
+        last_seq = last.seq
+        if upto_seq is not None and upto_seq < last_seq:
+            end, last_seq = reader.offset_of(upto_seq + 1, end), upto_seq
+        if before_seq is not None:
+            end = reader.offset_of(before_seq, end)
+        elif before_offset is not None:
+            end = reader.line_start_after(min(before_offset, end), end)
+        events: list[Event] = []
+        start_offset = 0
+        pieces = reader.pieces_backward(end)
+        next(pieces)  # b"": end is a line start
+        for start, line in pieces:
+            if (event := parse_event(line)) is not None:
+                events.append(event)
+                start_offset = start
+                if len(events) >= limit:
+                    break
+        events.reverse()
+        return EventPage(events, start_offset, last_seq)

@@ -5,14 +5,37 @@ from __future__ import annotations
 import re
 import secrets
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Literal, cast
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, field_validator
 
 SAFE_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 
 
 RESERVED_IDS = frozenset({"history"})  # /api/sessions/history is the history listing
+
+QueenPhase = Literal["independent", "colony"]
+QUEEN_PHASES: frozenset[str] = frozenset({"independent", "colony"})
+# Phases written before Hive's two-phase model (ours: "planning"; Hive's incubating/working/
+# reviewing) and what they mean now.
+LEGACY_PHASES: dict[str, QueenPhase] = {
+    "planning": "independent", "incubating": "independent",
+    "working": "colony", "reviewing": "colony",
+}
+PREVIEW_CHARS = 120
+
+
+def normalize_phase(value: str) -> QueenPhase | None:
+    """Hive's phase for ``value`` (a current or legacy name); None when it is neither."""
+    if value in QUEEN_PHASES:
+        return cast(QueenPhase, value)
+    return LEGACY_PHASES.get(value)
+
+
+def preview(text: str, limit: int = PREVIEW_CHARS) -> str:
+    """A one-line preview of a message: whitespace collapsed, cut at ``limit`` characters."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "\u2026"
 
 
 def is_safe_id(value: str) -> bool:
@@ -26,7 +49,12 @@ def new_session_id(now: datetime | None = None) -> str:
 
 
 class SessionMeta(BaseModel):
-    """What ``meta.json`` holds. Written atomically on every change."""
+    """What ``meta.json`` holds. Written atomically on every change.
+
+    ``message_count``, ``last_message`` and ``last_input_at`` follow the inputs handed to the
+    queen (kept in memory and written lazily, see ``Session.record_input``);
+    ``message_count`` is None in a meta.json written before they existed.
+    """
 
     model_config = ConfigDict(extra="ignore")
 
@@ -38,6 +66,17 @@ class SessionMeta(BaseModel):
     agent_id: str | None = None
     agent_path: str | None = None
     model: str
-    phase: str = "planning"
+    phase: QueenPhase = "independent"
     status: Literal["live", "stopped"] = "live"
     stopped_at: str | None = None
+    message_count: int | None = None
+    last_message: str | None = None
+    last_input_at: str | None = None
+
+    @field_validator("phase", mode="before")
+    @classmethod
+    def _legacy_phase(cls, value: object) -> object:
+        """Any phase an older server stored loads (unknown ones as ``independent``)."""
+        if isinstance(value, str):
+            return normalize_phase(value) or "independent"
+        return value

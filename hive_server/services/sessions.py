@@ -217,6 +217,7 @@ class SessionManager:
                    or self.options.default_model),
             phase=body.initial_phase or ("colony" if body.agent_id or body.agent_path
                                          else "independent"),
+            message_count=0,
         )
         return meta, profile
 

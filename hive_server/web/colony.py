@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
 from typing import Any
 
 from aiohttp import web
 
 from hive_server import keys
 from hive_server.models.api import AgentMetadataBody, DeleteAgentBody, LoadColonyBody
+from hive_server.services.history import agent_overview
 from hive_server.web.body import json_response, parse_json
 from hive_server.web.openapi import doc
-from hive_server.web.views import agent_dict
+from hive_server.web.views import agent_dict, discover_dict
 
 routes = web.RouteTableDef()
 
@@ -66,17 +66,16 @@ async def stats(request: web.Request) -> web.Response:
 
 @routes.get("/api/discover")
 async def discover(request: web.Request) -> web.Response:
-    """Every agent folder, grouped by category, with is_loaded."""
-    loaded = {live.colony.agent_id for live in request.app[keys.SESSIONS].live()
-              if live.colony is not None}
-    grouped: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    invalid = []
-    for entry in request.app[keys.CATALOG].entries():
-        if entry.manifest is None or not entry.is_valid:
-            invalid.append(agent_dict(entry, entry.agent_id in loaded))
-            continue
-        grouped[entry.manifest.category].append(agent_dict(entry, entry.agent_id in loaded))
-    return json_response({"categories": dict(sorted(grouped.items())), "invalid": invalid})
+    """The valid agents by category, the categories at the top level (Hive's shape)."""
+    return json_response(discover_dict(await agent_overview(request.app[keys.SESSIONS])))
+
+
+@routes.get("/api/agents")
+async def list_agents(request: web.Request) -> web.Response:
+    """Every agent folder, valid or not (an invalid one with its ``error``), sorted by id."""
+    overview = await agent_overview(request.app[keys.SESSIONS])
+    return json_response({"agents": [agent_dict(item.entry, item.loaded, item.usage)
+                                     for item in overview]})
 
 
 @routes.delete("/api/agents")
@@ -88,7 +87,8 @@ async def delete_agent(request: web.Request) -> web.Response:
     agent_id = catalog.lookup(body.agent_id, body.agent_path).agent_id
     stopped = await request.app[keys.SESSIONS].stop_agent_sessions(agent_id)
     await catalog.delete(agent_id)
-    return json_response({"agent_id": agent_id, "deleted": True, "stopped_sessions": stopped})
+    return json_response({"agent_id": agent_id, "deleted": agent_id, "purged": True,
+                          "stopped_sessions": stopped})
 
 
 @routes.patch("/api/agents/metadata")

@@ -25,8 +25,9 @@ async def chat(request: web.Request) -> web.Response:
 
 
 @routes.post("/api/sessions/{session_id}/cancel")
+@routes.post("/api/sessions/{session_id}/cancel-queen")
 async def cancel(request: web.Request) -> web.Response:
-    """Cancel the queen's current turn and its workers."""
+    """Cancel the queen's current turn and its workers (``cancel-queen``: Hive's name)."""
     live = request.app[keys.SESSIONS].get(request.match_info["session_id"])
     cancelled = await live.queen.cancel()
     return json_response({"session_id": live.session.id, "cancelled": cancelled})
@@ -34,9 +35,11 @@ async def cancel(request: web.Request) -> web.Response:
 
 @routes.get("/api/queen/profiles")
 async def queen_profiles(request: web.Request) -> web.Response:
-    """The queen profiles found in the queens dir."""
+    """The queen profiles found in the queens dir (``queens``: Hive's list)."""
     registry = request.app[keys.QUEENS]
     return json_response({
+        "queens": [{"id": p.id, "name": p.name, "title": p.title, "has_avatar": False}
+                   for p in registry.list()],
         "profiles": [p.model_dump(mode="json") for p in registry.list()],
         "invalid": [{"id": bad.queen_id, "error": bad.error} for bad in registry.invalid()],
     })

@@ -10,9 +10,10 @@ from hive_server import keys
 from hive_server.core.eventlog import last_seq_file
 from hive_server.errors import NotFound
 from hive_server.models.api import CreateSessionBody
+from hive_server.services.history import agent_sessions, session_history
 from hive_server.web.body import check_message, json_response, parse_json
 from hive_server.web.openapi import doc
-from hive_server.web.views import cold_session_dict, live_session_dict
+from hive_server.web.views import cold_session_dict, history_row, live_session_dict
 
 routes = web.RouteTableDef()
 
@@ -37,16 +38,17 @@ async def list_sessions(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/sessions/history")
-async def session_history(request: web.Request) -> web.Response:
+async def list_history(request: web.Request) -> web.Response:
     """Every session on disk, newest first."""
-    manager = request.app[keys.SESSIONS]
-    live_ids = {live.session.id for live in manager.live()}
-    rows = []
-    for meta, last_seq in await manager.store.list_metas():
-        row = cold_session_dict(meta, last_seq)
-        row.update(live=meta.session_id in live_ids, cold=meta.session_id not in live_ids)
-        rows.append(row)
-    return web.json_response({"sessions": rows})
+    entries = await session_history(request.app[keys.SESSIONS])
+    return json_response({"sessions": [history_row(entry) for entry in entries]})
+
+
+@routes.get("/api/colonies/{colony_id}/sessions")
+async def colony_sessions(request: web.Request) -> web.Response:
+    """The sessions that have this agent as their colony, newest first (Hive's colony page)."""
+    entries = await agent_sessions(request.app[keys.SESSIONS], request.match_info["colony_id"])
+    return json_response({"sessions": [history_row(entry) for entry in entries]})
 
 
 @routes.delete("/api/sessions/history/{session_id}")
@@ -54,7 +56,7 @@ async def delete_history(request: web.Request) -> web.Response:
     """Stop a session if live and delete its folder."""
     session_id = request.match_info["session_id"]
     await request.app[keys.SESSIONS].delete_history(session_id)
-    return web.json_response({"session_id": session_id, "deleted": True})
+    return web.json_response({"session_id": session_id, "deleted": session_id})
 
 
 @routes.get("/api/sessions/{session_id}")

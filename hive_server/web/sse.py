@@ -1,4 +1,4 @@
-"""``GET /api/sessions/{id}/events`` (SSE) and ``/events/history``.
+"""``GET /api/sessions/{id}/events``: the events as SSE (history pages: ``web/history.py``).
 
 Resume (``Last-Event-ID`` or ``?after_seq=N``): subscribe first, then replay seq > N from the
 log, then live events, skipping any seq already sent — no gap, no duplicate. The stream ends
@@ -10,17 +10,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from pathlib import Path
 
 from aiohttp import web
 from aiohttp_sse import EventSourceResponse
 
 from hive_server import keys
 from hive_server.core.bus import Subscription
-from hive_server.core.eventlog import last_seq_file, read_tail_file
-from hive_server.errors import InvalidInput, NotFound
+from hive_server.errors import InvalidInput
 from hive_server.models.events import Event, EventType
-from hive_server.web.body import int_query, json_response
+from hive_server.web.body import int_query
 from hive_server.web.openapi import doc
 
 log = logging.getLogger(__name__)
@@ -127,30 +125,3 @@ async def _close_when_gone(response: EventSourceResponse, sub: Subscription) -> 
     """The keep-alive task ends when the client disconnects: end the subscription then."""
     await response.wait()
     sub.close()
-
-
-@routes.get("/api/sessions/{session_id}/events/history")
-async def event_history(request: web.Request) -> web.Response:
-    """A page of the session's event log (live or cold)."""
-    manager = request.app[keys.SESSIONS]
-    session_id = request.match_info["session_id"]
-    limit = int_query(request, "limit", 2000, minimum=1, maximum=10_000) or 2000
-    before = int_query(request, "before_seq", None, minimum=1)
-    try:
-        session = manager.get(session_id).session
-        events, total = await session.log.read_tail(limit, before), session.last_seq
-    except NotFound:
-        path = manager.store.path(session_id)
-        if not (path / "meta.json").is_file():
-            raise
-        events, total = await asyncio.to_thread(_cold_history, path / "events.jsonl",
-                                                limit, before)
-    return json_response({
-        "events": [e.to_dict() for e in events], "session_id": session_id, "total": total,
-        "returned": len(events), "truncated": bool(events) and events[0].seq > 1,
-        "limit": limit,
-    })
-
-
-def _cold_history(path: Path, limit: int, before: int | None) -> tuple[list[Event], int]:
-    return read_tail_file(path, limit, before), last_seq_file(path)

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
-from hive_server.models.session import SessionMeta
+from hive_server.models.agent import AgentManifest, WorkerSpec
+from hive_server.models.session import QueenPhase, SessionMeta
 from hive_server.services.agent_folder import AgentEntry
 from hive_server.services.colony import DEFAULT_WORKER
+from hive_server.services.history import AgentOverview, AgentUsage, HistoryEntry
 from hive_server.services.sessions import LiveSession
+from hive_server.services.tools import BUILTIN_TOOL_NAMES
+
+
+def queen_phase(agent_id: str | None) -> QueenPhase:
+    """Hive's phase: ``colony`` while a colony is loaded, else ``independent``."""
+    return "colony" if agent_id else "independent"
 
 
 def live_session_dict(live: LiveSession) -> dict[str, Any]:
@@ -19,16 +28,18 @@ def live_session_dict(live: LiveSession) -> dict[str, Any]:
         "colony_id": colony.agent_id if colony else None,
         "colony_name": manifest.name if manifest else None,
         "has_worker": colony is not None,
-        "agent_path": meta.agent_path,
+        "agent_path": meta.agent_path or "",  # Hive's UI calls .endsWith on it: never null
         "description": manifest.description if manifest else "",
         "goal": manifest.goal if manifest else "",
         "node_count": len(colony.workers) if colony else 0,
         "loaded_at": session.loaded_at,
         "uptime_seconds": round(session.uptime_seconds, 3),
         "intro_message": _intro(live),
-        "queen_phase": meta.phase,
+        "queen_phase": queen_phase(colony.agent_id if colony else None),
         "queen_id": meta.queen_id,
         "queen_name": meta.queen_name,
+        "colony_spawned": False,
+        "spawned_colony_id": None,
         "model": meta.model,
         "last_seq": session.last_seq,
         "created_at": meta.created_at,
@@ -41,10 +52,12 @@ def cold_session_dict(meta: SessionMeta, last_seq: int) -> dict[str, Any]:
     return {
         "session_id": meta.session_id,
         "colony_id": meta.agent_id,
-        "agent_path": meta.agent_path,
+        "agent_path": meta.agent_path or "",
         "queen_id": meta.queen_id,
         "queen_name": meta.queen_name,
-        "queen_phase": meta.phase,
+        "queen_phase": queen_phase(meta.agent_id),
+        "colony_spawned": False,
+        "spawned_colony_id": None,
         "model": meta.model,
         "status": meta.status,
         "created_at": meta.created_at,
@@ -56,6 +69,21 @@ def cold_session_dict(meta: SessionMeta, last_seq: int) -> dict[str, Any]:
     }
 
 
+def history_row(entry: HistoryEntry) -> dict[str, Any]:
+    """A row of ``GET /api/sessions/history``: times in epoch seconds, as Hive's UI reads."""
+    return {
+        **cold_session_dict(entry.meta, entry.last_seq),
+        "created_at": entry.created_at,
+        "last_active_at": entry.last_active_at,
+        "last_message": entry.meta.last_message,
+        "has_messages": entry.has_messages,
+        "message_count": entry.meta.message_count,
+        "agent_name": None,
+        "live": entry.live,
+        "cold": not entry.live,
+    }
+
+
 def _intro(live: LiveSession) -> str:
     profile = live.queen.profile
     title = f", {profile.title}" if profile.title else ""
@@ -64,18 +92,55 @@ def _intro(live: LiveSession) -> str:
     return f"{profile.name}{title}, is ready with the {live.colony.manifest.name} colony."
 
 
-def agent_dict(entry: AgentEntry, loaded: bool) -> dict[str, Any]:
-    manifest = entry.manifest
+def agent_dict(entry: AgentEntry, loaded: bool,
+               usage: AgentUsage | None = None) -> dict[str, Any]:
+    """An agent folder in Hive's discover shape (plus our keys); an invalid folder has only
+    the base keys and its ``error``."""
+    manifest, usage = entry.manifest, usage or AgentUsage()
     base: dict[str, Any] = {
         "agent_id": entry.agent_id, "path": str(entry.path), "is_loaded": loaded,
         "version": entry.version, "valid": entry.is_valid, "error": entry.error,
         "has_triggers": entry.triggers_raw is not None, "has_readme": entry.readme is not None,
+        "session_count": usage.session_count, "run_count": usage.run_count,
+        "last_active": _iso(usage.last_active), "created_at": None,
     }
     if manifest is None:
         return base
+    worker_names = sorted({DEFAULT_WORKER, *manifest.workers})
     return {**base, "name": manifest.name, "description": manifest.description,
             "goal": manifest.goal, "category": manifest.category, "tags": manifest.tags,
             "icon": manifest.icon, "model": manifest.model,
             "tool_count": len(entry.worker_tool_names()),
-            "worker_count": len({DEFAULT_WORKER, *manifest.workers}),
-            "workers": sorted(manifest.workers), "tools": sorted(entry.tools)}
+            "node_count": len(worker_names), "worker_count": len(worker_names),
+            "worker_names": worker_names, "workers": _worker_entries(entry, manifest, worker_names),
+            "tools": sorted(entry.tools)}
+
+
+def _worker_entries(entry: AgentEntry, manifest: AgentManifest,
+                    names: list[str]) -> list[dict[str, Any]]:
+    """Hive's ``WorkerEntry`` for each worker spec of the agent (none has run: no task)."""
+    offered = set(entry.tools) | BUILTIN_TOOL_NAMES
+    default = WorkerSpec(description=manifest.description, tools=manifest.tools)
+    specs = {DEFAULT_WORKER: default, **manifest.workers}
+    return [{
+        "name": name, "task": "", "queen_name": "", "spawned_at": "",
+        "description": specs[name].description,
+        "tool_count": len((set(specs[name].tools) or offered) & offered),
+        "config_path": str(entry.path / "agent.json"), "colony_id": entry.agent_id,
+    } for name in names]
+
+
+def discover_dict(overview: list[AgentOverview]) -> dict[str, list[dict[str, Any]]]:
+    """``GET /api/discover``: the valid agents by category, categories at the top level."""
+    grouped: dict[str, list[dict[str, Any]]] = {}
+    for item in overview:
+        if item.entry.is_valid and item.entry.manifest is not None:
+            grouped.setdefault(item.entry.manifest.category, []).append(
+                agent_dict(item.entry, item.loaded, item.usage))
+    return dict(sorted(grouped.items()))
+
+
+def _iso(epoch_seconds: float | None) -> str | None:
+    if epoch_seconds is None:
+        return None
+    return datetime.fromtimestamp(epoch_seconds, UTC).isoformat()

@@ -1,0 +1,48 @@
+"""``GET /api/config/llm``: the model in use, in the shape Hive's UI gates on."""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+from aiohttp import web
+
+from hive_server import keys
+from hive_server.llm.base import LLMClient
+from hive_server.services.agent_loop import CONTEXT_CHARS
+from hive_server.settings import Settings
+from hive_server.web.body import json_response
+
+routes = web.RouteTableDef()
+CHARS_PER_TOKEN = 4  # CONTEXT_CHARS is a character budget; about 4 characters a token
+
+
+@routes.get("/api/config/llm")
+async def llm_config(request: web.Request) -> web.Response:
+    """The provider and model every session uses (the offline model counts: it answers)."""
+    return json_response(llm_config_dict(request.app[keys.LLM], request.app[keys.SETTINGS]))
+
+
+def llm_config_dict(llm: LLMClient, settings: Settings) -> dict[str, Any]:
+    anthropic = llm.provider == "anthropic"
+    return {
+        "provider": llm.provider,
+        "model": llm.default_model,  # --model is already in it (the offline model ignores it)
+        "has_api_key": True,  # a model answers: Anthropic with its key, or the offline model
+        "max_tokens": _max_tokens(llm),
+        "max_context_tokens": CONTEXT_CHARS // CHARS_PER_TOKEN,
+        "connected_providers": [llm.provider],
+        "active_subscription": None,
+        "detected_subscriptions": [],
+        "subscriptions": [],
+        "api_base": settings.anthropic_base_url if anthropic else None,
+        "api_key_env_var": "ANTHROPIC_API_KEY" if anthropic else None,
+    }
+
+
+def _max_tokens(llm: LLMClient) -> int | None:
+    """The output limit of a turn: the client's own default (sessions never override it)."""
+    default = inspect.signature(llm.stream_turn).parameters.get("max_tokens")
+    if default is None or not isinstance(default.default, int):
+        return None
+    return default.default

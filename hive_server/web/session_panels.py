@@ -1,0 +1,63 @@
+"""The side panels of Hive's chat pages: presence, tasks, workers.
+
+None of them 404s a session that exists (live or on disk); Hive's UI ignores their errors,
+but an answer keeps its panels quiet. We have no task lists: ``tasks`` is always empty.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from hive_server import keys
+from hive_server.services.history import live_or_cold
+from hive_server.services.worker_runs import WorkerRun
+from hive_server.web.body import json_response
+
+routes = web.RouteTableDef()
+
+
+@routes.post("/api/sessions/{session_id}/presence")
+async def presence(request: web.Request) -> web.Response:
+    """The user (re)entered the chat. Nothing is frozen here, so nothing resumes."""
+    session_id = request.match_info["session_id"]
+    await live_or_cold(request.app[keys.SESSIONS], session_id)
+    return json_response({"ok": True, "resumed": False, "session_id": session_id})
+
+
+@routes.get("/api/sessions/{session_id}/tasks")
+async def tasks(request: web.Request) -> web.Response:
+    """The session's task list in Hive's shape (always empty: there are no task tools)."""
+    session_id = request.match_info["session_id"]
+    await live_or_cold(request.app[keys.SESSIONS], session_id)
+    return json_response({"session_id": session_id, "role": "session", "meta": None,
+                          "tasks": []})
+
+
+@routes.get("/api/sessions/{session_id}/workers")
+async def workers(request: web.Request) -> web.Response:
+    """The colony's running and recent finished workers (none for a cold session)."""
+    session_id = request.match_info["session_id"]
+    live = await live_or_cold(request.app[keys.SESSIONS], session_id)
+    runs = live.colony.runs.all() if live is not None and live.colony is not None else []
+    now = request.app[keys.CLOCK].time()
+    return json_response({"session_id": session_id,
+                          "workers": [worker_dict(run, now) for run in runs]})
+
+
+def worker_dict(run: WorkerRun, now: float) -> dict[str, Any]:
+    """One worker in the fields of Hive's ``LiveWorker`` and ``WorkerSummary``."""
+    duration = round(run.duration(now), 3)
+    finished = run.status != "running"
+    summary = run.result if run.status == "completed" else run.error
+    return {
+        "worker_id": run.worker_id, "worker": run.worker, "task": run.task, "goal": None,
+        "status": run.status, "is_active": not finished, "started_at": run.started_at,
+        "finished_at": run.finished_at, "duration_seconds": duration,
+        "result_status": run.status if finished else None,
+        "result_summary": summary if finished else None,
+        "result": {"status": run.status, "summary": run.result or "", "error": run.error,
+                   "tokens_used": 0, "duration_seconds": duration} if finished else None,
+        "explicit_report": None, "task_summary": None, "batch": None,
+    }
