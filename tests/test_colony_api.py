@@ -184,7 +184,7 @@ async def test_load_and_unload_stream_events_and_update_meta(client, settings, a
     resp = await client.delete("/api/sessions/s/colony")
     assert await resp.json() == {"session_id": "s", "agent_id": "notes", "unloaded": True}
     unloaded = (await until(stream, "worker_colony_unloaded"))[-1]
-    assert unloaded["data"] == {"agent_id": "notes", "reason": "request"}
+    assert unloaded["data"] == {"agent_id": "notes", "reason": "request", "error": None}
     meta = meta_of(settings, "s")
     assert meta["agent_id"] is None and meta["agent_path"] is None
     live = await (await client.get("/api/sessions/s")).json()

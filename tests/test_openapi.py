@@ -49,6 +49,11 @@ API: dict[tuple[str, str], tuple[str | None, str]] = {
     ("post", "/api/sessions/{session_id}/presence"): (None, "200"),
     ("get", "/api/sessions/{session_id}/tasks"): (None, "200"),
     ("get", "/api/sessions/{session_id}/workers"): (None, "200"),
+    # Hive's UI: the queen's state and the state feeds
+    ("get", "/api/sessions/{session_id}/snapshot"): (None, "200"),
+    ("get", "/api/sessions/live"): (None, "200"),
+    ("get", "/api/events/global"): (None, "200"),
+    ("get", "/api/events/schema"): (None, "200"),
 }
 
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 from hive_server import keys
 from hive_server.models.event_data import ClientOutputDelta
+from hive_server.web.sse import SSE_TAIL
 from tests.conftest import create_session, make_settings
 from tests.sse_reader import read_all, read_frame, read_until
 
@@ -18,7 +20,7 @@ def emit_many(client, sid: str, n: int) -> None:
 
 async def test_frames_are_unnamed_with_seq_ids(client):
     await create_session(client, session_id="s")
-    resp = await client.get("/api/sessions/s/events")
+    resp = await client.get("/api/sessions/s/events", params={"after_seq": "1"})
     assert resp.status == 200
     assert resp.headers["Content-Type"].startswith("text/event-stream")
     emit_many(client, "s", 1)
@@ -28,14 +30,30 @@ async def test_frames_are_unnamed_with_seq_ids(client):
     resp.close()
 
 
-async def test_live_tail_only_without_resume_point(client):
+async def test_without_a_cursor_a_snapshot_then_a_bounded_tail_then_live_events(client):
     await create_session(client, session_id="s")
-    emit_many(client, "s", 3)
+    emit_many(client, "s", SSE_TAIL + 10)  # seq 2 .. TAIL + 11
+    last = SSE_TAIL + 11
     resp = await client.get("/api/sessions/s/events")
+    raw = await resp.content.readuntil(b"\n\n")
+    assert raw.startswith(b"data: ") and b"id:" not in raw  # seq 0 is not a resume point
+    snapshot = read_one(raw)
+    assert (snapshot["type"], snapshot["seq"]) == ("session_snapshot", 0)
+    assert snapshot["data"]["snapshot_seq"] == last and snapshot["data"]["activity"] == "idle"
     emit_many(client, "s", 1)
-    frame = await read_frame(resp)
-    assert frame["id"] == 5 and frame["event"]["seq"] == 5
+    frames = await read_until(resp, lambda e: e["seq"] == last + 1)
+    assert [f["id"] for f in frames] == list(range(last - SSE_TAIL + 1, last + 2))
     resp.close()
+
+
+async def test_the_snapshot_is_served_alone_at_snapshot(client):
+    await create_session(client, session_id="s")
+    resp = await client.get("/api/sessions/s/snapshot")
+    body = await resp.json()
+    assert resp.status == 200 and body["snapshot_seq"] == 1
+    assert (body["is_executing"], body["awaiting_input"], body["queen_busy_reason"]) == (
+        False, False, None)
+    assert (await client.get("/api/sessions/nope/snapshot")).status == 404
 
 
 async def test_after_seq_zero_replays_everything(client):
@@ -96,7 +114,7 @@ async def test_not_live_is_404(client):
 async def test_lagging_stream_is_ended_and_resumes_without_loss(make_client, tmp_path):
     client = await make_client(make_settings(tmp_path, sse_queue_size=8))
     await create_session(client, session_id="s")
-    resp = await client.get("/api/sessions/s/events")
+    resp = await client.get("/api/sessions/s/events", params={"after_seq": "1"})
     emit_many(client, "s", 100)  # synchronous burst: the subscriber cannot keep up
     first = await read_all(resp)
     assert first, "buffered events are delivered before the stream ends"
@@ -124,9 +142,13 @@ async def test_resume_point_beyond_the_log_skips_no_new_event(client):
 
 async def test_types_with_no_names_is_no_filter(client):
     await create_session(client, session_id="s")
-    resp = await client.get("/api/sessions/s/events?types=,%20,")
+    resp = await client.get("/api/sessions/s/events?types=,%20,&after_seq=1")
     assert resp.status == 200
     emit_many(client, "s", 1)
     frame = await read_frame(resp)
     assert frame["event"]["type"] == "client_output_delta"
     resp.close()
+
+
+def read_one(raw: bytes) -> dict:
+    return json.loads(raw.decode().split("data: ", 1)[1])

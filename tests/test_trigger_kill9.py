@@ -15,7 +15,7 @@ import aiohttp
 import pytest
 
 from tests.server_process import ServerProcess
-from tests.sse_reader import read_until
+from tests.sse_reader import read_frame, read_until
 
 INTERVAL_MINUTES = 0.02  # 1.2 s
 TIMEOUT = 20.0
@@ -40,8 +40,11 @@ async def fires_seen(server: ServerProcess, count: int) -> None:
     async with aiohttp.ClientSession(headers=server.headers) as http, \
             http.get(server.url + "api/sessions/s/events") as stream:
         assert stream.status == 200
+        opening = await read_frame(stream, TIMEOUT)  # the snapshot, then the recent tail
+        after = opening["event"]["data"]["snapshot_seq"]
         for _ in range(count):
-            await read_until(stream, lambda e: e["type"] == "trigger_fired", TIMEOUT)
+            await read_until(stream, lambda e: e["type"] == "trigger_fired" and e["seq"] > after,
+                             TIMEOUT)
 
 
 async def kill_9(server: ServerProcess) -> None:

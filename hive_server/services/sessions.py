@@ -17,6 +17,7 @@ from typing import Any
 
 from hive_server.core.clock import Clock
 from hive_server.core.eventlog import Durability, EventLog
+from hive_server.core.signal import ChangeSignal
 from hive_server.errors import Conflict, InvalidInput, NotFound
 from hive_server.llm.base import LLMClient
 from hive_server.models.api import CreateSessionBody
@@ -89,6 +90,7 @@ class SessionManager:
         self.catalog = catalog
         self.clock = clock
         self.store = SessionStore(options.home)
+        self.changes = ChangeSignal()  # live sessions or their queens' state changed
         self._live: dict[str, LiveSession] = {}
         self._loading: set[str] = set()
         self._closing: dict[str, asyncio.Task[None]] = {}
@@ -167,6 +169,7 @@ class SessionManager:
                 await asyncio.to_thread(shutil.rmtree, directory, True)
             raise
         self._live[session_id] = live
+        self.changes.notify()
         log.info("session %s %s at seq %d", session_id, "resumed" if resumed else "created",
                  session.last_seq)
         if body.initial_prompt and not resumed:
@@ -193,6 +196,7 @@ class SessionManager:
         session.parts.append(queen)
         session.parts.append(triggers)
         await triggers.start()
+        session.activity.on_change = self.changes.notify
         return live
 
     def _base_tools(self, session: Session) -> dict[str, Tool]:
@@ -282,6 +286,7 @@ class SessionManager:
     async def stop(self, session_id: str, *, reason: str = "deleted") -> None:
         live = self.get(session_id)
         del self._live[session_id]
+        self.changes.notify()
         await self._exclusive(session_id, live.session.close(reason, mark_stopped=True))
 
     async def delete_history(self, session_id: str) -> None:
@@ -294,6 +299,7 @@ class SessionManager:
 
     async def _stop_and_delete(self, session_id: str) -> None:
         live = self._live.pop(session_id, None)
+        self.changes.notify()
         if live is not None:
             await live.session.close("deleted", mark_stopped=True)
         await self.store.delete(session_id)
@@ -325,6 +331,7 @@ class SessionManager:
         if self._closing:
             await asyncio.wait(list(self._closing.values()))
         lives, self._live = list(self._live.values()), {}
+        self.changes.notify()
         for live in lives:
             try:
                 await live.session.close("shutdown", mark_stopped=False)

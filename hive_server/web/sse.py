@@ -18,12 +18,14 @@ from hive_server import keys
 from hive_server.core.bus import Subscription
 from hive_server.errors import InvalidInput
 from hive_server.models.events import Event, EventType
+from hive_server.services.sessions import LiveSession
 from hive_server.web.body import int_query
 from hive_server.web.openapi import doc
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
 SEND_TIMEOUT = 30.0
+SSE_TAIL = 200  # events replayed after the snapshot of a stream opened without a cursor
 
 
 def _resume_point(request: web.Request) -> int | None:
@@ -49,6 +51,14 @@ def _types(request: web.Request) -> frozenset[str] | None:
     if unknown:
         raise InvalidInput(f"unknown event types: {sorted(unknown)}", code="invalid_types")
     return wanted
+
+
+def snapshot_event(live: LiveSession) -> Event:
+    """The synthesised ``session_snapshot`` (``seq`` 0: it is not in the log)."""
+    snapshot = live.queen.snapshot()
+    return Event(seq=0, type=EventType.SESSION_SNAPSHOT.value, session_id=live.session.id,
+                 execution_id=snapshot.current_execution_id,
+                 colony_id=live.session.meta.agent_id, data=snapshot.model_dump())
 
 
 def frame(event: Event) -> bytes:
@@ -90,8 +100,12 @@ async def stream_events(request: web.Request) -> web.StreamResponse:
     settings = request.app[keys.SETTINGS]
     session = live.session
     sub = session.subscribe(settings.sse_queue_size, types)
+    opening: Event | None = None
     if after is not None:  # an id past the end (lost in a crash, or an older incarnation)
         after = min(after, session.last_seq)
+    else:  # no cursor: the queen's state now, then a bounded tail, then live events
+        opening = snapshot_event(live)
+        after = max(0, opening.data["snapshot_seq"] - SSE_TAIL)
     response = EventSourceResponse(ping_interval=settings.sse_keepalive_seconds,
                                    send_timeout=SEND_TIMEOUT)
     stream = EventStream(response, sub)
@@ -101,10 +115,11 @@ async def stream_events(request: web.Request) -> web.StreamResponse:
     try:
         await response.prepare(request)
         watcher = asyncio.create_task(_close_when_gone(response, sub))
-        if after is not None:
-            stream.last_sent = after
-            async for chunk in session.log.iter_after(after):
-                await stream.write(chunk)
+        if opening is not None and (types is None or opening.type in types):
+            await response.write(b"data: %s\n\n" % opening.to_json())  # no id: seq 0
+        stream.last_sent = after
+        async for chunk in session.log.iter_after(after):
+            await stream.write(chunk)
         await stream.pump()
     except (ConnectionResetError, TimeoutError) as exc:
         log.info("SSE client of %s went away: %r", session.id, exc)
