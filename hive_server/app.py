@@ -39,7 +39,8 @@ from hive_server.web import (
     triggers,
 )
 from hive_server.web.errors import error_middleware
-from hive_server.web.security import allowed_hosts, security_middleware
+from hive_server.web.security import allowed_hosts, cors_headers, security_middleware
+from hive_server.web.ui import ui_routes
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,8 @@ def create_app(settings: Settings, *, llm: LLMClient | None = None,
                           client_max_size=settings.max_body_bytes)
     app[keys.SETTINGS] = settings
     app[keys.ALLOWED_HOSTS] = allowed_hosts(settings)
+    app[keys.ALLOWED_ORIGINS] = frozenset(settings.allowed_origins)
+    app.on_response_prepare.append(cors_headers)
     app[keys.CLOCK] = clock or SystemClock()
     app[keys.LLM] = llm or make_llm(settings.anthropic_api_key, settings.anthropic_base_url,
                                     settings.model)
@@ -64,6 +67,7 @@ def create_app(settings: Settings, *, llm: LLMClient | None = None,
                   triggers.routes, hooks.routes, openapi.routes, config.routes, history.routes,
                   queen_sessions.routes, session_panels.routes):
         app.add_routes(table)
+    app.add_routes(ui_routes(settings.ui_dir) if settings.ui_dir else health.landing)
     return app
 
 

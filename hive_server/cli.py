@@ -43,6 +43,10 @@ def build_parser() -> argparse.ArgumentParser:
     add("--model", help="model id (HIVE_MODEL)")
     add("--webhook-host", help="serve /hooks/* on a separate listener (HIVE_WEBHOOK_HOST)")
     add("--webhook-port", type=int, help="port of that listener (HIVE_WEBHOOK_PORT)")
+    add("--ui-dir", help="serve this built single-page app from / (HIVE_UI_DIR)")
+    add("--allow-origin", action="append", dest="allowed_origins", metavar="ORIGIN",
+        help="also accept this scheme://host[:port] for cookie requests and CORS; "
+             "repeatable (HIVE_ALLOWED_ORIGINS, comma-separated)")
     return parser
 
 
@@ -52,7 +56,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = load_settings(flags)
     except (ValidationError, ValueError) as exc:
-        print(f"hive-server: invalid settings: {exc}", file=sys.stderr)
+        print(f"hive-server: invalid settings: {_one_line(exc)}", file=sys.stderr)
         return 2
     if settings.no_auth and not settings.is_loopback:
         print("hive-server: --no-auth is only allowed on a loopback --host", file=sys.stderr)
@@ -69,6 +73,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         os.close(lock)
     return 0
+
+
+def _one_line(exc: ValidationError | ValueError) -> str:
+    if not isinstance(exc, ValidationError):
+        return str(exc)
+    return "; ".join(f"{'.'.join(map(str, err['loc']))}: {err['msg']}" for err in exc.errors())
 
 
 def _lock_home(home: Path) -> int | None:

@@ -6,17 +6,20 @@ This is the only module that reads ``os.environ`` or the home directory.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from hive_server.core.eventlog import Durability
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
+_HOST_RE = re.compile(r"[a-z0-9.-]+|[0-9a-f:.]+")  # a DNS name, IPv4 or IPv6
 
 
 class Settings(BaseModel):
@@ -39,6 +42,8 @@ class Settings(BaseModel):
     webhook_host: str | None = None
     webhook_port: int | None = Field(default=None, ge=0, le=65535)
     allowed_hosts: tuple[str, ...] = ()
+    allowed_origins: tuple[str, ...] = ()
+    ui_dir: Path | None = None
     max_body_bytes: int = 1024 * 1024
     max_message_chars: int = 100_000
     sse_queue_size: int = 2048
@@ -55,6 +60,24 @@ class Settings(BaseModel):
     @classmethod
     def _absolute(cls, value: Path) -> Path:
         return value.expanduser().resolve()
+
+    @field_validator("allowed_origins")
+    @classmethod
+    def _origins(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(normalise_origin(origin) for origin in value)
+
+    @field_validator("ui_dir")
+    @classmethod
+    def _ui_dir(cls, value: Path | None) -> Path | None:
+        """An existing folder holding ``index.html`` (a built single-page app), resolved."""
+        if value is None:
+            return None
+        folder = value.expanduser().resolve()
+        if not folder.is_dir():
+            raise ValueError(f"{value} is not a directory")
+        if not (folder / "index.html").is_file():
+            raise ValueError(f"{value} has no index.html (build the UI first)")
+        return folder
 
     @property
     def is_loopback(self) -> bool:
@@ -75,12 +98,32 @@ class Settings(BaseModel):
         return self.env.get(name)
 
 
+def normalise_origin(value: str) -> str:
+    """``scheme://host[:port]`` as a browser sends it in ``Origin`` (lower case, no default
+    port, IPv6 in brackets); ValueError for anything else (a path, a query, user info)."""
+    try:
+        parts = urlsplit(value.strip())
+        port = parts.port
+    except ValueError:
+        raise ValueError(f"invalid origin {value!r}") from None
+    host = parts.hostname or ""
+    if (parts.scheme not in ("http", "https") or not _HOST_RE.fullmatch(host)
+            or parts.username is not None
+            or parts.path not in ("", "/") or parts.query or parts.fragment):
+        raise ValueError(f"invalid origin {value!r}: expected scheme://host[:port]")
+    netloc = f"[{host}]" if ":" in host else host
+    if port is not None and port != {"http": 80, "https": 443}[parts.scheme]:
+        netloc += f":{port}"
+    return f"{parts.scheme}://{netloc}"
+
+
 ENV_NAMES = {
     "host": "HIVE_HOST", "port": "HIVE_PORT", "home": "HIVE_HOME",
     "agents_dir": "HIVE_AGENTS_DIR", "queens_dir": "HIVE_QUEENS_DIR",
     "durability": "HIVE_DURABILITY", "no_auth": "HIVE_NO_AUTH", "log_level": "HIVE_LOG_LEVEL",
     "model": "HIVE_MODEL", "webhook_host": "HIVE_WEBHOOK_HOST",
     "webhook_port": "HIVE_WEBHOOK_PORT", "token": "HIVE_TOKEN",
+    "ui_dir": "HIVE_UI_DIR", "allowed_origins": "HIVE_ALLOWED_ORIGINS",
 }
 
 
@@ -104,6 +147,8 @@ def load_settings(flags: Mapping[str, Any], environ: Mapping[str, str] | None = 
 def _env_value(field: str, raw: str) -> Any:
     if field == "no_auth":
         return raw.lower() in {"1", "true", "yes", "on"}
+    if field == "allowed_origins":
+        return [part for part in raw.split(",") if part.strip()]
     return raw
 
 

@@ -167,7 +167,8 @@ async def test_stale_server_json_is_replaced_not_written_through(server, tmp_pat
 
 NO_FLAGS = {name: None for name in ("host", "port", "home", "agents_dir", "queens_dir",
                                     "durability", "no_auth", "log_level", "model",
-                                    "webhook_host", "webhook_port")}
+                                    "webhook_host", "webhook_port", "ui_dir",
+                                    "allowed_origins")}
 
 
 def test_settings_precedence_is_flag_env_config_default(tmp_path):
@@ -186,12 +187,18 @@ def test_settings_precedence_is_flag_env_config_default(tmp_path):
 
 
 def test_every_serve_option_has_an_env_var(tmp_path):
+    (tmp_path / "ui").mkdir()
+    (tmp_path / "ui" / "index.html").write_text("<!doctype html>")
     env = {"HIVE_HOST": "::1", "HIVE_PORT": "0", "HIVE_HOME": str(tmp_path / "h"),
            "HIVE_AGENTS_DIR": str(tmp_path / "a"), "HIVE_QUEENS_DIR": str(tmp_path / "q"),
-           "HIVE_DURABILITY": "none", "HIVE_NO_AUTH": "1", "HIVE_LOG_LEVEL": "error"}
+           "HIVE_DURABILITY": "none", "HIVE_NO_AUTH": "1", "HIVE_LOG_LEVEL": "error",
+           "HIVE_UI_DIR": str(tmp_path / "ui"),
+           "HIVE_ALLOWED_ORIGINS": "http://localhost:5173, https://Hive.Example:443"}
     settings = load_settings(NO_FLAGS, env)
     assert (settings.host, settings.port, settings.durability, settings.no_auth,
             settings.log_level) == ("::1", 0, "none", True, "error")
+    assert settings.ui_dir == tmp_path / "ui"
+    assert settings.allowed_origins == ("http://localhost:5173", "https://hive.example")
     assert (settings.home, settings.agents_dir, settings.queens_dir) == (
         tmp_path / "h", tmp_path / "a", tmp_path / "q")
     options = set(vars(build_parser().parse_args(["serve"]))) - {"command"}

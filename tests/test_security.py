@@ -76,14 +76,19 @@ async def test_foreign_host_header_is_refused(client):
     assert ok.status == 200
 
 
-async def test_foreign_origin_refused_on_state_change_only(client):
+COOKIE = {"Cookie": f"hive_token={TOKEN}"}
+
+
+async def test_foreign_origin_refused_on_state_change_only(make_client, tmp_path):
+    # The Origin rule applies to requests riding the cookie (header tokens: tests/test_origins.py)
+    client = await make_client(make_settings(tmp_path), headers=COOKIE)
     evil = {"Origin": "http://evil.example"}
     resp = await client.post("/api/sessions", json={}, headers=evil)
     assert resp.status == 403
     assert (await resp.json())["code"] == "origin_not_allowed"
     assert (await client.get("/api/sessions", headers=evil)).status == 200
-    local = {"Origin": "http://localhost:5173"}
-    assert (await client.post("/api/sessions", json={}, headers=local)).status == 201
+    own = {"Origin": f"http://localhost:{client.port}"}
+    assert (await client.post("/api/sessions", json={}, headers=own)).status == 201
     assert (await client.post("/api/sessions", json={}, headers={"Origin": "null"})).status == 403
 
 
@@ -159,8 +164,10 @@ async def test_token_that_is_not_utf8_is_401_not_500(client, head):
     assert await raw_status(client, head) == 401
 
 
-async def test_malformed_origin_is_403_not_500(client):
-    for origin in ("http://[::1", "http://[evil", "//:99999999", "\u00ff"):
+async def test_malformed_origin_is_403_not_500(make_client, tmp_path):
+    client = await make_client(make_settings(tmp_path), headers=COOKIE)
+    for origin in ("http://[::1", "http://[evil", "//:99999999", "\u00ff",
+                   f"http://127.0.0.1:{client.port}/path", f"HTTP://127.0.0.1:{client.port}"):
         resp = await client.post("/api/sessions", json={}, headers={"Origin": origin})
         assert resp.status == 403, origin
         assert (await resp.json())["code"] == "origin_not_allowed"

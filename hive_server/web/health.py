@@ -9,6 +9,7 @@ from hive_server.errors import Unauthorized
 from hive_server.web.security import TOKEN_COOKIE, token_ok
 
 routes = web.RouteTableDef()
+landing = web.RouteTableDef()  # ``/`` when no UI is served (``--ui-dir`` replaces it)
 
 
 @routes.get("/api/health")
@@ -28,7 +29,7 @@ async def health(request: web.Request) -> web.Response:
     })
 
 
-@routes.get("/")
+@landing.get("/")
 async def index(request: web.Request) -> web.Response:
     """``/?token=`` sets the auth cookie so a browser UI can use the API without headers."""
     settings = request.app[keys.SETTINGS]
