@@ -19,6 +19,7 @@ from aiohttp import web
 
 from hive_server import keys
 from hive_server.app import create_app
+from hive_server.models.event_data import LlmTextDelta
 from hive_server.llm.offline import OfflineClient
 from hive_server.settings import Settings
 
@@ -76,7 +77,7 @@ async def _measure(app: web.Application, port: int, subscribers: int, events: in
         assert session.bus.subscriber_count == subscribers
         started = time.perf_counter()
         for i in range(events):
-            session.emit("llm_text_delta", {"content": "token ", "snapshot": "x" * 80})
+            session.emit(LlmTextDelta(content="token ", snapshot="x" * 80))
             if i % BURST == BURST - 1:
                 await asyncio.sleep(0)
         counts = await asyncio.gather(*tasks)

@@ -131,7 +131,7 @@ class LlmTurnComplete(EventData):
     """One model turn: the full assistant message (what the rebuild reads) and its usage."""
 
     TYPE = EventType.LLM_TURN_COMPLETE
-    message: dict[str, JsonValue] = Field(description="{role: assistant, content: [blocks]}")
+    message: dict[str, Any] = Field(description="{role: assistant, content: [blocks]}")
     model: str = ""
     stop_reason: str | None = None
     iteration: int = 0
@@ -147,7 +147,7 @@ class ToolCallStarted(EventData):
     TYPE = EventType.TOOL_CALL_STARTED
     tool_use_id: str
     tool_name: str
-    tool_input: JsonValue = None
+    tool_input: Any = None
 
 
 class ToolCallCompleted(EventData):
@@ -278,7 +278,7 @@ class TriggerFired(TriggerCardFields):
     manual: bool = Field(description="fired by POST .../run")
     missed: int = Field(description="0, or how many missed ticks / held deliveries a catch-up "
                                     "fire stands for")
-    payload: JsonValue = None
+    payload: Any = None
 
 
 class TriggerInvalid(EventData):
@@ -316,7 +316,7 @@ class WebhookReceived(EventData):
     trigger_id: str
     received_at: int = Field(description="epoch ms")
     headers: dict[str, str] = Field(description="allow-listed headers only")
-    payload: JsonValue = None
+    payload: Any = None
     held: bool = Field(default=False, description="it waited in the inbox")
 
 
