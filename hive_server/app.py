@@ -30,6 +30,7 @@ from hive_server.web import (
     health,
     history,
     hooks,
+    live,
     openapi,
     queen,
     queen_sessions,
@@ -63,9 +64,9 @@ def create_app(settings: Settings, *, llm: LLMClient | None = None,
     app.cleanup_ctx.append(_scheduler_ctx)
     app.cleanup_ctx.append(_sessions_ctx)
     app.on_shutdown.append(_end_streams)
-    for table in (health.routes, sessions.routes, sse.routes, queen.routes, colony.routes,
-                  triggers.routes, hooks.routes, openapi.routes, config.routes, history.routes,
-                  queen_sessions.routes, session_panels.routes):
+    for table in (live.routes, health.routes, sessions.routes, sse.routes, queen.routes,
+                  colony.routes, triggers.routes, hooks.routes, openapi.routes, config.routes,
+                  history.routes, queen_sessions.routes, session_panels.routes):
         app.add_routes(table)
     app.add_routes(ui_routes(settings.ui_dir) if settings.ui_dir else health.landing)
     return app

@@ -19,8 +19,8 @@ from aiohttp import web
 
 from hive_server import keys
 from hive_server.app import create_app
-from hive_server.models.event_data import LlmTextDelta
 from hive_server.llm.offline import OfflineClient
+from hive_server.models.event_data import LlmTextDelta
 from hive_server.settings import Settings
 
 TOKEN = "bench-token"

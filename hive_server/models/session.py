@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, field_validator
 SAFE_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 
 
-RESERVED_IDS = frozenset({"history"})  # /api/sessions/history is the history listing
+RESERVED_IDS = frozenset({"history", "live"})  # /api/sessions/history and /live are routes
 
 QueenPhase = Literal["independent", "colony"]
 QUEEN_PHASES: frozenset[str] = frozenset({"independent", "colony"})
