@@ -84,6 +84,11 @@ async def test_ask_user_parks_the_queen_with_her_question_in_the_snapshot(client
     (asked,) = of_type(events, "client_input_requested")
     (question,) = asked["data"]["questions"]
     assert question["prompt"] and question["id"] and asked["execution_id"]
+    # a free-form question is also streamed as the queen's text: Hive's UI draws a question
+    # widget only for two or more options, and shows this text while she waits
+    (said,) = [e for e in of_type(events, "client_output_delta") if e["data"]["inner_turn"]]
+    assert said["data"]["snapshot"] == question["prompt"] and said["seq"] < asked["seq"]
+    assert said["execution_id"] == asked["execution_id"]
     assert loop_states(events) == [("executing", None), ("awaiting_user", "ask_user")]
 
     snap = await (await client.get("/api/sessions/s/snapshot")).json()

@@ -140,6 +140,8 @@ async def test_discover_has_categories_at_the_top_and_hive_entries(client):
         check_types(worker, worker_types)
     scribe = next(w for w in entry["workers"] if w["name"] == "scribe")
     assert scribe["tool_count"] == 1 and scribe["colony_id"] == "notes"
+    default_queen = client.app[keys.QUEENS].default().name  # hosts a new colony session
+    assert {w["queen_name"] for w in entry["workers"]} == {default_queen} != {""}
     assert "invalid" not in found and "categories" not in found
 
 

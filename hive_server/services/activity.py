@@ -47,6 +47,7 @@ class QueenActivity:
     tools: dict[str, ToolCallInFlight] = dataclasses.field(default_factory=dict)
     questions: list[Question] | None = None
     workers: set[str] = dataclasses.field(default_factory=set)
+    iteration: int = 0  # the current execution's latest model turn
     last_event_at: str | None = None
     on_change: Callable[[], None] | None = None  # the server-wide live-sessions feed
 
@@ -79,6 +80,9 @@ class QueenActivity:
         kind = event.type
         if kind == EventType.EXECUTION_STARTED:
             self._set("executing", None, event.execution_id)
+            self.iteration = 0
+        elif kind == EventType.LLM_TURN_COMPLETE:
+            self.iteration = int(event.data.get("iteration") or 0)
         elif kind == EventType.TOOL_CALL_STARTED:
             self.tools[str(event.data.get("tool_use_id"))] = ToolCallInFlight(
                 id=str(event.data.get("tool_use_id")), name=event.data.get("tool_name"),

@@ -233,6 +233,11 @@ class Queen:
         options = [str(o) for o in options] if isinstance(options, list) and options else None
         async with self._ask_lock:
             future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+            if not options or len(options) < 2:  # Hive's UI draws a widget for 2+ options only
+                self.session.emit(ClientOutputDelta(
+                    content=question, snapshot=question,
+                    iteration=self.session.activity.iteration, inner_turn=1),
+                    execution_id=self._execution_id)
             event, _ = self.session.emit(ClientInputRequested(questions=[Question(
                 id=f"q-{uuid.uuid4().hex[:8]}", prompt=question, options=options)]),
                 execution_id=self._execution_id)

@@ -67,7 +67,8 @@ async def stats(request: web.Request) -> web.Response:
 @routes.get("/api/discover")
 async def discover(request: web.Request) -> web.Response:
     """The valid agents by category, the categories at the top level (Hive's shape)."""
-    return json_response(discover_dict(await agent_overview(request.app[keys.SESSIONS])))
+    overview = await agent_overview(request.app[keys.SESSIONS])
+    return json_response(discover_dict(overview, request.app[keys.QUEENS].default().name))
 
 
 @routes.get("/api/agents")

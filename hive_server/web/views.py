@@ -92,10 +92,11 @@ def _intro(live: LiveSession) -> str:
     return f"{profile.name}{title}, is ready with the {live.colony.manifest.name} colony."
 
 
-def agent_dict(entry: AgentEntry, loaded: bool,
-               usage: AgentUsage | None = None) -> dict[str, Any]:
+def agent_dict(entry: AgentEntry, loaded: bool, usage: AgentUsage | None = None,
+               queen_name: str = "") -> dict[str, Any]:
     """An agent folder in Hive's discover shape (plus our keys); an invalid folder has only
-    the base keys and its ``error``."""
+    the base keys and its ``error``. ``queen_name``: the queen a new session of the colony
+    gets (Hive's UI labels the colony's replies with it before a session exists)."""
     manifest, usage = entry.manifest, usage or AgentUsage()
     base: dict[str, Any] = {
         "agent_id": entry.agent_id, "path": str(entry.path), "is_loaded": loaded,
@@ -112,31 +113,33 @@ def agent_dict(entry: AgentEntry, loaded: bool,
             "icon": manifest.icon, "model": manifest.model,
             "tool_count": len(entry.worker_tool_names()),
             "node_count": len(worker_names), "worker_count": len(worker_names),
-            "worker_names": worker_names, "workers": _worker_entries(entry, manifest, worker_names),
+            "worker_names": worker_names,
+            "workers": _worker_entries(entry, manifest, worker_names, queen_name),
             "tools": sorted(entry.tools)}
 
 
-def _worker_entries(entry: AgentEntry, manifest: AgentManifest,
-                    names: list[str]) -> list[dict[str, Any]]:
+def _worker_entries(entry: AgentEntry, manifest: AgentManifest, names: list[str],
+                    queen_name: str) -> list[dict[str, Any]]:
     """Hive's ``WorkerEntry`` for each worker spec of the agent (none has run: no task)."""
     offered = set(entry.tools) | BUILTIN_TOOL_NAMES
     default = WorkerSpec(description=manifest.description, tools=manifest.tools)
     specs = {DEFAULT_WORKER: default, **manifest.workers}
     return [{
-        "name": name, "task": "", "queen_name": "", "spawned_at": "",
+        "name": name, "task": "", "queen_name": queen_name, "spawned_at": "",
         "description": specs[name].description,
         "tool_count": len((set(specs[name].tools) or offered) & offered),
         "config_path": str(entry.path / "agent.json"), "colony_id": entry.agent_id,
     } for name in names]
 
 
-def discover_dict(overview: list[AgentOverview]) -> dict[str, list[dict[str, Any]]]:
+def discover_dict(overview: list[AgentOverview],
+                  queen_name: str = "") -> dict[str, list[dict[str, Any]]]:
     """``GET /api/discover``: the valid agents by category, categories at the top level."""
     grouped: dict[str, list[dict[str, Any]]] = {}
     for item in overview:
         if item.entry.is_valid and item.entry.manifest is not None:
             grouped.setdefault(item.entry.manifest.category, []).append(
-                agent_dict(item.entry, item.loaded, item.usage))
+                agent_dict(item.entry, item.loaded, item.usage, queen_name))
     return dict(sorted(grouped.items()))
 
 
