@@ -199,3 +199,13 @@ async def test_delete_history_answers_the_deleted_id(client):
     resp = await client.delete("/api/sessions/history/gone")
     assert resp.status == 200
     assert await resp.json() == {"session_id": "gone", "deleted": "gone"}
+
+
+async def test_model_list_and_colony_data_tables_answer_what_the_ui_asks(client):
+    models = await get(client, "/api/config/models")
+    assert models == {"models": {"offline": [{
+        "id": "offline-1", "label": "offline-1", "recommended": True, "max_tokens": 4096,
+        "max_context_tokens": 100_000}]}}
+    assert await get(client, "/api/colonies/notes/data/tables") == {"tables": []}
+    missing = await get(client, "/api/colonies/nope/data/tables", status=404)
+    assert missing["code"] == "agent_not_found"

@@ -54,6 +54,8 @@ API: dict[tuple[str, str], tuple[str | None, str]] = {
     ("get", "/api/sessions/live"): (None, "200"),
     ("get", "/api/events/global"): (None, "200"),
     ("get", "/api/events/schema"): (None, "200"),
+    ("get", "/api/config/models"): (None, "200"),
+    ("get", "/api/colonies/{colony_id}/data/tables"): (None, "200"),
 }
 
 

@@ -71,6 +71,13 @@ async def discover(request: web.Request) -> web.Response:
     return json_response(discover_dict(overview, request.app[keys.QUEENS].default().name))
 
 
+@routes.get("/api/colonies/{colony_id}/data/tables")
+async def colony_tables(request: web.Request) -> web.Response:
+    """Hive's colony data panel: this server keeps no data tables for a colony (empty list)."""
+    request.app[keys.CATALOG].get(request.match_info["colony_id"])  # 404 for an unknown agent
+    return json_response({"tables": []})
+
+
 @routes.get("/api/agents")
 async def list_agents(request: web.Request) -> web.Response:
     """Every agent folder, valid or not (an invalid one with its ``error``), sorted by id."""

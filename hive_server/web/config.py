@@ -40,6 +40,16 @@ def llm_config_dict(llm: LLMClient, settings: Settings) -> dict[str, Any]:
     }
 
 
+@routes.get("/api/config/models")
+async def llm_models(request: web.Request) -> web.Response:
+    """The models this server can use, by provider (Hive's model picker): the one in use."""
+    config = llm_config_dict(request.app[keys.LLM], request.app[keys.SETTINGS])
+    option = {"id": config["model"], "label": config["model"], "recommended": True,
+              "max_tokens": config["max_tokens"],
+              "max_context_tokens": config["max_context_tokens"]}
+    return json_response({"models": {config["provider"]: [option]}})
+
+
 def _max_tokens(llm: LLMClient) -> int | None:
     """The output limit of a turn: the client's own default (sessions never override it)."""
     default = inspect.signature(llm.stream_turn).parameters.get("max_tokens")
