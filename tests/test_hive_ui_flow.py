@@ -35,6 +35,7 @@ EVENT_DATA: dict[str, dict[str, Any]] = {
                          "queen_busy_reason": OPT_STR, "park_reason": OPT_STR,
                          "pending_questions": (list, NONE), "current_tool_calls": list},
     "client_input_received": {"content": str},
+    "client_input_committed": {"seq": int},
     "client_output_delta": {"content": str, "snapshot": str, "iteration": int,
                             "inner_turn": int},
     "client_input_requested": {"questions": list, "park_reason": str},
@@ -208,7 +209,8 @@ async def test_the_queen_page_chats_asks_reloads_without_duplicates_and_stops(br
                        status=202)
     events = await stream.until("loop_state_changed", activity="awaiting_user")
     kinds = [e["type"] for e in events]
-    for kind in ("client_input_received", "client_output_delta", "tool_call_started",
+    for kind in ("client_input_received", "client_input_committed", "client_output_delta",
+                 "tool_call_started",
                  "tool_call_completed", "llm_turn_complete", "execution_completed"):
         assert kind in kinds, kind
     bubbles = {(e["execution_id"], e["data"]["iteration"])

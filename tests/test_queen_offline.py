@@ -36,7 +36,11 @@ async def test_a_chat_streams_deltas_then_the_whole_turn(client):
 
     assert accepted["status"] == "accepted" and accepted["delivered"] is True
     types = [e["type"] for e in events]
-    assert types[:3] == ["session_started", "client_input_received", "execution_started"]
+    assert types[:5] == ["session_started", "client_input_received", "client_input_committed",
+                         "execution_started", "loop_state_changed"]
+    received, committed = events[1], events[2]
+    assert committed["data"]["seq"] == received["seq"] == accepted["seq"]
+    assert committed["correlation_id"] == received["correlation_id"] == f"input-{received['seq']}"
     assert types[-2:] == ["llm_turn_complete", "execution_completed"]
     deltas = of_type(events, "client_output_delta")
     reply = texts(events)[0]

@@ -91,6 +91,15 @@ class ClientInputReceived(EventData):
         return self.text if self.text is not None else self.content
 
 
+class ClientInputCommitted(EventData):
+    """The queen takes a queued input into her conversation (just before its
+    ``execution_started``); its ``correlation_id`` is that of the ``client_input_received``,
+    so Hive's UI moves the user's bubble to this moment."""
+
+    TYPE = EventType.CLIENT_INPUT_COMMITTED
+    seq: int = Field(description="the client_input_received taken in")
+
+
 class Question(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
     id: str
@@ -356,7 +365,7 @@ M = TypeVar("M", bound=EventData)
 MODELS: dict[EventType, type[EventData]] = {
     model.TYPE: model for model in (
         SessionStarted, SessionStopped, SessionResumed, LogRepaired, ClientInputReceived,
-        ClientInputRequested, ClientOutputDelta, LlmTextDelta, LlmTurnComplete,
+        ClientInputCommitted, ClientInputRequested, ClientOutputDelta, LlmTextDelta, LlmTurnComplete,
         ToolCallStarted, ToolCallCompleted, ExecutionStarted, ExecutionCompleted,
         ExecutionFailed, ExecutionCancelled, LoopStateChanged, WorkerColonyLoaded,
         WorkerColonyUnloaded, WorkerStarted, WorkerCompleted, WorkerFailed, TriggerAvailable,

@@ -23,6 +23,7 @@ class EventType(StrEnum):
     SESSION_RESUMED = "session_resumed"
     CLIENT_INPUT_RECEIVED = "client_input_received"
     CLIENT_INPUT_REQUESTED = "client_input_requested"
+    CLIENT_INPUT_COMMITTED = "client_input_committed"
     CLIENT_OUTPUT_DELTA = "client_output_delta"
     LLM_TEXT_DELTA = "llm_text_delta"
     LLM_TURN_COMPLETE = "llm_turn_complete"

@@ -20,6 +20,7 @@ from typing import Any, Literal
 from hive_server.errors import Busy, Unavailable
 from hive_server.llm.base import LLMClient, LLMError, ToolSpec
 from hive_server.models.event_data import (
+    ClientInputCommitted,
     ClientInputReceived,
     ClientInputRequested,
     ClientOutputDelta,
@@ -144,7 +145,8 @@ class Queen:
         self.session.record_input(text, source)  # count, time, preview for the history row
         return self.session.emit(ClientInputReceived(
             content=text if user else "", text=None if user else text, source=source,
-            trigger_id=key, trigger_seq=trigger_seq, coalesced_into=coalesced_into))
+            trigger_id=key, trigger_seq=trigger_seq, coalesced_into=coalesced_into),
+            correlation_id=input_correlation(self.session.last_seq + 1))
 
     async def _answer(self, text: str) -> Event:
         assert self._asking is not None
@@ -190,6 +192,8 @@ class Queen:
         execution_id = uuid.uuid4().hex
         self.executions += 1
         self._execution_id = execution_id
+        self.session.emit(ClientInputCommitted(seq=item.input_seq), execution_id=execution_id,
+                          correlation_id=input_correlation(item.input_seq))
         self.session.emit(ExecutionStarted(trigger=item.source, input_seq=item.input_seq,
                                            coalesced=item.coalesced),
                           execution_id=execution_id)
@@ -247,6 +251,12 @@ class Queen:
             finally:
                 if self._asking is not None and self._asking[1] is future:
                     self._asking = None
+
+
+def input_correlation(seq: int) -> str:
+    """The correlation id of an input: its ``client_input_received`` and the
+    ``client_input_committed`` that takes it in share it (it survives a restart)."""
+    return f"input-{seq}"
 
 
 ASK_USER_SPEC = ToolSpec(
