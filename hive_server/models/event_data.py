@@ -365,8 +365,8 @@ M = TypeVar("M", bound=EventData)
 MODELS: dict[EventType, type[EventData]] = {
     model.TYPE: model for model in (
         SessionStarted, SessionStopped, SessionResumed, LogRepaired, ClientInputReceived,
-        ClientInputCommitted, ClientInputRequested, ClientOutputDelta, LlmTextDelta, LlmTurnComplete,
-        ToolCallStarted, ToolCallCompleted, ExecutionStarted, ExecutionCompleted,
+        ClientInputCommitted, ClientInputRequested, ClientOutputDelta, LlmTextDelta,
+        LlmTurnComplete, ToolCallStarted, ToolCallCompleted, ExecutionStarted, ExecutionCompleted,
         ExecutionFailed, ExecutionCancelled, LoopStateChanged, WorkerColonyLoaded,
         WorkerColonyUnloaded, WorkerStarted, WorkerCompleted, WorkerFailed, TriggerAvailable,
         TriggerActivated, TriggerUpdated, TriggerFired, TriggerInvalid, TriggerDeactivated,
