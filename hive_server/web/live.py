@@ -14,8 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import Awaitable
 from typing import TypeVar
 
 import orjson
@@ -29,16 +28,15 @@ from hive_server.services.catalog import CatalogChange
 from hive_server.services.live_feed import live_frame
 from hive_server.web.body import json_response
 from hive_server.web.openapi import doc
+from hive_server.web.sse import serve_sse
 
-log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
-SEND_TIMEOUT = 30.0
 GLOBAL_QUEUE = 64
 T = TypeVar("T")
 
 
 class FeedEnd:
-    """What shutdown (``app[SSE_STREAMS]``) closes to end a feed."""
+    """Ends a feed: closed at shutdown (``app[SSE_STREAMS]``) or when the client goes."""
 
     def __init__(self) -> None:
         self.ended = asyncio.Event()
@@ -63,38 +61,6 @@ async def event_schema(request: web.Request) -> web.Response:
                           "types": schemas()})
 
 
-@contextlib.asynccontextmanager
-async def _feed(request: web.Request) -> AsyncIterator[tuple[EventSourceResponse, FeedEnd]]:
-    """An open SSE response and the end signal (shutdown, or the client went away)."""
-    settings = request.app[keys.SETTINGS]
-    response = EventSourceResponse(ping_interval=settings.sse_keepalive_seconds,
-                                   send_timeout=SEND_TIMEOUT)
-    end = FeedEnd()
-    streams = request.app[keys.SSE_STREAMS]
-    streams.add(end)
-    watcher: asyncio.Task[None] | None = None
-    try:
-        await response.prepare(request)
-        watcher = asyncio.create_task(_end_when_gone(response, end))
-        yield response, end
-    except (ConnectionResetError, TimeoutError) as exc:
-        log.info("SSE feed client went away: %r", exc)
-    finally:
-        streams.discard(end)
-        if watcher is not None:
-            watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await watcher
-        if response.prepared:
-            with contextlib.suppress(Exception):
-                response.stop_streaming()
-
-
-async def _end_when_gone(response: EventSourceResponse, end: FeedEnd) -> None:
-    await response.wait()
-    end.close()
-
-
 async def _until(wanted: Awaitable[T], end: FeedEnd) -> T | None:
     """``wanted``'s result, or None when the feed ended first (``wanted`` is then cancelled)."""
     task = asyncio.ensure_future(wanted)
@@ -113,17 +79,19 @@ async def _until(wanted: Awaitable[T], end: FeedEnd) -> T | None:
 @doc(stream=True)
 async def live_sessions(request: web.Request) -> web.StreamResponse:
     """Every live session's state as ``event: snapshot`` frames, at connect and on change."""
-    manager = request.app[keys.SESSIONS]
-    async with _feed(request) as (response, end):
+    manager, end = request.app[keys.SESSIONS], FeedEnd()
+
+    async def send(response: EventSourceResponse) -> None:
         version = manager.changes.version
         while True:
             frame = live_frame(manager).model_dump_json().encode()
             await response.write(b"event: snapshot\ndata: %s\n\n" % frame)
             seen = await _until(manager.changes.wait_past(version), end)
             if seen is None:
-                break
+                return
             version = seen
-    return response
+
+    return await serve_sse(request, end, send)
 
 
 @routes.get("/api/events/global")
@@ -131,19 +99,21 @@ async def live_sessions(request: web.Request) -> web.StreamResponse:
 async def global_events(request: web.Request) -> web.StreamResponse:
     """Server-wide events (``tool_catalog_refreshed`` when agent folders change)."""
     queue: asyncio.Queue[CatalogChange] = asyncio.Queue(GLOBAL_QUEUE)
+    end = FeedEnd()
 
     def offer(change: CatalogChange) -> None:
         with contextlib.suppress(asyncio.QueueFull):  # a slow reader sees a later refresh
             queue.put_nowait(change)
 
+    async def send(response: EventSourceResponse) -> None:
+        while (change := await _until(queue.get(), end)) is not None:
+            await response.write(b"data: %s\n\n" % _global_event(change))
+
     unsubscribe = request.app[keys.CATALOG].subscribe(offer)
     try:
-        async with _feed(request) as (response, end):
-            while (change := await _until(queue.get(), end)) is not None:
-                await response.write(b"data: %s\n\n" % _global_event(change))
+        return await serve_sse(request, end, send)
     finally:
         unsubscribe()
-    return response
 
 
 def _global_event(change: CatalogChange) -> bytes:

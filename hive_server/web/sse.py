@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
+from typing import Protocol
 
 from aiohttp import web
 from aiohttp_sse import EventSourceResponse
@@ -106,26 +108,46 @@ async def stream_events(request: web.Request) -> web.StreamResponse:
     else:  # no cursor: the queen's state now, then a bounded tail, then live events
         opening = snapshot_event(live)
         after = max(0, opening.data["snapshot_seq"] - SSE_TAIL)
-    response = EventSourceResponse(ping_interval=settings.sse_keepalive_seconds,
-                                   send_timeout=SEND_TIMEOUT)
-    stream = EventStream(response, sub)
-    streams = request.app[keys.SSE_STREAMS]
-    streams.add(sub)
-    watcher: asyncio.Task[None] | None = None
-    try:
-        await response.prepare(request)
-        watcher = asyncio.create_task(_close_when_gone(response, sub))
+
+    async def send(response: EventSourceResponse) -> None:
+        stream = EventStream(response, sub)
         if opening is not None and (types is None or opening.type in types):
             await response.write(b"data: %s\n\n" % opening.to_json())  # no id: seq 0
         stream.last_sent = after
         async for chunk in session.log.iter_after(after):
             await stream.write(chunk)
         await stream.pump()
+
+    return await serve_sse(request, sub, send)
+
+
+class Closable(Protocol):
+    def close(self) -> None: ...
+
+
+async def serve_sse(request: web.Request, closer: Closable,
+                    send: Callable[[EventSourceResponse], Awaitable[None]]
+                    ) -> EventSourceResponse:
+    """Open an SSE response, run ``send`` on it, and always clean up.
+
+    ``closer`` ends ``send``'s stream: it is closed when the client goes away (the keep-alive
+    task ends) and at shutdown (``app[SSE_STREAMS]``).
+    """
+    settings = request.app[keys.SETTINGS]
+    response = EventSourceResponse(ping_interval=settings.sse_keepalive_seconds,
+                                   send_timeout=SEND_TIMEOUT)
+    streams = request.app[keys.SSE_STREAMS]
+    streams.add(closer)
+    watcher: asyncio.Task[None] | None = None
+    try:
+        await response.prepare(request)
+        watcher = asyncio.create_task(_close_when_gone(response, closer))
+        await send(response)
     except (ConnectionResetError, TimeoutError) as exc:
-        log.info("SSE client of %s went away: %r", session.id, exc)
+        log.info("SSE client of %s went away: %r", request.path, exc)
     finally:
-        sub.close()
-        streams.discard(sub)
+        closer.close()
+        streams.discard(closer)
         if watcher is not None:
             watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -136,7 +158,7 @@ async def stream_events(request: web.Request) -> web.StreamResponse:
     return response
 
 
-async def _close_when_gone(response: EventSourceResponse, sub: Subscription) -> None:
-    """The keep-alive task ends when the client disconnects: end the subscription then."""
+async def _close_when_gone(response: EventSourceResponse, closer: Closable) -> None:
+    """The keep-alive task ends when the client disconnects: end the stream then."""
     await response.wait()
-    sub.close()
+    closer.close()
