@@ -66,6 +66,15 @@ class LogRepaired(EventData):
     truncated_bytes: int
 
 
+class LogCorrupt(EventData):
+    """A line of ``events.jsonl`` that is not a valid event (half JSON, NULs, invalid UTF-8):
+    every reader skips it, nothing rewrites it; reported once, when the session resumes."""
+
+    TYPE = EventType.LOG_CORRUPT
+    offset: int = Field(description="byte offset of the line in events.jsonl")
+    length: int = Field(description="its length in bytes, newline excluded")
+
+
 # -- queen input and output -----------------------------------------------------------------------
 class ClientInputReceived(EventData):
     """An input for the queen: a user's chat (``content``) or a trigger's task (``text``)."""
@@ -364,7 +373,8 @@ M = TypeVar("M", bound=EventData)
 
 MODELS: dict[EventType, type[EventData]] = {
     model.TYPE: model for model in (
-        SessionStarted, SessionStopped, SessionResumed, LogRepaired, ClientInputReceived,
+        SessionStarted, SessionStopped, SessionResumed, LogRepaired, LogCorrupt,
+        ClientInputReceived,
         ClientInputCommitted, ClientInputRequested, ClientOutputDelta, LlmTextDelta,
         LlmTurnComplete, ToolCallStarted, ToolCallCompleted, ExecutionStarted, ExecutionCompleted,
         ExecutionFailed, ExecutionCancelled, LoopStateChanged, WorkerColonyLoaded,

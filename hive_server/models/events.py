@@ -48,6 +48,7 @@ class EventType(StrEnum):
     TRIGGER_MISSED = "trigger_missed"
     WEBHOOK_RECEIVED = "webhook_received"
     LOG_REPAIRED = "log_repaired"
+    LOG_CORRUPT = "log_corrupt"
     LOOP_STATE_CHANGED = "loop_state_changed"
     SESSION_SNAPSHOT = "session_snapshot"  # synthesised: first SSE frame, never stored
 
