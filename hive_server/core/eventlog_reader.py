@@ -1,8 +1,11 @@
 """Reading ``events.jsonl`` without a writer: cold sessions, and ``EventLog``'s reads.
 
-Seqs are contiguous from 1 in file order, so a seq is found by bisecting byte offsets and the
-last seq is read from the end of the file; nothing here scans a whole log. A torn or invalid
-tail (what a crash leaves) is ignored here; only ``EventLog.open`` repairs it.
+Seqs ascend in file order, so a seq is found by bisecting byte offsets and the last seq is read
+from the end of the file; nothing here scans a whole log. Every reader skips the lines that are
+not kept events (``eventlog_lines``: bad lines and out-of-order seqs) and logs each one once
+(a warning with the file and offset); none raises on one. Their seqs are simply missing: the
+events around them are returned in seq order. A torn or invalid tail (what a crash leaves) is
+ignored here; only ``EventLog.open`` repairs it.
 """
 
 from __future__ import annotations
@@ -10,49 +13,53 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import itertools
+import logging
 import os
-import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from io import FileIO
 from pathlib import Path
 
-import orjson
-
+from hive_server.core.eventlog_lines import Line, classify, nearest_seqs, quick_seq, to_line
 from hive_server.models.events import Event
 
 BLOCK_SIZE = 64 * 1024
 PROBE_SIZE = 512
-_SEQ_PREFIX = re.compile(rb'\{"seq":(\d+)[,}]')
+PROBE_BLOCK = 4096
+WARNED_MAX = 4096
+
+logger = logging.getLogger(__name__)
+_warned: dict[tuple[str, int, int], None] = {}  # bad lines already logged (bounded)
+
+Kept = tuple[Line, Event]
 
 
-def parse_event(line: bytes) -> Event | None:
-    """The event on one log line, or None when the line is not a valid event."""
-    try:
-        event = Event.from_json(line)
-    except (ValueError, TypeError):
-        return None
-    return event if type(event.seq) is int else None
+def _warn_skipped(path: str, line: Line) -> None:
+    key = (path, line.start, line.length)
+    if key in _warned:
+        return
+    if len(_warned) >= WARNED_MAX:
+        _warned.pop(next(iter(_warned)))
+    _warned[key] = None
+    what = "not a valid event" if line.event is None else f"seq {line.event.seq} out of order"
+    logger.warning("event log %s: skipped the line at offset %d (%d bytes): %s",
+                   path, line.start, line.length, what)
 
 
-def line_seq(line: bytes) -> int:
-    """The seq of a log line: read from its prefix when it has orjson's layout, else parsed."""
-    match = _SEQ_PREFIX.match(line)
-    if match is not None:
-        return int(match.group(1))
-    seq = orjson.loads(line)["seq"]
-    if type(seq) is not int:
-        raise ValueError(f"log line without an integer seq: {line[:80]!r}")
-    return seq
+def _lines(pieces: Iterable[tuple[int, bytes]]) -> Iterator[Line]:
+    return (to_line(start, raw) for start, raw in pieces)
 
 
 class LogReader:
     """Random-access reads over one open log file. ``bytes_read`` counts every byte read."""
 
-    def __init__(self, file: FileIO, block_size: int = BLOCK_SIZE):
+    def __init__(self, file: FileIO, block_size: int = BLOCK_SIZE, path: Path | None = None):
         self._file = file
+        self._name = str(path) if path is not None else str(file.name)
         self.block_size = block_size
         self.size = os.fstat(file.fileno()).st_size
         self.bytes_read = 0
+        self._lines_end: int | None = None
+        self._tail: tuple[int, Event | None] | None = None
 
     def read_at(self, offset: int, size: int) -> bytes:
         self._file.seek(offset)
@@ -79,12 +86,14 @@ class LogReader:
             chunks = [parts[0]]
         yield 0, b"".join(reversed(chunks))
 
-    def lines_forward(self, start: int, end: int) -> Iterator[tuple[int, bytes]]:
+    def lines_forward(self, start: int, end: int,
+                      block_size: int | None = None) -> Iterator[tuple[int, bytes]]:
         """``(start, line)`` for each complete line in ``[start, end)``; both are line starts."""
+        block_size = block_size or self.block_size
         carry: list[bytes] = []
         pos = line_start = start
         while pos < end:
-            block = self.read_at(pos, min(self.block_size, end - pos))
+            block = self.read_at(pos, min(block_size, end - pos))
             if not block:
                 return
             pos += len(block)
@@ -98,18 +107,53 @@ class LogReader:
                 line_start += len(part) + 1
             carry = [parts[-1]]
 
-    def good_end(self) -> tuple[int, Event | None]:
-        """End offset of the last complete, valid event line, and that event.
+    # -- kept events, forward and backward ----------------------------------------------------
 
-        An unterminated tail and any invalid lines after the last good one are excluded.
+    @property
+    def lines_end(self) -> int:
+        """The offset just past the last newline: what follows it is a torn line."""
+        if self._lines_end is None:
+            self._lines_end = next(self.pieces_backward(self.size))[0]
+        return self._lines_end
+
+    def good_end(self) -> tuple[int, Event | None]:
+        """End offset of the last kept event line, and that event.
+
+        An unterminated tail and any bad lines after the last kept one are excluded.
         """
-        pieces = self.pieces_backward(self.size)
-        next(pieces)  # the bytes after the last newline: b"" or a torn line
-        for start, line in pieces:
-            event = parse_event(line)
-            if event is not None:
-                return start + len(line) + 1, event
-        return 0, None
+        if self._tail is None:
+            found = next(self.backward(self.lines_end), None)
+            self._tail = (0, None) if found is None else (found[0].end, found[1])
+        return self._tail
+
+    def forward(self, start: int, end: int, above: int | None = None) -> Iterator[Kept]:
+        """The kept events on the lines starting in ``[start, end)``, with seq > ``above``."""
+        before = self.pieces_backward(start)
+        next(before)  # b"": start is a line start
+        behind = nearest_seqs(_lines(before))
+        lines = _lines(self.lines_forward(start, self.lines_end))
+        for line, kept in classify(lines, behind):
+            if line.start >= end:
+                return
+            if kept and line.event is not None and (above is None or line.event.seq > above):
+                above = line.event.seq
+                yield line, line.event
+            else:
+                _warn_skipped(self._name, line)
+
+    def backward(self, end: int, below: int | None = None) -> Iterator[Kept]:
+        """The kept events before ``end`` (a line start) with seq < ``below``, last first."""
+        behind = nearest_seqs(_lines(self.lines_forward(end, self.lines_end)))
+        pieces = self.pieces_backward(end)
+        next(pieces)  # b"": end is a line start
+        for line, kept in classify(_lines(pieces), behind, backward=True):
+            if kept and line.event is not None and (below is None or line.event.seq < below):
+                below = line.event.seq
+                yield line, line.event
+            else:
+                _warn_skipped(self._name, line)
+
+    # -- bisection ------------------------------------------------------------------------------
 
     def line_start_after(self, pos: int, end: int) -> int:
         """The first line start at or after ``pos`` (``end`` if there is none)."""
@@ -124,28 +168,33 @@ class LogReader:
             scan += len(block)
         return end
 
-    def seq_at(self, start: int, end: int) -> int:
-        """The seq of the line starting at ``start``, reading only its prefix when possible."""
-        head = self.read_at(start, min(PROBE_SIZE, end - start))
-        match = _SEQ_PREFIX.match(head)
-        if match is not None:
-            return int(match.group(1))
-        _, line = next(self.lines_forward(start, end))
-        return line_seq(line)
+    def probe_seq(self, start: int, end: int) -> int | None:
+        """The median seq of the three event lines from ``start``: right even when one of them
+        is a stray; None when fewer than three lie before ``end``."""
+        seqs: list[int] = []
+        for _, raw in self.lines_forward(start, end, PROBE_BLOCK):
+            seq = quick_seq(raw)
+            if seq is not None:
+                seqs.append(seq)
+                if len(seqs) == 3:
+                    return sorted(seqs)[1]
+        return None
 
     def offset_of(self, seq: int, end: int) -> int:
-        """Byte offset of the first line with a seq >= ``seq`` (``end`` if none), by bisection."""
+        """Byte offset of the first kept line with a seq >= ``seq`` (``end`` if none), by
+        bisection; a probe that finds no seq moves the upper bound (always safe)."""
         lo, hi = 0, end
         while hi - lo > self.block_size:
             mid = (lo + hi) // 2
             start = self.line_start_after(mid, end)
-            if start < hi and self.seq_at(start, end) < seq:
+            probe = self.probe_seq(start, end) if start < hi else None
+            if probe is not None and probe < seq:
                 lo = start
             else:
                 hi = mid
-        for start, line in self.lines_forward(lo, end):
-            if line_seq(line) >= seq:
-                return start
+        for line, event in self.forward(lo, end):
+            if event.seq >= seq:
+                return line.start
         return end
 
 
@@ -158,11 +207,11 @@ def open_reader(path: Path, block_size: int = BLOCK_SIZE) -> Iterator[LogReader 
         yield None
         return
     with file:
-        yield LogReader(file, block_size)
+        yield LogReader(file, block_size, path)
 
 
 def last_seq_file(path: Path) -> int:
-    """The seq of the last valid event in ``path``; 0 when missing or empty."""
+    """The seq of the last kept event in ``path``; 0 when missing or empty."""
     with open_reader(path) as reader:
         if reader is None:
             return 0
@@ -190,12 +239,10 @@ def scan_after(
         if start is None:
             start = reader.offset_of(after_seq + 1, end) if after_seq > 0 else 0
         events: list[Event] = []
-        for line_start, line in reader.lines_forward(start, end):
+        for line, event in reader.forward(start, end, above=after_seq):
             if limit is not None and len(events) >= limit:
-                return events, line_start
-            event = Event.from_json(line)
-            if event.seq > after_seq:
-                events.append(event)
+                return events, line.start
+            events.append(event)
         return events, end
 
 
@@ -218,9 +265,8 @@ def read_tail_file(
             return []
         if before_seq is not None and before_seq <= last.seq:
             end = reader.offset_of(before_seq, end)
-        pieces = reader.pieces_backward(end)
-        next(pieces)  # b"": end is a line start
-        events = [Event.from_json(line) for _, line in itertools.islice(pieces, limit)]
+        found = itertools.islice(reader.backward(end, before_seq), limit)
+        events = [event for _, event in found]
         events.reverse()
         return events
 
@@ -228,41 +274,38 @@ def read_tail_file(
 @dataclasses.dataclass(frozen=True, slots=True)
 class EventPage:
     """A backward page of a log: ``events`` ascending; ``start_offset`` is the byte offset of
-    the first one's line (0 when the page is empty); ``last_seq`` is the last seq considered."""
+    the first one's line (0 when the page is empty); ``last_seq`` is the last seq considered;
+    ``more_older``: whether an older event exists."""
 
     events: list[Event]
     start_offset: int
     last_seq: int
+    more_older: bool = False
 
 
 def read_page_file(
     path: Path, limit: int, *, before_seq: int | None = None, before_offset: int | None = None,
     upto_seq: int | None = None, block_size: int = BLOCK_SIZE,
 ) -> EventPage:
-    """The last ``limit`` valid events before ``before_seq`` (else before the line at or after
-    byte ``before_offset``), none after ``upto_seq``. Invalid lines are skipped."""
+    """The last ``limit`` kept events before ``before_seq`` (else before the line at or after
+    byte ``before_offset``), none after ``upto_seq``. Bad lines are skipped."""
     with open_reader(path, block_size) as reader:
         if reader is None or limit <= 0:
             return EventPage([], 0, 0)
         end, last = reader.good_end()
         if last is None:
             return EventPage([], 0, 0)
-        last_seq = last.seq
+        last_seq, below = last.seq, None
         if upto_seq is not None and upto_seq < last_seq:
             end, last_seq = reader.offset_of(upto_seq + 1, end), upto_seq
+            below = upto_seq + 1
         if before_seq is not None:
             end = reader.offset_of(before_seq, end)
+            below = before_seq if below is None else min(below, before_seq)
         elif before_offset is not None:
             end = reader.line_start_after(min(before_offset, end), end)
-        events: list[Event] = []
-        start_offset = 0
-        pieces = reader.pieces_backward(end)
-        next(pieces)  # b"": end is a line start
-        for start, line in pieces:
-            if (event := parse_event(line)) is not None:
-                events.append(event)
-                start_offset = start
-                if len(events) >= limit:
-                    break
-        events.reverse()
-        return EventPage(events, start_offset, last_seq)
+        found = list(itertools.islice(reader.backward(end, below), limit + 1))
+        page = found[:limit]
+        page.reverse()
+        return EventPage([event for _, event in page], page[0][0].start if page else 0,
+                         last_seq, len(found) > limit)

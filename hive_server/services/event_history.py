@@ -1,7 +1,7 @@
 """Backward pages of a session's event log (live or cold), as ``/events/history`` serves them.
 
 A page is addressed by seq (``before_seq``; Hive's ``before_index`` is the same number, since
-our seqs are contiguous line numbers) or by byte offset (``before_offset``, the
+our seqs ascend with the lines) or by byte offset (``before_offset``, the
 ``start_offset`` of the previous page). A live session's page holds only events appended
 before the request (none being written meanwhile).
 """
@@ -28,7 +28,7 @@ class HistoryPage:
 
     @property
     def has_more_older(self) -> bool:
-        return bool(self.page.events) and self.page.start_offset > 0
+        return self.page.more_older
 
 
 async def history_page(manager: SessionManager, session_id: str, limit: int, *,

@@ -36,7 +36,7 @@ async def event_history(request: web.Request) -> web.Response:
     return json_response({
         "events": [e.to_dict() for e in events], "session_id": session_id,
         "total": result.total, "returned": len(events),
-        "truncated": bool(events) and events[0].seq > 1, "limit": limit,
+        "truncated": result.has_more_older, "limit": limit,
         "start_index": result.start_index, "start_offset": result.page.start_offset,
         "has_more_older": result.has_more_older,
     })
