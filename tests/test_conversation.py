@@ -20,6 +20,7 @@ from hive_server.services.conversation import (
     rebuild_from_file,
     recent_window,
 )
+from hive_server.services.open_turn import RESTART_NOTE
 from tests.conftest import create_session
 from tests.fakes.fake_anthropic import validate_request
 from tests.queen_support import chat, open_stream, until
@@ -125,6 +126,7 @@ def test_parallel_results_follow_their_calls_in_tool_use_order(tmp_path):
     log.tool_done("b", "files", name="list_files")  # b finished first
     log.tool_done("a", "noon")
     log.turn("Done.")
+    log.add("execution_completed")
 
     rebuilt = log.rebuild()
 
@@ -145,6 +147,7 @@ def test_a_chat_that_arrives_during_tool_calls_is_the_next_turn(tmp_path):
     log.add("execution_completed")
     log.started(later)
     log.turn("Bye.")
+    log.add("execution_completed")
 
     rebuilt = log.rebuild()
 
@@ -183,6 +186,7 @@ def test_an_ask_user_answer_is_the_tool_result_not_a_user_turn(tmp_path):
     log.received("write notes", answers_request_seq=asked)
     log.tool_done("q", "write notes", name="ask_user")
     log.turn("Writing notes.")
+    log.add("execution_completed")
 
     rebuilt = log.rebuild()
 
@@ -203,10 +207,12 @@ def test_calls_cut_off_by_a_crash_get_error_results(tmp_path):
 
     rebuilt = log.rebuild(tail=b'{"seq":99,"type":"tool_call_compl')
 
-    answer = rebuilt.messages[-1]
+    answer, note = rebuilt.messages[-2:]
     assert answer["role"] == "user"
     assert sorted(answer["content"], key=lambda b: b["tool_use_id"]) == [
         result("a", "noon"), result("b", INTERRUPTED, is_error=True)]
+    assert note == text("assistant", RESTART_NOTE)  # the model is told plainly
+    assert INTERRUPTED == "interrupted by a server restart"
     assert_api_accepts(rebuilt.messages)
 
 
@@ -215,11 +221,13 @@ def test_after_a_crash_mid_tool_the_next_chat_joins_the_results_after_them(tmp_p
     log.started(log.received("check"))
     log.turn(use("a"))
     log.tool_started("a")
-    log.started(log.received("are you there?"))  # after the restart
+    log.started(log.received("are you there?"))  # after a restart by an older server
+    log.turn("Yes.")
+    log.add("execution_completed")
 
     rebuilt = log.rebuild()
 
-    assert rebuilt.messages[-1] == {"role": "user", "content": [
+    assert rebuilt.messages[-2] == {"role": "user", "content": [
         result("a", INTERRUPTED, is_error=True), {"type": "text", "text": "are you there?"}]}
     assert_api_accepts(rebuilt.messages)
 
@@ -251,7 +259,8 @@ def test_other_streams_torn_lines_and_lookalike_text_are_ignored(tmp_path):
 
 
 def test_a_missing_log_is_an_empty_conversation(tmp_path):
-    assert rebuild_from_file(tmp_path / "nothing.jsonl") == Rebuilt([], [])
+    rebuilt = rebuild_from_file(tmp_path / "nothing.jsonl")
+    assert (rebuilt.messages, rebuilt.pending, rebuilt.bad_lines) == ([], [], [])
 
 
 def test_normalize_puts_tool_results_first_and_merges_same_roles():

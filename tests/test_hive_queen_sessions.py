@@ -153,7 +153,8 @@ async def test_profiles_list_queens_and_one_profile(client):
     queens = body["queens"]
     assert [q["id"] for q in queens] == ["scout", "warden"]
     for queen in queens:
-        assert set(queen) == {"id", "name", "title", "has_avatar"}
+        assert set(queen) == {"id", "name", "title", "has_avatar", "custom"}
+        assert queen["custom"] is True  # none is one of Hive's built-in queens
         assert isinstance(queen["name"], str) and isinstance(queen["title"], str)
         assert queen["has_avatar"] is False
     assert [p["id"] for p in body["profiles"]] == ["scout", "warden"]  # ours, kept

@@ -177,7 +177,7 @@ async def test_boot_answers_every_sidebar_call_with_the_fields_it_reads(browser)
     assert (await browser.get("/sessions")) == {"sessions": []}
     queens = (await browser.get("/queen/profiles"))["queens"]
     for queen in queens:
-        check(queen, {"id": str, "name": str, "title": str, "has_avatar": bool})
+        check(queen, {"id": str, "name": str, "title": str, "has_avatar": bool, "custom": bool})
     profile = await browser.get(f"/queen/{queens[0]['id']}/profile")
     check(profile, {"id": str, "name": str, "title": str, "summary": str})
     assert (await browser.get("/sessions/history")) == {"sessions": []}

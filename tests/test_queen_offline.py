@@ -41,6 +41,9 @@ async def test_a_chat_streams_deltas_then_the_whole_turn(client):
     received, committed = events[1], events[2]
     assert committed["data"]["seq"] == received["seq"] == accepted["seq"]
     assert committed["correlation_id"] == received["correlation_id"] == f"input-{received['seq']}"
+    # not tied to the execution it starts: Hive's UI splits an execution's reply bubble at
+    # each input committed *into* it (a steer)
+    assert committed["execution_id"] is None
     assert types[-2:] == ["llm_turn_complete", "execution_completed"]
     deltas = of_type(events, "client_output_delta")
     reply = texts(events)[0]

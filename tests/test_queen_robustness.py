@@ -15,6 +15,7 @@ from hive_server import keys
 from hive_server.models.events import Event
 from hive_server.services.agent_loop import CONTEXT_CHARS
 from hive_server.services.conversation import append_message, normalize, rebuild_from_file
+from hive_server.services.queen import resumed_results
 from tests.conftest import create_session
 from tests.fakes import error, text_turn, tool_turn, validate_request
 from tests.queen_support import (
@@ -150,9 +151,13 @@ async def test_a_crash_after_any_event_leaves_a_history_the_api_accepts(client, 
         cut.write_bytes(b"".join(lines[:end]))
         rebuilt = rebuild_from_file(cut)
         messages = [*rebuilt.messages]
-        for _, data in rebuilt.pending:  # what the resumed queen runs first
+        parked = rebuilt.tracker.parked(rebuilt.open_results)
+        if parked is not None:  # the resumed queen's question: the next chat answers it
+            append_message(messages, resumed_results(messages, parked, "after the restart"))
+        for _, data in rebuilt.pending:  # what the resumed queen runs next
             append_message(messages, {"role": "user", "content": data.message})
-        append_message(messages, {"role": "user", "content": "after the restart"})
+        if parked is None:
+            append_message(messages, {"role": "user", "content": "after the restart"})
         problem = validate_request({"model": "m", "max_tokens": 1, "messages": messages})
         assert problem is None, (end, problem)
     assert rebuilt.messages == normalize(live.queen.messages) and rebuilt.pending == []
@@ -170,7 +175,8 @@ def test_a_worker_turn_whose_tool_input_names_the_queen_stream_stays_out(tmp_pat
         line(2, "execution_started", {"trigger": "user", "input_seq": 1}),
         line(3, "llm_turn_complete", {"message": {"role": "assistant", "content": [use]}},
              stream_id="worker:w1"),
-        line(4, "llm_turn_complete", {"message": {"role": "assistant", "content": "hello"}})]))
+        line(4, "llm_turn_complete", {"message": {"role": "assistant", "content": "hello"}}),
+        line(5, "execution_completed", {"turns": 1, "usage": {}})]))
 
     assert rebuild_from_file(path).messages == [
         {"role": "user", "content": [{"type": "text", "text": "hi"}]},

@@ -201,7 +201,9 @@ class ExecutionCompleted(EventData):
 class ExecutionFailed(EventData):
     TYPE = EventType.EXECUTION_FAILED
     error: str
-    error_type: str
+    error_type: str = Field(description="the API's error type, a local one, or 'interrupted' "
+                                        "(the server stopped during the turn)")
+    reason: str | None = Field(default=None, description="'server_restart' for 'interrupted'")
 
 
 class ExecutionCancelled(EventData):

@@ -92,10 +92,13 @@ class QueenActivity:
         elif kind == EventType.CLIENT_INPUT_REQUESTED:
             self.questions = parse_data(ClientInputRequested, event.data).questions
             self.activity, self.park_reason = "awaiting_user", "ask_user"
+            self.execution_id = event.execution_id or self.execution_id
         elif kind == EventType.CLIENT_INPUT_RECEIVED and self.questions is not None:
             if parse_data(ClientInputReceived, event.data).answers_request_seq is not None:
                 self.questions = None
                 self.activity, self.park_reason = "executing", None
+        elif kind == EventType.EXECUTION_FAILED and event.data.get("error_type") == "interrupted":
+            self._set("awaiting_user", "cold_interrupted", None)  # a restart ended the turn
         elif kind in _ENDS:
             self._set(*_ENDS[kind], None)
 

@@ -60,11 +60,12 @@ class LoopOutcome:
 
 
 async def run_agent_loop(ctx: LoopContext, system: str, messages: list[Message],
-                         tools: Mapping[str, Tool]) -> LoopOutcome:
-    """Run turns, appending to ``messages``, until a turn asks for no tool."""
+                         tools: Mapping[str, Tool], first_iteration: int = 0) -> LoopOutcome:
+    """Run turns, appending to ``messages``, until a turn asks for no tool.
+    ``first_iteration``: the index of the first model turn (a resumed turn goes on counting)."""
     usage, turns, result = Usage(), 0, None
     specs = [tool.spec for tool in tools.values()]
-    for iteration in range(ctx.max_rounds):
+    for iteration in range(first_iteration, first_iteration + ctx.max_rounds):
         result = await _one_turn(ctx, system, messages, specs, iteration)
         turns += 1
         usage = usage + result.usage

@@ -9,6 +9,12 @@ the ``tool_call_completed`` events after it become one user message of ``tool_re
 blocks in the order of the ``tool_use`` blocks.
 ``normalize`` then makes the list valid for the API: every ``tool_use`` answered (an
 interrupted call gets an error result), results first, consecutive same-role turns merged.
+
+A turn the server stopped in the middle of (``open_turn.TurnTracker``) ends, in the rebuilt
+conversation, with its calls answered "interrupted by a server restart" and a short assistant
+note saying so, exactly as it reads after ``open_turn.reconcile`` has logged that; a turn
+parked on an ``ask_user`` question is left open for its answer. A line that is not a valid
+event (half JSON, NULs, invalid UTF-8) is skipped and returned in ``bad_lines``.
 """
 
 from __future__ import annotations
@@ -23,19 +29,30 @@ from pydantic import ValidationError
 
 from hive_server.models.event_data import (
     ClientInputReceived,
+    ExecutionFailed,
     ExecutionStarted,
     LlmTurnComplete,
     ToolCallCompleted,
     parse_data,
 )
 from hive_server.models.events import EventType
+from hive_server.services.open_turn import (
+    RESTART_NOTE,
+    RESTART_RESULT,
+    TRACKED,
+    OpenTurn,
+    TurnTracker,
+)
 
 Message = dict[str, Any]
 
-_WANTED = (b"client_input_received", b"execution_started", b"llm_turn_complete",
-           b"tool_call_completed")
+_FOLDED = frozenset({EventType.CLIENT_INPUT_RECEIVED, EventType.EXECUTION_STARTED,
+                     EventType.LLM_TURN_COMPLETE, EventType.TOOL_CALL_COMPLETED,
+                     EventType.EXECUTION_FAILED})
+_WANTED = frozenset(kind.encode() for kind in (*_FOLDED, *TRACKED, EventType.LOG_CORRUPT))
 _TYPE_RE = re.compile(rb'"type":"([a-z_]+)"')
-INTERRUPTED = "interrupted: the tool call did not finish"
+_LINE_START = b'{"seq":'
+INTERRUPTED = RESTART_RESULT
 CUT_NOTE = "\n[{} characters of this tool result were cut to fit the context window]"
 
 
@@ -48,28 +65,76 @@ def tool_result_block(tool_use_id: str, text: str, is_error: bool) -> dict[str, 
 class Rebuilt:
     messages: list[Message]
     pending: list[tuple[int, ClientInputReceived]]  # inputs received but never started
+    tracker: TurnTracker = dataclasses.field(default_factory=TurnTracker)
+    open_results: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
+    # a parked turn's results so far (completed calls; calls the restart interrupted)
+    bad_lines: list[tuple[int, int]] = dataclasses.field(default_factory=list)  # new ones
+    # (offset, length) of invalid lines not yet reported by a log_corrupt event
 
 
-def rebuild_from_file(path: Path, stream_id: str = "queen") -> Rebuilt:
-    """Read the log once, parsing only the lines that shape the conversation."""
-    folder = _Folder()
-    marker = b'"stream_id":"%s"' % stream_id.encode()
+def rebuild_from_file(path: Path) -> Rebuilt:
+    """Read the log once, parsing only the lines that shape the queen's conversation and her
+    open turn (every line is checked to be well formed; only those are parsed)."""
+    folder, tracker, scan = _Folder(), TurnTracker(), _Scan()
     if not path.exists():
         return Rebuilt([], [])
     with open(path, "rb") as fh:
-        for line in fh:
-            match = _TYPE_RE.search(line, 0, 200)
-            if match is None or match.group(1) not in _WANTED or marker not in line:
+        offset = 0
+        for raw in fh:
+            line, start = raw.rstrip(b"\n"), offset
+            offset += len(raw)
+            event = scan.read(line, start)
+            if event is None:
                 continue
+            kind, stream, data = event["type"], event["stream_id"], event.get("data") or {}
             try:
-                event = orjson.loads(line)
-                if event.get("stream_id") != stream_id:  # the marker was in the data
-                    continue
-                folder.add(event["seq"], event["type"], event.get("data") or {})
-            except (orjson.JSONDecodeError, ValidationError, KeyError, TypeError,
-                    AttributeError):
-                continue  # a line that is not a valid event is skipped
-    return Rebuilt(normalize(folder.finish()), sorted(folder.inputs.items()))
+                if kind in TRACKED:
+                    tracker.add(event["seq"], kind, stream, event.get("execution_id"), data)
+                if stream == "queen" and kind in _FOLDED:
+                    folder.add(event["seq"], kind, data)
+                elif kind == EventType.LOG_CORRUPT:
+                    scan.reported.add(int(data["offset"]))
+            except (ValidationError, KeyError, TypeError, ValueError):
+                scan.bad.append((start, len(line)))  # JSON, but not a valid event
+    parked = tracker.turn is not None and tracker.turn.parked
+    messages = normalize(folder.finish(tracker.turn), open_last=parked)
+    return Rebuilt(messages, sorted(folder.inputs.items()), tracker,
+                   folder.results if parked else {},
+                   [bad for bad in scan.bad if bad[0] not in scan.reported])
+
+
+class _Scan:
+    """Tells well-formed lines from bad ones; parses only the wanted types."""
+
+    def __init__(self) -> None:
+        self.bad: list[tuple[int, int]] = []
+        self.reported: set[int] = set()
+
+    def read(self, line: bytes, start: int) -> dict[str, Any] | None:
+        match = _TYPE_RE.search(line, 0, 200)
+        if not (line.startswith(_LINE_START) and line.endswith(b"}") and match is not None
+                and _is_utf8(line)):
+            self.bad.append((start, len(line)))
+            return None
+        if match.group(1) not in _WANTED:
+            return None
+        try:
+            event = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            self.bad.append((start, len(line)))
+            return None
+        if not isinstance(event, dict) or not isinstance(event.get("stream_id"), str):
+            self.bad.append((start, len(line)))
+            return None
+        return event
+
+
+def _is_utf8(line: bytes) -> bool:
+    try:
+        line.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 class _Folder:
@@ -98,6 +163,13 @@ class _Folder:
             if started.input_seq in self.inputs:
                 text = self.inputs.pop(started.input_seq).message
                 self.messages.append({"role": "user", "content": text})
+        elif (kind == EventType.EXECUTION_FAILED
+              and parse_data(ExecutionFailed, data).error_type == "interrupted"):
+            self._interrupted()
+
+    def _interrupted(self) -> None:
+        self._flush_results()
+        self.messages.append({"role": "assistant", "content": RESTART_NOTE})
 
     def _flush_results(self) -> None:
         if not self.results:
@@ -108,8 +180,17 @@ class _Folder:
         if blocks:
             self.messages.append({"role": "user", "content": blocks})
 
-    def finish(self) -> list[Message]:
-        self._flush_results()
+    def finish(self, turn: OpenTurn | None) -> list[Message]:
+        """The conversation; an open turn ends as ``reconcile`` will log it (a parked one is
+        left open for its answer)."""
+        if turn is not None:
+            for call, text in turn.results().items():
+                self.results.setdefault(call, tool_result_block(call, text,
+                                                                call not in turn.answers))
+        if turn is not None and not turn.parked:
+            self._interrupted()
+        if turn is None or not turn.parked:
+            self._flush_results()
         return self.messages
 
 
@@ -203,14 +284,17 @@ def _has_results(message: Message) -> bool:
     return any(b.get("type") == "tool_result" for b in _blocks(message.get("content", "")))
 
 
-def normalize(messages: list[Message]) -> list[Message]:
+def normalize(messages: list[Message], *, open_last: bool = False) -> list[Message]:
     """A valid message list: starts with user, roles alternate, every tool_use answered.
 
     Empty turns are dropped, same-role neighbours merged, a tool_result that answers no call
     of the assistant turn before it (or repeats one) is dropped, and a call that no later user
-    turn answers gets an error result. The input is not modified.
+    turn answers gets an error result (except, with ``open_last``, the calls of the last
+    assistant turn: a parked turn waits for them). The input is not modified.
     """
     out: list[Message] = []
+    last = max((i for i, m in enumerate(messages) if m.get("role") == "assistant"),
+               default=-1) if open_last else -1
     for index, message in enumerate(messages):
         role = message.get("role")
         if role not in ("user", "assistant") or (not out and role != "user"):
@@ -224,7 +308,7 @@ def normalize(messages: list[Message]) -> list[Message]:
             out[-1]["content"] = _order(out[-1]["content"] + blocks)
         else:
             out.append({"role": role, "content": _order(blocks)})
-        if role == "assistant":
+        if role == "assistant" and index != last:
             _answer_missing(out, _answered_later(messages, index + 1))
     return out
 

@@ -14,7 +14,7 @@ import functools
 import logging
 import uuid
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import Any, Literal
 
 from hive_server.errors import Busy, Unavailable
@@ -30,12 +30,19 @@ from hive_server.models.event_data import (
     ExecutionStarted,
     Question,
     SessionSnapshot,
+    ToolCallCompleted,
     UsageData,
 )
 from hive_server.models.events import Event
 from hive_server.models.queen import QueenProfile
 from hive_server.services.agent_loop import LoopContext, run_agent_loop
-from hive_server.services.conversation import Message, append_message
+from hive_server.services.conversation import (
+    Message,
+    append_message,
+    tool_result_block,
+    tool_uses,
+)
+from hive_server.services.open_turn import RESTART_RESULT, ParkedTurn
 from hive_server.services.session import Session
 from hive_server.services.tools import Tool
 
@@ -73,23 +80,29 @@ class Queen:
         self._asking: tuple[int, asyncio.Future[str]] | None = None
         self._ask_lock = asyncio.Lock()  # parallel ask_user calls are asked one at a time
         self._stopped = False
+        self._keep_open = False
         self._execution_id: str | None = None
         self.executions = 0
 
     # -- lifecycle ------------------------------------------------------------------------------
-    def start(self, pending: Sequence[tuple[int, ClientInputReceived]] = ()) -> None:
+    def start(self, pending: Sequence[tuple[int, ClientInputReceived]] = (),
+              parked: ParkedTurn | None = None) -> None:
         """Start the loop once the session is fully loaded (colony included).
 
         Inputs delivered before ``start`` wait in the inbox. ``pending`` are inputs recorded
         before a restart but never handled; they go first (they are the older ones).
+        ``parked``: the turn the last run left waiting on a question; it is asked again and
+        goes on with the answer before anything else.
         """
         self._inbox.extendleft(reversed([
             InboxItem(data.message, seq, data.source, data.trigger_id) for seq, data in pending]))
-        self._task = asyncio.create_task(self._run(), name=f"queen:{self.session.id}")
+        self._task = asyncio.create_task(self._run(parked), name=f"queen:{self.session.id}")
         self._wakeup.set()
 
     async def stop(self) -> None:
         self._stopped = True
+        # a turn parked on a question stays open in the log: the next start resumes it
+        self._keep_open = self._asking is not None
         if self._task is None:
             return
         self._task.cancel()
@@ -172,27 +185,45 @@ class Queen:
         return True
 
     # -- the loop ---------------------------------------------------------------------------------
-    async def _run(self) -> None:
+    async def _run(self, parked: ParkedTurn | None) -> None:
+        if parked is not None:
+            await self._watch(parked.execution_id, self._resume(parked))
         while True:
             while not self._inbox:
                 self._wakeup.clear()
                 await self._wakeup.wait()
             execution_id = self._begin(self._inbox.popleft())
-            self._current = current = asyncio.create_task(self._execute(execution_id))
-            # A cancel can land before the task has taken its first step: the callback (not
-            # the coroutine, which may never run) reports it, so every start has an end.
-            current.add_done_callback(functools.partial(self._report_cancel, execution_id))
-            # wait() does not cancel the execution when the loop itself is cancelled:
-            # stop() cancels and awaits it through cancel().
-            await asyncio.wait([current])
-            self._current = None
+            await self._watch(execution_id, self._execute(execution_id))
+
+    async def _watch(self, execution_id: str, work: Coroutine[Any, Any, None]) -> None:
+        """Run one execution as the current task until it ends."""
+        self._current = current = asyncio.create_task(work)
+        # A cancel can land before the task has taken its first step: the callback (not
+        # the coroutine, which may never run) reports it, so every start has an end.
+        current.add_done_callback(functools.partial(self._report_cancel, execution_id))
+        # wait() does not cancel the execution when the loop itself is cancelled:
+        # stop() cancels and awaits it through cancel().
+        await asyncio.wait([current])
+        self._current = None
+
+    async def _resume(self, parked: ParkedTurn) -> None:
+        """Ask a resumed turn's question again; the answer is its tool result, and the turn
+        goes on from there."""
+        self._execution_id = parked.execution_id
+        answer = await self._ask(parked.questions, parked.iteration)
+        self.session.emit(ToolCallCompleted(tool_use_id=parked.call_id, tool_name="ask_user",
+                                            result=answer), execution_id=parked.execution_id)
+        append_message(self.messages, resumed_results(self.messages, parked, answer))
+        await self._execute(parked.execution_id, parked.iteration + 1)
 
     def _begin(self, item: InboxItem) -> str:
         """Start an execution: log it and put the input into the conversation."""
         execution_id = uuid.uuid4().hex
         self.executions += 1
         self._execution_id = execution_id
-        self.session.emit(ClientInputCommitted(seq=item.input_seq), execution_id=execution_id,
+        # No execution_id: Hive's UI reads a committed input *of an execution* as a steer
+        # that splits that execution's reply bubble; this input starts the execution.
+        self.session.emit(ClientInputCommitted(seq=item.input_seq),
                           correlation_id=input_correlation(item.input_seq))
         self.session.emit(ExecutionStarted(trigger=item.source, input_seq=item.input_seq,
                                            coalesced=item.coalesced),
@@ -201,16 +232,16 @@ class Queen:
         return execution_id
 
     def _report_cancel(self, execution_id: str, task: asyncio.Task[None]) -> None:
-        if task.cancelled():
+        if task.cancelled() and not self._keep_open:
             self.session.emit(ExecutionCancelled(), execution_id=execution_id)
 
-    async def _execute(self, execution_id: str) -> None:
+    async def _execute(self, execution_id: str, first_iteration: int = 0) -> None:
         emit = self.session.emit
         ctx = LoopContext(self.session, self.llm, self.session.meta.model, "queen",
                           execution_id, ClientOutputDelta)
         try:
             outcome = await run_agent_loop(ctx, self.system_prompt(), self.messages,
-                                           self.tools())
+                                           self.tools(), first_iteration)
         except LLMError as exc:
             emit(ExecutionFailed(error=str(exc), error_type=exc.error_type),
                  execution_id=execution_id)
@@ -235,16 +266,21 @@ class Queen:
         question = str(args.get("question") or "Please answer.")
         options = args.get("options")
         options = [str(o) for o in options] if isinstance(options, list) and options else None
+        asked = Question(id=f"q-{uuid.uuid4().hex[:8]}", prompt=question, options=options)
+        return await self._ask([asked], self.session.activity.iteration)
+
+    async def _ask(self, questions: list[Question], iteration: int) -> str:
+        """Ask and wait for the answer (the next user chat); one question at a time."""
         async with self._ask_lock:
             future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-            if not options or len(options) < 2:  # Hive's UI draws a widget for 2+ options only
+            first = questions[0]
+            if len(questions) == 1 and len(first.options or ()) < 2:
+                # Hive's UI draws a question widget for two or more options only
                 self.session.emit(ClientOutputDelta(
-                    content=question, snapshot=question,
-                    iteration=self.session.activity.iteration, inner_turn=1),
-                    execution_id=self._execution_id)
-            event, _ = self.session.emit(ClientInputRequested(questions=[Question(
-                id=f"q-{uuid.uuid4().hex[:8]}", prompt=question, options=options)]),
-                execution_id=self._execution_id)
+                    content=first.prompt, snapshot=first.prompt, iteration=iteration,
+                    inner_turn=1), execution_id=self._execution_id)
+            event, _ = self.session.emit(ClientInputRequested(questions=questions),
+                                         execution_id=self._execution_id)
             self._asking = (event.seq, future)
             try:
                 return await future
@@ -257,6 +293,23 @@ def input_correlation(seq: int) -> str:
     """The correlation id of an input: its ``client_input_received`` and the
     ``client_input_committed`` that takes it in share it (it survives a restart)."""
     return f"input-{seq}"
+
+
+def resumed_results(messages: list[Message], parked: ParkedTurn, answer: str) -> Message:
+    """The user turn that answers a resumed turn's calls, in the order of its tool_use blocks:
+    the answer for the question, what was logged for the others (else interrupted)."""
+    last = next((m for m in reversed(messages) if m.get("role") == "assistant"), None)
+    uses = tool_uses(last) if last is not None else []
+    if parked.call_id not in {use["id"] for use in uses}:
+        return {"role": "user", "content": answer}  # the call is no longer in the window
+    blocks = []
+    for use in uses:
+        if use["id"] == parked.call_id:
+            blocks.append(tool_result_block(use["id"], answer, False))
+        else:
+            blocks.append(parked.results.get(use["id"])
+                          or tool_result_block(use["id"], RESTART_RESULT, True))
+    return {"role": "user", "content": blocks}
 
 
 ASK_USER_SPEC = ToolSpec(

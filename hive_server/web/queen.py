@@ -38,8 +38,10 @@ async def queen_profiles(request: web.Request) -> web.Response:
     """The queen profiles found in the queens dir (``queens``: Hive's list)."""
     registry = request.app[keys.QUEENS]
     return json_response({
-        "queens": [{"id": p.id, "name": p.name, "title": p.title, "has_avatar": False}
-                   for p in registry.list()],
+        # custom: not one of Hive's built-in queens (every profile here is a file of ours);
+        # Hive's Org Chart lists custom queens with their own "Re-enable" switch
+        "queens": [{"id": p.id, "name": p.name, "title": p.title, "has_avatar": False,
+                    "custom": True} for p in registry.list()],
         "profiles": [p.model_dump(mode="json") for p in registry.list()],
         "invalid": [{"id": bad.queen_id, "error": bad.error} for bad in registry.invalid()],
     })
