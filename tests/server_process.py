@@ -8,7 +8,7 @@ import re
 import sys
 from pathlib import Path
 
-READY = re.compile(r"hive_server ready: (http://[^/]+/)\?token=(\S+)")
+READY = re.compile(r"hive_server ready: (http://[^/\s]+/)(?:\?token=(\S+))?")
 
 
 def server_env() -> dict[str, str]:
@@ -18,9 +18,10 @@ def server_env() -> dict[str, str]:
 
 
 class ServerProcess:
-    def __init__(self, tmp_path: Path, *extra: str):
+    def __init__(self, tmp_path: Path, *extra: str, env: dict[str, str] | None = None):
         self.tmp_path = tmp_path
         self.extra = extra
+        self.env = env or {}  # added to the scrubbed environment (a fake API's URL and key)
         self.proc: asyncio.subprocess.Process | None = None
         self.url = ""
         self.token = ""
@@ -34,7 +35,8 @@ class ServerProcess:
             sys.executable, "-m", "hive_server", "serve", "--port", "0",
             "--home", str(self.home), "--agents-dir", str(self.tmp_path / "agents"),
             "--queens-dir", str(self.tmp_path / "queens"), *self.extra,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL, env=server_env(),
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+            env={**server_env(), **self.env},
         )
         assert self.proc.stdout is not None
         async with asyncio.timeout(timeout):
@@ -43,7 +45,7 @@ class ServerProcess:
                 if not line:
                     raise AssertionError("server exited before printing its ready line")
                 if match := READY.search(line):
-                    self.url, self.token = match.group(1), match.group(2)
+                    self.url, self.token = match.group(1), match.group(2) or ""
                     return self
 
     @property
