@@ -1,4 +1,5 @@
-"""``hive-server serve``: flags -> Settings -> run the app until SIGTERM/SIGINT."""
+"""The ``hive-server`` command: ``serve`` runs the server until SIGTERM/SIGINT, ``token``
+prints the running server's URL with its token. Flags -> ``load_settings`` -> ``create_app``."""
 
 from __future__ import annotations
 
@@ -11,52 +12,153 @@ import signal
 import sys
 import time
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import orjson
 from aiohttp import web
-from pydantic import ValidationError
 
-from hive_server import keys
+from hive_server import __version__, keys
 from hive_server.app import create_app, create_webhook_app
-from hive_server.settings import Settings, load_settings
+from hive_server.core.logcheck import check_log
+from hive_server.settings import (
+    ENV_NAMES,
+    Settings,
+    SettingsError,
+    load_settings,
+    resolve_home,
+)
 
 log = logging.getLogger("hive_server")
 
+DESCRIPTION = """\
+hive_server: a local agent host for Hive's desktop UI. It runs sessions with a queen agent,
+loads agent folders as colonies of workers, fires timer and webhook triggers, and streams
+every event over Server-Sent Events (each session's events are also kept in its
+events.jsonl, so sessions survive a restart)."""
+
+MAIN_EPILOG = """\
+Start a server with `hive-server serve`; it prints
+  hive_server ready: http://127.0.0.1:8787/?token=<token> (model provider: ..., model: ...)
+and writes $HIVE_HOME/server.json (url, port, pid, token). `hive-server serve --help` lists
+every option with its default."""
+
+SERVE_EPILOG = """\
+Every option can also be set by its HIVE_* environment variable or in
+$HIVE_HOME/config.toml (the same names with _ or -, optionally under [server]): a flag wins
+over the environment, which wins over the file. config.toml also takes token,
+allowed_hosts, max_body_bytes, max_message_chars, sse_queue_size, sse_keepalive_seconds and
+queen_inbox_size; unknown keys are reported and ignored.
+
+With ANTHROPIC_API_KEY set the queen and her workers run on Claude; without it they run on
+the offline model (deterministic, no network).
+
+When ready it prints one line, `hive_server ready: <url>?token=<token> (...)`, and writes
+$HIVE_HOME/server.json (mode 0600: url, port, pid, token, webhook_url, started_at), removed
+on a clean exit. `hive-server token` prints that URL again. Exit codes: 0 after SIGTERM or
+SIGINT, 2 for invalid settings or a HIVE_HOME another server holds."""
+
+# (flag, Settings field, argparse keywords, help); the default and the env variable follow.
+SERVE_OPTIONS: list[tuple[str, str, dict[str, Any], str]] = [
+    ("--host", "host", {"metavar": "ADDR"}, "address to listen on"),
+    ("--port", "port", {"type": int}, "port to listen on; 0 picks a free one"),
+    ("--home", "home", {"metavar": "DIR"},
+     "state folder: sessions and their event logs, server.json, config.toml"),
+    ("--agents-dir", "agents_dir", {"metavar": "DIR"}, "agent folders, loaded as colonies"),
+    ("--queens-dir", "queens_dir", {"metavar": "DIR"}, "queen profiles (<id>.yaml)"),
+    ("--durability", "durability", {"choices": ["fsync", "batch", "none"]},
+     "when an event counts as stored: fsync (synced to disk), batch (written, synced "
+     "within 10 ms), none (written, synced when the session closes)"),
+    ("--no-auth", "no_auth", {"action": "store_true", "default": None},
+     "serve without the API token; only on a loopback --host"),
+    ("--token-file", "token_file", {"metavar": "PATH"},
+     "read the API token from PATH, or create PATH (mode 0600) with a new random token if it "
+     "is missing, so every start uses the same token; not with HIVE_TOKEN"),
+    ("--log-level", "log_level", {"choices": ["debug", "info", "warning", "error"]},
+     "log level"),
+    ("--model", "model", {"metavar": "ID"}, "model of the queen and her workers"),
+    ("--webhook-host", "webhook_host", {"metavar": "ADDR"},
+     "serve /hooks/* on a second listener at this address"),
+    ("--webhook-port", "webhook_port", {"type": int, "metavar": "PORT"},
+     "port of that second listener (0 picks a free one)"),
+    ("--ui-dir", "ui_dir", {"metavar": "DIR"},
+     "serve this built single-page app (a folder with index.html) from /"),
+    ("--allow-origin", "allowed_origins",
+     {"action": "append", "dest": "allowed_origins", "metavar": "ORIGIN"},
+     "also accept cookie requests and CORS from this scheme://host[:port]; repeatable "
+     "(comma-separated in the env variable)"),
+]
+DEFAULTS_SHOWN = {
+    "home": "~/.hive", "agents_dir": "./agents", "queens_dir": "./queens",
+    "no_auth": "off, a token is required",
+    "token_file": "none, a new random token each start unless HIVE_TOKEN is set",
+    "model": "claude-sonnet-5-5 with ANTHROPIC_API_KEY, else offline-1",
+    "webhook_host": "the --host", "webhook_port": "none, /hooks/* is on the main port",
+    "ui_dir": "none", "allowed_origins": "none",
+}
+
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="hive-server", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-    serve = sub.add_parser("serve", help="run the server")
-    add = serve.add_argument
-    add("--host", help="listen address (HIVE_HOST, default 127.0.0.1)")
-    add("--port", type=int, help="port, 0 picks a free one (HIVE_PORT, default 8787)")
-    add("--home", help="state directory (HIVE_HOME, default ~/.hive)")
-    add("--agents-dir", help="agent folders (HIVE_AGENTS_DIR, default ./agents)")
-    add("--queens-dir", help="queen profiles (HIVE_QUEENS_DIR, default ./queens)")
-    add("--durability", choices=["fsync", "batch", "none"],
-        help="event log durability (HIVE_DURABILITY, default batch)")
-    add("--no-auth", action="store_true", default=None,
-        help="no API token; loopback only (HIVE_NO_AUTH)")
-    add("--log-level", choices=["debug", "info", "warning", "error"],
-        help="log level (HIVE_LOG_LEVEL, default info)")
-    add("--model", help="model id (HIVE_MODEL)")
-    add("--webhook-host", help="serve /hooks/* on a separate listener (HIVE_WEBHOOK_HOST)")
-    add("--webhook-port", type=int, help="port of that listener (HIVE_WEBHOOK_PORT)")
-    add("--ui-dir", help="serve this built single-page app from / (HIVE_UI_DIR)")
-    add("--allow-origin", action="append", dest="allowed_origins", metavar="ORIGIN",
-        help="also accept this scheme://host[:port] for cookie requests and CORS; "
-             "repeatable (HIVE_ALLOWED_ORIGINS, comma-separated)")
+    parser = argparse.ArgumentParser(
+        prog="hive-server", description=DESCRIPTION, epilog=MAIN_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"hive-server {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, title="commands",
+                                metavar="{serve,token,check-log}")
+    serve = sub.add_parser(
+        "serve", help="run the server until SIGTERM or Ctrl-C", description=DESCRIPTION,
+        epilog=SERVE_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    for flag, field, kwargs, text in SERVE_OPTIONS:
+        serve.add_argument(flag, **kwargs, help=f"{text} (default: {_default(field)}; "
+                                                f"env {ENV_NAMES[field]})")
+    token = sub.add_parser(
+        "token", help="print the running server's URL with its token",
+        description="Print the URL of the server running on HIVE_HOME with its token "
+                    "(from $HIVE_HOME/server.json). Exit code 1 when no server runs there.")
+    token.add_argument("--home", metavar="DIR",
+                       help="state folder of that server (default: ~/.hive; env HIVE_HOME)")
+    _add_check_log(sub)
     return parser
+
+
+def _add_check_log(sub: Any) -> None:
+    check = sub.add_parser(
+        "check-log", help="report (and with --fix repair) a session's events.jsonl",
+        description="Report each line of a session's events.jsonl that is not a valid event "
+                    "(offset, length, kind), a torn tail, and missing or duplicated seqs. Exit "
+                    "code 0 when clean, 1 when problems were found, 2 when the log cannot be "
+                    "checked. --fix writes a copy holding only the valid events, keeps the "
+                    "original as events.jsonl.corrupt-<UTC timestamp> and renames the copy "
+                    "over it; it refuses while a server runs on HIVE_HOME.")
+    check.add_argument("session", metavar="SESSION",
+                       help="a session id under $HIVE_HOME/sessions, or a path to events.jsonl")
+    check.add_argument("--fix", action="store_true",
+                       help="swap in a clean copy, keeping the original beside it")
+    check.add_argument("--home", metavar="DIR",
+                       help="state folder (default: ~/.hive; env HIVE_HOME)")
+
+
+def _default(field: str) -> str:
+    if field in DEFAULTS_SHOWN:
+        return DEFAULTS_SHOWN[field]
+    default = Settings.model_fields[field].default
+    return str(getattr(default, "value", default))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "token":
+        return print_token(args.home)
+    if args.command == "check-log":
+        return check_log(args.session, home=resolve_home(args.home), fix=args.fix,
+                         lock_home=_lock_home, out=sys.stdout, err=sys.stderr,
+                         now=lambda: datetime.now(UTC))
     flags = {k: v for k, v in vars(args).items() if k != "command"}
     try:
-        settings = load_settings(flags)
-    except (ValidationError, ValueError) as exc:
-        print(f"hive-server: invalid settings: {_one_line(exc)}", file=sys.stderr)
+        settings = load_settings(flags, warn=_warn)
+    except SettingsError as exc:
+        print(f"hive-server: invalid settings: {exc}", file=sys.stderr)
         return 2
     if settings.no_auth and not settings.is_loopback:
         print("hive-server: --no-auth is only allowed on a loopback --host", file=sys.stderr)
@@ -75,10 +177,47 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def _one_line(exc: ValidationError | ValueError) -> str:
-    if not isinstance(exc, ValidationError):
-        return str(exc)
-    return "; ".join(f"{'.'.join(map(str, err['loc']))}: {err['msg']}" for err in exc.errors())
+def _warn(line: str) -> None:
+    print(f"hive-server: warning: {line}", file=sys.stderr, flush=True)
+
+
+def print_token(home_flag: str | None) -> int:
+    """``hive-server token``: the URL of the server running on that home, with its token."""
+    home = resolve_home(home_flag)
+    runtime = home / "server.json"
+    try:
+        info = orjson.loads(runtime.read_bytes())
+        url, token, pid = info["url"], info["token"], info["pid"]
+    except FileNotFoundError:
+        print(f"hive-server: no server is running on {home} (no server.json there; start one "
+              "with `hive-server serve`)", file=sys.stderr)
+        return 1
+    except (OSError, orjson.JSONDecodeError, KeyError, TypeError) as exc:
+        print(f"hive-server: cannot read {runtime}: {exc!r}", file=sys.stderr)
+        return 1
+    if not _process_alive(pid):
+        print(f"hive-server: no server is running on {home} ({runtime} is left over from "
+              f"process {pid}, which has exited)", file=sys.stderr)
+        return 1
+    print(_link(url, token))
+    return 0
+
+
+def _process_alive(pid: object) -> bool:
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    return True
+
+
+def _link(url: str, token: str | None) -> str:
+    """The URL to open: with ``?token=`` unless the server runs without auth."""
+    return url if token is None else f"{url}?token={token}"
 
 
 def _lock_home(home: Path) -> int | None:
@@ -105,16 +244,19 @@ async def serve(settings: Settings) -> None:
     hooks_runner: web.AppRunner | None = None
     runtime = settings.home / "server.json"
     try:
-        site = web.TCPSite(runner, settings.host, settings.port)
-        await site.start()
+        await web.TCPSite(runner, settings.host, settings.port).start()
         port = runner.addresses[0][1]
         url = f"http://{_url_host(settings.host)}:{port}/"
+        webhook_url = None
         if settings.webhook_port is not None:
-            hooks_runner = await _start_webhook_listener(app, settings)
-        _write_runtime(runtime, url, port, settings.token)
+            hooks_runner, webhook_url = await _start_webhook_listener(app, settings)
+        token = settings.token if settings.auth_required else None
+        _write_runtime(runtime, {"url": url, "port": port, "pid": os.getpid(), "token": token,
+                                 "webhook_url": webhook_url, "started_at": time.time()})
         llm = app[keys.LLM]
-        print(f"hive_server ready: {url}?token={settings.token} "
-              f"(model provider: {llm.provider}, model: {llm.default_model})", flush=True)
+        auth = "" if token else "no auth; "
+        print(f"hive_server ready: {_link(url, token)} ({auth}model provider: {llm.provider}, "
+              f"model: {llm.default_model})", flush=True)
         await stop.wait()
         log.info("shutting down")
     finally:
@@ -124,26 +266,26 @@ async def serve(settings: Settings) -> None:
         runtime.unlink(missing_ok=True)
 
 
-async def _start_webhook_listener(app: web.Application, settings: Settings) -> web.AppRunner:
+async def _start_webhook_listener(app: web.Application,
+                                  settings: Settings) -> tuple[web.AppRunner, str]:
     runner = web.AppRunner(create_webhook_app(app), shutdown_timeout=2.0, handle_signals=False)
     await runner.setup()
     host = settings.webhook_host or settings.host
     await web.TCPSite(runner, host, settings.webhook_port).start()
-    port = runner.addresses[0][1]
-    print(f"hive_server webhooks: http://{_url_host(host)}:{port}/hooks/", flush=True)
-    return runner
+    url = f"http://{_url_host(host)}:{runner.addresses[0][1]}/hooks/"
+    print(f"hive_server webhooks: {url}", flush=True)
+    return runner, url
 
 
 def _url_host(host: str) -> str:
     return f"[{host}]" if ":" in host and not host.startswith("[") else host
 
 
-def _write_runtime(path: Path, url: str, port: int, token: str) -> None:
+def _write_runtime(path: Path, info: dict[str, Any]) -> None:
     """A fresh 0600 file: whatever a crash left there (a wider mode, a link) is replaced, so
     the token is never written into a readable file or through a link."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    payload = orjson.dumps({"url": url, "port": port, "pid": os.getpid(), "token": token,
-                            "started_at": time.time()}, option=orjson.OPT_INDENT_2)
+    payload = orjson.dumps(info, option=orjson.OPT_INDENT_2)
     path.unlink(missing_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as fh:

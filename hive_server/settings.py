@@ -5,16 +5,20 @@ This is the only module that reads ``os.environ`` or the home directory.
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 import secrets
+import stat
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from enum import Enum
 from pathlib import Path
-from typing import Any, Literal
+from types import UnionType
+from typing import Any, Literal, Union, get_args, get_origin
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from hive_server.core.eventlog import Durability
 
@@ -35,7 +39,8 @@ class Settings(BaseModel):
     durability: Durability = Durability.BATCH
     no_auth: bool = False
     log_level: Literal["debug", "info", "warning", "error"] = "info"
-    token: str = Field(default_factory=lambda: secrets.token_urlsafe(24))
+    token: str = Field(default_factory=lambda: secrets.token_urlsafe(24), repr=False)
+    token_file: Path | None = None  # where ``token`` was read from (or created), if anywhere
     model: str | None = None
     anthropic_api_key: str | None = Field(default=None, repr=False)
     anthropic_base_url: str | None = None
@@ -122,26 +127,58 @@ ENV_NAMES = {
     "agents_dir": "HIVE_AGENTS_DIR", "queens_dir": "HIVE_QUEENS_DIR",
     "durability": "HIVE_DURABILITY", "no_auth": "HIVE_NO_AUTH", "log_level": "HIVE_LOG_LEVEL",
     "model": "HIVE_MODEL", "webhook_host": "HIVE_WEBHOOK_HOST",
-    "webhook_port": "HIVE_WEBHOOK_PORT", "token": "HIVE_TOKEN",
+    "webhook_port": "HIVE_WEBHOOK_PORT", "token": "HIVE_TOKEN", "token_file": "HIVE_TOKEN_FILE",
     "ui_dir": "HIVE_UI_DIR", "allowed_origins": "HIVE_ALLOWED_ORIGINS",
 }
+FLAG_NAMES = {"allowed_origins": "--allow-origin"}
+# Options config.toml may set: ``home`` is where the file was found (it cannot move it), the
+# Anthropic settings come from their own environment variables only.
+CONFIG_KEYS = frozenset(Settings.model_fields) - {
+    "home", "env", "anthropic_api_key", "anthropic_base_url"}
+DEFAULT_HOME = "~/.hive"
 
 
-def load_settings(flags: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> Settings:
-    """Merge CLI flags (None = not given), HIVE_* env vars, config.toml and defaults."""
+class SettingsError(ValueError):
+    """A setting that cannot be used, in one line naming where it came from (the config file,
+    the environment variable or the flag), the key and what was expected."""
+
+
+def resolve_home(flag: str | None, environ: Mapping[str, str] | None = None) -> Path:
+    """``--home`` > ``HIVE_HOME`` > ``~/.hive``, absolute."""
+    env = os.environ if environ is None else environ
+    return Path(flag or env.get("HIVE_HOME") or DEFAULT_HOME).expanduser().resolve()
+
+
+def load_settings(flags: Mapping[str, Any], environ: Mapping[str, str] | None = None,
+                  warn: Callable[[str], None] | None = None) -> Settings:
+    """Merge CLI flags (None = not given), HIVE_* env vars, config.toml and defaults.
+
+    ``warn`` receives one line per config key that is not an option (ignored). Raises
+    ``SettingsError`` for a value that cannot be used.
+    """
     env = dict(os.environ if environ is None else environ)
+    home = flags.get("home") or env.get("HIVE_HOME") or DEFAULT_HOME
+    config = Path(home).expanduser() / "config.toml"
     values: dict[str, Any] = {}
-    home = flags.get("home") or env.get("HIVE_HOME") or "~/.hive"
-    values.update(_config_file(Path(home).expanduser() / "config.toml"))
+    sources: dict[str, str] = {}
+    for name, value in _config_file(config, warn).items():
+        values[name], sources[name] = value, str(config)
     for field, name in ENV_NAMES.items():
         if name in env and env[name] != "":
-            values[field] = _env_value(field, env[name])
-    values.update({k: v for k, v in flags.items() if v is not None and k in Settings.model_fields})
+            values[field], sources[field] = _env_value(field, env[name]), name
+    for field, value in flags.items():
+        if value is not None and field in Settings.model_fields:
+            values[field] = value
+            sources[field] = FLAG_NAMES.get(field, "--" + field.replace("_", "-"))
     values.setdefault("home", home)
+    _token_from_file(values, sources)
     values["anthropic_api_key"] = env.get("ANTHROPIC_API_KEY") or None
     values["anthropic_base_url"] = env.get("ANTHROPIC_BASE_URL") or None
     values["env"] = env
-    return Settings(**values)
+    try:
+        return Settings(**values)
+    except ValidationError as exc:
+        raise SettingsError("; ".join(_describe(err, sources) for err in exc.errors())) from None
 
 
 def _env_value(field: str, raw: str) -> Any:
@@ -152,22 +189,106 @@ def _env_value(field: str, raw: str) -> Any:
     return raw
 
 
-def _config_file(path: Path) -> dict[str, Any]:
-    """Optional defaults from ``$HIVE_HOME/config.toml`` (keys = option names)."""
+def _config_file(path: Path, warn: Callable[[str], None] | None) -> dict[str, Any]:
+    """Optional defaults from ``$HIVE_HOME/config.toml`` (keys = option names, ``-`` or ``_``,
+    optionally under ``[server]``); unknown keys are reported to ``warn`` and ignored."""
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
         return {}
     except OSError as exc:
-        raise ValueError(f"{path}: {exc}") from None
+        raise SettingsError(f"{path}: {exc}") from None
     try:
         data = tomllib.loads(raw.decode("utf-8"))
     except ValueError as exc:  # TOMLDecodeError, UnicodeDecodeError
-        raise ValueError(f"{path}: {exc}") from None
+        raise SettingsError(f"{path}: {exc}") from None
     section = data.get("server", data)
     if not isinstance(section, dict):
-        raise ValueError(f"{path}: [server] must be a table")
-    keys = {k: k.replace("-", "_") for k in section}
-    # ``home`` is where this file was found: the file cannot move it.
-    return {name: section[k] for k, name in keys.items()
-            if name in Settings.model_fields and name != "home"}
+        raise SettingsError(f"{path}: [server] must be a table")
+    known = {k: k.replace("-", "_") for k in section if k.replace("-", "_") in CONFIG_KEYS}
+    unknown = [k for k in section if k not in known]
+    unknown += [f"{k} (outside [server])" for k in data if section is not data and k != "server"]
+    if unknown and warn is not None:
+        warn(f"{path}: unknown keys ignored: {', '.join(_suggest(k) for k in unknown)}")
+    return {name: section[k] for k, name in known.items()}
+
+
+def _suggest(key: str) -> str:
+    if key.replace("-", "_") == "home":
+        return "home (the file lives in HIVE_HOME: set --home or HIVE_HOME instead)"
+    close = difflib.get_close_matches(key.replace("-", "_"), sorted(CONFIG_KEYS), n=1)
+    return f"{key} (did you mean {close[0]}?)" if close else key
+
+
+def _token_from_file(values: dict[str, Any], sources: dict[str, str]) -> None:
+    """``token_file``: the token is the file's one line; a missing file is created (0600, its
+    folder 0700) with a new random token, so every later start uses the same one."""
+    raw = values.get("token_file")
+    if raw is None:
+        return
+    where = sources["token_file"]
+    if "token" in values:
+        raise SettingsError(f"{where}: token_file cannot be combined with token "
+                            f"(token set by {sources['token']}): give one of them")
+    path = values["token_file"] = Path(raw).expanduser().resolve()
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        values["token"] = _read_token(path, where)
+        return
+    except OSError as exc:
+        raise SettingsError(f"{where}: token_file {path}: {exc.strerror}") from None
+    values["token"] = secrets.token_urlsafe(24)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(values["token"] + "\n")
+
+
+def _read_token(path: Path, where: str) -> str:
+    try:
+        mode = path.stat().st_mode
+        text = path.read_text("utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SettingsError(f"{where}: token_file {path}: {exc}") from None
+    if mode & 0o077:
+        raise SettingsError(f"{where}: token_file {path} can be read by other users "
+                            f"(mode {stat.S_IMODE(mode):04o}); run: chmod 600 {path}")
+    if not text or any(ch.isspace() or not ch.isprintable() for ch in text):
+        raise SettingsError(f"{where}: token_file {path} must hold one token: one line of "
+                            "printable characters without spaces")
+    return text
+
+
+def _describe(err: Any, sources: Mapping[str, str]) -> str:
+    """One pydantic error as ``<source>: <key> = <value>: <what was expected>``."""
+    key = str(err["loc"][0]) if err["loc"] else "settings"
+    where = sources.get(key, "default")
+    if key not in Settings.model_fields:
+        return f"{where}: {key}: {err['msg']}"
+    shown = repr(err["input"])
+    shown = shown if len(shown) <= 80 else shown[:77] + "..."
+    if err["type"] == "value_error":
+        detail = err["msg"].removeprefix("Value error, ")
+    else:
+        detail = f"expected {expected_type(key)}"
+    return f"{where}: {key} = {shown}: {detail}"
+
+
+def expected_type(name: str) -> str:
+    """What option ``name`` takes, in words (for errors and help)."""
+    field = Settings.model_fields[name]
+    kind = field.annotation
+    if get_origin(kind) in (Union, UnionType):  # ``X | None``
+        kind = next(arg for arg in get_args(kind) if arg is not type(None))
+    bounds = {type(m).__name__: m for m in field.metadata}
+    if kind is bool:
+        return "true or false"
+    if kind is int and "Ge" in bounds and "Le" in bounds:
+        return f"an integer from {bounds['Ge'].ge} to {bounds['Le'].le}"
+    if get_origin(kind) is Literal:
+        return "one of " + ", ".join(get_args(kind))
+    if isinstance(kind, type) and issubclass(kind, Enum):
+        return "one of " + ", ".join(member.value for member in kind)
+    if get_origin(kind) is tuple:
+        return "a list of strings"
+    return {int: "an integer", float: "a number", Path: "a path"}.get(kind, "a string")

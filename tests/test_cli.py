@@ -31,6 +31,7 @@ async def test_serves_health_with_printed_token_and_cleans_up(server):
     info = json.loads(runtime.read_text())
     assert info["token"] == server.token and info["url"] == server.url
     assert info["pid"] == server.proc.pid
+    assert info["webhook_url"] is None  # no second listener
     assert stat.S_IMODE(runtime.stat().st_mode) == 0o600
     assert stat.S_IMODE(server.home.stat().st_mode) == 0o700  # a new home is private
     async with aiohttp.ClientSession() as http:
@@ -168,7 +169,7 @@ async def test_stale_server_json_is_replaced_not_written_through(server, tmp_pat
 NO_FLAGS = {name: None for name in ("host", "port", "home", "agents_dir", "queens_dir",
                                     "durability", "no_auth", "log_level", "model",
                                     "webhook_host", "webhook_port", "ui_dir",
-                                    "allowed_origins")}
+                                    "allowed_origins", "token_file")}
 
 
 def test_settings_precedence_is_flag_env_config_default(tmp_path):

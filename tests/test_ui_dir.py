@@ -11,7 +11,7 @@ import pytest
 from pydantic import ValidationError
 
 from hive_server.cli import main
-from hive_server.settings import load_settings
+from hive_server.settings import SettingsError, load_settings
 from tests.conftest import TOKEN, make_settings
 
 INDEX = "<!doctype html><title>hive ui</title><div id=root></div>"
@@ -183,7 +183,7 @@ def test_ui_dir_from_config_and_env(tmp_path, dist):
     (home / "config.toml").write_text(f'ui_dir = "{dist}"\n')
     assert load_settings({"home": str(home)}, {}).ui_dir == dist
     env = {"HIVE_HOME": str(home), "HIVE_UI_DIR": str(tmp_path / "missing")}
-    with pytest.raises(ValidationError):
+    with pytest.raises(SettingsError, match=r"HIVE_UI_DIR: ui_dir = .*is not a directory"):
         load_settings({}, env)
 
 
