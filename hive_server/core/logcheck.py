@@ -1,0 +1,173 @@
+"""``hive-server check-log``: find the bad lines of an ``events.jsonl``, and repair it.
+
+``scan`` reads the whole file once, forward, and takes the same decisions as every reader
+(``eventlog_lines``): each line that is not a kept event is a problem (its offset, length and
+kind), and so are a torn tail, seqs missing between kept events and duplicated seqs.
+``repair`` never edits the log in place: it writes the kept lines, byte for byte, to a copy
+beside it, fsyncs it, keeps the original as ``events.jsonl.corrupt-<UTC timestamp>`` (a hard
+link) and renames the copy over ``events.jsonl`` (atomic), then fsyncs the folder.
+Blocking: an offline tool, run while no server holds the home.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TextIO
+
+from hive_server.core.eventlog_lines import Line, bad_kind, classify, to_line
+from hive_server.core.eventlog_reader import LogReader, open_reader
+from hive_server.core.files import fsync_dir
+
+LOG_NAME = "events.jsonl"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Problem:
+    """``kind``: blank, nul, invalid_utf8, invalid_json, not_an_event, duplicate_seq,
+    seq_out_of_order, torn_tail (bytes after the last newline) or seq_gap (length 0, at the
+    event after the gap)."""
+
+    offset: int
+    length: int
+    kind: str
+    detail: str = ""
+
+    def describe(self) -> str:
+        where = f"offset {self.offset}, {self.length} bytes: {self.kind}"
+        return f"{where} ({self.detail})" if self.detail else where
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Report:
+    path: Path
+    kept: list[tuple[int, int]]  # (offset, length with the newline) of each kept line
+    last_seq: int
+    problems: list[Problem]
+
+    @property
+    def clean(self) -> bool:
+        return not self.problems
+
+    @property
+    def fixable(self) -> bool:
+        """Whether a clean copy would differ (a seq gap alone cannot be repaired)."""
+        return any(problem.kind != "seq_gap" for problem in self.problems)
+
+
+def _lines(reader: LogReader, kinds: dict[int, str]) -> Iterator[Line]:
+    for start, raw in reader.lines_forward(0, reader.lines_end):
+        line = to_line(start, raw)
+        if line.event is None:
+            kinds[start] = bad_kind(raw)
+        yield line
+
+
+def scan(path: Path) -> Report:
+    """Every problem of the log at ``path`` (which must exist), in file order."""
+    with open_reader(path) as reader:
+        if reader is None:
+            raise FileNotFoundError(path)
+        kinds: dict[int, str] = {}
+        problems: list[Problem] = []
+        kept: list[tuple[int, int]] = []
+        last = 0
+        for line, ok in classify(_lines(reader, kinds), []):
+            if line.event is None:
+                problems.append(Problem(line.start, line.length, kinds.pop(line.start)))
+            elif not ok or line.event.seq <= last:
+                kind = "duplicate_seq" if line.event.seq == last else "seq_out_of_order"
+                problems.append(Problem(line.start, line.length, kind,
+                                        f"seq {line.event.seq} after seq {last}"))
+            else:
+                if line.event.seq > last + 1:
+                    first, upto = last + 1, line.event.seq - 1
+                    missing = (f"seq {first} missing" if first == upto
+                               else f"seqs {first}..{upto} missing")
+                    problems.append(Problem(line.start, 0, "seq_gap", missing))
+                kept.append((line.start, line.length + 1))
+                last = line.event.seq
+        if reader.lines_end < reader.size:
+            problems.append(Problem(reader.lines_end, reader.size - reader.lines_end,
+                                    "torn_tail"))
+        return Report(path, kept, last, problems)
+
+
+def _backup_path(path: Path, now: datetime) -> Path:
+    stamp = now.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+    backup = path.with_name(f"{path.name}.corrupt-{stamp}")
+    count = 1
+    while backup.exists():
+        count += 1
+        backup = path.with_name(f"{path.name}.corrupt-{stamp}-{count}")
+    return backup
+
+
+def repair(report: Report, now: datetime) -> Path:
+    """Swap in a copy of ``report.path`` holding only its kept lines; return the original's
+    new name. The log is never without a complete ``events.jsonl``."""
+    path = report.path
+    tmp = path.with_name(f".{path.name}.fixing")
+    try:
+        with open(path, "rb") as src, open(tmp, "wb") as out:
+            for offset, length in report.kept:
+                src.seek(offset)
+                out.write(src.read(length))
+            out.flush()
+            os.fsync(out.fileno())
+        os.chmod(tmp, path.stat().st_mode & 0o777)
+        backup = _backup_path(path, now)
+        os.link(path, backup)
+        os.replace(tmp, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+    fsync_dir(path.parent)
+    return backup
+
+
+def resolve_target(target: str, home: Path) -> tuple[Path, Path]:
+    """The log named by ``target`` (a session id under ``home``, or a path) and the home
+    whose lock guards it."""
+    if "/" in target or target.endswith(".jsonl") or target in (".", ".."):
+        path = Path(target).expanduser()
+        if path.is_dir():
+            path = path / LOG_NAME
+        session_dir = path.absolute().parent
+        if session_dir.parent.name == "sessions":
+            home = session_dir.parent.parent
+        return path, home
+    return home / "sessions" / target / LOG_NAME, home
+
+
+def check_log(target: str, *, home: Path, fix: bool, lock_home: Callable[[Path], int | None],
+              out: TextIO, err: TextIO, now: Callable[[], datetime]) -> int:
+    """The command: 0 clean, 1 problems found (and fixed with ``fix``), 2 cannot check."""
+    path, home = resolve_target(target, home)
+    if not path.is_file():
+        print(f"hive-server: no event log at {path}", file=err)
+        return 2
+    lock = lock_home(home) if fix else None
+    if fix and lock is None:
+        print(f"hive-server: a server is running on {home} (it holds server.lock); stop it "
+              "before check-log --fix", file=err)
+        return 2
+    try:
+        report = scan(path)
+        for problem in report.problems:
+            print(f"{path}: {problem.describe()}", file=out)
+        print(f"{path}: {len(report.kept)} events, last seq {report.last_seq}, "
+              f"{len(report.problems)} problem(s)", file=out)
+        if fix and report.fixable:
+            backup = repair(report, now())
+            print(f"{path}: fixed; the original is kept as {backup.name}", file=out)
+        elif fix and not report.clean:
+            print(f"{path}: nothing to rewrite (the events of a seq gap are lost)", file=out)
+    finally:
+        if lock is not None:
+            os.close(lock)
+    return 0 if report.clean else 1
