@@ -20,13 +20,13 @@ event (half JSON, NULs, invalid UTF-8) is skipped and returned in ``bad_lines``.
 from __future__ import annotations
 
 import dataclasses
-import re
 from pathlib import Path
 from typing import Any
 
 import orjson
 from pydantic import ValidationError
 
+from hive_server.core.log_scan import LogScan
 from hive_server.models.event_data import (
     ClientInputReceived,
     ExecutionFailed,
@@ -49,9 +49,7 @@ Message = dict[str, Any]
 _FOLDED = frozenset({EventType.CLIENT_INPUT_RECEIVED, EventType.EXECUTION_STARTED,
                      EventType.LLM_TURN_COMPLETE, EventType.TOOL_CALL_COMPLETED,
                      EventType.EXECUTION_FAILED})
-_WANTED = frozenset(kind.encode() for kind in (*_FOLDED, *TRACKED, EventType.LOG_CORRUPT))
-_TYPE_RE = re.compile(rb'"type":"([a-z_]+)"')
-_LINE_START = b'{"seq":'
+_WANTED = frozenset({*_FOLDED, *TRACKED, EventType.LOG_CORRUPT})
 INTERRUPTED = RESTART_RESULT
 CUT_NOTE = "\n[{} characters of this tool result were cut to fit the context window]"
 
@@ -74,67 +72,29 @@ class Rebuilt:
 
 def rebuild_from_file(path: Path) -> Rebuilt:
     """Read the log once, parsing only the lines that shape the queen's conversation and her
-    open turn (every line is checked to be well formed; only those are parsed)."""
-    folder, tracker, scan = _Folder(), TurnTracker(), _Scan()
+    open turn (``LogScan`` also finds every invalid line on the way)."""
+    folder, tracker, scan = _Folder(), TurnTracker(), LogScan(_WANTED)
+    reported: set[int] = set()
     if not path.exists():
         return Rebuilt([], [])
-    with open(path, "rb") as fh:
-        offset = 0
-        for raw in fh:
-            line, start = raw.rstrip(b"\n"), offset
-            offset += len(raw)
-            event = scan.read(line, start)
-            if event is None:
-                continue
+    for offset, line in scan.lines(path):
+        try:
+            event = orjson.loads(line)
             kind, stream, data = event["type"], event["stream_id"], event.get("data") or {}
-            try:
-                if kind in TRACKED:
-                    tracker.add(event["seq"], kind, stream, event.get("execution_id"), data)
-                if stream == "queen" and kind in _FOLDED:
-                    folder.add(event["seq"], kind, data)
-                elif kind == EventType.LOG_CORRUPT:
-                    scan.reported.add(int(data["offset"]))
-            except (ValidationError, KeyError, TypeError, ValueError):
-                scan.bad.append((start, len(line)))  # JSON, but not a valid event
+            if kind in TRACKED:
+                tracker.add(event["seq"], kind, stream, event.get("execution_id"), data)
+            if stream == "queen" and kind in _FOLDED:
+                folder.add(event["seq"], kind, data)
+            elif kind == EventType.LOG_CORRUPT:
+                reported.add(int(data["offset"]))
+        except (orjson.JSONDecodeError, ValidationError, KeyError, TypeError, ValueError,
+                AttributeError):
+            scan.mark_bad(offset, line)  # well formed, but not a valid event
     parked = tracker.turn is not None and tracker.turn.parked
     messages = normalize(folder.finish(tracker.turn), open_last=parked)
     return Rebuilt(messages, sorted(folder.inputs.items()), tracker,
                    folder.results if parked else {},
-                   [bad for bad in scan.bad if bad[0] not in scan.reported])
-
-
-class _Scan:
-    """Tells well-formed lines from bad ones; parses only the wanted types."""
-
-    def __init__(self) -> None:
-        self.bad: list[tuple[int, int]] = []
-        self.reported: set[int] = set()
-
-    def read(self, line: bytes, start: int) -> dict[str, Any] | None:
-        match = _TYPE_RE.search(line, 0, 200)
-        if not (line.startswith(_LINE_START) and line.endswith(b"}") and match is not None
-                and _is_utf8(line)):
-            self.bad.append((start, len(line)))
-            return None
-        if match.group(1) not in _WANTED:
-            return None
-        try:
-            event = orjson.loads(line)
-        except orjson.JSONDecodeError:
-            self.bad.append((start, len(line)))
-            return None
-        if not isinstance(event, dict) or not isinstance(event.get("stream_id"), str):
-            self.bad.append((start, len(line)))
-            return None
-        return event
-
-
-def _is_utf8(line: bytes) -> bool:
-    try:
-        line.decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    return True
+                   sorted(bad for bad in scan.bad if bad[0] not in reported))
 
 
 class _Folder:
