@@ -129,6 +129,27 @@ def test_a_non_utf8_body_is_401() -> None:
     assert rejected(STANDARD, SECRET, headers, body) == "invalid_signature"
 
 
+# A published Standard Webhooks test vector (the spec's reference libraries test against it):
+# raw values, no library involved in producing them.
+VECTOR_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+VECTOR_HEADERS = {"webhook-id": "msg_p5jXN8AQM9LWM0D4loKWxJek", "webhook-timestamp": "1614265330",
+                  "webhook-signature": "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="}
+VECTOR_BODY = b'{"test": 2432232314}'
+
+
+def test_the_published_test_vector_is_accepted_and_its_hmac_is_the_plain_one() -> None:
+    now = 1614265330
+    assert verify_signature(STANDARD, VECTOR_SECRET, VECTOR_HEADERS, VECTOR_BODY, now) == (
+        "msg_p5jXN8AQM9LWM0D4loKWxJek")
+    key = base64.b64decode(VECTOR_SECRET.removeprefix("whsec_"))
+    mac = hmac.new(key, b"msg_p5jXN8AQM9LWM0D4loKWxJek.1614265330." + VECTOR_BODY, hashlib.sha256)
+    assert VECTOR_HEADERS["webhook-signature"] == "v1," + base64.b64encode(mac.digest()).decode()
+    assert rejected(STANDARD, VECTOR_SECRET, VECTOR_HEADERS, VECTOR_BODY, now + 301) == (
+        "stale_timestamp")
+    assert rejected(STANDARD, VECTOR_SECRET, VECTOR_HEADERS, b'{"test": 2432232315}', now) == (
+        "invalid_signature")
+
+
 def test_rotation_accepts_any_listed_v1_signature() -> None:
     good = signed()["webhook-signature"]
     old = signed(secret=OTHER_SECRET)["webhook-signature"]

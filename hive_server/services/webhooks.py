@@ -5,12 +5,16 @@ No HTTP framework here: the route hands over the raw body, the headers and the c
 Signature schemes (``WebhookConfig.signature``):
 
 * ``standard`` (Standard Webhooks): headers ``webhook-id``, ``webhook-timestamp``,
-  ``webhook-signature``; HMAC-SHA256 over ``"{id}.{timestamp}.{body}"``, base64, compared in
-  constant time; the signature header may list several space-separated ``v1,<sig>`` (secret
-  rotation); the timestamp must be within ``TOLERANCE_SECONDS`` of now in either direction.
-  The secret is ``whsec_<base64>`` (padding optional); a secret without the prefix is
-  base64-decoded when it is valid base64 (as the reference library does) and otherwise used
-  as its UTF-8 bytes.
+  ``webhook-signature``; the expected ``v1,<base64 HMAC-SHA256>`` over
+  ``"{id}.{timestamp}.{body}"`` is made by the reference library (``standardwebhooks``:
+  secret decoding, HMAC, encoding) and compared in constant time with each of up to
+  ``MAX_SIGNATURES`` space-separated signatures (secret rotation; garbage entries are
+  skipped). The library's ``verify`` is not called: it reads the wall clock (we take ``now``
+  from our clock) and raises one error for a missing header, a stale timestamp and a bad
+  signature, which we tell apart, so the headers and the timestamp (within
+  ``TOLERANCE_SECONDS`` either way) are checked here first. The secret is ``whsec_<base64>``
+  (padding optional); a secret without the prefix is base64-decoded when it is valid base64
+  (as the library does) and otherwise used as its UTF-8 bytes.
 * ``github``: ``X-Hub-Signature-256: sha256=<hex HMAC-SHA256(secret, raw body)>``. GitHub
   signs no timestamp, so replays are stopped only by dedup on ``X-GitHub-Delivery`` — which
   also swallows a manual "redeliver" from GitHub's UI (same GUID).
@@ -32,9 +36,11 @@ import logging
 import os
 import re
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
+from standardwebhooks import Webhook
 
 from hive_server.core.clock import Clock, SystemClock
 from hive_server.core.files import fsync_dir, write_atomic
@@ -90,7 +96,7 @@ def verify_signature(
     try:
         lowered = _lower(headers)
         if cfg.signature == "standard":
-            return _verify_standard(_key_standard(secret), lowered, bytes(body), now)
+            return _verify_standard(_standard_webhook(secret), lowered, bytes(body), now)
         if cfg.signature == "github":
             return _verify_github(_key_github(secret), lowered, bytes(body))
         return _optional_delivery_id(lowered)
@@ -100,20 +106,18 @@ def verify_signature(
         raise _invalid(f"{type(exc).__name__} while verifying") from None
 
 
-def _key_standard(secret: str | None) -> bytes:
+def _standard_webhook(secret: str | None) -> Webhook:
     if not secret:
         log.warning("webhook secret is not configured")
         raise _invalid("no secret")
     raw = secret.removeprefix("whsec_")
     try:
-        key = base64.b64decode(raw + "=" * (-len(raw) % 4), validate=True)
+        base64.b64decode(raw + "=" * (-len(raw) % 4), validate=True)
     except binascii.Error:
         if secret.startswith("whsec_"):
             raise _invalid("whsec_ secret is not base64") from None
-        key = secret.encode("utf-8")
-    if not key:
-        raise _invalid("empty secret")
-    return key
+        return Webhook(secret.encode("utf-8"))
+    return Webhook(secret)  # EmptyWebhookSecretError for an empty one: a bad signature
 
 
 def _key_github(secret: str | None) -> bytes:
@@ -128,11 +132,12 @@ def _missing(what: str) -> Unauthorized:
     return Unauthorized("missing signature", code="missing_signature")
 
 
-def _verify_standard(key: bytes, headers: dict[str, str], body: bytes, now: float) -> str:
+def _verify_standard(webhook: Webhook, headers: dict[str, str], body: bytes,
+                     now: float) -> str:
     msg_id = headers.get("webhook-id", "")
     ts_raw = headers.get("webhook-timestamp", "").strip()
-    signatures = headers.get("webhook-signature", "")
-    if not (msg_id and ts_raw and signatures.strip()):
+    signatures = headers.get("webhook-signature", "").split()
+    if not (msg_id and ts_raw and signatures):
         raise _missing("webhook-id/webhook-timestamp/webhook-signature")
     if not _DELIVERY_ID_RE.match(msg_id) or "." in msg_id:
         raise _invalid("malformed webhook-id")
@@ -142,25 +147,12 @@ def _verify_standard(key: bytes, headers: dict[str, str], body: bytes, now: floa
     if abs(now - timestamp) > TOLERANCE_SECONDS:
         log.info("webhook rejected: timestamp %s is outside the tolerance", timestamp)
         raise Unauthorized("stale timestamp", code="stale_timestamp")
-    signed = f"{msg_id}.{timestamp}.".encode() + body
-    expected = hmac.new(key, signed, hashlib.sha256).digest()
-    if not any(hmac.compare_digest(sig, expected) for sig in _v1_signatures(signatures)):
+    when = datetime.fromtimestamp(timestamp, UTC)
+    expected = webhook.sign(msg_id, when, body.decode("utf-8")).encode("ascii")
+    if not any(hmac.compare_digest(sig.encode("utf-8", "surrogatepass"), expected)
+               for sig in signatures[:MAX_SIGNATURES]):
         raise _invalid("no matching v1 signature")
-    body.decode("utf-8")
     return msg_id
-
-
-def _v1_signatures(header: str) -> list[bytes]:
-    found = []
-    for token in header.split()[:MAX_SIGNATURES]:
-        version, _, value = token.partition(",")
-        if version != "v1":
-            continue
-        try:
-            found.append(base64.b64decode(value, validate=True))
-        except (binascii.Error, ValueError):
-            continue
-    return found
 
 
 def _verify_github(key: bytes, headers: dict[str, str], body: bytes) -> str:
