@@ -117,6 +117,13 @@ def test_a_run_of_nul_bytes_spanning_many_probe_points(tmp_path):
     check_every_reader(path, expected)
 
 
+def test_runs_of_half_lines_whose_prefix_names_an_old_seq(tmp_path):
+    """A probe must not trust a seq read from the prefix of a line that is not an event."""
+    path = tmp_path / "events.jsonl"
+    expected = write_log(path, {seq: b'{"seq":1,\n{"seq":1,' for seq in range(2, COUNT, 4)})
+    check_every_reader(path, expected)
+
+
 def test_bisection_stays_bounded_with_bad_lines_at_its_probe_points(tmp_path):
     path = tmp_path / "events.jsonl"
     count = 20_000

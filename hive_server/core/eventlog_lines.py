@@ -17,15 +17,12 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-import re
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 
 import orjson
 
 from hive_server.models.events import Event
-
-_SEQ_PREFIX = re.compile(rb'\{"seq":(\d+)[,}]')
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -56,15 +53,6 @@ def parse_event(raw: bytes) -> Event | None:
 
 def to_line(start: int, raw: bytes) -> Line:
     return Line(start, len(raw), parse_event(raw))
-
-
-def quick_seq(raw: bytes) -> int | None:
-    """The seq of a line, read from its prefix when it has orjson's layout, else parsed."""
-    match = _SEQ_PREFIX.match(raw)
-    if match is not None:
-        return int(match.group(1))
-    event = parse_event(raw)
-    return event.seq if event is not None else None
 
 
 def bad_kind(raw: bytes) -> str:

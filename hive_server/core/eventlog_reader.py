@@ -19,7 +19,7 @@ from collections.abc import Iterable, Iterator
 from io import FileIO
 from pathlib import Path
 
-from hive_server.core.eventlog_lines import Line, classify, nearest_seqs, quick_seq, to_line
+from hive_server.core.eventlog_lines import Line, classify, nearest_seqs, parse_event, to_line
 from hive_server.models.events import Event
 
 BLOCK_SIZE = 64 * 1024
@@ -170,12 +170,13 @@ class LogReader:
 
     def probe_seq(self, start: int, end: int) -> int | None:
         """The median seq of the three event lines from ``start``: right even when one of them
-        is a stray; None when fewer than three lie before ``end``."""
+        is a stray; None when fewer than three lie before ``end``. Lines are parsed whole: the
+        prefix of a half-written line may carry any seq."""
         seqs: list[int] = []
         for _, raw in self.lines_forward(start, end, PROBE_BLOCK):
-            seq = quick_seq(raw)
-            if seq is not None:
-                seqs.append(seq)
+            event = parse_event(raw)
+            if event is not None:
+                seqs.append(event.seq)
                 if len(seqs) == 3:
                     return sorted(seqs)[1]
         return None
