@@ -10,7 +10,6 @@ import os
 import re
 import secrets
 import stat
-import tomllib
 from collections.abc import Callable, Mapping
 from enum import Enum
 from pathlib import Path
@@ -19,6 +18,7 @@ from typing import Any, Literal, Union, get_args, get_origin
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_settings import EnvSettingsSource, TomlConfigSettingsSource
 
 from hive_server.core.eventlog import Durability
 
@@ -122,20 +122,16 @@ def normalise_origin(value: str) -> str:
     return f"{parts.scheme}://{netloc}"
 
 
-ENV_NAMES = {
-    "host": "HIVE_HOST", "port": "HIVE_PORT", "home": "HIVE_HOME",
-    "agents_dir": "HIVE_AGENTS_DIR", "queens_dir": "HIVE_QUEENS_DIR",
-    "durability": "HIVE_DURABILITY", "no_auth": "HIVE_NO_AUTH", "log_level": "HIVE_LOG_LEVEL",
-    "model": "HIVE_MODEL", "webhook_host": "HIVE_WEBHOOK_HOST",
-    "webhook_port": "HIVE_WEBHOOK_PORT", "token": "HIVE_TOKEN", "token_file": "HIVE_TOKEN_FILE",
-    "ui_dir": "HIVE_UI_DIR", "allowed_origins": "HIVE_ALLOWED_ORIGINS",
-}
+ENV_NAMES = {field: f"HIVE_{field.upper()}" for field in (
+    "host", "port", "home", "agents_dir", "queens_dir", "durability", "no_auth", "log_level",
+    "model", "webhook_host", "webhook_port", "token", "token_file", "ui_dir", "allowed_origins")}
 FLAG_NAMES = {"allowed_origins": "--allow-origin"}
 # Options config.toml may set: ``home`` is where the file was found (it cannot move it), the
 # Anthropic settings come from their own environment variables only.
 CONFIG_KEYS = frozenset(Settings.model_fields) - {
     "home", "env", "anthropic_api_key", "anthropic_base_url"}
 DEFAULT_HOME = "~/.hive"
+TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
 
 
 class SettingsError(ValueError):
@@ -153,23 +149,23 @@ def load_settings(flags: Mapping[str, Any], environ: Mapping[str, str] | None = 
                   warn: Callable[[str], None] | None = None) -> Settings:
     """Merge CLI flags (None = not given), HIVE_* env vars, config.toml and defaults.
 
-    ``warn`` receives one line per config key that is not an option (ignored). Raises
-    ``SettingsError`` for a value that cannot be used.
+    pydantic-settings sources read the environment and the file; the layers are applied here,
+    lowest first, so each value's source is known for the error message (BaseSettings' merge
+    does not record it, and its sources are fixed per class, not per call). ``warn`` receives
+    one line per config key that is not an option (ignored). Raises ``SettingsError`` for a
+    value that cannot be used.
     """
     env = dict(os.environ if environ is None else environ)
     home = flags.get("home") or env.get("HIVE_HOME") or DEFAULT_HOME
     config = Path(home).expanduser() / "config.toml"
+    given = {k: v for k, v in flags.items() if v is not None and k in Settings.model_fields}
     values: dict[str, Any] = {}
     sources: dict[str, str] = {}
-    for name, value in _config_file(config, warn).items():
-        values[name], sources[name] = value, str(config)
-    for field, name in ENV_NAMES.items():
-        if name in env and env[name] != "":
-            values[field], sources[field] = _env_value(field, env[name]), name
-    for field, value in flags.items():
-        if value is not None and field in Settings.model_fields:
-            values[field] = value
-            sources[field] = FLAG_NAMES.get(field, "--" + field.replace("_", "-"))
+    for layer, where in [(_ConfigFile(config, warn)(), lambda _: str(config)),
+                         (_Environment(env)(), ENV_NAMES.__getitem__),
+                         (given, lambda f: FLAG_NAMES.get(f, "--" + f.replace("_", "-")))]:
+        for field, value in layer.items():
+            values[field], sources[field] = value, where(field)
     values.setdefault("home", home)
     _token_from_file(values, sources)
     values["anthropic_api_key"] = env.get("ANTHROPIC_API_KEY") or None
@@ -181,36 +177,56 @@ def load_settings(flags: Mapping[str, Any], environ: Mapping[str, str] | None = 
         raise SettingsError("; ".join(_describe(err, sources) for err in exc.errors())) from None
 
 
-def _env_value(field: str, raw: str) -> Any:
-    if field == "no_auth":
-        return raw.lower() in {"1", "true", "yes", "on"}
-    if field == "allowed_origins":
-        return [part for part in raw.split(",") if part.strip()]
-    return raw
+class _Environment(EnvSettingsSource):
+    """The ``HIVE_*`` variables of ``environ`` (given, so tests need not touch os.environ) for
+    the options in ``ENV_NAMES``; empty ones are unset. ``HIVE_NO_AUTH`` is true for 1, true,
+    yes or on (any case) and false otherwise; ``HIVE_ALLOWED_ORIGINS`` is comma-separated."""
+
+    def __init__(self, environ: Mapping[str, str]):
+        self._environ = environ
+        super().__init__(Settings, env_prefix="HIVE_")
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        names = set(ENV_NAMES.values())  # exactly these names, in upper case
+        return {k.lower(): v for k, v in self._environ.items() if k in names and v != ""}
+
+    def prepare_field_value(self, field_name: str, field: Any, value: Any,
+                            value_is_complex: bool) -> Any:
+        if value is None:
+            return None
+        if field_name == "no_auth":
+            return value.lower() in TRUE_WORDS
+        if field_name == "allowed_origins":
+            return [part for part in value.split(",") if part.strip()]
+        return value
 
 
-def _config_file(path: Path, warn: Callable[[str], None] | None) -> dict[str, Any]:
+class _ConfigFile(TomlConfigSettingsSource):
     """Optional defaults from ``$HIVE_HOME/config.toml`` (keys = option names, ``-`` or ``_``,
     optionally under ``[server]``); unknown keys are reported to ``warn`` and ignored."""
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        return {}
-    except OSError as exc:
-        raise SettingsError(f"{path}: {exc}") from None
-    try:
-        data = tomllib.loads(raw.decode("utf-8"))
-    except ValueError as exc:  # TOMLDecodeError, UnicodeDecodeError
-        raise SettingsError(f"{path}: {exc}") from None
-    section = data.get("server", data)
-    if not isinstance(section, dict):
-        raise SettingsError(f"{path}: [server] must be a table")
-    known = {k: k.replace("-", "_") for k in section if k.replace("-", "_") in CONFIG_KEYS}
-    unknown = [k for k in section if k not in known]
-    unknown += [f"{k} (outside [server])" for k in data if section is not data and k != "server"]
-    if unknown and warn is not None:
-        warn(f"{path}: unknown keys ignored: {', '.join(_suggest(k) for k in unknown)}")
-    return {name: section[k] for k, name in known.items()}
+
+    def __init__(self, path: Path, warn: Callable[[str], None] | None):
+        if path.exists() and not path.is_file():  # the library would skip it silently
+            raise SettingsError(f"{path}: not a file")
+        self._warn = warn
+        super().__init__(Settings, toml_file=path)
+
+    def _read_file(self, file_path: Any) -> dict[str, Any]:
+        try:
+            data = super()._read_file(file_path)
+        except (OSError, ValueError) as exc:  # TOMLDecodeError, UnicodeDecodeError
+            raise SettingsError(f"{file_path}: {exc}") from None
+        section = data.get("server", data)
+        if not isinstance(section, dict):
+            raise SettingsError(f"{file_path}: [server] must be a table")
+        known = {k: k.replace("-", "_") for k in section if k.replace("-", "_") in CONFIG_KEYS}
+        unknown = [k for k in section if k not in known]
+        unknown += [f"{k} (outside [server])" for k in data
+                    if section is not data and k != "server"]
+        if unknown and self._warn is not None:
+            self._warn(f"{file_path}: unknown keys ignored: "
+                       f"{', '.join(_suggest(k) for k in unknown)}")
+        return {name: section[k] for k, name in known.items()}
 
 
 def _suggest(key: str) -> str:
