@@ -399,3 +399,17 @@ def test_recent_window_cuts_tool_results_oldest_first_when_one_execution_is_over
     assert second["content"].startswith("1" * 100) and "were cut" in second["content"]
     assert third == history[-1]["content"][2] and question["text"] == "and?"
     assert_api_accepts(window)
+
+
+def test_a_stray_copy_of_an_earlier_line_is_skipped_and_reported(tmp_path):
+    log = new_log(tmp_path)
+    log.exchange("hi", "hello")
+    clean = log.rebuild()
+    log.lines.append(log.lines[4])  # the llm_turn_complete again, as a broken copy would leave
+    log.exchange("more", "sure")
+
+    rebuilt = log.rebuild()
+
+    assert rebuilt.messages == [*clean.messages, text("user", "more"), text("assistant", "sure")]
+    offset = sum(len(line) + 1 for line in log.lines[:6])
+    assert rebuilt.bad_lines == [(offset, len(log.lines[4]))]

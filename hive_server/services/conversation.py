@@ -77,9 +77,13 @@ def rebuild_from_file(path: Path) -> Rebuilt:
     reported: set[int] = set()
     if not path.exists():
         return Rebuilt([], [])
+    seen: set[int] = set()
     for offset, line in scan.lines(path):
         try:
             event = orjson.loads(line)
+            if event["seq"] in seen:  # a duplicate or a stray copy of an earlier line
+                raise ValueError("seq seen before")
+            seen.add(event["seq"])
             kind, stream, data = event["type"], event["stream_id"], event.get("data") or {}
             if kind in TRACKED:
                 tracker.add(event["seq"], kind, stream, event.get("execution_id"), data)
