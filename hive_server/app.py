@@ -131,6 +131,9 @@ async def _sessions_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _end_streams(app: web.Application) -> None:
+    """Stop the sessions first (each stream of a session then gets its ``session_stopped``
+    before it ends), then end every other stream; the sessions' cleanup finds nothing left."""
+    await app[keys.SESSIONS].shutdown()
     for sub in list(app[keys.SSE_STREAMS]):
         sub.close()
 

@@ -152,3 +152,14 @@ async def test_types_with_no_names_is_no_filter(client):
 
 def read_one(raw: bytes) -> dict:
     return json.loads(raw.decode().split("data: ", 1)[1])
+
+
+async def test_at_shutdown_a_stream_gets_session_stopped_before_it_ends(make_client, settings):
+    client = await make_client(settings)
+    await create_session(client, session_id="s")
+    resp = await client.get("/api/sessions/s/events", params={"after_seq": "0"})
+    await client.app.shutdown()
+    frames = await read_all(resp)
+    assert frames[-1]["event"]["type"] == "session_stopped"
+    assert frames[-1]["event"]["data"]["reason"] == "shutdown"
+    await client.close()
