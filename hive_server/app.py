@@ -39,6 +39,7 @@ from hive_server.web import (
     sse,
     triggers,
 )
+from hive_server.web.console import console_routes
 from hive_server.web.errors import error_middleware
 from hive_server.web.security import allowed_hosts, cors_headers, security_middleware
 from hive_server.web.ui import ui_routes
@@ -68,7 +69,7 @@ def create_app(settings: Settings, *, llm: LLMClient | None = None,
                   colony.routes, triggers.routes, hooks.routes, openapi.routes, config.routes,
                   history.routes, queen_sessions.routes, session_panels.routes):
         app.add_routes(table)
-    app.add_routes(ui_routes(settings.ui_dir) if settings.ui_dir else health.landing)
+    app.add_routes(ui_routes(settings.ui_dir) if settings.ui_dir else console_routes())
     return app
 
 

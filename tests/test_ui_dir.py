@@ -160,14 +160,6 @@ async def test_api_and_hooks_answer_as_without_a_ui(ui_client, make_client, tmp_
     assert resp.status == 404 and (await resp.json())["code"] == "not_found"
 
 
-async def test_without_ui_dir_slash_is_the_plain_landing_page(make_client, tmp_path):
-    client = await make_client(make_settings(tmp_path), headers={})
-    resp = await client.get(f"/?token={TOKEN}", allow_redirects=False)
-    assert resp.status == 200
-    assert "hive_server is running" in await resp.text()
-    assert (await client.get("/colony/x")).status == 404
-
-
 def test_ui_dir_is_validated(tmp_path, dist):
     assert make_settings(tmp_path, ui_dir=dist).ui_dir == dist.resolve()
     (tmp_path / "empty").mkdir()

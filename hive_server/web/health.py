@@ -1,15 +1,12 @@
-"""Health and the token-cookie landing page."""
+"""Health: ``GET /api/health``."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
 from hive_server import __version__, keys
-from hive_server.errors import Unauthorized
-from hive_server.web.security import TOKEN_COOKIE, token_ok
 
 routes = web.RouteTableDef()
-landing = web.RouteTableDef()  # ``/`` when no UI is served (``--ui-dir`` replaces it)
 
 
 @routes.get("/api/health")
@@ -27,16 +24,3 @@ async def health(request: web.Request) -> web.Response:
         "model": llm.default_model,
         "durability": app[keys.SETTINGS].durability.value,
     })
-
-
-@landing.get("/")
-async def index(request: web.Request) -> web.Response:
-    """``/?token=`` sets the auth cookie so a browser UI can use the API without headers."""
-    settings = request.app[keys.SETTINGS]
-    supplied = request.query.get("token")
-    if settings.auth_required and not token_ok(settings, supplied):
-        raise Unauthorized("open the URL printed at start-up (it carries the token)")
-    response = web.Response(text="hive_server is running. The API is under /api/.\n")
-    if supplied:
-        response.set_cookie(TOKEN_COOKIE, supplied, httponly=True, samesite="Strict")
-    return response

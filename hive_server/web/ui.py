@@ -18,6 +18,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import quote, urlencode
 
@@ -42,19 +43,26 @@ it is also in <code>$HIVE_HOME/server.json</code>.</p>
 """
 
 
-def ui_routes(root: Path) -> list[web.RouteDef]:
-    """The route serving the app built in ``root`` (resolved, holding ``index.html``)."""
-    return [web.get("/{path:" + OUTSIDE_API + "}", UiFiles(root).page)]
+def ui_routes(root: Path, headers: Mapping[str, str] | None = None) -> list[web.RouteDef]:
+    """The route serving the app built in ``root`` (resolved, holding ``index.html``);
+    ``headers`` are added to every answer (the built-in console's CSP)."""
+    return [web.get("/{path:" + OUTSIDE_API + "}", UiFiles(root, headers).page)]
 
 
 class UiFiles:
     """The files of one built UI."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, headers: Mapping[str, str] | None = None) -> None:
         self.root = root
         self.index = root / "index.html"
+        self.headers = dict(headers or {})
 
     async def page(self, request: web.Request) -> web.StreamResponse:
+        response = await self._answer(request)
+        response.headers.update(self.headers)
+        return response
+
+    async def _answer(self, request: web.Request) -> web.StreamResponse:
         settings = request.app[keys.SETTINGS]
         if "token" in request.query:
             return _landing(request)
