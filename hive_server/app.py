@@ -82,7 +82,8 @@ async def _queens_ctx(app: web.Application) -> AsyncIterator[None]:
     """Queen profiles, reloaded by a watcher while the server runs."""
     registry = QueenRegistry(app[keys.SETTINGS].queens_dir)
     app[keys.QUEENS] = registry
-    watcher = FolderWatcher(registry.queens_dir, registry.reload, name="queens")
+    watcher = FolderWatcher(registry.queens_dir, registry.reload, name="queens",
+                            watch=app[keys.SETTINGS].watch_folders)
     await watcher.start()
     yield
     await watcher.stop()
@@ -92,7 +93,7 @@ async def _catalog_ctx(app: web.Application) -> AsyncIterator[None]:
     """The agent catalog, reloaded by a watcher while the server runs."""
     catalog = AgentCatalog(app[keys.SETTINGS].agents_dir)
     app[keys.CATALOG] = catalog
-    watcher = CatalogWatcher(catalog)
+    watcher = CatalogWatcher(catalog, watch=app[keys.SETTINGS].watch_folders)
     await watcher.start()
     yield
     await watcher.stop()

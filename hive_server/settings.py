@@ -54,6 +54,7 @@ class Settings(BaseModel):
     sse_queue_size: int = 2048
     sse_keepalive_seconds: float = 15.0
     queen_inbox_size: int = 256
+    watch_folders: bool = True  # reload agents/ and queens/ while running (tests turn it off)
     env: Mapping[str, str] = Field(default_factory=dict, repr=False)
 
     @field_validator("log_level", mode="before")

@@ -22,6 +22,7 @@ def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
         "home": tmp_path / "home", "agents_dir": tmp_path / "agents",
         "queens_dir": tmp_path / "queens", "token": TOKEN, "durability": "batch",
+        "watch_folders": False,  # two watchers per app were most of an app test's time
     }
     values.update(overrides)
     return Settings(**values)

@@ -281,3 +281,13 @@ async def test_watcher_sees_a_new_folder(tmp_path: Path) -> None:
     assert not watcher.running
     assert catalog.get_valid("late").manifest.name == "Late"  # type: ignore[union-attr]
     await watcher.stop()  # stopping twice is harmless
+
+
+async def test_without_watching_the_folder_is_scanned_once_at_start(tmp_path: Path) -> None:
+    root = tmp_path / "agents"
+    make_agent(root, "early", {"name": "Early"})
+    catalog = AgentCatalog(root)
+    watcher = CatalogWatcher(catalog, watch=False)  # the watch_folders = false setting
+    await watcher.start()
+    assert not watcher.running and catalog.get_valid("early").manifest.name == "Early"  # type: ignore[union-attr]
+    await watcher.stop()

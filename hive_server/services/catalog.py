@@ -217,9 +217,10 @@ class AgentCatalog:
 class CatalogWatcher(FolderWatcher):
     """Reloads the catalog whenever files under the agents dir change."""
 
-    def __init__(self, catalog: AgentCatalog, *, debounce_ms: int = 300) -> None:
+    def __init__(self, catalog: AgentCatalog, *, debounce_ms: int = 300,
+                 watch: bool = True) -> None:
         super().__init__(catalog.agents_dir, catalog.reload, debounce_ms=debounce_ms,
-                         name="agent catalog")
+                         name="agent catalog", watch=watch)
         self.catalog = catalog
 
     async def stop(self) -> None:

@@ -21,8 +21,9 @@ class FolderWatcher:
     """Owns the task that calls ``reload`` whenever files under ``root`` change."""
 
     def __init__(self, root: Path, reload: Callable[[], Awaitable[object]], *,
-                 debounce_ms: int = 300, name: str = "folder") -> None:
+                 debounce_ms: int = 300, name: str = "folder", watch: bool = True) -> None:
         self.root = root
+        self.watch = watch  # False: scan once at start, never watch
         self._reload_fn = reload
         self._name = name
         self._debounce_ms = debounce_ms
@@ -42,6 +43,9 @@ class FolderWatcher:
         if self._task is not None:
             raise RuntimeError(f"{self._name} watcher already started")
         await asyncio.to_thread(self.root.mkdir, parents=True, exist_ok=True)
+        if not self.watch:
+            await self._reload()
+            return
         self._stop_event = asyncio.Event()
         self._task = asyncio.create_task(self._run(), name=f"watch:{self._name}")
         await asyncio.sleep(0)
