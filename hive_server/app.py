@@ -40,7 +40,7 @@ from hive_server.web import (
     triggers,
 )
 from hive_server.web.console import console_routes
-from hive_server.web.errors import error_middleware
+from hive_server.web.errors import SERVER_LOG, error_middleware
 from hive_server.web.security import allowed_hosts, cors_headers, security_middleware
 from hive_server.web.ui import ui_routes
 
@@ -50,7 +50,8 @@ log = logging.getLogger(__name__)
 def create_app(settings: Settings, *, llm: LLMClient | None = None,
                clock: Clock | None = None) -> web.Application:
     app = web.Application(middlewares=[error_middleware, security_middleware],
-                          client_max_size=settings.max_body_bytes)
+                          client_max_size=settings.max_body_bytes,
+                          handler_args={"logger": SERVER_LOG})
     app[keys.SETTINGS] = settings
     app[keys.ALLOWED_HOSTS] = allowed_hosts(settings)
     app[keys.ALLOWED_ORIGINS] = frozenset(settings.allowed_origins)
@@ -113,6 +114,7 @@ async def _sessions_ctx(app: web.Application) -> AsyncIterator[None]:
         home=settings.home, durability=settings.durability,
         default_model=llm.default_model, model_override=settings.model, provider=llm.provider,
         bus_queue_size=settings.sse_queue_size, inbox_size=settings.queen_inbox_size,
+        secret=settings.secret,
     )
     clock, hooks_dir = app[keys.CLOCK], settings.home / "webhooks"
     inbox = WebhookInbox(hooks_dir)
@@ -143,7 +145,8 @@ async def _end_streams(app: web.Application) -> None:
 def create_webhook_app(main: web.Application) -> web.Application:
     """A listener that serves only ``/hooks/*`` with the main app's services (for
     ``--webhook-host/--webhook-port``: expose webhooks while the API stays on loopback)."""
-    hooks_app = web.Application(middlewares=[error_middleware])
+    hooks_app = web.Application(middlewares=[error_middleware],
+                                handler_args={"logger": SERVER_LOG})
     hooks_app[keys.SETTINGS] = main[keys.SETTINGS]
 
     async def share(app: web.Application) -> None:

@@ -170,7 +170,6 @@ REJECTED = {
                       "invalid_signature"),
     "dotted-id": (lambda c: ("push", BODY, standard(c, msg_id="a.b")), "invalid_signature"),
     "not-utf8": (_not_utf8, "invalid_signature"),
-    "secret-not-set": (lambda c: ("unset", BODY, standard(c)), "invalid_signature"),
     "github-wrong-hmac": (lambda c: ("gh", BODY, github(secret="nope")), "invalid_signature"),
     "github-sha1": (lambda c: ("gh", BODY, github() | {"X-Hub-Signature-256": "sha1=00"}),
                     "invalid_signature"),

@@ -59,11 +59,12 @@ class QueenSessionBody(BaseModel):
 
 
 class SelectQueenSessionBody(BaseModel):
-    """``POST /api/queen/{queen_id}/session/select``."""
+    """``POST /api/queen/{queen_id}/session/select``. An empty or unsafe ``session_id`` is 400
+    ``invalid_session_id``, as everywhere a session id is named."""
 
     model_config = ConfigDict(extra="ignore")
 
-    session_id: str = Field(min_length=1, max_length=128)
+    session_id: str = Field(max_length=128)
 
 
 class ChatBody(_Body):

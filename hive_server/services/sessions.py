@@ -11,7 +11,7 @@ import contextlib
 import dataclasses
 import logging
 import shutil
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +59,7 @@ class SessionOptions:
     model_override: str | None = None  # --model / HIVE_MODEL: wins over profiles and agents
     bus_queue_size: int = 2048
     inbox_size: int = 256
+    secret: Callable[[str], str | None] = lambda name: None  # webhook secrets by env name
 
 
 @dataclasses.dataclass(slots=True)
@@ -127,10 +128,14 @@ class SessionManager:
             self._loading.discard(session_id)
 
     def _choose_id(self, body: CreateSessionBody) -> str:
-        if body.queen_resume_from and body.session_id and body.queen_resume_from != body.session_id:
+        """The id a create names (an empty one is invalid, never "make one up")."""
+        resume_from, given = body.queen_resume_from, body.session_id
+        if resume_from is not None and given is not None and resume_from != given:
             raise InvalidInput("session_id and queen_resume_from name different sessions",
                                code="invalid_session_id")
-        session_id = body.queen_resume_from or body.session_id or new_session_id()
+        session_id = resume_from if resume_from is not None else given
+        if session_id is None:
+            return new_session_id()
         if not is_safe_id(session_id) or session_id in RESERVED_IDS:
             raise InvalidInput(f"invalid session id: {session_id!r}", code="invalid_session_id")
         return session_id
@@ -195,7 +200,8 @@ class SessionManager:
         queen = Queen(session, self.llm, profile, inbox_size=self.options.inbox_size,
                       tools=lambda: live.queen_tools(base_tools),
                       colony=lambda: live.colony_text(), history=history.messages)
-        triggers = SessionTriggers(session, queen, self.scheduler, self.clock, self.inbox)
+        triggers = SessionTriggers(session, queen, self.scheduler, self.clock, self.inbox,
+                                   self.options.secret)
         live = LiveSession(session, queen, triggers)
         session.parts.append(queen)
         session.parts.append(triggers)

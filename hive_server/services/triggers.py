@@ -22,7 +22,7 @@ import contextlib
 import dataclasses
 import logging
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any, Literal
 
 import orjson
@@ -51,7 +51,7 @@ from hive_server.services.queen import Queen
 from hive_server.services.session import Session
 from hive_server.services.trigger_scheduler import FireInfo, MissedInfo, TriggerScheduler
 from hive_server.services.trigger_store import SavedTriggers, TriggerStore
-from hive_server.services.webhooks import WebhookInbox
+from hive_server.services.webhooks import WebhookInbox, missing_secret
 
 log = logging.getLogger(__name__)
 Source = Literal["folder", "api"]
@@ -84,8 +84,9 @@ def fire_text(spec: TriggerSpec, payload: Any = None) -> str:
 
 class SessionTriggers:
     def __init__(self, session: Session, queen: Queen, scheduler: TriggerScheduler,
-                 clock: Clock, inbox: WebhookInbox):
+                 clock: Clock, inbox: WebhookInbox, secret: Callable[[str], str | None]):
         self.session = session
+        self.secret = secret  # webhook secrets by env var name (an unset one: card error)
         self.inbox = inbox
         self.queen = queen
         self.scheduler = scheduler
@@ -154,6 +155,8 @@ class SessionTriggers:
         saved_state = self.saved.state.get(spec.id)
         trigger = Trigger(spec, source, saved_state or TriggerState(active=spec.enabled))
         self.triggers[spec.id] = trigger
+        if (problem := self._problem(trigger)) is not None:
+            log.warning("session %s: trigger %s: %s", self.session.id, spec.id, problem)
         stored = None
         if trigger.state.active:
             await self._arm(trigger, resume=resume and saved_state is not None)
@@ -380,9 +383,14 @@ class SessionTriggers:
         }
 
     def card(self, trigger: Trigger) -> dict[str, Any]:
-        """A trigger card: the event fields plus ``id`` (our older name) and ``error``."""
+        """A trigger card: the event fields plus ``id`` (our older name) and ``error`` (why
+        it cannot work as defined, e.g. its webhook secret is not set)."""
         fields = self._fields(trigger)
-        return {"id": fields["trigger_id"], **fields, "error": None}
+        return {"id": fields["trigger_id"], **fields, "error": self._problem(trigger)}
+
+    def _problem(self, trigger: Trigger) -> str | None:
+        webhook = trigger.spec.webhook
+        return missing_secret(webhook, self.secret) if webhook is not None else None
 
     def cards(self) -> list[dict[str, Any]]:
         cards = [self.card(t) for t in self.triggers.values()]

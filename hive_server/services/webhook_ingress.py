@@ -27,6 +27,7 @@ from hive_server.services.sessions import LiveSession, SessionManager
 from hive_server.services.webhooks import (
     DeliveryStore,
     WebhookInbox,
+    check_secret,
     filter_headers,
     verify_signature,
 )
@@ -85,25 +86,27 @@ class WebhookIngress:
         if config.signature == "none" and not self.allow_unsigned:
             raise Unauthorized("unsigned webhooks are accepted only on a loopback listener",
                                code="invalid_signature")
+        check_secret(config, self.secret)
         secret = self.secret(config.secret_env) if config.secret_env else None
         return verify_signature(config, secret, headers, body, self.clock.time())
 
     def _verify_targets(self, targets: list[tuple[LiveSession, WebhookConfig]],
                         headers: Mapping[str, str],
                         body: bytes) -> tuple[str | None, list[LiveSession]]:
-        """The delivery id and the sessions whose config verifies the delivery; the first
-        ``Unauthorized`` when none does."""
-        verdicts: dict[WebhookConfig, str | Unauthorized | None] = {}
+        """The delivery id and the sessions whose config verifies the delivery; when none
+        does, the first refusal (``Unauthorized``, or ``Unavailable`` for an unset secret)."""
+        verdicts: dict[WebhookConfig, str | Unauthorized | Unavailable | None] = {}
         for _, config in targets:
             if config not in verdicts:
                 try:
                     verdicts[config] = self._verify(config, headers, body)
-                except Unauthorized as exc:
+                except (Unauthorized, Unavailable) as exc:
                     verdicts[config] = exc
+        refused = (Unauthorized, Unavailable)
         accepted = [live for live, config in targets
-                    if not isinstance(verdicts[config], Unauthorized)]
+                    if not isinstance(verdicts[config], refused)]
         if not accepted:
-            raise next(v for v in verdicts.values() if isinstance(v, Unauthorized))
+            raise next(v for v in verdicts.values() if isinstance(v, refused))
         ids = [v for v in verdicts.values() if isinstance(v, str)]
         return (ids[0] if ids else None), accepted
 

@@ -35,7 +35,7 @@ import hmac
 import logging
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -75,6 +75,24 @@ _TIMESTAMP_RE = re.compile(r"^[0-9]{1,12}$")
 def _invalid(reason: str) -> Unauthorized:
     log.info("webhook rejected: %s", reason)
     return Unauthorized("invalid signature", code="invalid_signature")
+
+
+def missing_secret(cfg: WebhookConfig, secret: Callable[[str], str | None]) -> str | None:
+    """Why deliveries to a trigger with ``cfg`` cannot be verified (its ``secret_env`` names
+    an unset or empty variable), or None. Shown in the trigger's card; deliveries get 503."""
+    if cfg.signature == "none" or cfg.secret_env is None or secret(cfg.secret_env):
+        return None
+    return (f"secret_env {cfg.secret_env} is not set in the server's environment: deliveries "
+            "are refused (503 secret_not_configured) until it is set and the server restarted")
+
+
+def check_secret(cfg: WebhookConfig, secret: Callable[[str], str | None]) -> None:
+    """``Unavailable`` (503 ``secret_not_configured``) when the trigger's secret is not set:
+    the server is not ready to verify the delivery, which is not the sender's fault."""
+    if (problem := missing_secret(cfg, secret)) is not None:
+        log.warning("webhook refused: %s", problem)
+        raise Unavailable(f"the webhook secret is not configured ({cfg.secret_env})",
+                          code="secret_not_configured")
 
 
 def _lower(headers: Mapping[str, str]) -> dict[str, str]:

@@ -67,15 +67,27 @@ def _details(exc: ValidationError) -> list[dict[str, str]]:
             for e in exc.errors(include_url=False)]
 
 
+MAX_DIGITS = 20  # more than any seq, offset or count can reach
+
+
+def plain_int(raw: str) -> int | None:
+    """``raw`` as an integer when it is 1 to 20 plain ASCII digits and nothing else (no sign,
+    space, ``_`` or other script's digits, all of which ``int()`` accepts); else None."""
+    if 0 < len(raw) <= MAX_DIGITS and raw.isascii() and raw.isdigit():
+        return int(raw)
+    return None
+
+
 def int_query(request: web.Request, name: str, default: int | None, *, minimum: int = 0,
               maximum: int | None = None) -> int | None:
+    """An integer query parameter: plain ASCII digits (400 ``invalid_query`` otherwise)."""
     raw = request.query.get(name)
     if raw is None or raw == "":
         return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise InvalidInput(f"{name} must be an integer", code="invalid_query") from None
+    value = plain_int(raw)
+    if value is None:
+        raise InvalidInput(f"{name} must be an integer (ASCII digits only)",
+                           code="invalid_query")
     if value < minimum or (maximum is not None and value > maximum):
         raise InvalidInput(f"{name} out of range", code="invalid_query")
     return value

@@ -3,13 +3,34 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.log import server_logger
 from aiohttp.typedefs import Handler
 
 from hive_server import errors
 
 log = logging.getLogger(__name__)
+
+
+class ServerLog(logging.LoggerAdapter):
+    """aiohttp's server logger (``handler_args={"logger": ...}``), except that a request the
+    HTTP parser refuses (bad header, line too long, bad chunking) is one WARNING line: it is
+    the client's fault, answered 400, and its traceback says nothing about the server."""
+
+    def exception(self, msg: object, *args: object, exc_info: Any = True,
+                  **kwargs: Any) -> None:
+        if isinstance(exc_info, HttpProcessingError):
+            where = str(msg) % args if args else str(msg)
+            detail = " ".join(str(exc_info.message).split())
+            self.logger.warning("bad HTTP request (%s): %s %s", where, exc_info.code, detail)
+            return
+        self.logger.exception(msg, *args, exc_info=exc_info, **kwargs)
+
+
+SERVER_LOG = ServerLog(server_logger)
 
 STATUS = {
     errors.InvalidInput: 400,
@@ -51,7 +72,10 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         if exc.status < 400 or not _is_api(request):
             raise
         code = HTTP_CODES.get(exc.status, "http_error")
-        return error_response(exc.status, exc.reason or code, code)
+        response = error_response(exc.status, exc.reason or code, code)
+        if "Allow" in exc.headers:  # a 405 names the methods the path takes
+            response.headers["Allow"] = exc.headers["Allow"]
+        return response
     except Exception:  # the request boundary: a bug answers JSON, with its traceback logged
         log.exception("unhandled error in %s %s", request.method, request.path)
         return error_response(500, "internal server error", "internal_error")

@@ -21,7 +21,7 @@ from hive_server.core.bus import Subscription
 from hive_server.errors import InvalidInput
 from hive_server.models.events import Event, EventType
 from hive_server.services.sessions import LiveSession
-from hive_server.web.body import int_query
+from hive_server.web.body import int_query, plain_int
 from hive_server.web.openapi import doc
 
 log = logging.getLogger(__name__)
@@ -33,13 +33,10 @@ SSE_TAIL = 200  # events replayed after the snapshot of a stream opened without 
 def _resume_point(request: web.Request) -> int | None:
     header = request.headers.get("Last-Event-ID")
     if header is not None and header.strip():
-        try:
-            value = int(header)
-        except ValueError:
-            raise InvalidInput("Last-Event-ID must be an integer seq",
-                               code="invalid_last_event_id") from None
-        if value < 0:
-            raise InvalidInput("Last-Event-ID must be >= 0", code="invalid_last_event_id")
+        value = plain_int(header.strip())
+        if value is None:
+            raise InvalidInput("Last-Event-ID must be a seq (ASCII digits only)",
+                               code="invalid_last_event_id")
         return value
     return int_query(request, "after_seq", None)
 
