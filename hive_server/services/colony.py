@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import itertools
 from collections.abc import Callable
 from typing import Any
 
@@ -35,6 +34,7 @@ from hive_server.services.tools import (
     builtin_tools,
     tool_from_function,
 )
+from hive_server.services.worker_ids import WorkerIds
 from hive_server.services.worker_runs import WorkerRuns
 
 DEFAULT_WORKER = "default"
@@ -50,7 +50,8 @@ class WorkerStats:
 
 class Colony:
     def __init__(self, session: Session, entry: AgentEntry, llm: LLMClient,
-                 clock_now: Callable[[], float], *, model_override: str | None = None):
+                 clock_now: Callable[[], float], *, ids: WorkerIds,
+                 model_override: str | None = None):
         if not entry.is_valid or entry.manifest is None:
             raise InvalidInput(f"agent {entry.agent_id!r} is invalid: {entry.error}",
                                code="agent_invalid")
@@ -64,7 +65,7 @@ class Colony:
         self.workers = self._worker_specs()
         self._tools = {name: self._select(spec.tools) for name, spec in self.workers.items()}
         self._slots = asyncio.Semaphore(self.manifest.max_parallel_workers)
-        self._ids = itertools.count(1)
+        self._ids = ids  # the session's: ids never repeat in its log
         self.stats = WorkerStats()
         self.runs = WorkerRuns()  # for GET .../workers
         self._now = clock_now
@@ -126,7 +127,7 @@ class Colony:
     async def run_worker(self, task: str, worker: str = DEFAULT_WORKER) -> str:
         """Run one worker to completion; its failure raises ToolError for the queen."""
         async with self._slots:
-            worker_id = f"{worker}-{next(self._ids)}"
+            worker_id = self._ids.next(worker)
             run = self.runs.start(worker_id, worker, task, self._now())
             try:
                 result = await self._run(worker_id, worker, task)

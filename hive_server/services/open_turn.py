@@ -33,6 +33,7 @@ from hive_server.models.event_data import (
 )
 from hive_server.models.events import EventType
 from hive_server.services.session import Session
+from hive_server.services.worker_ids import worker_number
 
 RESTART_RESULT = "interrupted by a server restart"
 RESTART_ERROR = "the turn was interrupted by a server restart"
@@ -86,6 +87,7 @@ class TurnTracker:
         self.turn: OpenTurn | None = None
         self.workers: dict[str, WorkerStarted] = {}  # stream id -> its start
         self.worker_calls: dict[str, dict[str, str]] = {}  # stream id -> open calls
+        self.highest_worker = 0  # the highest worker number started (ids go on from it)
 
     def parked(self, results: dict[str, dict[str, Any]]) -> ParkedTurn | None:
         """The open turn as it resumes, when it waits on a question."""
@@ -98,7 +100,8 @@ class TurnTracker:
     def add(self, seq: int, kind: str, stream: str, execution_id: str | None,
             data: dict[str, Any]) -> None:
         if kind == EventType.WORKER_STARTED:
-            self.workers[stream] = parse_data(WorkerStarted, data)
+            started = self.workers[stream] = parse_data(WorkerStarted, data)
+            self.highest_worker = max(self.highest_worker, worker_number(started.worker_id))
         elif kind in (EventType.WORKER_COMPLETED, EventType.WORKER_FAILED):
             self.workers.pop(stream, None)
             self.worker_calls.pop(stream, None)

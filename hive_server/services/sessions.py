@@ -44,6 +44,7 @@ from hive_server.services.tools import Tool, builtin_tools
 from hive_server.services.trigger_scheduler import TriggerScheduler
 from hive_server.services.triggers import SessionTriggers
 from hive_server.services.webhooks import WebhookInbox
+from hive_server.services.worker_ids import WorkerIds
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +72,7 @@ class LiveSession:
     triggers: SessionTriggers
     colony: Colony | None = None
     colony_lock: asyncio.Lock = dataclasses.field(default_factory=asyncio.Lock)  # load/unload
+    worker_ids: WorkerIds = dataclasses.field(default_factory=WorkerIds)  # across colonies
 
     def queen_tools(self, base: dict[str, Tool]) -> dict[str, Tool]:
         if self.colony is None:
@@ -202,7 +204,8 @@ class SessionManager:
                       colony=lambda: live.colony_text(), history=history.messages)
         triggers = SessionTriggers(session, queen, self.scheduler, self.clock, self.inbox,
                                    self.options.secret)
-        live = LiveSession(session, queen, triggers)
+        live = LiveSession(session, queen, triggers,
+                           worker_ids=WorkerIds(history.tracker.highest_worker))
         session.parts.append(queen)
         session.parts.append(triggers)
         await triggers.start()
@@ -255,7 +258,7 @@ class SessionManager:
             return await self._load(live, find_agent(self.catalog, agent_id, agent_path))
 
     async def _load(self, live: LiveSession, entry: AgentEntry) -> Colony:
-        colony = Colony(live.session, entry, self.llm, self.clock.time,
+        colony = Colony(live.session, entry, self.llm, self.clock.time, ids=live.worker_ids,
                         model_override=self.options.model_override)
         live.colony = colony
         await live.session.save_meta(agent_id=entry.agent_id, agent_path=str(entry.path))
