@@ -45,6 +45,7 @@ from hive_server.web.security import allowed_hosts, cors_headers, security_middl
 from hive_server.web.ui import ui_routes
 
 log = logging.getLogger(__name__)
+SHUTDOWN_RESERVE = 1.0  # of the shutdown grace, kept for the listeners and cleanup contexts
 
 
 def create_app(settings: Settings, *, llm: LLMClient | None = None,
@@ -137,7 +138,8 @@ async def _sessions_ctx(app: web.Application) -> AsyncIterator[None]:
 async def _end_streams(app: web.Application) -> None:
     """Stop the sessions first (each stream of a session then gets its ``session_stopped``
     before it ends), then end every other stream; the sessions' cleanup finds nothing left."""
-    await app[keys.SESSIONS].shutdown()
+    grace = app[keys.SETTINGS].shutdown_grace_seconds
+    await app[keys.SESSIONS].shutdown(timeout=max(grace - SHUTDOWN_RESERVE, grace / 2))
     for sub in list(app[keys.SSE_STREAMS]):
         sub.close()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import fcntl
+import errno
 import logging
 import os
 import signal
@@ -22,6 +22,12 @@ from aiohttp import web
 from hive_server import __version__, keys
 from hive_server.app import create_app, create_webhook_app
 from hive_server.core.logcheck import check_log
+from hive_server.runtime import (
+    HomeLock,
+    exit_now_if_threads_remain,
+    hard_exit_after,
+    raise_fd_limit,
+)
 from hive_server.settings import (
     ENV_NAMES,
     Settings,
@@ -31,6 +37,8 @@ from hive_server.settings import (
 )
 
 log = logging.getLogger("hive_server")
+HARD_EXIT_MARGIN = 1.5  # after the grace period, seconds before the process is ended anyway
+LOCK_WAIT_MARGIN = 5.0  # a server waits this much longer than its grace for a stopping one
 
 DESCRIPTION = """\
 hive_server: a local agent host for Hive's desktop UI. It runs sessions with a queen agent,
@@ -48,16 +56,25 @@ SERVE_EPILOG = """\
 Every option can also be set by its HIVE_* environment variable or in
 $HIVE_HOME/config.toml (the same names with _ or -, optionally under [server]): a flag wins
 over the environment, which wins over the file. config.toml also takes token,
-allowed_hosts, max_body_bytes, max_message_chars, sse_queue_size, sse_keepalive_seconds and
-queen_inbox_size; unknown keys are reported and ignored.
+allowed_hosts, max_body_bytes, max_message_chars, sse_queue_size, sse_keepalive_seconds,
+sse_send_timeout_seconds (a stream whose reader takes no data for that long is closed; 30),
+idle_timeout_seconds (an idle keep-alive connection, or one still sending its request
+headers, is closed after that long; 60) and queen_inbox_size; unknown keys are reported and
+ignored.
 
 With ANTHROPIC_API_KEY set the queen and her workers run on Claude; without it they run on
 the offline model (deterministic, no network).
 
 When ready it prints one line, `hive_server ready: <url>?token=<token> (...)`, and writes
 $HIVE_HOME/server.json (mode 0600: url, port, pid, token, webhook_url, started_at), removed
-on a clean exit. `hive-server token` prints that URL again. Exit codes: 0 after SIGTERM or
-SIGINT, 2 for invalid settings or a HIVE_HOME another server holds."""
+on a clean exit. `hive-server token` prints that URL again.
+
+SIGTERM or SIGINT stops the server within --shutdown-grace seconds: sessions stop (their
+events stored, kept live so the next start resumes them); a tool call still running then is
+abandoned. A server started on the same HIVE_HOME while another one stops says it is waiting
+for it and starts once it is gone. Exit codes: 0 after SIGTERM or SIGINT, 1 when the shutdown
+outlived its grace period, 2 for invalid settings, a port in use, or a HIVE_HOME a running
+server holds."""
 
 # (flag, Settings field, argparse keywords, help); the default and the env variable follow.
 SERVE_OPTIONS: list[tuple[str, str, dict[str, Any], str]] = [
@@ -75,6 +92,10 @@ SERVE_OPTIONS: list[tuple[str, str, dict[str, Any], str]] = [
     ("--token-file", "token_file", {"metavar": "PATH"},
      "read the API token from PATH, or create PATH (mode 0600) with a new random token if it "
      "is missing, so every start uses the same token; not with HIVE_TOKEN"),
+    ("--shutdown-grace", "shutdown_grace_seconds",
+     {"type": float, "metavar": "SECONDS", "dest": "shutdown_grace_seconds"},
+     "after SIGTERM or SIGINT, how long sessions get to stop before the process exits anyway "
+     "(a tool call still running is abandoned)"),
     ("--log-level", "log_level", {"choices": ["debug", "info", "warning", "error"]},
      "log level"),
     ("--model", "model", {"metavar": "ID"}, "model of the queen and her workers"),
@@ -165,16 +186,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     logging.basicConfig(level=settings.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    lock = _lock_home(settings.home)
+    lock = HomeLock.acquire(settings.home, wait=settings.shutdown_grace_seconds + LOCK_WAIT_MARGIN,
+                            say=_say)
     if lock is None:
-        print(f"hive-server: HIVE_HOME {settings.home} is already in use by another "
-              "hive-server (see its server.json)", file=sys.stderr)
         return 2
+    soft, _ = raise_fd_limit()
+    log.debug("open-file limit: %d", soft)
     try:
-        asyncio.run(serve(settings))
+        asyncio.run(serve(settings, lock))
+    except PortInUse as exc:
+        _say(str(exc))
+        return 2
     finally:
-        os.close(lock)
+        lock.release()
+    exit_now_if_threads_remain(0)
     return 0
+
+
+class PortInUse(Exception):
+    """A listener's port is taken (a one-line message for the user, no traceback)."""
+
+
+def _say(line: str) -> None:
+    print(f"hive-server: {line}", file=sys.stderr, flush=True)
 
 
 def _warn(line: str) -> None:
@@ -223,28 +257,44 @@ def _link(url: str, token: str | None) -> str:
 def _lock_home(home: Path) -> int | None:
     """Hold ``$HIVE_HOME/server.lock`` for this process (the OS drops it when we exit, even
     on kill -9); None when another server holds it: two would write the same session logs."""
-    home.mkdir(parents=True, exist_ok=True, mode=0o700)  # conversations live here
-    fd = os.open(home / "server.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    lock = HomeLock.try_acquire(home)
+    return None if lock is None else lock.fd
+
+
+def make_runner(app: web.Application, settings: Settings) -> web.AppRunner:
+    """The app's runner: an idle keep-alive connection, or one whose request headers have not
+    all arrived, is closed after ``idle_timeout_seconds`` (aiohttp's keep-alive timer also
+    runs from the moment a connection opens until its first request is complete)."""
+    return web.AppRunner(app, shutdown_timeout=2.0, handle_signals=False,
+                         keepalive_timeout=settings.idle_timeout_seconds)
+
+
+async def listen(runner: web.AppRunner, host: str, port: int, flag: str) -> None:
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        return None
-    return fd
+        await web.TCPSite(runner, host, port).start()
+    except OSError as exc:
+        if exc.errno != errno.EADDRINUSE:
+            raise
+        raise PortInUse(f"port {port} on {host} is already in use; choose another with "
+                        f"{flag} PORT, or {flag} 0 for a free one") from None
 
 
-async def serve(settings: Settings) -> None:
+async def serve(settings: Settings, lock: HomeLock | None = None) -> None:
+    """Serve until SIGTERM/SIGINT, then stop within ``shutdown_grace_seconds``: the lock file
+    says the server is stopping, server.json goes, the app is cleaned up (bounded); if even
+    that outlives the grace period by ``HARD_EXIT_MARGIN``, a timer ends the process."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     app = create_app(settings)
-    runner = web.AppRunner(app, shutdown_timeout=2.0, handle_signals=False)
+    runner = make_runner(app, settings)
     await runner.setup()
     hooks_runner: web.AppRunner | None = None
     runtime = settings.home / "server.json"
+    grace = settings.shutdown_grace_seconds
     try:
-        await web.TCPSite(runner, settings.host, settings.port).start()
+        await listen(runner, settings.host, settings.port, "--port")
         port = runner.addresses[0][1]
         url = f"http://{_url_host(settings.host)}:{port}/"
         webhook_url = None
@@ -258,20 +308,30 @@ async def serve(settings: Settings) -> None:
         print(f"hive_server ready: {_link(url, token)} ({auth}model provider: {llm.provider}, "
               f"model: {llm.default_model})", flush=True)
         await stop.wait()
-        log.info("shutting down")
+        log.info("shutting down (grace %g s)", grace)
+        if lock is not None:
+            lock.mark_stopping()
+        runtime.unlink(missing_ok=True)  # no longer serving
+        hard_exit_after(grace + HARD_EXIT_MARGIN, lambda: runtime.unlink(missing_ok=True))
     finally:
-        if hooks_runner is not None:
-            await hooks_runner.cleanup()
-        await runner.cleanup()
+        try:
+            async with asyncio.timeout(grace):
+                if hooks_runner is not None:
+                    await hooks_runner.cleanup()
+                await runner.cleanup()
+        except TimeoutError:
+            log.error("shutdown did not finish within %g s (--shutdown-grace); exiting "
+                      "anyway", grace)
         runtime.unlink(missing_ok=True)
 
 
 async def _start_webhook_listener(app: web.Application,
                                   settings: Settings) -> tuple[web.AppRunner, str]:
-    runner = web.AppRunner(create_webhook_app(app), shutdown_timeout=2.0, handle_signals=False)
+    runner = make_runner(create_webhook_app(app), settings)
     await runner.setup()
     host = settings.webhook_host or settings.host
-    await web.TCPSite(runner, host, settings.webhook_port).start()
+    assert settings.webhook_port is not None
+    await listen(runner, host, settings.webhook_port, "--webhook-port")
     url = f"http://{_url_host(host)}:{runner.addresses[0][1]}/hooks/"
     print(f"hive_server webhooks: {url}", flush=True)
     return runner, url

@@ -54,6 +54,9 @@ class Settings(BaseModel):
     sse_queue_size: int = 2048
     sse_keepalive_seconds: float = 15.0
     queen_inbox_size: int = 256
+    shutdown_grace_seconds: float = Field(default=10.0, gt=0)  # SIGTERM to exit, at most
+    idle_timeout_seconds: float = Field(default=60.0, gt=0)  # idle keep-alive, slow headers
+    sse_send_timeout_seconds: float = Field(default=30.0, gt=0)  # a stalled SSE reader
     watch_folders: bool = True  # reload agents/ and queens/ while running (tests turn it off)
     env: Mapping[str, str] = Field(default_factory=dict, repr=False)
 
@@ -125,8 +128,9 @@ def normalise_origin(value: str) -> str:
 
 ENV_NAMES = {field: f"HIVE_{field.upper()}" for field in (
     "host", "port", "home", "agents_dir", "queens_dir", "durability", "no_auth", "log_level",
-    "model", "webhook_host", "webhook_port", "token", "token_file", "ui_dir", "allowed_origins")}
-FLAG_NAMES = {"allowed_origins": "--allow-origin"}
+    "model", "webhook_host", "webhook_port", "token", "token_file", "ui_dir", "allowed_origins",
+    "shutdown_grace_seconds")}
+FLAG_NAMES = {"allowed_origins": "--allow-origin", "shutdown_grace_seconds": "--shutdown-grace"}
 # Options config.toml may set: ``home`` is where the file was found (it cannot move it), the
 # Anthropic settings come from their own environment variables only.
 CONFIG_KEYS = frozenset(Settings.model_fields) - {
@@ -302,6 +306,8 @@ def expected_type(name: str) -> str:
         return "true or false"
     if kind is int and "Ge" in bounds and "Le" in bounds:
         return f"an integer from {bounds['Ge'].ge} to {bounds['Le'].le}"
+    if kind is float and "Gt" in bounds:
+        return f"a number above {bounds['Gt'].gt:g}"
     if get_origin(kind) is Literal:
         return "one of " + ", ".join(get_args(kind))
     if isinstance(kind, type) and issubclass(kind, Enum):

@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import signal
+import socket
 import stat
 import sys
 import time
@@ -14,7 +15,7 @@ import aiohttp
 import pytest
 
 from hive_server.cli import build_parser, main
-from hive_server.settings import load_settings
+from hive_server.settings import SettingsError, load_settings
 from tests.server_process import ServerProcess, server_env
 
 
@@ -169,7 +170,8 @@ async def test_stale_server_json_is_replaced_not_written_through(server, tmp_pat
 NO_FLAGS = {name: None for name in ("host", "port", "home", "agents_dir", "queens_dir",
                                     "durability", "no_auth", "log_level", "model",
                                     "webhook_host", "webhook_port", "ui_dir",
-                                    "allowed_origins", "token_file")}
+                                    "allowed_origins", "token_file",
+                                    "shutdown_grace_seconds")}
 
 
 def test_settings_precedence_is_flag_env_config_default(tmp_path):
@@ -193,12 +195,13 @@ def test_every_serve_option_has_an_env_var(tmp_path):
     env = {"HIVE_HOST": "::1", "HIVE_PORT": "0", "HIVE_HOME": str(tmp_path / "h"),
            "HIVE_AGENTS_DIR": str(tmp_path / "a"), "HIVE_QUEENS_DIR": str(tmp_path / "q"),
            "HIVE_DURABILITY": "none", "HIVE_NO_AUTH": "1", "HIVE_LOG_LEVEL": "error",
-           "HIVE_UI_DIR": str(tmp_path / "ui"),
+           "HIVE_UI_DIR": str(tmp_path / "ui"), "HIVE_SHUTDOWN_GRACE_SECONDS": "2.5",
            "HIVE_ALLOWED_ORIGINS": "http://localhost:5173, https://Hive.Example:443"}
     settings = load_settings(NO_FLAGS, env)
     assert (settings.host, settings.port, settings.durability, settings.no_auth,
             settings.log_level) == ("::1", 0, "none", True, "error")
     assert settings.ui_dir == tmp_path / "ui"
+    assert settings.shutdown_grace_seconds == 2.5
     assert settings.allowed_origins == ("http://localhost:5173", "https://hive.example")
     assert (settings.home, settings.agents_dir, settings.queens_dir) == (
         tmp_path / "h", tmp_path / "a", tmp_path / "q")
@@ -244,3 +247,39 @@ def test_default_folders_are_absolute_and_config_cannot_move_home(tmp_path, monk
     assert settings.home == home.resolve() and settings.port == 4444
     assert settings.agents_dir == (tmp_path / "agents").resolve()
     assert settings.queens_dir.is_absolute()
+
+
+def test_shutdown_grace_comes_from_flag_env_or_config_and_must_be_positive(tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "config.toml").write_text("shutdown-grace-seconds = 4\nidle_timeout_seconds = 7\n")
+    env = {"HIVE_HOME": str(home)}
+    assert load_settings(NO_FLAGS, env).shutdown_grace_seconds == 4
+    assert load_settings(NO_FLAGS, env).idle_timeout_seconds == 7
+    assert load_settings(NO_FLAGS, {**env, "HIVE_SHUTDOWN_GRACE_SECONDS": "3"}
+                         ).shutdown_grace_seconds == 3
+    flags = vars(build_parser().parse_args(["serve", "--shutdown-grace", "0.5"]))
+    assert load_settings({**NO_FLAGS, **flags}, env).shutdown_grace_seconds == 0.5
+    with pytest.raises(SettingsError) as error:
+        load_settings({**NO_FLAGS, "shutdown_grace_seconds": 0.0}, env)
+    assert str(error.value) == ("--shutdown-grace: shutdown_grace_seconds = 0.0: expected a "
+                                "number above 0")
+
+
+async def test_a_port_in_use_is_one_line_that_suggests_port_0(tmp_path):
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    port = taken.getsockname()[1]
+    try:
+        code, out, err = await run_to_exit(
+            "serve", "--port", str(port), "--home", str(tmp_path / "home"),
+            "--agents-dir", str(tmp_path / "agents"), "--queens-dir", str(tmp_path / "queens"))
+    finally:
+        taken.close()
+    lines = err.decode().strip().splitlines()
+    assert code == 2 and b"ready" not in out
+    assert len(lines) == 1, lines  # no traceback
+    assert f"port {port} on 127.0.0.1 is already in use" in lines[0]
+    assert "--port 0" in lines[0]
+    assert not (tmp_path / "home" / "server.json").exists()

@@ -47,6 +47,7 @@ from hive_server.services.webhooks import WebhookInbox
 from hive_server.services.worker_ids import WorkerIds
 
 log = logging.getLogger(__name__)
+LATE_CANCEL_SECONDS = 0.5  # at shutdown, how long a cancelled late session close is awaited
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -347,18 +348,37 @@ class SessionManager:
         while (task := self._closing.get(session_id)) is not None:
             await asyncio.wait([task])
 
-    async def shutdown(self) -> None:
-        """Stop every live session but keep it marked live, so the next start resumes it."""
+    async def shutdown(self, timeout: float | None = None) -> None:
+        """Stop every live session but keep it marked live, so the next start resumes it.
+
+        Sessions stop concurrently. One still stopping after ``timeout`` seconds (a tool that
+        ignores cancellation) is cut short: its close is cancelled and its log closed as it
+        is, so every event emitted so far is stored; the next start resumes it as after a
+        crash (its open turn is closed as interrupted)."""
         self._closed = True
-        if self._closing:
-            await asyncio.wait(list(self._closing.values()))
         lives, self._live = list(self._live.values()), {}
         self.changes.notify()
-        for live in lives:
-            try:
-                await live.session.close("shutdown", mark_stopped=False)
-            except Exception:
-                log.exception("session %s: shutdown failed", live.session.id)
+        stops = {asyncio.create_task(self._stop_for_shutdown(live),
+                                     name=f"shutdown:{live.session.id}"): live for live in lives}
+        tasks = [*self._closing.values(), *stops]
+        if not tasks:
+            return
+        _, late = await asyncio.wait(tasks, timeout=timeout)
+        for task in late:
+            task.cancel()
+        if late:
+            await asyncio.wait(late, timeout=LATE_CANCEL_SECONDS)  # owned, but not waited on
+        for task in late & stops.keys():
+            session = stops[task].session
+            log.warning("session %s did not stop within %g s; its log is closed as it is",
+                        session.id, timeout)
+            await session.log.close()
+
+    async def _stop_for_shutdown(self, live: LiveSession) -> None:
+        try:
+            await live.session.close("shutdown", mark_stopped=False)
+        except Exception:
+            log.exception("session %s: shutdown failed", live.session.id)
 
     async def resume_all(self) -> list[str]:
         """Resume the sessions that were live when the server last stopped or crashed."""
