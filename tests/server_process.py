@@ -6,6 +6,7 @@ import asyncio
 import os
 import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 READY = re.compile(r"hive_server ready: (http://[^/\s]+/)(?:\?token=(\S+))?")
@@ -18,10 +19,12 @@ def server_env() -> dict[str, str]:
 
 
 class ServerProcess:
-    def __init__(self, tmp_path: Path, *extra: str, env: dict[str, str] | None = None):
+    def __init__(self, tmp_path: Path, *extra: str, env: dict[str, str] | None = None,
+                 preexec: Callable[[], None] | None = None):
         self.tmp_path = tmp_path
         self.extra = extra
         self.env = env or {}  # added to the scrubbed environment (a fake API's URL and key)
+        self.preexec = preexec  # run in the child before the server starts (setrlimit)
         self.proc: asyncio.subprocess.Process | None = None
         self.url = ""
         self.token = ""
@@ -36,7 +39,7 @@ class ServerProcess:
             "--home", str(self.home), "--agents-dir", str(self.tmp_path / "agents"),
             "--queens-dir", str(self.tmp_path / "queens"), *self.extra,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
-            env={**server_env(), **self.env},
+            env={**server_env(), **self.env}, preexec_fn=self.preexec,
         )
         assert self.proc.stdout is not None
         async with asyncio.timeout(timeout):

@@ -4,12 +4,17 @@
 order), the writer takes every queued line, writes them in one call (and fsyncs, per
 ``Durability``) in a thread, then resolves the appenders' futures. Reads go through the
 writer-free functions of ``eventlog_reader`` (re-exported here for cold sessions) in a thread.
+
+A log holds no descriptor while it is idle: once nothing was written for ``idle_close``
+seconds (and any due fsync is done) the writer syncs and closes the file, and reopens it for
+the next batch; a reopen that finds the process out of descriptors is retried for a bounded
+time (the batch waits) before it counts as a write failure.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import errno
 import logging
 import os
 from collections.abc import AsyncIterator
@@ -40,6 +45,10 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+IDLE_CLOSE_SECONDS = 1.0
+REOPEN_ATTEMPTS = 20  # x REOPEN_DELAY: how long a batch waits for a free descriptor
+REOPEN_DELAY = 0.1
+OUT_OF_DESCRIPTORS = (errno.EMFILE, errno.ENFILE)
 
 
 class Durability(StrEnum):
@@ -48,7 +57,7 @@ class Durability(StrEnum):
     ``fsync``: after the batch holding it is written and fsynced (group commit).
     ``batch``: once written to the OS (safe from a process crash); the file is fsynced at most
     ``batch_interval`` (10 ms) later, so a power cut loses at most that window.
-    ``none``: once written to the OS; never fsynced before close.
+    ``none``: once written to the OS; fsynced only when the log closes or goes idle.
     """
 
     FSYNC = "fsync"
@@ -91,6 +100,14 @@ def _write_all(file: FileIO, data: bytes, fsync: bool) -> None:
         os.fsync(file.fileno())
 
 
+def _sync_and_close(file: FileIO, unsynced: bool) -> None:
+    try:
+        if unsynced:
+            os.fsync(file.fileno())
+    finally:
+        file.close()
+
+
 def _resolve(futures: list[asyncio.Future[None]]) -> None:
     for future in futures:
         if not future.done():
@@ -113,11 +130,16 @@ class EventLog:
         *,
         batch_interval: float = 0.010,
         block_size: int = BLOCK_SIZE,
+        idle_close: float | None = IDLE_CLOSE_SECONDS,
+        reopen_delay: float = REOPEN_DELAY,
     ):
         self._path = path
         self._durability = durability
         self._batch_interval = batch_interval
         self._block_size = block_size
+        self._idle_close = idle_close
+        self._reopen_delay = reopen_delay
+        self._unsynced = False  # written since the last fsync
         self._file: FileIO | None = None
         self._writer: asyncio.Task[None] | None = None
         self._wakeup = asyncio.Event()
@@ -221,11 +243,13 @@ class EventLog:
     async def _run(self) -> None:
         try:
             while not (self._closed and not self._queue):
-                await self._wait_for_work()
+                idle = await self._wait_for_work()
                 if self._queue:
                     await self._write_queued()
                 if self._sync_due():
                     await self._sync()
+                if idle:
+                    await self._close_file()
             await self._sync()
         except OSError as exc:
             logger.exception("event log %s: write failed; failing pending appends", self._path)
@@ -235,23 +259,53 @@ class EventLog:
             self._closed = True
             self._fail_pending(RuntimeError(f"event log {self._path} writer stopped"))
 
-    async def _wait_for_work(self) -> None:
+    async def _wait_for_work(self) -> bool:
+        """Wait for an append, a close or the sync deadline; True when the open file sat idle
+        for ``idle_close`` seconds (no sync pending): time to close it."""
+        idle = False
         if not (self._queue or self._closed):
             timeout = None
             if self._sync_deadline is not None:
                 timeout = max(0.0, self._sync_deadline - asyncio.get_running_loop().time())
-            with contextlib.suppress(TimeoutError):
+            elif self._file is not None:
+                timeout = self._idle_close
+            try:
                 async with asyncio.timeout(timeout):
                     await self._wakeup.wait()
+            except TimeoutError:
+                idle = self._sync_deadline is None
         self._wakeup.clear()
+        return idle
+
+    async def _close_file(self) -> None:
+        file, self._file = self._file, None
+        unsynced, self._unsynced = self._unsynced, False
+        if file is not None:
+            await asyncio.to_thread(_sync_and_close, file, unsynced)
+
+    async def _reopen(self) -> FileIO:
+        """The file again, for appending; out of descriptors, retried ``REOPEN_ATTEMPTS``
+        times ``reopen_delay`` apart (the batch waits) before the error counts."""
+        for attempt in range(1, REOPEN_ATTEMPTS + 1):
+            try:
+                return await asyncio.to_thread(FileIO, self._path, "a")
+            except OSError as exc:
+                if exc.errno not in OUT_OF_DESCRIPTORS or attempt == REOPEN_ATTEMPTS:
+                    raise
+                if attempt == 1:
+                    logger.warning("event log %s: out of file descriptors; retrying", self._path)
+                await asyncio.sleep(self._reopen_delay)
+        raise AssertionError("unreachable")
 
     async def _write_queued(self) -> None:
+        if self._file is None:
+            self._file = await self._reopen()
         batch, self._queue = self._queue, []
         self._inflight = [future for _, future in batch]
         data = b"".join(line for line, _ in batch)
         fsync = self._durability is Durability.FSYNC
-        assert self._file is not None
         await asyncio.to_thread(_write_all, self._file, data, fsync)
+        self._unsynced = not fsync
         self._written_seq += len(batch)
         futures, self._inflight = self._inflight, []
         self._release_flushers()
@@ -265,8 +319,10 @@ class EventLog:
 
     async def _sync(self) -> None:
         self._sync_deadline = None
-        assert self._file is not None
+        if self._file is None:  # closed while idle: synced then
+            return
         await asyncio.to_thread(os.fsync, self._file.fileno())
+        self._unsynced = False
 
     def _release_flushers(self) -> None:
         waiting = []

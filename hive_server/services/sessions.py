@@ -10,15 +10,15 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
-import shutil
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
 from hive_server.core.clock import Clock
+from hive_server.core.descriptors import out_of_descriptors, remove_new_folder
 from hive_server.core.eventlog import Durability, EventLog
 from hive_server.core.signal import ChangeSignal
-from hive_server.errors import Conflict, InvalidInput, NotFound
+from hive_server.errors import Conflict, InvalidInput, NotFound, Unavailable
 from hive_server.llm.base import LLMClient
 from hive_server.models.api import CreateSessionBody
 from hive_server.models.event_data import (
@@ -47,6 +47,7 @@ from hive_server.services.webhooks import WebhookInbox
 from hive_server.services.worker_ids import WorkerIds
 
 log = logging.getLogger(__name__)
+NEW_FILES = ("events.jsonl", "meta.json", "triggers.json")  # what a new session's start writes
 LATE_CANCEL_SECONDS = 0.5  # at shutdown, how long a cancelled late session close is awaited
 
 
@@ -159,11 +160,11 @@ class SessionManager:
         meta, profile = await self._meta_for(session_id, body, resumed)
         wants_agent = not resumed and (body.agent_id is not None or body.agent_path is not None)
         entry = find_agent(self.catalog, body.agent_id, body.agent_path) if wants_agent else None
-        await asyncio.to_thread(_make_dirs, directory)
         event_log = EventLog(directory / "events.jsonl", self.options.durability)
-        info = await event_log.open()
         session = Session(meta, directory, event_log, bus_queue_size=self.options.bus_queue_size)
         try:
+            await asyncio.to_thread(_make_dirs, directory)
+            info = await event_log.open()
             history = (await asyncio.to_thread(rebuild_from_file, event_log.path) if resumed
                        else Rebuilt([], []))
             live = await self._start(session, profile, history, info.truncated_bytes, resumed,
@@ -175,10 +176,13 @@ class SessionManager:
                 await self._reload_on_resume(live, meta.agent_id)
             # after the colony: its tools are in the first turn
             live.queen.start(history.pending, parked)
-        except BaseException:
+        except BaseException as exc:
             await session.close("failed_to_start", mark_stopped=False, log_stop=False)
             if not resumed:
-                await asyncio.to_thread(shutil.rmtree, directory, True)
+                await asyncio.to_thread(remove_new_folder, directory, NEW_FILES, ("workspace",))
+            if out_of_descriptors(exc):
+                raise Unavailable("the server has run out of file descriptors; try again "
+                                  "later", code="resource_exhausted") from exc
             raise
         self._live[session_id] = live
         self.changes.notify()

@@ -11,6 +11,7 @@ from aiohttp.log import server_logger
 from aiohttp.typedefs import Handler
 
 from hive_server import errors
+from hive_server.core.descriptors import out_of_descriptors
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +77,12 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         if "Allow" in exc.headers:  # a 405 names the methods the path takes
             response.headers["Allow"] = exc.headers["Allow"]
         return response
-    except Exception:  # the request boundary: a bug answers JSON, with its traceback logged
+    except Exception as exc:  # the request boundary: a bug answers JSON, with its traceback logged
+        if out_of_descriptors(exc):  # EMFILE/ENFILE anywhere on the request path: not a bug
+            log.warning("out of file descriptors in %s %s: %s", request.method, request.path,
+                        exc)
+            return error_response(503, "the server has run out of file descriptors; try "
+                                  "again later", "resource_exhausted")
         log.exception("unhandled error in %s %s", request.method, request.path)
         return error_response(500, "internal server error", "internal_error")
 
