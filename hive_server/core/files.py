@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+from datetime import UTC, datetime
 from pathlib import Path
 
 
@@ -15,6 +16,26 @@ def fsync_dir(directory: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def aside_path(path: Path, now: datetime) -> Path:
+    """A free ``<name>.corrupt-<UTC timestamp>[-n]`` beside ``path``."""
+    stamp = now.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+    backup = path.with_name(f"{path.name}.corrupt-{stamp}")
+    count = 1
+    while backup.exists():
+        count += 1
+        backup = path.with_name(f"{path.name}.corrupt-{stamp}-{count}")
+    return backup
+
+
+def keep_aside(path: Path, now: datetime | None = None) -> Path:
+    """Rename a corrupt or unreadable ``path`` to ``<name>.corrupt-<UTC timestamp>`` (durable),
+    so nothing ever overwrites it; returns the new path."""
+    backup = aside_path(path, now or datetime.now(UTC))
+    os.rename(path, backup)
+    fsync_dir(path.parent)
+    return backup
 
 
 def write_atomic(path: Path, data: bytes) -> None:

@@ -15,13 +15,13 @@ import contextlib
 import dataclasses
 import os
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import TextIO
 
 from hive_server.core.eventlog_lines import Line, bad_kind, classify, to_line
 from hive_server.core.eventlog_reader import LogReader, open_reader
-from hive_server.core.files import fsync_dir
+from hive_server.core.files import aside_path, fsync_dir
 
 LOG_NAME = "events.jsonl"
 
@@ -97,16 +97,6 @@ def scan(path: Path) -> Report:
         return Report(path, kept, last, problems)
 
 
-def _backup_path(path: Path, now: datetime) -> Path:
-    stamp = now.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
-    backup = path.with_name(f"{path.name}.corrupt-{stamp}")
-    count = 1
-    while backup.exists():
-        count += 1
-        backup = path.with_name(f"{path.name}.corrupt-{stamp}-{count}")
-    return backup
-
-
 def repair(report: Report, now: datetime) -> Path:
     """Swap in a copy of ``report.path`` holding only its kept lines; return the original's
     new name. The log is never without a complete ``events.jsonl``."""
@@ -120,7 +110,7 @@ def repair(report: Report, now: datetime) -> Path:
             out.flush()
             os.fsync(out.fileno())
         os.chmod(tmp, path.stat().st_mode & 0o777)
-        backup = _backup_path(path, now)
+        backup = aside_path(path, now)
         os.link(path, backup)
         os.replace(tmp, path)
     finally:

@@ -75,6 +75,16 @@ class LogCorrupt(EventData):
     length: int = Field(description="its length in bytes, newline excluded")
 
 
+class StateCorrupt(EventData):
+    """A session file (``triggers.json``) that was corrupt or unreadable at start: kept aside
+    byte for byte, never overwritten; what could be read of it is used."""
+
+    TYPE = EventType.STATE_CORRUPT
+    file: str = Field(description="the file's name in the session folder")
+    error: str = Field(description="what was wrong with it")
+    kept_as: str = Field(description="its new name beside it: <file>.corrupt-<UTC timestamp>")
+
+
 # -- queen input and output -----------------------------------------------------------------------
 class ClientInputReceived(EventData):
     """An input for the queen: a user's chat (``content``) or a trigger's task (``text``)."""
@@ -375,7 +385,7 @@ M = TypeVar("M", bound=EventData)
 
 MODELS: dict[EventType, type[EventData]] = {
     model.TYPE: model for model in (
-        SessionStarted, SessionStopped, SessionResumed, LogRepaired, LogCorrupt,
+        SessionStarted, SessionStopped, SessionResumed, LogRepaired, LogCorrupt, StateCorrupt,
         ClientInputReceived,
         ClientInputCommitted, ClientInputRequested, ClientOutputDelta, LlmTextDelta,
         LlmTurnComplete, ToolCallStarted, ToolCallCompleted, ExecutionStarted, ExecutionCompleted,

@@ -49,6 +49,7 @@ class EventType(StrEnum):
     WEBHOOK_RECEIVED = "webhook_received"
     LOG_REPAIRED = "log_repaired"
     LOG_CORRUPT = "log_corrupt"
+    STATE_CORRUPT = "state_corrupt"
     LOOP_STATE_CHANGED = "loop_state_changed"
     SESSION_SNAPSHOT = "session_snapshot"  # synthesised: first SSE frame, never stored
 

@@ -7,7 +7,7 @@ import secrets
 from datetime import UTC, datetime
 from typing import Literal, cast
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 SAFE_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 
@@ -48,6 +48,27 @@ def new_session_id(now: datetime | None = None) -> str:
     return f"session_{now.strftime('%Y%m%d_%H%M%S')}_{secrets.token_hex(4)}"
 
 
+class StateWarning(BaseModel):
+    """A file of the session found corrupt or unreadable and kept aside, never overwritten
+    (in ``meta.json`` and the session's answers until the session is deleted)."""
+
+    file: str = Field(description="e.g. triggers.json")
+    error: str
+    kept_as: str = Field(description="<file>.corrupt-<UTC timestamp>, beside it")
+    at: str = Field(description="when it was found (ISO 8601)")
+
+
+class CorruptSession(BaseModel):
+    """A session folder whose ``meta.json`` is corrupt or unreadable (kept aside): it cannot
+    be opened; ``DELETE /api/sessions/history/{id}`` removes it."""
+
+    session_id: str
+    status: Literal["corrupt"] = "corrupt"
+    file: str = "meta.json"
+    kept_as: str
+    error: str
+
+
 class SessionMeta(BaseModel):
     """What ``meta.json`` holds. Written atomically on every change.
 
@@ -72,6 +93,7 @@ class SessionMeta(BaseModel):
     message_count: int | None = None
     last_message: str | None = None
     last_input_at: str | None = None
+    warnings: list[StateWarning] = Field(default_factory=list)
 
     @field_validator("phase", mode="before")
     @classmethod

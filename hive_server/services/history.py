@@ -15,7 +15,7 @@ from datetime import datetime
 
 from hive_server.errors import InvalidInput, NotFound
 from hive_server.models.agent import is_agent_id
-from hive_server.models.session import SessionMeta
+from hive_server.models.session import CorruptSession, SessionMeta
 from hive_server.services.agent_folder import AgentEntry
 from hive_server.services.sessions import LiveSession, SessionManager
 
@@ -70,14 +70,21 @@ class AgentOverview:
 
 async def session_history(manager: SessionManager) -> list[HistoryEntry]:
     """Every session on disk, newest first; live ones described from memory."""
+    return (await history_listing(manager))[0]
+
+
+async def history_listing(
+        manager: SessionManager) -> tuple[list[HistoryEntry], list[CorruptSession]]:
+    """``session_history``, and the sessions whose meta.json is corrupt (kept aside)."""
     lives = {live.session.id: live for live in manager.live()}
     entries = []
-    for meta, last_seq in await manager.store.list_metas():
+    metas, corrupt = await manager.store.scan()
+    for meta, last_seq in metas:
         live = lives.get(meta.session_id)
         if live is not None:
             meta, last_seq = live.session.meta, live.session.last_seq
         entries.append(HistoryEntry(meta, last_seq, live is not None))
-    return entries
+    return entries, corrupt
 
 
 async def agent_overview(manager: SessionManager) -> list[AgentOverview]:

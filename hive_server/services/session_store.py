@@ -1,21 +1,25 @@
 """Sessions on disk: ``$HIVE_HOME/sessions/<id>/{meta.json, events.jsonl, workspace/}``.
 
 Every path is built from a validated id (a single safe segment), so nothing outside the
-sessions directory is ever read or removed.
+sessions directory is ever read or removed. A ``meta.json`` that is corrupt or unreadable is
+kept aside (``meta.json.corrupt-<UTC timestamp>``), logged, listed by ``scan`` and answered
+``session_corrupt``; it is never replaced by a new session's meta.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import shutil
 from pathlib import Path
 
-import orjson
-from pydantic import ValidationError
-
 from hive_server.core.eventlog import last_seq_file
+from hive_server.core.files import keep_aside
 from hive_server.errors import InvalidInput, NotFound
-from hive_server.models.session import SessionMeta, is_safe_id
+from hive_server.models.session import CorruptSession, SessionMeta, is_safe_id
+
+log = logging.getLogger(__name__)
+META = "meta.json"
 
 
 class SessionStore:
@@ -31,38 +35,66 @@ class SessionStore:
         return path
 
     def exists(self, session_id: str) -> bool:
-        return (self.path(session_id) / "meta.json").is_file()
+        """A session is on disk: its ``meta.json``, or one kept aside as corrupt (so a create
+        of that id answers ``session_corrupt`` instead of starting over its log)."""
+        folder = self.path(session_id)
+        return (folder / META).is_file() or _kept_metas(folder) != []
 
     async def read_meta(self, session_id: str) -> SessionMeta:
-        path = self.path(session_id) / "meta.json"
-        try:
-            raw = await asyncio.to_thread(path.read_bytes)
-            return _own(SessionMeta.model_validate_json(raw), session_id)
-        except FileNotFoundError:
-            raise NotFound(f"session {session_id!r} not found", code="session_not_found") from None
-        except ValidationError as exc:
-            raise InvalidInput(f"session {session_id!r} has a corrupt meta.json: {exc}",
-                               code="session_corrupt") from exc
+        """The session's meta: 404 ``session_not_found``; 400 ``session_corrupt`` when its
+        ``meta.json`` is corrupt or unreadable (kept aside, see ``_load``)."""
+        found = await asyncio.to_thread(self._load, self.path(session_id))
+        if found is None:
+            raise NotFound(f"session {session_id!r} not found", code="session_not_found")
+        if isinstance(found, CorruptSession):
+            raise InvalidInput(f"session {session_id!r} has a corrupt meta.json (kept as "
+                               f"{found.kept_as}): {found.error}", code="session_corrupt",
+                               extra={"kept_as": found.kept_as})
+        return found
 
     async def list_metas(self) -> list[tuple[SessionMeta, int]]:
         """Every session folder with a readable meta.json, with its last seq; newest first."""
-        return await asyncio.to_thread(self._list_metas)
+        return (await self.scan())[0]
 
-    def _list_metas(self) -> list[tuple[SessionMeta, int]]:
+    async def scan(self) -> tuple[list[tuple[SessionMeta, int]], list[CorruptSession]]:
+        """``list_metas`` and the sessions whose meta.json is corrupt (kept aside)."""
+        return await asyncio.to_thread(self._scan)
+
+    def _scan(self) -> tuple[list[tuple[SessionMeta, int]], list[CorruptSession]]:
         if not self.root.is_dir():
-            return []
+            return [], []
         found: list[tuple[SessionMeta, int]] = []
+        corrupt: list[CorruptSession] = []
         for child in self.root.iterdir():
             if not child.is_dir() or child.is_symlink() or not is_safe_id(child.name):
                 continue
-            try:
-                meta = SessionMeta.model_validate(orjson.loads((child / "meta.json").read_bytes()))
-            except (OSError, ValueError):
-                continue
-            meta = _own(meta, child.name)
-            found.append((meta, last_seq_file(child / "events.jsonl")))
+            meta = self._load(child)
+            if isinstance(meta, CorruptSession):
+                corrupt.append(meta)
+            elif meta is not None:
+                found.append((meta, last_seq_file(child / "events.jsonl")))
         found.sort(key=lambda item: item[0].created_at, reverse=True)
-        return found
+        corrupt.sort(key=lambda item: item.kept_as, reverse=True)
+        return found, corrupt
+
+    def _load(self, folder: Path) -> SessionMeta | CorruptSession | None:
+        """The folder's meta (blocking). A corrupt or unreadable ``meta.json`` is renamed to
+        ``meta.json.corrupt-<UTC timestamp>`` and logged (once: the copy is what is found
+        later); None when the folder has no meta at all (a create under way)."""
+        path = folder / META
+        try:
+            return _own(SessionMeta.model_validate_json(path.read_bytes()), folder.name)
+        except FileNotFoundError:
+            return _corrupt(folder)
+        except (ValueError, IsADirectoryError, PermissionError) as exc:
+            try:
+                kept = keep_aside(path)
+            except FileNotFoundError:  # another reader kept it aside just now
+                return _corrupt(folder)
+            log.warning("session %s: meta.json is corrupt or unreadable (%s); kept as %s; the "
+                        "session cannot be opened (delete it, or repair the file and rename it "
+                        "back)", folder.name, _describe(exc), kept.name)
+            return _corrupt(folder)
 
     async def delete(self, session_id: str) -> None:
         path = self.path(session_id)
@@ -77,3 +109,26 @@ def _own(meta: SessionMeta, session_id: str) -> SessionMeta:
     if meta.session_id == session_id:
         return meta
     return meta.model_copy(update={"session_id": session_id})
+
+
+def _kept_metas(folder: Path) -> list[Path]:
+    return sorted(folder.glob(f"{META}.corrupt-*"))
+
+
+def _corrupt(folder: Path) -> CorruptSession | None:
+    """The session as its newest kept-aside meta.json shows it, or None when there is none."""
+    kept = _kept_metas(folder)
+    if not kept:
+        return None
+    try:
+        SessionMeta.model_validate_json(kept[-1].read_bytes())
+        error = "kept aside as corrupt"
+    except (ValueError, OSError) as exc:
+        error = _describe(exc)
+    return CorruptSession(session_id=folder.name, kept_as=kept[-1].name, error=error)
+
+
+def _describe(exc: Exception) -> str:
+    if isinstance(exc, OSError):
+        return f"unreadable: {exc.strerror}"
+    return " ".join(str(exc).split())[:500]

@@ -3,7 +3,9 @@
 It holds the triggers created over the API, the session's edits of folder triggers, the
 folder triggers it deleted, the agent those edits were made for, and each trigger's state
 (active, fire stats, last handled tick). The agent folder itself is never rewritten. The file
-is replaced atomically on every change.
+is replaced atomically on every change. A file that cannot be read whole (not JSON, an entry
+that does not validate, unreadable) is renamed to ``triggers.json.corrupt-<UTC timestamp>``
+before anything is written again, and what could be read of it is used.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 
-from hive_server.core.files import write_atomic
+from hive_server.core.files import keep_aside, write_atomic
 from hive_server.models.triggers import TriggerSpec, TriggerState
 
 FILENAME = "triggers.json"
@@ -47,32 +49,83 @@ class SavedTriggers:
         }, option=orjson.OPT_INDENT_2)
 
 
-def _specs(items: Any) -> dict[str, TriggerSpec]:
+@dataclasses.dataclass(frozen=True, slots=True)
+class KeptAside:
+    """A ``triggers.json`` that could not be read whole: renamed, never overwritten."""
+
+    error: str
+    kept_as: str  # its new name in the session folder
+
+
+def _specs(items: Any, where: str, problems: list[str]) -> dict[str, TriggerSpec]:
     specs: dict[str, TriggerSpec] = {}
-    for item in items if isinstance(items, list) else []:
+    if items is not None and not isinstance(items, list):
+        problems.append(f"{where} is not a list")
+        return specs
+    for index, item in enumerate(items or []):
         try:
             spec = TriggerSpec.model_validate(item)
-        except ValidationError:
+        except ValidationError as exc:
+            name = item.get("id") if isinstance(item, dict) else None
+            problems.append(f"{where}[{index}] ({name or 'no id'}): "
+                            f"{exc.errors(include_url=False)[0]['msg']}")
             continue
         specs[spec.id] = spec
     return specs
 
 
-def _load(path: Path) -> SavedTriggers:
-    try:
-        raw = orjson.loads(path.read_bytes())
-    except (FileNotFoundError, orjson.JSONDecodeError):
-        return SavedTriggers()
+def _states(raw: Any, problems: list[str]) -> dict[str, TriggerState]:
+    if not isinstance(raw, dict):
+        if raw is not None:
+            problems.append("state is not an object")
+        return {}
     state: dict[str, TriggerState] = {}
-    for key, value in (raw.get("state") or {}).items():
+    for key, value in raw.items():
         try:
             state[key] = TriggerState.model_validate(value)
         except ValidationError:
-            continue
-    agent_id = raw.get("agent_id")
-    return SavedTriggers(api=_specs(raw.get("api")), patched=_specs(raw.get("patched")),
-                         removed=set(raw.get("removed") or []), state=state,
-                         agent_id=agent_id if isinstance(agent_id, str) else None)
+            problems.append(f"state of {key!r} is invalid")
+    return state
+
+
+def _parse(data: bytes, problems: list[str]) -> SavedTriggers:
+    """What can be read of the file; every part that cannot is named in ``problems``."""
+    try:
+        raw = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        problems.append(f"not valid JSON: {exc}")
+        return SavedTriggers()
+    if not isinstance(raw, dict):
+        problems.append("not a JSON object")
+        return SavedTriggers()
+    removed, agent_id = raw.get("removed") or [], raw.get("agent_id")
+    if not isinstance(removed, list) or not all(isinstance(r, str) for r in removed):
+        problems.append("removed is not a list of ids")
+        removed = []
+    if agent_id is not None and not isinstance(agent_id, str):
+        problems.append("agent_id is not a string")
+        agent_id = None
+    return SavedTriggers(api=_specs(raw.get("api"), "api", problems),
+                         patched=_specs(raw.get("patched"), "patched", problems),
+                         removed=set(removed), state=_states(raw.get("state"), problems),
+                         agent_id=agent_id)
+
+
+def _load(path: Path) -> tuple[SavedTriggers, KeptAside | None]:
+    """The saved state; a file that cannot be read whole is kept aside (renamed) first, and
+    what could be read of it is returned. Another ``OSError`` (EIO, EMFILE) is raised: a good
+    file is never moved because of a passing failure."""
+    problems: list[str] = []
+    try:
+        saved = _parse(path.read_bytes(), problems)
+    except FileNotFoundError:
+        return SavedTriggers(), None
+    except (IsADirectoryError, PermissionError) as exc:
+        saved, problems = SavedTriggers(), [f"unreadable: {exc.strerror}"]
+    if not problems:
+        return saved, None
+    error = "; ".join(problems)
+    return saved, KeptAside(error[:2000], keep_aside(path).name)
 
 
 class TriggerStore:
@@ -80,7 +133,7 @@ class TriggerStore:
         self.path = session_dir / FILENAME
         self._lock = asyncio.Lock()
 
-    async def load(self) -> SavedTriggers:
+    async def load(self) -> tuple[SavedTriggers, KeptAside | None]:
         return await asyncio.to_thread(_load, self.path)
 
     async def save(self, saved: SavedTriggers) -> None:

@@ -49,7 +49,9 @@ from hive_server.models.triggers import (
 )
 from hive_server.services.queen import Queen
 from hive_server.services.session import Session
+from hive_server.services.state_warnings import report_kept_aside
 from hive_server.services.trigger_scheduler import FireInfo, MissedInfo, TriggerScheduler
+from hive_server.services.trigger_store import FILENAME as TRIGGERS_FILE
 from hive_server.services.trigger_store import SavedTriggers, TriggerStore
 from hive_server.services.webhooks import WebhookInbox, missing_secret
 
@@ -109,8 +111,11 @@ class SessionTriggers:
 
     # -- loading --------------------------------------------------------------------------------
     async def start(self) -> None:
-        """Load saved state and the API-created triggers; re-arm the active ones."""
-        self.saved = await self.store.load()
+        """Load saved state and the API-created triggers; re-arm the active ones. A file that
+        could not be read whole was kept aside: reported before anything is written again."""
+        self.saved, aside = await self.store.load()
+        if aside is not None:
+            await report_kept_aside(self.session, TRIGGERS_FILE, aside.error, aside.kept_as)
         self._resume_agent = self.session.meta.agent_id  # the colony a resumed session had
         for spec in self.saved.api.values():
             await self._add(spec, "api", announce=False, resume=True)

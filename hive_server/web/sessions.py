@@ -10,7 +10,7 @@ from hive_server import keys
 from hive_server.core.eventlog import last_seq_file
 from hive_server.errors import NotFound
 from hive_server.models.api import CreateSessionBody
-from hive_server.services.history import agent_sessions, session_history
+from hive_server.services.history import agent_sessions, history_listing
 from hive_server.web.body import check_message, json_response, parse_json
 from hive_server.web.openapi import doc
 from hive_server.web.views import cold_session_dict, history_row, live_session_dict
@@ -39,9 +39,10 @@ async def list_sessions(request: web.Request) -> web.Response:
 
 @routes.get("/api/sessions/history")
 async def list_history(request: web.Request) -> web.Response:
-    """Every session on disk, newest first."""
-    entries = await session_history(request.app[keys.SESSIONS])
-    return json_response({"sessions": [history_row(entry) for entry in entries]})
+    """Every session on disk, newest first (``corrupt``: those whose meta.json is not)."""
+    entries, corrupt = await history_listing(request.app[keys.SESSIONS])
+    return json_response({"sessions": [history_row(entry) for entry in entries],
+                          "corrupt": [item.model_dump(mode="json") for item in corrupt]})
 
 
 @routes.get("/api/colonies/{colony_id}/sessions")

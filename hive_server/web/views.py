@@ -45,6 +45,7 @@ def live_session_dict(live: LiveSession) -> dict[str, Any]:
         "created_at": meta.created_at,
         "live": True,
         "cold": False,
+        "warnings": [w.model_dump(mode="json") for w in meta.warnings],
     }
 
 
@@ -66,6 +67,7 @@ def cold_session_dict(meta: SessionMeta, last_seq: int) -> dict[str, Any]:
         "last_seq": last_seq,
         "live": False,
         "cold": True,
+        "warnings": [w.model_dump(mode="json") for w in meta.warnings],
     }
 
 
