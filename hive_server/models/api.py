@@ -6,7 +6,10 @@ from typing import Annotated
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, JsonValue, model_validator
 
+from hive_server.models import contract
+from hive_server.models.events import EventType
 from hive_server.models.session import QueenPhase, normalize_phase
+from hive_server.models.triggers import timer_schema, webhook_schema
 
 
 class _Body(BaseModel):
@@ -23,17 +26,35 @@ def _phase(value: object) -> object:
 Phase = Annotated[QueenPhase | None, BeforeValidator(_phase)]
 
 
-class CreateSessionBody(_Body):
-    """``colony_id`` is Hive's name for the agent id (an alias of ``agent_id``)."""
+# The published schema (``json_schema_extra``) is as strict as the services that check these
+# fields further (their error codes are unchanged); see ``models/contract.py``.
+AGENT_ID = Field(default=None, max_length=64,
+                 json_schema_extra=contract.on_string(contract.AGENT_ID))
+AGENT_PATH = Field(default=None, max_length=4096,
+                   json_schema_extra=contract.on_string(contract.agent_path()))
+NEW_SESSION_ID = Field(default=None, max_length=128,
+                       json_schema_extra=contract.on_string(contract.NEW_SESSION_ID))
+MESSAGE = contract.on_string(contract.message())
 
-    session_id: str | None = Field(default=None, max_length=128)
-    agent_id: str | None = Field(default=None, max_length=64)
-    agent_path: str | None = Field(default=None, max_length=4096)
-    colony_id: str | None = Field(default=None, max_length=64)
+
+class CreateSessionBody(_Body):
+    """``colony_id`` is Hive's name for the agent id (an alias of ``agent_id``): give at most
+    one of ``agent_id``, ``agent_path``, ``colony_id``. ``queen_resume_from`` names a session
+    on disk; with ``session_id`` as well, both name the same one."""
+
+    model_config = ConfigDict(json_schema_extra={"allOf": [
+        contract.at_most_one("agent_id", "agent_path", "colony_id"),
+        {"not": {"allOf": [contract.given("session_id"), contract.given("queen_resume_from")]}},
+    ]})
+
+    session_id: str | None = NEW_SESSION_ID
+    agent_id: str | None = AGENT_ID
+    agent_path: str | None = AGENT_PATH
+    colony_id: str | None = AGENT_ID
     model: str | None = Field(default=None, max_length=200)
-    initial_prompt: str | None = None
+    initial_prompt: str | None = Field(default=None, json_schema_extra=MESSAGE)
     queen_name: str | None = Field(default=None, max_length=200)
-    queen_resume_from: str | None = Field(default=None, max_length=128)
+    queen_resume_from: str | None = NEW_SESSION_ID
     initial_phase: Phase = None
 
     @model_validator(mode="after")
@@ -54,7 +75,7 @@ class QueenSessionBody(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    initial_prompt: str | None = None
+    initial_prompt: str | None = Field(default=None, json_schema_extra=MESSAGE)
     initial_phase: Phase = None
 
 
@@ -68,22 +89,37 @@ class SelectQueenSessionBody(BaseModel):
 
 
 class ChatBody(_Body):
-    message: str
+    message: str = Field(json_schema_extra=MESSAGE)
+
+
+ONE_AGENT = ConfigDict(json_schema_extra=contract.exactly_one("agent_id", "agent_path"))
 
 
 class LoadColonyBody(_Body):
-    agent_id: str | None = Field(default=None, max_length=64)
-    agent_path: str | None = Field(default=None, max_length=4096)
+    """Exactly one of ``agent_id`` and ``agent_path``."""
+
+    model_config = ONE_AGENT
+
+    agent_id: str | None = AGENT_ID
+    agent_path: str | None = AGENT_PATH
 
 
 class DeleteAgentBody(_Body):
-    agent_id: str | None = Field(default=None, max_length=64)
-    agent_path: str | None = Field(default=None, max_length=4096)
+    """Exactly one of ``agent_id`` and ``agent_path``."""
+
+    model_config = ONE_AGENT
+
+    agent_id: str | None = AGENT_ID
+    agent_path: str | None = AGENT_PATH
 
 
 class AgentMetadataBody(_Body):
-    agent_id: str | None = Field(default=None, max_length=64)
-    agent_path: str | None = Field(default=None, max_length=4096)
+    """Exactly one of ``agent_id`` and ``agent_path``, and the fields to change."""
+
+    model_config = ONE_AGENT
+
+    agent_id: str | None = AGENT_ID
+    agent_path: str | None = AGENT_PATH
     name: str | None = Field(default=None, max_length=200)
     description: str | None = Field(default=None, max_length=10_000)
     goal: str | None = Field(default=None, max_length=10_000)
@@ -93,9 +129,40 @@ class AgentMetadataBody(_Body):
 
 
 class PatchTriggerBody(_Body):
+    """``trigger_config`` must fit the trigger's own type (a timer's or a webhook's)."""
+
     task: str | None = Field(default=None, max_length=20_000)
-    trigger_config: dict[str, JsonValue] | None = None
+    trigger_config: dict[str, JsonValue] | None = Field(default=None, json_schema_extra={
+        "anyOf": [timer_schema(), webhook_schema(), {"type": "null"}]})
 
 
 class RunTriggerBody(_Body):
     payload: JsonValue = None
+
+
+# -- query strings (documented in GET /api/openapi.json; parsed by web/body.py int_query) ----------
+MAX_QUERY_INT = 2**63 - 1
+"""The largest integer documented for a query parameter (the server takes up to 20 digits;
+a JSON document's integers stay within 64 bits)."""
+_EVENT_TYPE = "|".join(t.value for t in EventType)
+
+
+class HistoryQuery(BaseModel):
+    """``GET /api/sessions/{id}/events/history``: a page size and one cursor (``before_index``
+    is Hive's name of ``before_seq``: give one of them; ``before_offset`` is a byte offset)."""
+
+    model_config = ConfigDict(json_schema_extra={
+        "not": {"required": ["before_seq", "before_index"]}})
+
+    limit: int = Field(default=2000, ge=1, le=10_000)
+    before_seq: int | None = Field(default=None, ge=1, le=MAX_QUERY_INT)
+    before_index: int | None = Field(default=None, ge=1, le=MAX_QUERY_INT)
+    before_offset: int | None = Field(default=None, ge=0, le=MAX_QUERY_INT)
+
+
+class EventsQuery(BaseModel):
+    """``GET /api/sessions/{id}/events`` (SSE): resume after a seq (or ``Last-Event-ID``), and
+    only some event types (comma-separated)."""
+
+    after_seq: int | None = Field(default=None, ge=0, le=MAX_QUERY_INT)
+    types: str | None = Field(default=None, pattern=rf"^(?:{_EVENT_TYPE})(?:,(?:{_EVENT_TYPE}))*$")

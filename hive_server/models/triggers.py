@@ -30,9 +30,15 @@ from pydantic import (
 )
 
 from hive_server.errors import InvalidInput
+from hive_server.models.contract import (
+    CRON_PATTERN,
+    SAFE_ID_PATTERN,
+    TRIGGER_ID,
+    JsonSchema,
+    zone_schema,
+)
 from hive_server.models.validation import describe_validation_error
 
-SAFE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 SAFE_ID_RE = re.compile(SAFE_ID_PATTERN)
 ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 
@@ -88,10 +94,66 @@ def _check_zone(name: str) -> str:
     return name
 
 
+def timer_schema(schema: JsonSchema | None = None, _: object = None) -> JsonSchema:
+    """The exact schema of a timer's config: a cron (with its zone) or an interval."""
+    common = {"timezone": zone_schema(), "misfire": MISFIRE_SCHEMA}
+    cron = {"anyOf": [{"type": "string", "pattern": CRON_PATTERN},
+                      {"enum": sorted(CRON_ALIASES)}]}
+    interval = {"type": "number", "minimum": MIN_INTERVAL_MINUTES,
+                "maximum": MAX_INTERVAL_MINUTES}
+    exact = {"oneOf": [
+        {"type": "object", "additionalProperties": False, "required": ["cron"],
+         "properties": {"cron": cron, **common}},
+        {"type": "object", "additionalProperties": False, "required": ["interval_minutes"],
+         "properties": {"interval_minutes": interval, **common}},
+    ]}
+    return _replace(schema, exact)
+
+
+def webhook_schema(schema: JsonSchema | None = None, _: object = None) -> JsonSchema:
+    """The exact schema of a webhook's config: a signed scheme needs ``secret_env``."""
+    env = {"type": "string", "pattern": ENV_NAME_RE.pattern}
+    exact = {"oneOf": [
+        {"type": "object", "additionalProperties": False, "required": ["signature"],
+         "properties": {"signature": {"const": "none"}, "secret_env": {"anyOf": [
+             env, {"type": "null"}]}, "misfire": MISFIRE_SCHEMA}},
+        {"type": "object", "additionalProperties": False,
+         "required": ["signature", "secret_env"],
+         "properties": {"signature": {"enum": ["standard", "github"]}, "secret_env": env,
+                        "misfire": MISFIRE_SCHEMA}},
+    ]}
+    return _replace(schema, exact)
+
+
+def trigger_schema(schema: JsonSchema | None = None, _: object = None) -> JsonSchema:
+    """A trigger definition, discriminated on ``trigger_type``. ``id`` (or ``trigger_id``)
+    may be left out when creating one over the API: ``user-<name slug>`` is used."""
+    common = {"id": TRIGGER_ID, "trigger_id": TRIGGER_ID, "name": {"type": "string"},
+              "task": {"type": "string"}, "enabled": {"type": "boolean"}}
+    exact = {"oneOf": [
+        {"type": "object", "required": ["trigger_type", "trigger_config"], "properties": {
+            "trigger_type": {"const": kind}, "trigger_config": config, **common}}
+        for kind, config in (("timer", timer_schema()), ("webhook", webhook_schema()))]}
+    return _replace(schema, exact)
+
+
+def _replace(schema: JsonSchema | None, exact: JsonSchema) -> JsonSchema:
+    """``exact`` in place of pydantic's schema (kept only for its title)."""
+    if schema is None:
+        return exact
+    title = schema.get("title")
+    schema.clear()
+    schema.update({"title": title, **exact} if title else exact)
+    return schema
+
+
+MISFIRE_SCHEMA: JsonSchema = {"enum": ["skip", "fire_once"], "default": "fire_once"}
+
+
 class TimerConfig(BaseModel):
     """``{"cron": "0 9 * * 1-5", "timezone": "Europe/Berlin"}`` or ``{"interval_minutes": 5}``."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_extra=timer_schema)
 
     cron: str | None = None
     timezone: str = "UTC"
@@ -137,7 +199,7 @@ class TimerConfig(BaseModel):
 class WebhookConfig(BaseModel):
     """``{"signature": "standard"|"github"|"none", "secret_env": "MY_SECRET"}``."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_extra=webhook_schema)
 
     signature: SignatureScheme
     secret_env: str | None = None
@@ -160,7 +222,7 @@ class WebhookConfig(BaseModel):
 class TriggerSpec(BaseModel):
     """One trigger definition. Unknown top-level keys are ignored (Hive compatibility)."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(extra="ignore", frozen=True, json_schema_extra=trigger_schema)
 
     id: str = Field(pattern=SAFE_ID_PATTERN)
     name: str = ""

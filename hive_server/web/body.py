@@ -15,6 +15,7 @@ from hive_server.errors import (
     UnsupportedMediaType,
     ValidationFailed,
 )
+from hive_server.models.agent_views import Response
 from hive_server.models.validation import describe_validation_error
 
 M = TypeVar("M", bound=BaseModel)
@@ -94,9 +95,14 @@ def int_query(request: web.Request, name: str, default: int | None, *, minimum: 
 
 
 def json_response(payload: object, status: int = 200) -> web.Response:
-    """A JSON response serialised by orjson (the same serializer as the log)."""
-    return web.Response(body=orjson.dumps(payload), status=status,
-                        content_type="application/json")
+    """A JSON response: a response model (``models/responses.py``, ``agent_views.py``)
+    serialised by itself, anything else by orjson (the same serializer as the log)."""
+    if isinstance(payload, BaseModel):
+        omit_none = isinstance(payload, Response) and payload.OMIT_NONE
+        body = payload.model_dump_json(exclude_none=omit_none).encode()
+    else:
+        body = orjson.dumps(payload)
+    return web.Response(body=body, status=status, content_type="application/json")
 
 
 def check_message(text: str, limit: int, what: str = "message") -> None:

@@ -2,22 +2,34 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from aiohttp import web
 
 from hive_server import keys
+from hive_server.models.agent_views import (
+    AgentDeleted,
+    AgentList,
+    ColonyList,
+    ColonyLoaded,
+    ColonyUnloaded,
+    ColonyView,
+    Discover,
+    QueenStats,
+    SessionStats,
+    ValidAgentView,
+    WorkerStats,
+)
 from hive_server.models.api import AgentMetadataBody, DeleteAgentBody, LoadColonyBody
+from hive_server.models.responses import DataTables
 from hive_server.services.history import agent_overview
 from hive_server.web.body import json_response, parse_json
 from hive_server.web.openapi import doc
-from hive_server.web.views import agent_dict, discover_dict
+from hive_server.web.views import agent_view, discover_view
 
 routes = web.RouteTableDef()
 
 
 @routes.post("/api/sessions/{session_id}/colony")
-@doc(LoadColonyBody, status=201)
+@doc(LoadColonyBody, status=201, response=ColonyLoaded)
 async def load_colony(request: web.Request) -> web.Response:
     """Load an agent folder into the session as its colony."""
     manager = request.app[keys.SESSIONS]
@@ -25,69 +37,79 @@ async def load_colony(request: web.Request) -> web.Response:
     manager.get(session_id)
     body = await parse_json(request, LoadColonyBody)
     colony = await manager.load_colony(session_id, body.agent_id, body.agent_path)
-    return json_response({"session_id": session_id, "colony": colony.to_dict()}, status=201)
+    return json_response(ColonyLoaded(session_id=session_id,
+                                      colony=ColonyView.model_validate(colony.to_dict())),
+                         status=201)
 
 
 @routes.delete("/api/sessions/{session_id}/colony")
+@doc(response=ColonyUnloaded)
 async def unload_colony(request: web.Request) -> web.Response:
     """Unload the session's colony (running workers are cancelled)."""
     session_id = request.match_info["session_id"]
     agent_id = await request.app[keys.SESSIONS].unload_colony(session_id)
-    return json_response({"session_id": session_id, "agent_id": agent_id, "unloaded": True})
+    return json_response(ColonyUnloaded(session_id=session_id, agent_id=agent_id,
+                                        unloaded=True))
 
 
 @routes.get("/api/sessions/{session_id}/colonies")
+@doc(response=ColonyList)
 async def colonies(request: web.Request) -> web.Response:
     """The colony loaded in the session, if any."""
     live = request.app[keys.SESSIONS].get(request.match_info["session_id"])
     loaded = [live.colony.to_dict()] if live.colony is not None else []
-    return json_response({"session_id": live.session.id, "colonies": loaded})
+    return json_response(ColonyList(session_id=live.session.id, colonies=[
+        ColonyView.model_validate(colony) for colony in loaded]))
 
 
 @routes.get("/api/sessions/{session_id}/stats")
+@doc(response=SessionStats)
 async def stats(request: web.Request) -> web.Response:
     """Counters of a live session: seq, queen, workers, subscribers."""
     live = request.app[keys.SESSIONS].get(request.match_info["session_id"])
     session, queen, colony = live.session, live.queen, live.colony
-    workers: dict[str, Any] = {"started": 0, "completed": 0, "failed": 0, "running": 0}
+    workers = WorkerStats(started=0, completed=0, failed=0, running=0)
     if colony is not None:
-        workers = {"started": colony.stats.started, "completed": colony.stats.completed,
-                   "failed": colony.stats.failed, "running": colony.stats.running}
-    return json_response({
-        "session_id": session.id, "last_seq": session.last_seq,
-        "uptime_seconds": round(session.uptime_seconds, 3),
-        "queen": {"busy": queen.busy, "queued": queen.pending, "executions": queen.executions},
-        "workers": workers,
-        "subscribers": session.bus.subscriber_count,
-        "dropped_subscribers": session.bus.dropped_subscribers,
-        "colony_id": colony.agent_id if colony else None,
-    })
+        workers = WorkerStats(started=colony.stats.started, completed=colony.stats.completed,
+                              failed=colony.stats.failed, running=colony.stats.running)
+    return json_response(SessionStats(
+        session_id=session.id, last_seq=session.last_seq,
+        uptime_seconds=round(session.uptime_seconds, 3),
+        queen=QueenStats(busy=queen.busy, queued=queen.pending, executions=queen.executions),
+        workers=workers,
+        subscribers=session.bus.subscriber_count,
+        dropped_subscribers=session.bus.dropped_subscribers,
+        colony_id=colony.agent_id if colony else None,
+    ))
 
 
 @routes.get("/api/discover")
+@doc(response=Discover)
 async def discover(request: web.Request) -> web.Response:
     """The valid agents by category, the categories at the top level (Hive's shape)."""
     overview = await agent_overview(request.app[keys.SESSIONS])
-    return json_response(discover_dict(overview, request.app[keys.QUEENS].default().name))
+    return json_response(discover_view(overview, request.app[keys.QUEENS].default().name))
 
 
 @routes.get("/api/colonies/{colony_id}/data/tables")
+@doc(response=DataTables)
 async def colony_tables(request: web.Request) -> web.Response:
     """Hive's colony data panel: this server keeps no data tables for a colony (empty list)."""
     request.app[keys.CATALOG].get(request.match_info["colony_id"])  # 404 for an unknown agent
-    return json_response({"tables": []})
+    return json_response(DataTables(tables=[]))
 
 
 @routes.get("/api/agents")
+@doc(response=AgentList)
 async def list_agents(request: web.Request) -> web.Response:
     """Every agent folder, valid or not (an invalid one with its ``error``), sorted by id."""
     overview = await agent_overview(request.app[keys.SESSIONS])
-    return json_response({"agents": [agent_dict(item.entry, item.loaded, item.usage)
-                                     for item in overview]})
+    return json_response(AgentList(agents=[agent_view(item.entry, item.loaded, item.usage)
+                                           for item in overview]))
 
 
 @routes.delete("/api/agents")
-@doc(DeleteAgentBody)
+@doc(DeleteAgentBody, response=AgentDeleted)
 async def delete_agent(request: web.Request) -> web.Response:
     """Stop the sessions using an agent and delete its folder."""
     body = await parse_json(request, DeleteAgentBody)
@@ -95,12 +117,12 @@ async def delete_agent(request: web.Request) -> web.Response:
     agent_id = catalog.lookup(body.agent_id, body.agent_path).agent_id
     stopped = await request.app[keys.SESSIONS].stop_agent_sessions(agent_id)
     await catalog.delete(agent_id)
-    return json_response({"agent_id": agent_id, "deleted": agent_id, "purged": True,
-                          "stopped_sessions": stopped})
+    return json_response(AgentDeleted(agent_id=agent_id, deleted=agent_id, purged=True,
+                                      stopped_sessions=stopped))
 
 
 @routes.patch("/api/agents/metadata")
-@doc(AgentMetadataBody)
+@doc(AgentMetadataBody, response=ValidAgentView)
 async def patch_metadata(request: web.Request) -> web.Response:
     """Update an agent's name, description, goal, icon, tags or category."""
     body = await parse_json(request, AgentMetadataBody)
@@ -109,5 +131,5 @@ async def patch_metadata(request: web.Request) -> web.Response:
     entry = await request.app[keys.CATALOG].update_metadata(agent_id, fields)
     loaded = any(live.colony is not None and live.colony.agent_id == agent_id
                  for live in request.app[keys.SESSIONS].live())
-    return json_response(agent_dict(entry, loaded))
+    return json_response(agent_view(entry, loaded))
 

@@ -5,22 +5,26 @@ from __future__ import annotations
 from aiohttp import web
 
 from hive_server import __version__, keys
+from hive_server.models.responses import Health
+from hive_server.web.body import json_response
+from hive_server.web.openapi import doc
 
 routes = web.RouteTableDef()
 
 
 @routes.get("/api/health")
+@doc(response=Health)
 async def health(request: web.Request) -> web.Response:
     """Server status, session count and the model provider in use."""
     app = request.app
     llm = app[keys.LLM]
     lives = app[keys.SESSIONS].live()
-    return web.json_response({
-        "status": "ok",
-        "version": __version__,
-        "sessions": len(lives),
-        "agents_loaded": sum(1 for live in lives if live.session.meta.agent_id),
-        "provider": llm.provider,
-        "model": llm.default_model,
-        "durability": app[keys.SETTINGS].durability.value,
-    })
+    return json_response(Health(
+        status="ok",
+        version=__version__,
+        sessions=len(lives),
+        agents_loaded=sum(1 for live in lives if live.session.meta.agent_id),
+        provider=llm.provider,
+        model=llm.default_model,
+        durability=app[keys.SETTINGS].durability.value,
+    ))

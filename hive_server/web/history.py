@@ -13,13 +13,17 @@ from aiohttp import web
 
 from hive_server import keys
 from hive_server.errors import InvalidInput
+from hive_server.models.api import HistoryQuery
+from hive_server.models.responses import EventPage, EventView
 from hive_server.services.event_history import history_page
 from hive_server.web.body import int_query, json_response
+from hive_server.web.openapi import doc
 
 routes = web.RouteTableDef()
 
 
 @routes.get("/api/sessions/{session_id}/events/history")
+@doc(query=HistoryQuery, response=EventPage)
 async def event_history(request: web.Request) -> web.Response:
     """A page of the session's event log (live or cold)."""
     session_id = request.match_info["session_id"]
@@ -33,10 +37,9 @@ async def event_history(request: web.Request) -> web.Response:
                                before_seq=before_seq or before_index,
                                before_offset=before_offset)
     events = result.page.events
-    return json_response({
-        "events": [e.to_dict() for e in events], "session_id": session_id,
-        "total": result.total, "returned": len(events),
-        "truncated": result.has_more_older, "limit": limit,
-        "start_index": result.start_index, "start_offset": result.page.start_offset,
-        "has_more_older": result.has_more_older,
-    })
+    return json_response(EventPage(
+        events=[EventView.model_validate(e.to_dict()) for e in events], session_id=session_id,
+        total=result.total, returned=len(events), truncated=result.has_more_older, limit=limit,
+        start_index=result.start_index, start_offset=result.page.start_offset,
+        has_more_older=result.has_more_older,
+    ))

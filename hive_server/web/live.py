@@ -22,8 +22,9 @@ from aiohttp import web
 from aiohttp_sse import EventSourceResponse
 
 from hive_server import keys
-from hive_server.models.event_data import schemas
+from hive_server.models.event_data import SessionSnapshot, schemas
 from hive_server.models.events import Event, utc_now_iso
+from hive_server.models.responses import EventSchemas, EventView
 from hive_server.services.catalog import CatalogChange
 from hive_server.services.live_feed import live_frame
 from hive_server.web.body import json_response
@@ -46,19 +47,19 @@ class FeedEnd:
 
 
 @routes.get("/api/sessions/{session_id}/snapshot")
+@doc(response=SessionSnapshot)
 async def snapshot(request: web.Request) -> web.Response:
     """The queen's state now: executing, waiting for the user, tool calls in flight."""
     live = request.app[keys.SESSIONS].get(request.match_info["session_id"])
-    return json_response(live.queen.snapshot().model_dump())
+    return json_response(live.queen.snapshot())
 
 
 @routes.get("/api/events/schema")
+@doc(response=EventSchemas)
 async def event_schema(request: web.Request) -> web.Response:
     """The JSON Schema of each event type's ``data``."""
-    return json_response({"envelope": ["seq", "type", "session_id", "stream_id", "node_id",
-                                       "execution_id", "correlation_id", "colony_id",
-                                       "timestamp", "data"],
-                          "types": schemas()})
+    return json_response(EventSchemas(envelope=list(EventView.model_fields),
+                                      types=schemas()))
 
 
 async def _until(wanted: Awaitable[T], end: FeedEnd) -> T | None:

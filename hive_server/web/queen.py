@@ -6,6 +6,13 @@ from aiohttp import web
 
 from hive_server import keys
 from hive_server.models.api import ChatBody
+from hive_server.models.responses import (
+    Cancelled,
+    ChatAccepted,
+    InvalidQueen,
+    QueenCard,
+    QueenProfiles,
+)
 from hive_server.web.body import check_message, json_response, parse_json
 from hive_server.web.openapi import doc
 
@@ -13,35 +20,37 @@ routes = web.RouteTableDef()
 
 
 @routes.post("/api/sessions/{session_id}/chat")
-@doc(ChatBody, status=202)
+@doc(ChatBody, status=202, response=ChatAccepted)
 async def chat(request: web.Request) -> web.Response:
     """Send the queen a message (queued if she is busy)."""
     live = request.app[keys.SESSIONS].get(request.match_info["session_id"])
     body = await parse_json(request, ChatBody)
     check_message(body.message, request.app[keys.SETTINGS].max_message_chars)
     event, _ = await live.queen.deliver(body.message)
-    return json_response({"status": "accepted", "delivered": True, "seq": event.seq,
-                          "queued": live.queen.pending}, status=202)
+    return json_response(ChatAccepted(status="accepted", delivered=True, seq=event.seq,
+                                      queued=live.queen.pending), status=202)
 
 
 @routes.post("/api/sessions/{session_id}/cancel")
 @routes.post("/api/sessions/{session_id}/cancel-queen")
+@doc(response=Cancelled)
 async def cancel(request: web.Request) -> web.Response:
     """Cancel the queen's current turn and its workers (``cancel-queen``: Hive's name)."""
     live = request.app[keys.SESSIONS].get(request.match_info["session_id"])
     cancelled = await live.queen.cancel()
-    return json_response({"session_id": live.session.id, "cancelled": cancelled})
+    return json_response(Cancelled(session_id=live.session.id, cancelled=cancelled))
 
 
 @routes.get("/api/queen/profiles")
+@doc(response=QueenProfiles)
 async def queen_profiles(request: web.Request) -> web.Response:
     """The queen profiles found in the queens dir (``queens``: Hive's list)."""
     registry = request.app[keys.QUEENS]
-    return json_response({
+    return json_response(QueenProfiles(
         # custom: not one of Hive's built-in queens (every profile here is a file of ours);
         # Hive's Org Chart lists custom queens with their own "Re-enable" switch
-        "queens": [{"id": p.id, "name": p.name, "title": p.title, "has_avatar": False,
-                    "custom": True} for p in registry.list()],
-        "profiles": [p.model_dump(mode="json") for p in registry.list()],
-        "invalid": [{"id": bad.queen_id, "error": bad.error} for bad in registry.invalid()],
-    })
+        queens=[QueenCard(id=p.id, name=p.name, title=p.title, has_avatar=False, custom=True)
+                for p in registry.list()],
+        profiles=registry.list(),
+        invalid=[InvalidQueen(id=bad.queen_id, error=bad.error) for bad in registry.invalid()],
+    ))

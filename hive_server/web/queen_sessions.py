@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
 
 from aiohttp import web
 
 from hive_server import keys
 from hive_server.models.api import QueenSessionBody, SelectQueenSessionBody
 from hive_server.models.queen import QueenProfile
+from hive_server.models.responses import QueenProfileView, QueenSession
 from hive_server.web.body import check_message, json_response, parse_json
 from hive_server.web.openapi import doc
 
@@ -25,50 +25,48 @@ async def _body(request: web.Request) -> QueenSessionBody:
 
 
 @routes.post("/api/queen/{queen_id}/session")
-@doc(QueenSessionBody)
+@doc(QueenSessionBody, response=QueenSession)
 async def open_session(request: web.Request) -> web.Response:
     """The queen's session: her live one, else her last one resumed, else a new one."""
     body = await _body(request)
     result = await request.app[keys.QUEEN_SESSIONS].open(request.match_info["queen_id"], body)
-    return json_response(_without_none(dataclasses.asdict(result)))
+    return json_response(QueenSession(**dataclasses.asdict(result)))
 
 
 @routes.post("/api/queen/{queen_id}/session/new")
-@doc(QueenSessionBody)
+@doc(QueenSessionBody, response=QueenSession)
 async def new_session(request: web.Request) -> web.Response:
     """A new session with the queen."""
     body = await _body(request)
     result = await request.app[keys.QUEEN_SESSIONS].new(request.match_info["queen_id"], body)
-    return json_response(_without_none(dataclasses.asdict(result)))
+    return json_response(QueenSession(**dataclasses.asdict(result)))
 
 
 @routes.post("/api/queen/{queen_id}/session/select")
-@doc(SelectQueenSessionBody)
+@doc(SelectQueenSessionBody, response=QueenSession)
 async def select_session(request: web.Request) -> web.Response:
     """One of the queen's sessions, made live (a colony session is only named)."""
     body = await parse_json(request, SelectQueenSessionBody)
     result = await request.app[keys.QUEEN_SESSIONS].select(request.match_info["queen_id"],
                                                            body.session_id)
-    return json_response(_without_none(dataclasses.asdict(result)))
+    return json_response(QueenSession(**dataclasses.asdict(result)))
 
 
 @routes.get("/api/queen/{queen_id}/profile")
+@doc(response=QueenProfileView)
 async def queen_profile(request: web.Request) -> web.Response:
     """One queen's profile, with Hive's ``summary`` built from it."""
     profile = request.app[keys.QUEEN_SESSIONS].profile(request.match_info["queen_id"])
-    return json_response(queen_profile_dict(profile))
+    return json_response(queen_profile_view(profile))
 
 
-def queen_profile_dict(profile: QueenProfile) -> dict[str, Any]:
+def queen_profile_view(profile: QueenProfile) -> QueenProfileView:
     """A profile as Hive's profile panel reads it (``id, name, title, summary``), plus ours."""
     own = (profile.model_extra or {}).get("summary")
     summary = own if isinstance(own, str) else " ".join(part for part in (
         f"{profile.name}, {profile.title}." if profile.title else f"{profile.name}.",
         "Core traits: " + ", ".join(profile.core_traits) + "." if profile.core_traits else "",
     ) if part)
-    return {**profile.model_dump(mode="json"), "summary": summary, "has_avatar": False,
-            "experience": [], "skills": ", ".join(profile.skills), "skill_list": profile.skills}
-
-
-def _without_none(result: dict[str, Any]) -> dict[str, Any]:
-    return {key: value for key, value in result.items() if value is not None}
+    return QueenProfileView(**{
+        **profile.model_dump(mode="json"), "summary": summary, "has_avatar": False,
+        "experience": [], "skills": ", ".join(profile.skills), "skill_list": profile.skills})

@@ -19,6 +19,7 @@ from aiohttp_sse import EventSourceResponse
 from hive_server import keys
 from hive_server.core.bus import Subscription
 from hive_server.errors import InvalidInput
+from hive_server.models.api import EventsQuery
 from hive_server.models.events import Event, EventType
 from hive_server.services.sessions import LiveSession
 from hive_server.web.body import int_query, plain_int
@@ -26,7 +27,8 @@ from hive_server.web.openapi import doc
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
-SEND_TIMEOUT = 30.0
+SEND_TIMEOUT = 30.0  # the default of sse_send_timeout_seconds
+DISCONNECT_POLL = 0.2  # how often a stream checks that its client's connection is open
 SSE_TAIL = 200  # events replayed after the snapshot of a stream opened without a cursor
 
 
@@ -67,9 +69,11 @@ def frame(event: Event) -> bytes:
 class EventStream:
     """One SSE client: a subscription written to one response."""
 
-    def __init__(self, response: EventSourceResponse, sub: Subscription):
+    def __init__(self, response: EventSourceResponse, sub: Subscription,
+                 send_timeout: float = SEND_TIMEOUT):
         self.response = response
         self.sub = sub
+        self.send_timeout = send_timeout
         self.last_sent = 0
 
     async def write(self, events: list[Event]) -> None:
@@ -77,7 +81,7 @@ class EventStream:
                  and (self.sub.types is None or e.type in self.sub.types)]
         if not fresh:
             return
-        async with asyncio.timeout(SEND_TIMEOUT):
+        async with asyncio.timeout(self.send_timeout):
             await self.response.write(b"".join(frame(e) for e in fresh))
         self.last_sent = fresh[-1].seq
 
@@ -91,7 +95,7 @@ class EventStream:
 
 
 @routes.get("/api/sessions/{session_id}/events")
-@doc(stream=True)
+@doc(stream=True, query=EventsQuery)
 async def stream_events(request: web.Request) -> web.StreamResponse:
     """The session's events as Server-Sent Events, resumable by seq."""
     live = request.app[keys.SESSIONS].get(request.match_info["session_id"])
@@ -107,7 +111,7 @@ async def stream_events(request: web.Request) -> web.StreamResponse:
         after = max(0, opening.data["snapshot_seq"] - SSE_TAIL)
 
     async def send(response: EventSourceResponse) -> None:
-        stream = EventStream(response, sub)
+        stream = EventStream(response, sub, settings.sse_send_timeout_seconds)
         if opening is not None and (types is None or opening.type in types):
             await response.write(b"data: %s\n\n" % opening.to_json())  # no id: seq 0
         stream.last_sent = after
@@ -131,17 +135,23 @@ async def serve_sse(request: web.Request, closer: Closable,
     task ends) and at shutdown (``app[SSE_STREAMS]``).
     """
     settings = request.app[keys.SETTINGS]
+    send_timeout = settings.sse_send_timeout_seconds
     response = EventSourceResponse(ping_interval=settings.sse_keepalive_seconds,
-                                   send_timeout=SEND_TIMEOUT)
+                                   send_timeout=send_timeout)
     streams = request.app[keys.SSE_STREAMS]
     streams.add(closer)
     watcher: asyncio.Task[None] | None = None
     try:
         await response.prepare(request)
-        watcher = asyncio.create_task(_close_when_gone(response, closer))
+        watcher = asyncio.create_task(_close_when_gone(request, response, closer))
         await send(response)
+        response.stop_streaming()
+        async with asyncio.timeout(send_timeout):  # the end of the stream, to a stalled reader
+            await response.write_eof()
     except (ConnectionResetError, TimeoutError) as exc:
         log.info("SSE client of %s went away: %r", request.path, exc)
+        if isinstance(exc, TimeoutError) and request.transport is not None:
+            request.transport.abort()  # a stalled reader never drains: close() would wait
     finally:
         closer.close()
         streams.discard(closer)
@@ -155,7 +165,22 @@ async def serve_sse(request: web.Request, closer: Closable,
     return response
 
 
-async def _close_when_gone(response: EventSourceResponse, closer: Closable) -> None:
-    """The keep-alive task ends when the client disconnects: end the stream then."""
-    await response.wait()
+async def _close_when_gone(request: web.Request, response: EventSourceResponse,
+                           closer: Closable) -> None:
+    """End the stream once the client is gone: its connection closed (seen within
+    ``DISCONNECT_POLL``; aiohttp offers no per-request disconnect callback, and cancelling
+    handlers on disconnect is all or nothing) or the keep-alive task ended (a failed ping)."""
+    ping = asyncio.ensure_future(response.wait())
+    try:
+        while not ping.done() and _open(request):
+            await asyncio.wait([ping], timeout=DISCONNECT_POLL)
+    finally:
+        ping.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await ping
     closer.close()
+
+
+def _open(request: web.Request) -> bool:
+    transport = request.transport
+    return transport is not None and not transport.is_closing()

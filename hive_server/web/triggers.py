@@ -5,9 +5,17 @@ from __future__ import annotations
 from aiohttp import web
 
 from hive_server import keys
+from hive_server.models.agent_views import (
+    EntryPoints,
+    TriggerCard,
+    TriggerDeleted,
+    TriggerList,
+    TriggerRun,
+)
 from hive_server.models.api import PatchTriggerBody, RunTriggerBody
 from hive_server.models.triggers import TriggerSpec
 from hive_server.services.sessions import LiveSession
+from hive_server.services.triggers import Trigger
 from hive_server.web.body import json_response, parse_json, read_object
 from hive_server.web.openapi import doc
 
@@ -18,32 +26,41 @@ def _live(request: web.Request) -> LiveSession:
     return request.app[keys.SESSIONS].get(request.match_info["session_id"])
 
 
+def _card(live: LiveSession, trigger: Trigger) -> TriggerCard:
+    return TriggerCard.model_validate(live.triggers.card(trigger))
+
+
+def _cards(live: LiveSession) -> list[TriggerCard]:
+    return [TriggerCard.model_validate(card) for card in live.triggers.cards()]
+
+
 @routes.get("/api/sessions/{session_id}/triggers")
+@doc(response=TriggerList)
 async def list_triggers(request: web.Request) -> web.Response:
     """The session's trigger cards."""
     live = _live(request)
-    return json_response({"session_id": live.session.id, "triggers": live.triggers.cards()})
+    return json_response(TriggerList(session_id=live.session.id, triggers=_cards(live)))
 
 
 @routes.get("/api/sessions/{session_id}/entry-points")
+@doc(response=EntryPoints)
 async def entry_points(request: web.Request) -> web.Response:
     """The session's entry points (trigger cards)."""
     live = _live(request)
-    return json_response({"session_id": live.session.id,
-                          "entry_points": live.triggers.cards()})
+    return json_response(EntryPoints(session_id=live.session.id, entry_points=_cards(live)))
 
 
 @routes.post("/api/sessions/{session_id}/triggers")
-@doc(TriggerSpec, status=201)
+@doc(TriggerSpec, status=201, response=TriggerCard)
 async def create_trigger(request: web.Request) -> web.Response:
     """Create a trigger for this session."""
     live = _live(request)
     trigger = await live.triggers.create(await read_object(request))
-    return json_response(live.triggers.card(trigger), status=201)
+    return json_response(_card(live, trigger), status=201)
 
 
 @routes.patch("/api/sessions/{session_id}/triggers/{trigger_id}")
-@doc(PatchTriggerBody)
+@doc(PatchTriggerBody, response=TriggerCard)
 async def patch_trigger(request: web.Request) -> web.Response:
     """Change a trigger's task or config (validated first)."""
     live = _live(request)
@@ -51,36 +68,39 @@ async def patch_trigger(request: web.Request) -> web.Response:
     body = await parse_json(request, PatchTriggerBody)
     trigger = await live.triggers.update(request.match_info["trigger_id"], body.task,
                                          body.trigger_config)
-    return json_response(live.triggers.card(trigger))
+    return json_response(_card(live, trigger))
 
 
 @routes.delete("/api/sessions/{session_id}/triggers/{trigger_id}")
+@doc(response=TriggerDeleted)
 async def delete_trigger(request: web.Request) -> web.Response:
     """Delete a trigger."""
     live = _live(request)
     trigger_id = request.match_info["trigger_id"]
     await live.triggers.remove(trigger_id)
-    return json_response({"trigger_id": trigger_id, "deleted": True})
+    return json_response(TriggerDeleted(trigger_id=trigger_id, deleted=True))
 
 
 @routes.post("/api/sessions/{session_id}/triggers/{trigger_id}/activate")
+@doc(response=TriggerCard)
 async def activate(request: web.Request) -> web.Response:
     """Activate a trigger (arms its timer)."""
     live = _live(request)
     trigger = await live.triggers.activate(request.match_info["trigger_id"])
-    return json_response(live.triggers.card(trigger))
+    return json_response(_card(live, trigger))
 
 
 @routes.post("/api/sessions/{session_id}/triggers/{trigger_id}/deactivate")
+@doc(response=TriggerCard)
 async def deactivate(request: web.Request) -> web.Response:
     """Deactivate a trigger (disarms its timer)."""
     live = _live(request)
     trigger = await live.triggers.deactivate(request.match_info["trigger_id"])
-    return json_response(live.triggers.card(trigger))
+    return json_response(_card(live, trigger))
 
 
 @routes.post("/api/sessions/{session_id}/triggers/{trigger_id}/run")
-@doc(RunTriggerBody, status=202)
+@doc(RunTriggerBody, status=202, response=TriggerRun)
 async def run(request: web.Request) -> web.Response:
     """Fire a trigger once now; its schedule does not move."""
     live = _live(request)
@@ -88,6 +108,6 @@ async def run(request: web.Request) -> web.Response:
     live.triggers.get(trigger_id)
     body = await parse_json(request, RunTriggerBody, allow_empty=True)
     seq = await live.triggers.run(trigger_id, body.payload)
-    trigger = live.triggers.get(trigger_id)
-    return json_response({"trigger_id": trigger_id, "fired": True, "seq": seq,
-                          "trigger": live.triggers.card(trigger)}, status=202)
+    return json_response(TriggerRun(trigger_id=trigger_id, fired=True, seq=seq,
+                                    trigger=_card(live, live.triggers.get(trigger_id))),
+                         status=202)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
 
 from hive_server.models.agent import AgentManifest, WorkerSpec
+from hive_server.models.agent_views import AgentView, Discover, ValidAgentView, WorkerEntry
+from hive_server.models.responses import ColdSessionView, HistoryRow, LiveSessionView
 from hive_server.models.session import QueenPhase, SessionMeta
 from hive_server.services.agent_folder import AgentEntry
 from hive_server.services.colony import DEFAULT_WORKER
@@ -19,7 +20,12 @@ def queen_phase(agent_id: str | None) -> QueenPhase:
     return "colony" if agent_id else "independent"
 
 
-def live_session_dict(live: LiveSession) -> dict[str, Any]:
+def live_session_view(live: LiveSession) -> LiveSessionView:
+    return LiveSessionView(**live_session_fields(live))
+
+
+def live_session_fields(live: LiveSession) -> dict[str, object]:
+    """The fields of ``LiveSessionView`` (``LiveSessionDetail`` adds its entry points)."""
     session, colony = live.session, live.colony
     meta = session.meta
     manifest = colony.manifest if colony is not None else None
@@ -49,7 +55,7 @@ def live_session_dict(live: LiveSession) -> dict[str, Any]:
     }
 
 
-def cold_session_dict(meta: SessionMeta, last_seq: int) -> dict[str, Any]:
+def _cold_fields(meta: SessionMeta, last_seq: int) -> dict[str, object]:
     return {
         "session_id": meta.session_id,
         "colony_id": meta.agent_id,
@@ -71,10 +77,14 @@ def cold_session_dict(meta: SessionMeta, last_seq: int) -> dict[str, Any]:
     }
 
 
-def history_row(entry: HistoryEntry) -> dict[str, Any]:
+def cold_session_view(meta: SessionMeta, last_seq: int) -> ColdSessionView:
+    return ColdSessionView(**_cold_fields(meta, last_seq))
+
+
+def history_row(entry: HistoryEntry) -> HistoryRow:
     """A row of ``GET /api/sessions/history``: times in epoch seconds, as Hive's UI reads."""
-    return {
-        **cold_session_dict(entry.meta, entry.last_seq),
+    return HistoryRow(**{
+        **_cold_fields(entry.meta, entry.last_seq),
         "created_at": entry.created_at,
         "last_active_at": entry.last_active_at,
         "last_message": entry.meta.last_message,
@@ -83,7 +93,7 @@ def history_row(entry: HistoryEntry) -> dict[str, Any]:
         "agent_name": None,
         "live": entry.live,
         "cold": not entry.live,
-    }
+    })
 
 
 def _intro(live: LiveSession) -> str:
@@ -94,13 +104,13 @@ def _intro(live: LiveSession) -> str:
     return f"{profile.name}{title}, is ready with the {live.colony.manifest.name} colony."
 
 
-def agent_dict(entry: AgentEntry, loaded: bool, usage: AgentUsage | None = None,
-               queen_name: str = "") -> dict[str, Any]:
+def agent_view(entry: AgentEntry, loaded: bool, usage: AgentUsage | None = None,
+               queen_name: str = "") -> ValidAgentView | AgentView:
     """An agent folder in Hive's discover shape (plus our keys); an invalid folder has only
     the base keys and its ``error``. ``queen_name``: the queen a new session of the colony
     gets (Hive's UI labels the colony's replies with it before a session exists)."""
     manifest, usage = entry.manifest, usage or AgentUsage()
-    base: dict[str, Any] = {
+    base: dict[str, object] = {
         "agent_id": entry.agent_id, "path": str(entry.path), "is_loaded": loaded,
         "version": entry.version, "valid": entry.is_valid, "error": entry.error,
         "has_triggers": entry.triggers_raw is not None, "has_readme": entry.readme is not None,
@@ -108,41 +118,40 @@ def agent_dict(entry: AgentEntry, loaded: bool, usage: AgentUsage | None = None,
         "last_active": _iso(usage.last_active), "created_at": None,
     }
     if manifest is None:
-        return base
+        return AgentView(**base)
     worker_names = sorted({DEFAULT_WORKER, *manifest.workers})
-    return {**base, "name": manifest.name, "description": manifest.description,
+    return ValidAgentView(**base, **{"name": manifest.name, "description": manifest.description,
             "goal": manifest.goal, "category": manifest.category, "tags": manifest.tags,
             "icon": manifest.icon, "model": manifest.model,
             "tool_count": len(entry.worker_tool_names()),
             "node_count": len(worker_names), "worker_count": len(worker_names),
             "worker_names": worker_names,
             "workers": _worker_entries(entry, manifest, worker_names, queen_name),
-            "tools": sorted(entry.tools)}
+            "tools": sorted(entry.tools)})
 
 
 def _worker_entries(entry: AgentEntry, manifest: AgentManifest, names: list[str],
-                    queen_name: str) -> list[dict[str, Any]]:
+                    queen_name: str) -> list[WorkerEntry]:
     """Hive's ``WorkerEntry`` for each worker spec of the agent (none has run: no task)."""
     offered = set(entry.tools) | BUILTIN_TOOL_NAMES
     default = WorkerSpec(description=manifest.description, tools=manifest.tools)
     specs = {DEFAULT_WORKER: default, **manifest.workers}
-    return [{
-        "name": name, "task": "", "queen_name": queen_name, "spawned_at": "",
-        "description": specs[name].description,
-        "tool_count": len((set(specs[name].tools) or offered) & offered),
-        "config_path": str(entry.path / "agent.json"), "colony_id": entry.agent_id,
-    } for name in names]
+    return [WorkerEntry(
+        name=name, task="", queen_name=queen_name, spawned_at="",
+        description=specs[name].description,
+        tool_count=len((set(specs[name].tools) or offered) & offered),
+        config_path=str(entry.path / "agent.json"), colony_id=entry.agent_id,
+    ) for name in names]
 
 
-def discover_dict(overview: list[AgentOverview],
-                  queen_name: str = "") -> dict[str, list[dict[str, Any]]]:
+def discover_view(overview: list[AgentOverview], queen_name: str = "") -> Discover:
     """``GET /api/discover``: the valid agents by category, categories at the top level."""
-    grouped: dict[str, list[dict[str, Any]]] = {}
+    grouped: dict[str, list[ValidAgentView]] = {}
     for item in overview:
-        if item.entry.is_valid and item.entry.manifest is not None:
-            grouped.setdefault(item.entry.manifest.category, []).append(
-                agent_dict(item.entry, item.loaded, item.usage, queen_name))
-    return dict(sorted(grouped.items()))
+        view = agent_view(item.entry, item.loaded, item.usage, queen_name)
+        if item.entry.is_valid and isinstance(view, ValidAgentView):
+            grouped.setdefault(view.category, []).append(view)
+    return Discover(dict(sorted(grouped.items())))
 
 
 def _iso(epoch_seconds: float | None) -> str | None:

@@ -1,0 +1,291 @@
+"""Response bodies of the HTTP API: sessions, events, the queen, configuration.
+
+Each model is both the published schema of its answer (``GET /api/openapi.json``) and the way
+the answer is serialised (``web/body.py`` ``json_response``), so the two cannot drift. Agent,
+colony, worker and trigger answers are in ``models/agent_views.py``.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import ConfigDict, Field, JsonValue, RootModel
+
+from hive_server.models.agent_views import Response, TriggerCard
+from hive_server.models.queen import QueenProfile
+from hive_server.models.session import CorruptSession, QueenPhase, StateWarning
+
+
+class Health(Response):
+    status: Literal["ok"]
+    version: str
+    sessions: int
+    agents_loaded: int
+    provider: str
+    model: str
+    durability: Literal["fsync", "batch", "none"]
+
+
+WARNINGS = ("files of the session found corrupt or unreadable and kept aside "
+            "(<file>.corrupt-<UTC timestamp>), never overwritten")
+
+
+# -- sessions -------------------------------------------------------------------------------------
+class LiveSessionView(Response):
+    """A live session (``POST /api/sessions``, ``GET /api/sessions``)."""
+
+    session_id: str
+    colony_id: str | None
+    colony_name: str | None
+    has_worker: bool
+    agent_path: str = Field(description="'' without a colony (Hive's UI calls .endsWith on it)")
+    description: str
+    goal: str
+    node_count: int
+    loaded_at: float = Field(description="epoch seconds")
+    uptime_seconds: float
+    intro_message: str
+    queen_phase: QueenPhase
+    queen_id: str
+    queen_name: str
+    colony_spawned: bool
+    spawned_colony_id: None
+    model: str
+    last_seq: int
+    created_at: str
+    live: Literal[True]
+    cold: Literal[False]
+    warnings: list[StateWarning] = Field(default_factory=list, description=WARNINGS)
+
+
+class LiveSessionDetail(LiveSessionView):
+    """``GET /api/sessions/{id}`` of a live session: with its entry points (trigger cards)."""
+
+    entry_points: list[TriggerCard]
+
+
+class ColdSessionView(Response):
+    """``GET /api/sessions/{id}`` of a session on disk that is not live."""
+
+    session_id: str
+    colony_id: str | None
+    agent_path: str
+    queen_id: str
+    queen_name: str
+    queen_phase: QueenPhase
+    colony_spawned: bool
+    spawned_colony_id: None
+    model: str
+    status: Literal["live", "stopped"]
+    created_at: str
+    updated_at: str
+    stopped_at: str | None
+    last_seq: int
+    live: Literal[False]
+    cold: Literal[True]
+    warnings: list[StateWarning] = Field(default_factory=list, description=WARNINGS)
+
+
+class HistoryRow(Response):
+    """A row of ``GET /api/sessions/history``: times in epoch seconds, as Hive's UI reads."""
+
+    session_id: str
+    colony_id: str | None
+    agent_path: str
+    queen_id: str
+    queen_name: str
+    queen_phase: QueenPhase
+    colony_spawned: bool
+    spawned_colony_id: None
+    model: str
+    status: Literal["live", "stopped"]
+    created_at: float
+    updated_at: str
+    stopped_at: str | None
+    last_seq: int
+    live: bool
+    cold: bool
+    last_active_at: float
+    last_message: str | None
+    has_messages: bool
+    message_count: int | None
+    agent_name: None
+    warnings: list[StateWarning] = Field(default_factory=list, description=WARNINGS)
+
+
+class SessionLoading(Response):
+    """202: the session is being started or resumed; ask again."""
+
+    session_id: str
+    loading: Literal[True]
+
+
+class LiveSessions(Response):
+    sessions: list[LiveSessionView]
+
+
+class SessionHistory(Response):
+    sessions: list[HistoryRow]
+    corrupt: list[CorruptSession] = Field(
+        default_factory=list, description="sessions whose meta.json is corrupt or unreadable "
+        "(kept aside): they cannot be opened; DELETE /api/sessions/history/{id} removes one")
+
+
+class SessionDeleted(Response):
+    session_id: str
+    deleted: str
+
+
+class SessionStopped(Response):
+    session_id: str
+    stopped: Literal[True]
+
+
+class Presence(Response):
+    ok: Literal[True]
+    resumed: Literal[False]
+    session_id: str
+
+
+class TaskList(Response):
+    """Hive's task list (always empty: there are no task tools)."""
+
+    session_id: str
+    role: Literal["session"]
+    meta: None
+    tasks: list[JsonValue]
+
+
+# -- events and the queen -------------------------------------------------------------------------
+class EventView(Response):
+    """The event envelope (``models/events.py`` ``Event``); ``data`` by type in
+    ``GET /api/events/schema``."""
+
+    seq: int
+    type: str
+    session_id: str
+    stream_id: str
+    node_id: str
+    execution_id: str | None
+    correlation_id: str | None
+    colony_id: str | None
+    timestamp: str
+    data: dict[str, JsonValue]
+
+
+class EventPage(Response):
+    """A backward page of a session's event log (``web/history.py``)."""
+
+    events: list[EventView]
+    session_id: str
+    total: int
+    returned: int
+    truncated: bool
+    limit: int
+    start_index: int | None = Field(description="the first event's seq")
+    start_offset: int | None = Field(description="byte offset of its line in events.jsonl")
+    has_more_older: bool
+
+
+class EventSchemas(Response):
+    envelope: list[str]
+    types: dict[str, JsonValue]
+
+
+class ChatAccepted(Response):
+    status: Literal["accepted"]
+    delivered: Literal[True]
+    seq: int = Field(description="seq of the client_input_received event")
+    queued: int
+
+
+class Cancelled(Response):
+    session_id: str
+    cancelled: bool
+
+
+class QueenCard(Response):
+    id: str
+    name: str
+    title: str
+    has_avatar: bool
+    custom: bool
+
+
+class InvalidQueen(Response):
+    id: str
+    error: str
+
+
+class QueenProfiles(Response):
+    queens: list[QueenCard]
+    profiles: list[QueenProfile]
+    invalid: list[InvalidQueen]
+
+
+class QueenProfileView(Response):
+    """A profile as Hive's profile panel reads it (``id, name, title, summary``), plus ours;
+    the profile file's other keys are kept."""
+
+    model_config = ConfigDict(extra="allow")
+
+    id: str
+    name: str
+    title: str
+    core_traits: list[str]
+    skills: str = Field(description="Hive's comma-joined text (the list: skill_list)")
+    model: str | None
+    system_prompt: str | None
+    examples: list[JsonValue]
+    summary: str
+    has_avatar: bool
+    experience: list[JsonValue]
+    skill_list: list[str]
+
+
+class QueenSession(Response):
+    """``POST /api/queen/{id}/session`` (``/new``, ``/select``); ``colony_id`` only for a
+    colony session."""
+
+    OMIT_NONE = True
+
+    session_id: str
+    queen_id: str
+    status: Literal["live", "resumed", "created", "colony"]
+    colony_id: str | None = None
+
+
+# -- configuration ------------------------------------------------------------------------------
+class LlmConfig(Response):
+    provider: str
+    model: str
+    has_api_key: bool
+    max_tokens: int | None
+    max_context_tokens: int
+    connected_providers: list[str]
+    active_subscription: None
+    detected_subscriptions: list[str]
+    subscriptions: list[str]
+    api_base: str | None
+    api_key_env_var: str | None
+
+
+class ModelOption(Response):
+    id: str
+    label: str
+    recommended: bool
+    max_tokens: int | None
+    max_context_tokens: int
+
+
+class ModelList(Response):
+    models: dict[str, list[ModelOption]]
+
+
+class DataTables(Response):
+    tables: list[JsonValue]
+
+
+
+class SessionAnswer(RootModel[LiveSessionDetail | ColdSessionView]):
+    """``GET /api/sessions/{id}``: the live session, or the one on disk."""
