@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
+import struct
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
@@ -150,8 +152,8 @@ async def serve_sse(request: web.Request, closer: Closable,
             await response.write_eof()
     except (ConnectionResetError, TimeoutError) as exc:
         log.info("SSE client of %s went away: %r", request.path, exc)
-        if isinstance(exc, TimeoutError) and request.transport is not None:
-            request.transport.abort()  # a stalled reader never drains: close() would wait
+        if isinstance(exc, TimeoutError):
+            _drop(request)
     finally:
         closer.close()
         streams.discard(closer)
@@ -179,6 +181,19 @@ async def _close_when_gone(request: web.Request, response: EventSourceResponse,
         with contextlib.suppress(asyncio.CancelledError):
             await ping
     closer.close()
+
+
+def _drop(request: web.Request) -> None:
+    """Close a stalled reader's connection now: ``abort`` (``close`` would wait for it to
+    drain) with SO_LINGER 0, so the kernel resets it instead of still sending it megabytes."""
+    transport = request.transport
+    if transport is None:
+        return
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    transport.abort()
 
 
 def _open(request: web.Request) -> bool:
