@@ -139,10 +139,10 @@ async def test_pages_walk_back_by_index_or_by_offset_without_gaps(client, settin
     await chatted(client, "p", 4)
     if cold:
         await client.delete("/api/sessions/p")
+    last = await page(client, "p", "?limit=5")  # a read flushes the log: all is on disk now
+    total = last["total"]
     raw = (settings.home / "sessions" / "p" / "events.jsonl").read_bytes()
     offsets = {json.loads(line)["seq"]: pos for pos, line in _lines(raw)}
-    last = await page(client, "p", "?limit=5")
-    total = last["total"]
     assert [e["seq"] for e in last["events"]] == list(range(total - 4, total + 1))
     assert last["start_index"] == total - 4
     assert last["start_offset"] == offsets[total - 4]  # the byte offset of that line
