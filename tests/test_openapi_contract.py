@@ -200,3 +200,13 @@ async def test_answers_fit_their_documented_response_models(client, spec):
     refs = [r["200"]["content"]["application/json"]["schema"] for r in responses if "200" in r
             and "application/json" in r["200"]["content"]]
     assert sum("$ref" in schema for schema in refs) == len(refs) - 1  # all but the document
+
+
+async def test_every_session_id_in_a_body_carries_the_session_id_pattern(spec):
+    # found by schemathesis: {"session_id": ""} for .../session/select was allowed, then 400
+    select = component(spec, "SelectQueenSessionBody")["properties"]["session_id"]
+    assert select["pattern"] == PATH_PARAMETERS["session_id"]["pattern"]
+    assert not validator(spec, "SelectQueenSessionBody").is_valid({"session_id": ""})
+    create = component(spec, "CreateSessionBody")["properties"]
+    for name in ("session_id", "queen_resume_from"):
+        assert create[name]["anyOf"][0]["pattern"] == select["pattern"], name

@@ -85,7 +85,8 @@ class SelectQueenSessionBody(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    session_id: str = Field(max_length=128)
+    session_id: str = Field(max_length=128,
+                            json_schema_extra=contract.on_string(contract.SESSION_ID))
 
 
 class ChatBody(_Body):
