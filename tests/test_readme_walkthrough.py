@@ -198,7 +198,7 @@ async def test_the_five_minutes_section_runs_as_written(walk_env, tmp_path):
 def check_what_the_reader_saw(shell: Shell, servers: list[Server], home: Path) -> None:
     text, frames = shell.text, shell.frames()
     first, second = servers
-    assert '"status": "ok"' in text
+    assert '"status":"ok"' in text  # compact JSON: every answer is serialised by its model
     assert f"{first.url}?token={first.token}" in text  # hive-server token
     assert (home / "token").read_text().strip() == second.token  # --token-file made it
     types = [f["type"] for f in frames]
