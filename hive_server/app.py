@@ -13,8 +13,8 @@ from aiohttp import web
 
 from hive_server import keys
 from hive_server.core.clock import Clock, SystemClock
-from hive_server.llm import make_llm
 from hive_server.llm.base import LLMClient
+from hive_server.llm.factory import make_llm
 from hive_server.services.catalog import AgentCatalog, CatalogWatcher
 from hive_server.services.queen_sessions import QueenSessions
 from hive_server.services.queens import QueenRegistry

@@ -9,7 +9,7 @@ from typing import Any
 from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient
 
-from hive_server.llm import AnthropicClient
+from hive_server.llm.anthropic import AnthropicClient
 from tests.sse_reader import read_until
 
 MAX_RETRIES = 2

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from hive_server import keys
-from hive_server.llm import AnthropicClient
+from hive_server.llm.anthropic import AnthropicClient
 from tests.agent_fixtures import agents_tree, run_workers
 from tests.conftest import create_session, make_settings
 from tests.queen_support import open_stream, until, write_queen

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import subprocess
+import sys
 from typing import Any
 
 import pytest
 
-from hive_server.llm import AnthropicClient, OfflineClient, make_llm
+from hive_server.llm.anthropic import AnthropicClient
 from hive_server.llm.base import LLMError, TextDelta, ToolSpec, TurnResult, Usage
+from hive_server.llm.factory import make_llm
+from hive_server.llm.offline import OfflineClient
 from tests.fakes import (
     dropped,
     error,
@@ -315,3 +319,13 @@ async def test_a_key_with_surrounding_whitespace_works_and_a_blank_one_means_off
     finally:
         await online.aclose()
         await blank.aclose()
+
+
+def test_a_server_on_the_offline_model_never_loads_the_anthropic_sdk():
+    """The SDK costs seconds of import: the CLI, the app and the services load without it."""
+    code = ("import sys, hive_server.cli, hive_server.app, hive_server.services.sessions; "
+            "from hive_server.llm.factory import make_llm; make_llm(None); "
+            "print('anthropic' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60, check=True)
+    assert done.stdout.strip() == "False"

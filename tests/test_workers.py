@@ -11,7 +11,7 @@ import pytest
 
 import hive_server
 from hive_server import keys
-from hive_server.llm import AnthropicClient
+from hive_server.llm.anthropic import AnthropicClient
 from tests import agent_fixtures
 from tests.agent_fixtures import (
     MEETING_TOOLS,
