@@ -255,3 +255,9 @@ async def test_agent_delete_racing_a_session_stop_still_deletes(make_client, tmp
     resp = await delete
     assert resp.status == 200, await resp.text()
     assert not folder.exists()
+
+
+async def test_an_id_ending_in_a_newline_is_refused(client):
+    resp = await client.post("/api/sessions", json={"session_id": "abc\n"})
+    assert resp.status == 400 and (await resp.json())["code"] == "invalid_session_id"
+    assert not (client.app[keys.SETTINGS].home / "sessions" / "abc\n").exists()

@@ -40,7 +40,7 @@ def preview(text: str, limit: int = PREVIEW_CHARS) -> str:
 
 def is_safe_id(value: str) -> bool:
     """A single safe path segment: no separators, no dot-only names, bounded length."""
-    return bool(SAFE_ID_RE.match(value)) and ".." not in value
+    return bool(SAFE_ID_RE.fullmatch(value)) and ".." not in value
 
 
 def new_session_id(now: datetime | None = None) -> str:

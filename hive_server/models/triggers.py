@@ -208,7 +208,7 @@ class WebhookConfig(BaseModel):
     @field_validator("secret_env")
     @classmethod
     def _valid_env_name(cls, value: str | None) -> str | None:
-        if value is not None and not ENV_NAME_RE.match(value):
+        if value is not None and not ENV_NAME_RE.fullmatch(value):
             raise ValueError("must be an environment variable name")
         return value
 
