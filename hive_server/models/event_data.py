@@ -1,4 +1,5 @@
-"""The ``data`` of every event type: one pydantic model per type, the only place it is defined.
+"""The ``data`` of every event type: one pydantic model per type, the only place it is defined
+(the trigger and webhook ones are in ``trigger_events.py``; ``MODELS`` lists them all).
 
 Emitters build these models (``Session.emit(ClientInputReceived(...))``); readers (the
 conversation rebuild, the activity tracker) parse a stored ``data`` dict back through them with
@@ -13,21 +14,27 @@ Logs written before the Hive names still parse: a renamed field accepts its old 
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, JsonValue
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
+from hive_server.models.event_base import EventData
 from hive_server.models.events import EventType
+from hive_server.models.trigger_events import (
+    TriggerActivated,
+    TriggerAvailable,
+    TriggerCardFields,
+    TriggerDeactivated,
+    TriggerFired,
+    TriggerInvalid,
+    TriggerMissed,
+    TriggerRemoved,
+    TriggerUpdated,
+    WebhookReceived,
+)
 
 Activity = Literal["executing", "awaiting_user", "interrupted", "idle"]
 ParkReason = Literal["ask_user", "turn_done", "user_stopped", "llm_error", "cold_interrupted"]
-
-
-class EventData(BaseModel):
-    """Base of every payload model; ``TYPE`` is the event type it belongs to."""
-
-    model_config = ConfigDict(extra="ignore", frozen=True)
-    TYPE: ClassVar[EventType]
 
 
 # -- session --------------------------------------------------------------------------------------
@@ -270,86 +277,6 @@ class WorkerFailed(EventData):
     error: str = Field(description="'cancelled' when its execution was cancelled")
 
 
-# -- triggers -------------------------------------------------------------------------------------
-class TriggerCardFields(EventData):
-    """A trigger card, flat (Hive reads ``trigger_id, trigger_type, name, task,
-    trigger_config`` and the schedule fields at the top level of ``data``)."""
-
-    trigger_id: str
-    name: str
-    trigger_type: Literal["timer", "webhook"]
-    trigger_config: dict[str, JsonValue]
-    task: str
-    active: bool
-    enabled: bool
-    source: Literal["folder", "api"]
-    next_fire_in: float | None = Field(description="seconds; null when not armed")
-    next_fire_at: int | None = Field(description="epoch ms; null when not armed")
-    fire_count: int
-    last_fired_at: int | None = Field(description="epoch ms")
-
-
-class TriggerAvailable(TriggerCardFields):
-    TYPE = EventType.TRIGGER_AVAILABLE
-
-
-class TriggerActivated(TriggerCardFields):
-    TYPE = EventType.TRIGGER_ACTIVATED
-
-
-class TriggerUpdated(TriggerCardFields):
-    TYPE = EventType.TRIGGER_UPDATED
-
-
-class TriggerFired(TriggerCardFields):
-    TYPE = EventType.TRIGGER_FIRED
-    tick: int | None = Field(description="the scheduled time (epoch ms); null for run and "
-                                         "webhook fires")
-    manual: bool = Field(description="fired by POST .../run")
-    missed: int = Field(description="0, or how many missed ticks / held deliveries a catch-up "
-                                    "fire stands for")
-    payload: Any = None
-
-
-class TriggerInvalid(EventData):
-    TYPE = EventType.TRIGGER_INVALID
-    trigger_id: str | None
-    error: str
-    source: Literal["folder"] = "folder"
-
-
-class TriggerDeactivated(EventData):
-    TYPE = EventType.TRIGGER_DEACTIVATED
-    trigger_id: str
-
-
-class TriggerRemoved(EventData):
-    TYPE = EventType.TRIGGER_REMOVED
-    trigger_id: str
-
-
-class TriggerMissed(EventData):
-    TYPE = EventType.TRIGGER_MISSED
-    trigger_id: str
-    missed: int
-    capped: bool = Field(description="a cron count hit its cap of 1000")
-    first_missed_at: int | None = Field(description="epoch ms: a tick, or a held delivery's "
-                                                    "received_at")
-    last_missed_at: int | None
-    policy: Literal["skip", "fire_once"]
-
-
-class WebhookReceived(EventData):
-    TYPE = EventType.WEBHOOK_RECEIVED
-    delivery_id: str
-    agent_id: str
-    trigger_id: str
-    received_at: int = Field(description="epoch ms")
-    headers: dict[str, str] = Field(description="allow-listed headers only")
-    payload: Any = None
-    held: bool = Field(default=False, description="it waited in the inbox")
-
-
 # -- synthesised (never stored) ----------------------------------------------------------------
 class ToolCallInFlight(BaseModel):
     model_config = ConfigDict(frozen=True)
@@ -382,6 +309,7 @@ class SessionSnapshot(EventData):
 
 
 M = TypeVar("M", bound=EventData)
+__all__ = ["MODELS", "EventData", "TriggerCardFields", "parse_data", "schemas"]
 
 MODELS: dict[EventType, type[EventData]] = {
     model.TYPE: model for model in (

@@ -17,6 +17,7 @@ session resumes, before any new input is handled:
 from __future__ import annotations
 
 import dataclasses
+import logging
 from typing import Any
 
 from hive_server.models.event_data import (
@@ -24,6 +25,7 @@ from hive_server.models.event_data import (
     ClientInputRequested,
     ExecutionFailed,
     LlmTurnComplete,
+    LogCorrupt,
     Question,
     ToolCallCompleted,
     ToolCallStarted,
@@ -34,6 +36,8 @@ from hive_server.models.event_data import (
 from hive_server.models.events import EventType
 from hive_server.services.session import Session
 from hive_server.services.worker_ids import worker_number
+
+log = logging.getLogger(__name__)
 
 RESTART_RESULT = "interrupted by a server restart"
 RESTART_ERROR = "the turn was interrupted by a server restart"
@@ -147,6 +151,18 @@ class TurnTracker:
                      if name == ASK_USER and call not in turn.answers), None)
         if call is not None:
             turn.question = (seq, call, questions)
+
+
+async def settle_restart(session: Session, tracker: TurnTracker,
+                         results: dict[str, dict[str, Any]],
+                         bad_lines: list[tuple[int, int]]) -> ParkedTurn | None:
+    """At resume, before the queen handles anything: report the log's invalid lines once
+    (``log_corrupt``), then close (or re-park) the turn the last run left open."""
+    for offset, length in bad_lines:
+        log.warning("session %s: events.jsonl has an invalid line at byte %d (%d bytes); "
+                    "skipped", session.id, offset, length)
+        session.emit(LogCorrupt(offset=offset, length=length))
+    return await reconcile(session, tracker, results)
 
 
 async def reconcile(session: Session, tracker: TurnTracker,

@@ -22,7 +22,6 @@ from hive_server.errors import Conflict, InvalidInput, NotFound, Unavailable
 from hive_server.llm.base import LLMClient
 from hive_server.models.api import CreateSessionBody
 from hive_server.models.event_data import (
-    LogCorrupt,
     LogRepaired,
     SessionStarted,
     WorkerColonyLoaded,
@@ -35,7 +34,7 @@ from hive_server.services.agent_folder import AgentEntry
 from hive_server.services.catalog import AgentCatalog
 from hive_server.services.colony import Colony, find_agent
 from hive_server.services.conversation import Rebuilt, rebuild_from_file
-from hive_server.services.open_turn import ParkedTurn, reconcile
+from hive_server.services.open_turn import settle_restart
 from hive_server.services.queen import Queen
 from hive_server.services.queens import QueenRegistry
 from hive_server.services.session import Session, utc_iso
@@ -169,7 +168,8 @@ class SessionManager:
                        else Rebuilt([], []))
             live = await self._start(session, profile, history, info.truncated_bytes, resumed,
                                      info.last_seq)
-            parked = await self._reconcile(session, history) if resumed else None
+            parked = (await settle_restart(session, history.tracker, history.open_results,
+                                           history.bad_lines) if resumed else None)
             if entry is not None:
                 await self._load(live, entry)
             elif resumed and meta.agent_id:
@@ -216,15 +216,6 @@ class SessionManager:
         await triggers.start()
         session.activity.on_change = self.changes.notify
         return live
-
-    async def _reconcile(self, session: Session, history: Rebuilt) -> ParkedTurn | None:
-        """Report the log's bad lines once, and close (or re-park) the turn the last run left
-        open, before the queen handles anything."""
-        for offset, length in history.bad_lines:
-            log.warning("session %s: events.jsonl has an invalid line at byte %d (%d bytes); "
-                        "skipped", session.id, offset, length)
-            session.emit(LogCorrupt(offset=offset, length=length))
-        return await reconcile(session, history.tracker, history.open_results)
 
     def _base_tools(self, session: Session) -> dict[str, Tool]:
         return builtin_tools(session.workspace, self.clock.time)
