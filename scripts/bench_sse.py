@@ -71,8 +71,9 @@ async def _measure(app: web.Application, port: int, subscribers: int, events: in
         last = session.last_seq + events
         readies = [asyncio.Event() for _ in range(subscribers)]
         done = [0]
-        tasks = [asyncio.create_task(_client(http, f"{base}/bench/events", last, r, done))
-                 for r in readies]
+        # a resume cursor: live events only (no opening snapshot and tail to replay first)
+        url = f"{base}/bench/events?after_seq={session.last_seq}"
+        tasks = [asyncio.create_task(_client(http, url, last, r, done)) for r in readies]
         await asyncio.gather(*(r.wait() for r in readies))  # subscribed before headers go out
         assert session.bus.subscriber_count == subscribers
         started = time.perf_counter()
