@@ -136,7 +136,8 @@ await step("org-chart-enable-queens", async (note) => {
   if (custom.length) note(`clicked "Re-enable" on the Custom rows of ${JSON.stringify(custom)}`);
   if (custom.length < QUEENS.length) {
     const msg = `the Leader Catalog does not list ${JSON.stringify(QUEENS.map((q) => q.id).filter((id) => !custom.includes(id)))}`
-      + " under \"Custom\" (GET /api/queen/profiles sends no custom: true), so no button enables them by name";
+      + " with a \"Re-enable\" button the harness could find under \"Custom\" (the server sends"
+      + " custom: true; the rows may be out of view), so they are enabled another way";
     note(msg);
     rec.warnings.push(`org-chart-enable-queens: ${msg}`);
     if (!custom.length) {
