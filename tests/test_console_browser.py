@@ -93,6 +93,10 @@ async def drive(page, server: ServerProcess, guard: Guard, tmp_path: Path) -> No
     await page.get_by_role("link", name="Agents").click()
     await page.locator("[data-agent=daily_notes]").wait_for()
     assert "invalid" in await page.locator("[data-agent=broken]").inner_text()
+    readme = page.locator("[data-agent=daily_notes] details.readme")
+    await readme.locator("summary").click()
+    await readme.locator("pre", has_text="Capture notes during the day").wait_for()
+    assert (await readme.locator("pre").inner_text()).startswith("# Daily Notes")  # as text
     await shoot(page, tmp_path, "agents")
 
     # Start a session with daily_notes from its card.
@@ -228,9 +232,15 @@ async def drive(page, server: ServerProcess, guard: Guard, tmp_path: Path) -> No
     # The sessions list, and the chat on a phone.
     await page.get_by_role("link", name="Sessions").click()
     await page.locator(f"[data-session='{session_id}'] .badge.live").wait_for()
+    row = page.locator(f"[data-session='{session_id}']")
+    await row.get_by_role("button", name="Rename").click()
+    await row.get_by_label("Session title").fill("Morning digests")
+    await row.get_by_role("button", name="Save").click()
+    await row.locator("strong", has_text="Morning digests").wait_for()
     await shoot(page, tmp_path, "sessions")
     await page.set_viewport_size({"width": 390, "height": 844})
     await page.goto(f"{server.url}#/s/{session_id}")
     await page.locator(".msg.queen .text", has_text='You said: "Still there?"').wait_for()
     await page.locator(".badge[data-state=live]").wait_for()
+    await page.locator("h1.session-title", has_text="Morning digests").wait_for()
     await shoot(page, tmp_path, "chat-phone")

@@ -131,4 +131,4 @@ def test_the_fuzzed_document_leaves_out_only_the_streams(api_schema):
     assert "/api/sessions/{session_id}/events/history" in paths
     assert "/api/sessions/{session_id}/events" not in paths
     assert "/api/sessions/live" not in paths and "/api/events/global" not in paths
-    assert len(operations) == 42  # tests/test_openapi.py lists 45 operations, 3 of them SSE
+    assert len(operations) == 44  # tests/test_openapi.py lists 47 operations, 3 of them SSE

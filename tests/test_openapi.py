@@ -17,6 +17,7 @@ API: dict[tuple[str, str], tuple[str | None, str, str | None]] = {
     ("get", "/api/sessions/history"): (None, "200", "SessionHistory"),
     ("delete", "/api/sessions/history/{session_id}"): (None, "200", "SessionDeleted"),
     ("get", "/api/sessions/{session_id}"): (None, "200", "SessionAnswer"),
+    ("patch", "/api/sessions/{session_id}"): ("RenameSessionBody", "200", "SessionRenamed"),
     ("delete", "/api/sessions/{session_id}"): (None, "200", "SessionStopped"),
     ("get", "/api/sessions/{session_id}/events"): (None, "200", None),
     ("get", "/api/sessions/{session_id}/events/history"): (None, "200", "EventPage"),
@@ -29,6 +30,7 @@ API: dict[tuple[str, str], tuple[str | None, str, str | None]] = {
     ("get", "/api/discover"): (None, "200", "Discover"),
     ("delete", "/api/agents"): ("DeleteAgentBody", "200", "AgentDeleted"),
     ("patch", "/api/agents/metadata"): ("AgentMetadataBody", "200", "ValidAgentView"),
+    ("get", "/api/agents/{agent_id}/readme"): (None, "200", None),  # text/markdown
     ("get", "/api/sessions/{session_id}/triggers"): (None, "200", "TriggerList"),
     ("get", "/api/sessions/{session_id}/entry-points"): (None, "200", "EntryPoints"),
     ("post", "/api/sessions/{session_id}/triggers"): ("TriggerSpec", "201", "TriggerCard"),
@@ -126,3 +128,11 @@ async def test_a_body_that_breaks_the_documented_schema_is_refused(client, spec)
     assert resp.status == 201
     resp = await client.post("/api/sessions/s/chat", json={"message": 5})
     assert resp.status == 422 and (await resp.json())["code"] == "validation_error"
+
+
+async def test_the_readme_is_a_markdown_string_and_a_title_is_not_blank(spec):
+    readme = spec["paths"]["/api/agents/{agent_id}/readme"]["get"]["responses"]["200"]
+    assert readme["content"] == {"text/markdown": {"schema": {"type": "string"}}}
+    title = spec["components"]["schemas"]["RenameSessionBody"]["properties"]["title"]
+    assert (title["minLength"], title["maxLength"]) == (1, 200) and title["pattern"]
+    assert spec["components"]["schemas"]["RenameSessionBody"]["additionalProperties"] is False

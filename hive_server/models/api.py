@@ -93,6 +93,13 @@ class ChatBody(_Body):
     message: str = Field(json_schema_extra=MESSAGE)
 
 
+class RenameSessionBody(_Body):
+    """``PATCH /api/sessions/{id}``: a title that is not blank (400 ``empty_title``), kept
+    without its surrounding whitespace."""
+
+    title: str = Field(max_length=200, json_schema_extra=contract.on_string(contract.TITLE))
+
+
 ONE_AGENT = ConfigDict(json_schema_extra=contract.exactly_one("agent_id", "agent_path"))
 
 

@@ -61,6 +61,11 @@ def message(limit_setting: str = "max_message_chars") -> JsonSchema:
     return {"minLength": 1, "pattern": r"\S", LIMIT_KEY: limit_setting}
 
 
+TITLE: JsonSchema = {"minLength": 1, "pattern": r"[^\s\x1c-\x1f\x85]"}
+"""A session title: a character that is not blank for Python's ``str.strip`` (ECMA's ``\\S``
+also takes U+001C..U+001F and U+0085, which strip removes) (400 ``empty_title`` otherwise)."""
+
+
 def given(name: str) -> JsonSchema:
     """The key is present with a (non-null) string value."""
     return {"required": [name], "properties": {name: {"type": "string"}}}

@@ -53,6 +53,7 @@ class LiveSessionView(Response):
     model: str
     last_seq: int
     created_at: str
+    title: str | None = None
     live: Literal[True]
     cold: Literal[False]
     warnings: list[StateWarning] = Field(default_factory=list, description=WARNINGS)
@@ -81,6 +82,7 @@ class ColdSessionView(Response):
     updated_at: str
     stopped_at: str | None
     last_seq: int
+    title: str | None = None
     live: Literal[False]
     cold: Literal[True]
     warnings: list[StateWarning] = Field(default_factory=list, description=WARNINGS)
@@ -103,6 +105,7 @@ class HistoryRow(Response):
     updated_at: str
     stopped_at: str | None
     last_seq: int
+    title: str | None = None
     live: bool
     cold: bool
     last_active_at: float
@@ -134,6 +137,14 @@ class SessionHistory(Response):
 class SessionDeleted(Response):
     session_id: str
     deleted: str
+
+
+class SessionRenamed(Response):
+    """``PATCH /api/sessions/{id}``: the title as kept, and whether the session is live."""
+
+    session_id: str
+    title: str
+    live: bool
 
 
 class SessionStopped(Response):

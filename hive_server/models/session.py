@@ -93,6 +93,7 @@ class SessionMeta(BaseModel):
     message_count: int | None = None
     last_message: str | None = None
     last_input_at: str | None = None
+    title: str | None = None  # given by PATCH /api/sessions/{id}
     warnings: list[StateWarning] = Field(default_factory=list)
 
     @field_validator("phase", mode="before")

@@ -89,6 +89,14 @@ class AgentCatalog:
             raise errors.NotFound(f"agent {agent_id!r} not found", code="agent_not_found")
         return entry
 
+    def readme(self, agent_id: str) -> str:
+        """The text of the agent folder's README.md (404 ``readme_not_found`` without one)."""
+        text = self.get(agent_id).readme
+        if text is None:
+            raise errors.NotFound(f"agent {agent_id!r} has no README.md",
+                                  code="readme_not_found")
+        return text
+
     def get_valid(self, agent_id: str) -> AgentEntry:
         """The entry, which must be loadable (``InvalidInput`` ``agent_invalid`` otherwise)."""
         entry = self.get(agent_id)

@@ -14,9 +14,10 @@ import shutil
 from pathlib import Path
 
 from hive_server.core.eventlog import last_seq_file
-from hive_server.core.files import keep_aside
+from hive_server.core.files import keep_aside, write_atomic
 from hive_server.errors import InvalidInput, NotFound
 from hive_server.models.session import CorruptSession, SessionMeta, is_safe_id
+from hive_server.services.session import utc_iso
 
 log = logging.getLogger(__name__)
 META = "meta.json"
@@ -51,6 +52,15 @@ class SessionStore:
                                f"{found.kept_as}): {found.error}", code="session_corrupt",
                                extra={"kept_as": found.kept_as})
         return found
+
+    async def set_title(self, session_id: str, title: str) -> SessionMeta:
+        """Rewrite a session's ``meta.json`` atomically with ``title`` (errors as
+        ``read_meta``). Only for a session that is not live: a live one owns its meta."""
+        meta = await self.read_meta(session_id)
+        meta = meta.model_copy(update={"title": title, "updated_at": utc_iso()})
+        await asyncio.to_thread(write_atomic, self.path(session_id) / META,
+                                meta.model_dump_json(indent=2).encode())
+        return meta
 
     async def list_metas(self) -> list[tuple[SessionMeta, int]]:
         """Every session folder with a readable meta.json, with its last seq; newest first."""

@@ -1,4 +1,4 @@
-"""SessionManager: the one owner of every live session.
+"""SessionManager: the one owner of every live session (``LiveSession``, re-exported here).
 
 Create, resume (same id, seq continues), stop, and resume-on-start of the sessions that were
 live when the server last stopped or crashed. A create that fails leaves nothing behind.
@@ -34,6 +34,7 @@ from hive_server.services.agent_folder import AgentEntry
 from hive_server.services.catalog import AgentCatalog
 from hive_server.services.colony import Colony, find_agent
 from hive_server.services.conversation import Rebuilt, rebuild_from_file
+from hive_server.services.live_session import LiveSession
 from hive_server.services.open_turn import settle_restart
 from hive_server.services.queen import Queen
 from hive_server.services.queens import QueenRegistry
@@ -62,26 +63,6 @@ class SessionOptions:
     bus_queue_size: int = 2048
     inbox_size: int = 256
     secret: Callable[[str], str | None] = lambda name: None  # webhook secrets by env name
-
-
-@dataclasses.dataclass(slots=True)
-class LiveSession:
-    """A live session and the parts it runs."""
-
-    session: Session
-    queen: Queen
-    triggers: SessionTriggers
-    colony: Colony | None = None
-    colony_lock: asyncio.Lock = dataclasses.field(default_factory=asyncio.Lock)  # load/unload
-    worker_ids: WorkerIds = dataclasses.field(default_factory=WorkerIds)  # across colonies
-
-    def queen_tools(self, base: dict[str, Tool]) -> dict[str, Tool]:
-        if self.colony is None:
-            return base
-        return {**base, "run_worker": self.colony.run_worker_tool()}
-
-    def colony_text(self) -> str | None:
-        return self.colony.describe() if self.colony is not None else None
 
 
 class SessionManager:
@@ -117,6 +98,22 @@ class SessionManager:
 
     def is_loading(self, session_id: str) -> bool:
         return session_id in self._loading
+
+    async def rename(self, session_id: str, title: str) -> LiveSession | SessionMeta:
+        """Title a live session (its meta save) or a cold one (``meta.json`` rewritten, the id
+        held as loading meanwhile: a create of it answers 409, a close under way ends first)."""
+        self.store.path(session_id)
+        if not title.strip():
+            raise InvalidInput("title is empty", code="empty_title")
+        await self._settled(session_id)
+        if (live := self._live.get(session_id)) is not None:
+            await live.session.save_meta(title=title.strip())
+            return live
+        self._claim(session_id)
+        try:
+            return await self.store.set_title(session_id, title.strip())
+        finally:
+            self._loading.discard(session_id)
 
     # -- create / resume ----------------------------------------------------------------------
     async def create(self, body: CreateSessionBody) -> LiveSession:

@@ -1,7 +1,7 @@
 // Agents: every folder in the agents dir, valid ones from /api/discover, broken ones from
-// /api/agents with their error; start a session with one.
+// /api/agents with their error; an agent's README as plain text; start a session with one.
 
-import { get } from "./api.js";
+import { enc, get, getText } from "./api.js";
 import { clear, h } from "./dom.js";
 import { count, timeEl, toDate } from "./format.js";
 import { toast } from "./ui.js";
@@ -12,6 +12,24 @@ export async function agentCatalog() {
   const valid = Object.values(discover).flat().sort((a, b) =>
     (a.name || a.agent_id).localeCompare(b.name || b.agent_id));
   return { valid, invalid: all.agents.filter((a) => !a.valid) };
+}
+
+/** The agent's README.md, fetched when first opened and shown as plain text (never HTML). */
+function readme(agentId) {
+  const body = h("pre.readme-text", "Loading…");
+  const box = h("details.readme", h("summary", "README"), body);
+  let loaded = false;
+  box.addEventListener("toggle", async () => {
+    if (!box.open || loaded) return;
+    loaded = true;
+    try {
+      body.textContent = await getText(`/agents/${enc(agentId)}/readme`);
+    } catch (err) {
+      loaded = false;
+      body.textContent = err.message;
+    }
+  });
+  return box;
 }
 
 export class AgentsView {
@@ -45,8 +63,7 @@ export class AgentsView {
         a.has_triggers ? h("span", "has triggers") : null,
         h("span", count(a.session_count, "session")),
         a.last_active ? h("span", "active ", timeEl(toDate(a.last_active))) : null),
-      a.has_readme ? h("p.hint", "Has a README.md in its folder (the API does not serve its " +
-        "text yet).") : null,
+      a.has_readme ? readme(a.agent_id) : null,
       h("div.card-actions", h("a.btn.primary", {
         href: `#/?agent=${encodeURIComponent(a.agent_id)}` }, "Start a session with this agent")));
   }

@@ -41,7 +41,7 @@ function startProbe() {
   probe = setTimeout(tick, 1000);
 }
 
-export async function api(method, path, body) {
+async function send(method, path, body) {
   const init = { method, headers: {}, cache: "no-store" };
   if (body !== undefined) {
     init.headers["Content-Type"] = "application/json";
@@ -56,14 +56,31 @@ export async function api(method, path, body) {
   }
   if (resp.status === 401) connection.set("unauthorized");
   else connection.set("ok");
-  const text = await resp.text();
-  let data = null;
-  try { data = text ? JSON.parse(text) : null; } catch { data = null; }
-  if (!resp.ok) {
-    throw new ApiError(resp.status, data?.code ?? "http_" + resp.status,
-      data?.error ?? `The server answered ${resp.status}.`);
-  }
+  return resp;
+}
+
+function parse(text) {
+  try { return text ? JSON.parse(text) : null; } catch { return null; }
+}
+
+function failure(resp, data) {
+  return new ApiError(resp.status, data?.code ?? "http_" + resp.status,
+    data?.error ?? `The server answered ${resp.status}.`);
+}
+
+export async function api(method, path, body) {
+  const resp = await send(method, path, body);
+  const data = parse(await resp.text());
+  if (!resp.ok) throw failure(resp, data);
   return { status: resp.status, data };
+}
+
+/** A text answer (an agent's README): the text as it is, never parsed or rendered. */
+export async function getText(path) {
+  const resp = await send("GET", path);
+  const text = await resp.text();
+  if (!resp.ok) throw failure(resp, parse(text));
+  return text;
 }
 
 export const get = async (path) => (await api("GET", path)).data;

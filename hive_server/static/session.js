@@ -85,7 +85,7 @@ export class SessionView {
 
   describe(info) {
     const agent = info.colony_name || info.colony_id;
-    this.title.textContent = agent ? `${agent}` : `${info.queen_name || "Queen"}`;
+    this.title.textContent = info.title || agent || info.queen_name || "Queen";
     document.title = `${this.title.textContent} · hive_server`;
     const created = toDate(info.created_at);
     this.subtitle.replaceChildren(...[

@@ -1,7 +1,7 @@
 // The sessions list: live and stopped sessions, search, filters and paging (done here, over
-// the history list: the API has none of them), create, stop, resume, delete.
+// the history list: the API has none of them), create, stop, resume, delete, rename.
 
-import { del, enc, get, post } from "./api.js";
+import { del, enc, get, patch, post } from "./api.js";
 import { clear, confirmButton, h } from "./dom.js";
 import { count, oneLine, shortId, timeEl, toDate } from "./format.js";
 import { agentCatalog } from "./agents.js";
@@ -93,7 +93,7 @@ export class SessionsView {
       if (status === "stopped" && r.live) return false;
       if (agent && (r.colony_id || "-") !== agent) return false;
       if (!q) return true;
-      return [r.session_id, r.colony_id, this.names.get(r.colony_id), r.queen_name,
+      return [r.title, r.session_id, r.colony_id, this.names.get(r.colony_id), r.queen_name,
         r.last_message].some((v) => v && String(v).toLowerCase().includes(q));
     });
   }
@@ -131,19 +131,43 @@ export class SessionsView {
         : act?.park_reason === "ask_user" ? h("span.badge.asking", "waiting for you")
           : h("span.badge.live", "live");
     const href = `#/s/${enc(r.session_id)}`;
-    return h("article.session-row", { dataset: { session: r.session_id } },
-      h("a.session-main", { href },
-        h("div.session-name", h("strong", name), h("span.hint", `with ${r.queen_name || r.queen_id}`),
-          badge),
+    const queen = `with ${r.queen_name || r.queen_id}`;
+    const main = this.renaming?.id === r.session_id ? this.renaming.form
+      : h("a.session-main", { href },
+        h("div.session-name", h("strong", r.title || name),
+          h("span.hint", r.title ? `${name}, ${queen}` : queen), badge),
         h("div.session-last", r.last_message ? oneLine(r.last_message, 120) : "No messages yet"),
         h("div.session-facts",
           h("span", "active ", timeEl(toDate(r.last_active_at ?? r.updated_at))),
           h("span", count(r.message_count ?? 0, "message")),
-          h("span.mono", { title: r.session_id }, shortId(r.session_id)))),
+          h("span.mono", { title: r.session_id }, shortId(r.session_id))));
+    return h("article.session-row", { dataset: { session: r.session_id } }, main,
       h("div.row-actions",
+        h("button.btn", { type: "button", onclick: () => this.renameForm(r) }, "Rename"),
         r.live ? h("button.btn", { type: "button", onclick: () => this.stop(r) }, "Stop")
           : h("button.btn", { type: "button", onclick: () => this.resume(r) }, "Resume"),
         confirmButton("Delete", "Really delete?", () => this.remove(r))));
+  }
+
+  /** An inline form in place of the row (kept while the live feed redraws the list). */
+  renameForm(r) {
+    const input = h("input", { type: "text", name: "title", value: r.title || "",
+      maxLength: 200, required: true, "aria-label": "Session title" });
+    const done = () => { this.renaming = null; this.render(); };
+    const save = async (e) => {
+      e.preventDefault();
+      if (!input.value.trim()) return toast("A title cannot be blank.", "error");
+      this.renaming = null;
+      await this.run(() => patch(`/sessions/${enc(r.session_id)}`, { title: input.value }),
+        "Session renamed.");
+    };
+    const form = h("form.session-main.rename", { onsubmit: save },
+      input, h("button.btn.primary", { type: "submit" }, "Save"),
+      h("button.btn", { type: "button", onclick: done }, "Cancel"));
+    this.renaming = { id: r.session_id, form };
+    this.render();
+    input.focus();
+    input.select();
   }
 
   async stop(r) {

@@ -1,4 +1,5 @@
-"""Colony and agent routes: load/unload, stats, colonies, discover, delete, metadata."""
+"""Colony and agent routes: load/unload, stats, colonies, discover, delete, metadata,
+README."""
 
 from __future__ import annotations
 
@@ -106,6 +107,14 @@ async def list_agents(request: web.Request) -> web.Response:
     overview = await agent_overview(request.app[keys.SESSIONS])
     return json_response(AgentList(agents=[agent_view(item.entry, item.loaded, item.usage)
                                            for item in overview]))
+
+
+@routes.get("/api/agents/{agent_id}/readme")
+@doc(media="text/markdown")
+async def agent_readme(request: web.Request) -> web.Response:
+    """The agent folder's README.md, as text (404 ``readme_not_found`` without one)."""
+    text = request.app[keys.CATALOG].readme(request.match_info["agent_id"])
+    return web.Response(text=text, content_type="text/markdown", charset="utf-8")
 
 
 @routes.delete("/api/agents")

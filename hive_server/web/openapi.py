@@ -45,6 +45,7 @@ class RouteDoc:
     response: Model | None = None
     query: Model | None = None
     also: tuple[tuple[int, Model], ...] = ()
+    media: str | None = None  # a text answer of this media type instead of JSON
 
 
 _DOCS: dict[Handler, RouteDoc] = {}
@@ -52,13 +53,15 @@ _DOCS: dict[Handler, RouteDoc] = {}
 
 def doc(body: Model | None = None, *, status: int = 200, stream: bool = False,
         response: Model | None = None, query: Model | None = None,
-        also: dict[int, Model] | None = None) -> Callable[[Handler], Handler]:
+        also: dict[int, Model] | None = None,
+        media: str | None = None) -> Callable[[Handler], Handler]:
     """Declare a handler's request body, query string and response models, its success
-    status, and ``also``: other successful answers (status -> model)."""
+    status, ``also``: other successful answers (status -> model), and ``media``: the type of
+    a text answer (a string in that media type, not JSON)."""
 
     def register(handler: Handler) -> Handler:
         _DOCS[handler] = RouteDoc(body, status, stream, response, query,
-                                  tuple((also or {}).items()))
+                                  tuple((also or {}).items()), media)
         return handler
 
     return register
@@ -97,7 +100,7 @@ def _operation(route: web.AbstractRoute, path: str, schemas: dict[str, Any]) -> 
     handler = route.handler
     meta = _DOCS.get(handler, RouteDoc())
     summary = (handler.__doc__ or handler.__name__.replace("_", " ")).strip().splitlines()[0]
-    responses = {str(meta.status): _success(meta.stream, meta.response, schemas)}
+    responses = {str(meta.status): _success(meta.stream, meta.response, schemas, meta.media)}
     for status, model in meta.also:
         responses[str(status)] = _success(False, model, schemas)
     operation: dict[str, Any] = {
@@ -118,10 +121,11 @@ def _operation(route: web.AbstractRoute, path: str, schemas: dict[str, Any]) -> 
     return operation
 
 
-def _success(stream: bool, model: Model | None, schemas: dict[str, Any]) -> dict[str, Any]:
-    if stream:
+def _success(stream: bool, model: Model | None, schemas: dict[str, Any],
+             media: str | None = None) -> dict[str, Any]:
+    if stream or media is not None:
         return {"description": "success", "content": {
-            "text/event-stream": {"schema": {"type": "string"}}}}
+            media or "text/event-stream": {"schema": {"type": "string"}}}}
     schema = ({"$ref": REF.format(model=_component(model, schemas, "serialization"))}
               if model is not None else {"type": "object"})
     return {"description": "success", "content": {"application/json": {"schema": schema}}}

@@ -1,4 +1,4 @@
-"""Session routes: create, list, get, stop, history."""
+"""Session routes: create, list, get, rename, stop, history."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from hive_server import keys
 from hive_server.core.eventlog import last_seq_file
 from hive_server.errors import NotFound
 from hive_server.models.agent_views import TriggerCard
-from hive_server.models.api import CreateSessionBody
+from hive_server.models.api import CreateSessionBody, RenameSessionBody
 from hive_server.models.responses import (
     LiveSessionDetail,
     LiveSessions,
@@ -19,9 +19,11 @@ from hive_server.models.responses import (
     SessionDeleted,
     SessionHistory,
     SessionLoading,
+    SessionRenamed,
     SessionStopped,
 )
 from hive_server.services.history import agent_sessions, history_listing
+from hive_server.services.live_session import LiveSession
 from hive_server.web.body import check_message, json_response, parse_json
 from hive_server.web.openapi import doc
 from hive_server.web.views import (
@@ -106,3 +108,15 @@ async def stop_session(request: web.Request) -> web.Response:
     session_id = request.match_info["session_id"]
     await request.app[keys.SESSIONS].stop(session_id)
     return json_response(SessionStopped(session_id=session_id, stopped=True))
+
+
+@routes.patch("/api/sessions/{session_id}")
+@doc(RenameSessionBody, response=SessionRenamed)
+async def rename_session(request: web.Request) -> web.Response:
+    """Give a session (live or on disk) a title."""
+    session_id = request.match_info["session_id"]
+    body = await parse_json(request, RenameSessionBody)
+    renamed = await request.app[keys.SESSIONS].rename(session_id, body.title)
+    meta = renamed.session.meta if isinstance(renamed, LiveSession) else renamed
+    return json_response(SessionRenamed(session_id=session_id, title=meta.title or "",
+                                        live=isinstance(renamed, LiveSession)))
