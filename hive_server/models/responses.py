@@ -65,8 +65,8 @@ class LiveSessionDetail(LiveSessionView):
     entry_points: list[TriggerCard]
 
 
-class ColdSessionView(Response):
-    """``GET /api/sessions/{id}`` of a session on disk that is not live."""
+class _SessionOnDisk(Response):
+    """The fields a session's ``meta.json`` gives both the cold view and the history row."""
 
     session_id: str
     colony_id: str | None
@@ -78,34 +78,25 @@ class ColdSessionView(Response):
     spawned_colony_id: None
     model: str
     status: Literal["live", "stopped"]
-    created_at: str
     updated_at: str
     stopped_at: str | None
     last_seq: int
     title: str | None = None
-    live: Literal[False]
-    cold: Literal[True]
     warnings: list[StateWarning] = Field(default_factory=list, description=WARNINGS)
 
 
-class HistoryRow(Response):
+class ColdSessionView(_SessionOnDisk):
+    """``GET /api/sessions/{id}`` of a session on disk that is not live."""
+
+    created_at: str
+    live: Literal[False]
+    cold: Literal[True]
+
+
+class HistoryRow(_SessionOnDisk):
     """A row of ``GET /api/sessions/history``: times in epoch seconds, as Hive's UI reads."""
 
-    session_id: str
-    colony_id: str | None
-    agent_path: str
-    queen_id: str
-    queen_name: str
-    queen_phase: QueenPhase
-    colony_spawned: bool
-    spawned_colony_id: None
-    model: str
-    status: Literal["live", "stopped"]
     created_at: float
-    updated_at: str
-    stopped_at: str | None
-    last_seq: int
-    title: str | None = None
     live: bool
     cold: bool
     last_active_at: float
@@ -113,7 +104,6 @@ class HistoryRow(Response):
     has_messages: bool
     message_count: int | None
     agent_name: None
-    warnings: list[StateWarning] = Field(default_factory=list, description=WARNINGS)
 
 
 class SessionLoading(Response):
