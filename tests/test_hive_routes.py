@@ -209,3 +209,28 @@ async def test_model_list_and_colony_data_tables_answer_what_the_ui_asks(client)
     assert await get(client, "/api/colonies/notes/data/tables") == {"tables": []}
     missing = await get(client, "/api/colonies/nope/data/tables", status=404)
     assert missing["code"] == "agent_not_found"
+
+
+async def test_a_chat_with_display_message_shows_it_and_the_queen_gets_the_message(client):
+    await create_session(client, session_id="d")
+    stream = await open_stream(client, "d")
+    resp = await client.post("/api/sessions/d/chat", json={
+        "message": "summarise this: <the file's text>", "display_message": "summarise this",
+        "images": []})
+    assert resp.status == 202
+    events = await until(stream, "execution_completed")
+    (received,) = [e for e in events if e["type"] == "client_input_received"]
+    assert received["data"]["content"] == "summarise this"  # the user's bubble, as in Hive
+    assert received["data"]["text"] == "summarise this: <the file's text>"  # the queen's
+    reply = [e for e in events if e["type"] == "llm_turn_complete"][-1]
+    assert "<the file's text>" in reply["data"]["message"]["content"][0]["text"]
+    stream.close()
+
+
+async def test_attachments_are_refused_clearly_and_nothing_is_recorded(client):
+    await create_session(client, session_id="i")
+    before = client.app[keys.SESSIONS].get("i").session.last_seq
+    resp = await client.post("/api/sessions/i/chat", json={
+        "message": "look", "images": [{"type": "image_url", "image_url": {"url": "data:,"}}]})
+    assert resp.status == 400 and (await resp.json())["code"] == "images_not_supported"
+    assert client.app[keys.SESSIONS].get("i").session.last_seq == before

@@ -91,6 +91,13 @@ class SelectQueenSessionBody(BaseModel):
 
 class ChatBody(_Body):
     message: str = Field(json_schema_extra=MESSAGE)
+    display_message: str | None = Field(
+        default=None, description="what the user's bubble shows when it is not `message` "
+                                  "(Hive's UI sends it with attachments)")
+    images: list[JsonValue] | None = Field(
+        default=None, json_schema_extra={"maxItems": 0},
+        description="attachments: not supported here; a non-empty list is 400 "
+                    "images_not_supported")
 
 
 class RenameSessionBody(_Body):

@@ -125,16 +125,18 @@ class Queen:
 
     # -- input ----------------------------------------------------------------------------------
     async def deliver(self, text: str, *, source: Source = "user", key: str | None = None,
-                      trigger_seq: int | None = None) -> tuple[Event, bool]:
+                      trigger_seq: int | None = None,
+                      shown: str | None = None) -> tuple[Event, bool]:
         """Record an input and queue it (or answer a pending ``ask_user``).
 
-        Returns the ``client_input_received`` event (durable when this returns) and whether
-        a trigger input was coalesced into one already pending.
+        ``shown``: what the user's bubble shows when it differs from what the queen gets
+        (Hive's ``display_message``). Returns the ``client_input_received`` event (durable
+        when this returns) and whether a trigger input was coalesced into one already pending.
         """
         if self._stopped or self.session.stopping:
             raise Unavailable("the session is stopping", code="session_stopping")
         if source == "user" and self._asking is not None:
-            return await self._answer(text), False
+            return await self._answer(text, shown), False
         if key is not None and (queued := self._pending_for(key)) is not None:
             queued.coalesced += 1
             event, stored = self._emit_input(text, source, key, trigger_seq,
@@ -143,7 +145,7 @@ class Queen:
             return event, True
         if len(self._inbox) >= self.inbox_size:
             raise Busy("the queen's inbox is full; retry later", code="inbox_full")
-        event, stored = self._emit_input(text, source, key, trigger_seq)
+        event, stored = self._emit_input(text, source, key, trigger_seq, shown=shown)
         self._inbox.append(InboxItem(text, event.seq, source, key))
         self._wakeup.set()
         await stored
@@ -153,22 +155,25 @@ class Queen:
         return next((item for item in self._inbox if item.key == key), None)
 
     def _emit_input(self, text: str, source: Source, key: str | None, trigger_seq: int | None,
-                    coalesced_into: int | None = None) -> tuple[Event, asyncio.Future[None]]:
-        user = source == "user"
-        self.session.record_input(text, source)  # count, time, preview for the history row
+                    coalesced_into: int | None = None,
+                    shown: str | None = None) -> tuple[Event, asyncio.Future[None]]:
+        content, queen_text = _said(text, source, shown)
+        self.session.record_input(content or text, source)  # count, time, preview
         return self.session.emit(ClientInputReceived(
-            content=text if user else "", text=None if user else text, source=source,
-            trigger_id=key, trigger_seq=trigger_seq, coalesced_into=coalesced_into),
+            content=content, text=queen_text, source=source, trigger_id=key,
+            trigger_seq=trigger_seq, coalesced_into=coalesced_into),
             correlation_id=input_correlation(self.session.last_seq + 1))
 
-    async def _answer(self, text: str) -> Event:
+    async def _answer(self, text: str, shown: str | None = None) -> Event:
         assert self._asking is not None
         request_seq, future = self._asking
         self._asking = None  # one answer per question: a second chat is a new input
+        content, queen_text = _said(text, "user", shown)
         event, stored = self.session.emit(
-            ClientInputReceived(content=text, answers_request_seq=request_seq),
+            ClientInputReceived(content=content, text=queen_text,
+                                answers_request_seq=request_seq),
             execution_id=self._execution_id)
-        self.session.record_input(text, "user")
+        self.session.record_input(content, "user")
         if not future.done():
             future.set_result(text)
         await stored
@@ -287,6 +292,16 @@ class Queen:
             finally:
                 if self._asking is not None and self._asking[1] is future:
                     self._asking = None
+
+
+def _said(text: str, source: Source, shown: str | None) -> tuple[str, str | None]:
+    """``(content, text)`` of an input: ``content`` is the user's bubble (empty for a trigger,
+    which Hive's UI shows as a banner), ``text`` what the queen gets when that differs."""
+    if source != "user":
+        return "", text
+    if shown is None or shown == text:
+        return text, None
+    return shown, text
 
 
 def input_correlation(seq: int) -> str:
