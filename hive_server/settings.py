@@ -18,7 +18,7 @@ from typing import Any, Literal, Union, get_args, get_origin
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-from pydantic_settings import EnvSettingsSource, TomlConfigSettingsSource
+from pydantic_settings import PydanticBaseSettingsSource, TomlConfigSettingsSource
 
 from hive_server.core.eventlog import Durability
 
@@ -130,7 +130,8 @@ ENV_NAMES = {field: f"HIVE_{field.upper()}" for field in (
     "host", "port", "home", "agents_dir", "queens_dir", "durability", "no_auth", "log_level",
     "model", "webhook_host", "webhook_port", "token", "token_file", "ui_dir", "allowed_origins",
     "shutdown_grace_seconds")}
-FLAG_NAMES = {"allowed_origins": "--allow-origin", "shutdown_grace_seconds": "--shutdown-grace"}
+FLAG_NAMES = {field: "--" + field.replace("_", "-") for field in Settings.model_fields} | {
+    "allowed_origins": "--allow-origin", "shutdown_grace_seconds": "--shutdown-grace"}
 # Options config.toml may set: ``home`` is where the file was found (it cannot move it), the
 # Anthropic settings come from their own environment variables only.
 CONFIG_KEYS = frozenset(Settings.model_fields) - {
@@ -154,51 +155,49 @@ def load_settings(flags: Mapping[str, Any], environ: Mapping[str, str] | None = 
                   warn: Callable[[str], None] | None = None) -> Settings:
     """Merge CLI flags (None = not given), HIVE_* env vars, config.toml and defaults.
 
-    pydantic-settings sources read the environment and the file; the layers are applied here,
-    lowest first, so each value's source is known for the error message (BaseSettings' merge
-    does not record it, and its sources are fixed per class, not per call). ``warn`` receives
-    one line per config key that is not an option (ignored). Raises ``SettingsError`` for a
-    value that cannot be used.
+    Each source's values (``source()``) are merged in ``sources`` order, first wins, as in
+    pydantic-settings' ``settings_customise_sources``; the merge is ours so ``Settings`` stays
+    a plain model (no environment read in tests) and each value's source is known for the
+    error message. ``warn`` receives one line per config key that is not an option (ignored).
+    Raises ``SettingsError`` for a value that cannot be used.
     """
     env = dict(os.environ if environ is None else environ)
-    home = flags.get("home") or env.get("HIVE_HOME") or DEFAULT_HOME
-    config = Path(home).expanduser() / "config.toml"
+    config = resolve_home(flags.get("home"), env) / "config.toml"
     given = {k: v for k, v in flags.items() if v is not None and k in Settings.model_fields}
-    values: dict[str, Any] = {}
-    sources: dict[str, str] = {}
-    for layer, where in [(_ConfigFile(config, warn)(), lambda _: str(config)),
-                         (_Environment(env)(), ENV_NAMES.__getitem__),
-                         (given, lambda f: FLAG_NAMES.get(f, "--" + f.replace("_", "-")))]:
-        for field, value in layer.items():
-            values[field], sources[field] = value, where(field)
-    values.setdefault("home", home)
-    _token_from_file(values, sources)
-    values["anthropic_api_key"] = env.get("ANTHROPIC_API_KEY") or None
-    values["anthropic_base_url"] = env.get("ANTHROPIC_BASE_URL") or None
-    values["env"] = env
+    sources = [(given.copy, FLAG_NAMES.__getitem__),  # the flags: the init source
+               (_Environment(env), ENV_NAMES.__getitem__),
+               (_ConfigFile(config, warn), lambda _: str(config))]
+    layers = [(source(), where) for source, where in reversed(sources)]  # lowest first
+    values = {field: value for layer, _ in layers for field, value in layer.items()}
+    origin = {field: where(field) for layer, where in layers for field in layer}
+    _token_from_file(values, origin)
+    values |= {"anthropic_api_key": env.get("ANTHROPIC_API_KEY") or None,
+               "anthropic_base_url": env.get("ANTHROPIC_BASE_URL") or None, "env": env}
     try:
         return Settings(**values)
     except ValidationError as exc:
-        raise SettingsError("; ".join(_describe(err, sources) for err in exc.errors())) from None
+        raise SettingsError("; ".join(_describe(err, origin) for err in exc.errors())) from None
 
 
-class _Environment(EnvSettingsSource):
-    """The ``HIVE_*`` variables of ``environ`` (given, so tests need not touch os.environ) for
-    the options in ``ENV_NAMES``; empty ones are unset. ``HIVE_NO_AUTH`` is true for 1, true,
-    yes or on (any case) and false otherwise; ``HIVE_ALLOWED_ORIGINS`` is comma-separated."""
+class _Environment(PydanticBaseSettingsSource):
+    """``ENV_NAMES`` read from ``environ`` (EnvSettingsSource reads only os.environ); empty
+    ones are unset. ``HIVE_NO_AUTH`` is true for 1, true, yes or on (any case) and false
+    otherwise; ``HIVE_ALLOWED_ORIGINS`` is comma-separated."""
 
     def __init__(self, environ: Mapping[str, str]):
+        super().__init__(Settings)
         self._environ = environ
-        super().__init__(Settings, env_prefix="HIVE_")
 
-    def _load_env_vars(self) -> Mapping[str, str | None]:
-        names = set(ENV_NAMES.values())  # exactly these names, in upper case
-        return {k.lower(): v for k, v in self._environ.items() if k in names and v != ""}
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        name = ENV_NAMES[field_name]  # exactly this name, in upper case
+        return self._environ.get(name) or None, name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return {name: self.prepare_field_value(name, None, value, False) for name in ENV_NAMES
+                if (value := self.get_field_value(None, name)[0]) is not None}
 
     def prepare_field_value(self, field_name: str, field: Any, value: Any,
                             value_is_complex: bool) -> Any:
-        if value is None:
-            return None
         if field_name == "no_auth":
             return value.lower() in TRUE_WORDS
         if field_name == "allowed_origins":
@@ -213,23 +212,23 @@ class _ConfigFile(TomlConfigSettingsSource):
     def __init__(self, path: Path, warn: Callable[[str], None] | None):
         if path.exists() and not path.is_file():  # the library would skip it silently
             raise SettingsError(f"{path}: not a file")
-        self._warn = warn
-        super().__init__(Settings, toml_file=path)
-
-    def _read_file(self, file_path: Any) -> dict[str, Any]:
+        self._path, self._warn = path, warn
         try:
-            data = super()._read_file(file_path)
+            super().__init__(BaseModel, toml_file=path)  # no fields: the table as written
         except (OSError, ValueError) as exc:  # TOMLDecodeError, UnicodeDecodeError
-            raise SettingsError(f"{file_path}: {exc}") from None
+            raise SettingsError(f"{path}: {exc}") from None
+
+    def __call__(self) -> dict[str, Any]:
+        data = super().__call__()
         section = data.get("server", data)
         if not isinstance(section, dict):
-            raise SettingsError(f"{file_path}: [server] must be a table")
+            raise SettingsError(f"{self._path}: [server] must be a table")
         known = {k: k.replace("-", "_") for k in section if k.replace("-", "_") in CONFIG_KEYS}
         unknown = [k for k in section if k not in known]
         unknown += [f"{k} (outside [server])" for k in data
                     if section is not data and k != "server"]
         if unknown and self._warn is not None:
-            self._warn(f"{file_path}: unknown keys ignored: "
+            self._warn(f"{self._path}: unknown keys ignored: "
                        f"{', '.join(_suggest(k) for k in unknown)}")
         return {name: section[k] for k, name in known.items()}
 
