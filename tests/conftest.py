@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 
 from hive_server.app import create_app
 from hive_server.core.clock import FakeClock
@@ -16,6 +18,12 @@ from hive_server.settings import Settings
 from tests.fakes import FakeAnthropic
 
 TOKEN = "test-token-0123456789"
+
+# Property tests on a shared 2-core machine: a slow moment must not fail a run as "too slow"
+# (a health check, not a property); each test keeps its own example count.
+hypothesis_settings.register_profile(
+    "hive", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+hypothesis_settings.load_profile("hive")
 
 
 def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
