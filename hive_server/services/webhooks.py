@@ -33,7 +33,6 @@ import binascii
 import hashlib
 import hmac
 import logging
-import os
 import re
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
@@ -43,7 +42,8 @@ import orjson
 from standardwebhooks import Webhook
 
 from hive_server.core.clock import Clock, SystemClock
-from hive_server.core.files import fsync_dir, write_atomic
+from hive_server.core.files import write_atomic
+from hive_server.core.jsonl import append_line, read_records, take_records
 from hive_server.errors import InvalidInput, Unauthorized, Unavailable
 from hive_server.models.triggers import SAFE_ID_RE, WebhookConfig
 
@@ -221,62 +221,6 @@ def _check_segment(value: str, what: str) -> str:
     return value
 
 
-# ---- durable files (all called through asyncio.to_thread) ----
-
-
-def _append_line(path: Path, line: bytes, max_bytes: int | None = None) -> bool:
-    """Append one line and fsync. A torn tail from a crash is sealed with a newline first.
-
-    Returns False (and writes nothing) when the file already holds ``max_bytes``.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    created = not path.exists()
-    with open(path, "a+b") as f:
-        size = f.seek(0, os.SEEK_END)
-        if max_bytes is not None and size >= max_bytes:
-            return False
-        if size:
-            f.seek(size - 1)
-            if f.read(1) != b"\n":
-                f.write(b"\n")
-        f.write(line)
-        f.flush()
-        os.fsync(f.fileno())
-    if created:
-        fsync_dir(path.parent)
-    return True
-
-
-def _read_records(path: Path) -> tuple[list[dict], bool]:
-    """Every JSON object line of ``path`` and whether anything (torn, junk) was skipped."""
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        return [], False
-    records, damaged = [], bool(raw) and not raw.endswith(b"\n")
-    for line in raw.splitlines():
-        if not line.strip():
-            continue
-        try:
-            record = orjson.loads(line)
-        except orjson.JSONDecodeError:
-            damaged = True
-            continue
-        if isinstance(record, dict):
-            records.append(record)
-        else:
-            damaged = True
-    return records, damaged
-
-
-def _take_records(path: Path) -> list[dict]:
-    records, _ = _read_records(path)
-    if path.exists():
-        path.unlink()
-        fsync_dir(path.parent)
-    return records
-
-
 def _delivery_key(agent_id: str, trigger_id: str, delivery_id: str) -> str:
     return hashlib.sha256(orjson.dumps([agent_id, trigger_id, delivery_id])).hexdigest()[:32]
 
@@ -319,7 +263,7 @@ class DeliveryStore:
             if key in seen:
                 return False
             line = orjson.dumps({"k": key, "t": now}) + b"\n"
-            await asyncio.to_thread(_append_line, self._path, line)
+            await asyncio.to_thread(append_line, self._path, line)
             seen[key] = now
             self._lines += 1
             if self._lines > 2 * len(seen) + 1024:
@@ -335,13 +279,13 @@ class DeliveryStore:
             if seen.pop(key, None) is None:
                 return
             line = orjson.dumps({"k": key, "t": self._clock.time(), "forget": True}) + b"\n"
-            await asyncio.to_thread(_append_line, self._path, line)
+            await asyncio.to_thread(append_line, self._path, line)
             self._lines += 1
 
     async def _load(self, now: float) -> dict[str, float]:
         if self._seen is not None:
             return self._seen
-        records, damaged = await asyncio.to_thread(_read_records, self._path)
+        records, damaged = await asyncio.to_thread(read_records, self._path)
         seen: dict[str, float] = {}
         for record in records:
             key, at = record.get("k"), record.get("t")
@@ -395,11 +339,11 @@ class WebhookInbox:
         except TypeError as exc:
             raise InvalidInput(f"delivery is not JSON-serialisable: {exc}") from None
         async with self._lock:
-            stored = await asyncio.to_thread(_append_line, path, line, self._max_bytes)
+            stored = await asyncio.to_thread(append_line, path, line, self._max_bytes)
         if not stored:
             raise Unavailable("webhook inbox is full", code="inbox_full")
 
     async def take(self, agent_id: str, trigger_id: str) -> list[dict]:
         path = self._path(agent_id, trigger_id)
         async with self._lock:
-            return await asyncio.to_thread(_take_records, path)
+            return await asyncio.to_thread(take_records, path)
