@@ -10,6 +10,7 @@ from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient
 
 from hive_server.llm.anthropic import AnthropicClient
+from tests.conftest import create_session
 from tests.sse_reader import read_until
 
 MAX_RETRIES = 2
@@ -38,6 +39,17 @@ async def chat(client: TestClient, session_id: str, message: str) -> dict[str, A
     resp = await client.post(f"/api/sessions/{session_id}/chat", json={"message": message})
     assert resp.status == 202, await resp.text()
     return await resp.json()
+
+
+async def chatted(client: TestClient, session_id: str, n: int) -> None:
+    """A new session that got ``n`` chats, each one answered."""
+    await create_session(client, session_id=session_id)
+    stream = await open_stream(client, session_id, after_seq=0)
+    for i in range(n):
+        await chat(client, session_id, f"message {i}")
+    for _ in range(n):
+        await until(stream, "execution_completed")
+    stream.close()
 
 
 async def open_stream(client: TestClient, session_id: str, after_seq: int = 0) -> ClientResponse:

@@ -10,21 +10,11 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import create_session
-from tests.queen_support import chat, open_stream, until
+from tests.queen_support import chat, chatted, open_stream, until
 from tests.sse_reader import read_until
 
 BAD_LINES = [b"\x00" * 2000, b'{"seq":4,"type":"client_in', b'{"seq":5,"x":"\xff\xfe"}',
              b'{"type":"llm_text_delta"}', b""]
-
-
-async def chatted(client, sid: str, n: int) -> None:
-    await create_session(client, session_id=sid)
-    stream = await open_stream(client, sid, after_seq=0)
-    for i in range(n):
-        await chat(client, sid, f"message {i}")
-    for _ in range(n):
-        await until(stream, "execution_completed")
-    stream.close()
 
 
 def corrupt(path: Path) -> list[int]:

@@ -14,7 +14,7 @@ from hive_server.services import session as session_module
 from hive_server.services.session import Session
 from tests.agent_fixtures import agents_tree
 from tests.conftest import create_session
-from tests.queen_support import chat, open_stream, until
+from tests.queen_support import chat, chatted, open_stream, until
 
 ROW_TYPES = {"session_id": str, "queen_id": str, "agent_path": str, "created_at": float,
              "last_active_at": float, "last_message": (str, type(None)), "has_messages": bool,
@@ -123,15 +123,6 @@ async def page(client, sid: str, query: str = "") -> dict:
                       ("truncated", bool), ("limit", int), ("session_id", str)):
         assert isinstance(body[key], kind), key
     return body
-
-
-async def chatted(client, sid: str, n: int) -> None:
-    await create_session(client, session_id=sid)
-    stream = await open_stream(client, sid, after_seq=0)
-    for i in range(n):
-        await chat(client, sid, f"message {i}")
-    for _ in range(n):
-        await until(stream, "execution_completed")
 
 
 @pytest.mark.parametrize("cold", [False, True])
