@@ -23,11 +23,11 @@ from hive_server.models.events import Event, EventType  # noqa: E402
 
 TEXT = "The quick brown fox jumps over the lazy dog while the queen plans the next step. " * 3
 
-# (durability, events, concurrent appenders); one batch appender waits ~10 ms per event
+# (durability, events, concurrent appenders)
 APPEND_RUNS = [
     (Durability.FSYNC, 2000, 1),
     (Durability.FSYNC, 2000, 32),
-    (Durability.BATCH, 500, 1),
+    (Durability.BATCH, 20_000, 1),
     (Durability.BATCH, 20_000, 32),
     (Durability.NONE, 20_000, 1),
     (Durability.NONE, 20_000, 32),
@@ -100,6 +100,38 @@ async def bench_streamed_appends(tmpdir: Path, n: int, durability: Durability) -
     }
 
 
+def raw_write_flush(path: Path, n: int) -> float:
+    """Seconds for ``n`` synchronous ``write()+flush()`` of the same lines (the baseline)."""
+    started = time.perf_counter()
+    with path.open("ab") as file:
+        for seq in range(1, n + 1):
+            file.write(realistic_event(seq).to_json() + b"\n")
+            file.flush()
+    return time.perf_counter() - started
+
+
+async def bench_acked_vs_raw(tmpdir: Path, n: int, durability: Durability) -> dict:
+    """One publisher awaiting each append, against ``write()+flush()`` of the same lines in
+    the same run (best of three each, so a noisy neighbour skews neither side)."""
+    raw_s = min(raw_write_flush(tmpdir / f"raw-{i}.jsonl", n) for i in range(3))
+    acked_s = []
+    for i in range(3):
+        log = EventLog(tmpdir / f"acked-{durability}-{i}.jsonl", durability)
+        await log.open()
+        started = time.perf_counter()
+        for seq in range(1, n + 1):
+            await log.append(realistic_event(seq))
+        acked_s.append(time.perf_counter() - started)
+        await log.close()
+    return {
+        "durability": str(durability),
+        "events": n,
+        "acked_per_s": n / min(acked_s),
+        "raw_per_s": n / raw_s,
+        "ratio": raw_s / min(acked_s),
+    }
+
+
 async def bench_read_tail(tmpdir: Path, size_mb: int = 50, limit: int = 2000) -> dict:
     """Open a ``size_mb`` log (last seq from its end) and read its last ``limit`` events."""
     path = tmpdir / "tail.jsonl"
@@ -166,6 +198,13 @@ async def run(quick: bool) -> None:
             print(
                 f"eventlog.append[{durability}]: {r['appends_per_s']:.0f} appends/s "
                 f"({r['events']} events, {concurrency} concurrent appenders awaiting each)"
+            )
+        for durability in (Durability.BATCH, Durability.NONE):
+            r = await bench_acked_vs_raw(tmpdir, 20_000 // scale, durability)
+            print(
+                f"eventlog.append[{durability}]: {r['acked_per_s']:.0f} appends/s, 1 publisher "
+                f"awaiting each = {r['ratio']:.2f}x write()+flush() of the same lines "
+                f"({r['raw_per_s']:.0f}/s)"
             )
         for durability in Durability:
             r = await bench_streamed_appends(tmpdir, 20_000 // scale, durability)

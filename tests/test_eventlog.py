@@ -251,6 +251,40 @@ async def test_every_durability_mode_resolves_after_the_line_is_written(tmp_path
     assert seqs_on_disk(path) == list(range(1, 202))
 
 
+@pytest.mark.parametrize("durability", [Durability.BATCH, Durability.NONE])
+async def test_batch_and_none_write_in_place_and_acknowledge_at_once(tmp_path, durability):
+    path = tmp_path / "events.jsonl"
+    log = await opened(path, durability, batch_interval=60.0)
+    for seq in (1, 2, 3):
+        future = log.append(make_event(seq))
+        assert future.done() and future.exception() is None
+        assert seqs_on_disk(path) == list(range(1, seq + 1))
+    await log.close()
+
+
+async def test_fsync_mode_acknowledges_only_after_the_group_commit(tmp_path, monkeypatch):
+    synced = []
+    monkeypatch.setattr("os.fsync", lambda fd: synced.append(fd))
+    log = await opened(tmp_path / "events.jsonl", Durability.FSYNC)
+    synced.clear()  # the directory entry's, at create
+    futures = [log.append(make_event(seq)) for seq in (1, 2, 3)]
+    assert not any(future.done() for future in futures)
+    await asyncio.gather(*futures)
+    assert len(synced) == 1  # one fsync for the three
+    await log.close()
+
+
+async def test_batch_mode_fsyncs_what_was_written_in_place(tmp_path, monkeypatch):
+    synced = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    monkeypatch.setattr("os.fsync", lambda fd: loop.call_soon_threadsafe(synced.set))
+    log = await opened(tmp_path / "events.jsonl", Durability.BATCH, batch_interval=0.0)
+    await log.append(make_event(1))
+    async with asyncio.timeout(10):  # bounded: the writer task syncs within batch_interval
+        await synced.wait()
+    await log.close()
+
+
 async def test_flush_waits_until_every_append_is_readable(tmp_path):
     path = tmp_path / "events.jsonl"
     log = await opened(path, Durability.FSYNC)
@@ -271,8 +305,9 @@ async def test_close_flushes_pending_appends(tmp_path):
 
 
 @pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
-async def test_write_error_fails_pending_appends_and_is_logged(caplog):
-    log = EventLog(Path("/dev/full"), Durability.NONE)
+@pytest.mark.parametrize("durability", list(Durability))
+async def test_write_error_fails_pending_appends_and_is_logged(caplog, durability):
+    log = EventLog(Path("/dev/full"), durability)
     await log.open()
     with caplog.at_level(logging.ERROR, logger="hive_server.core.eventlog"):
         future = log.append(make_event(1))

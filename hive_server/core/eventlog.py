@@ -1,9 +1,14 @@
 """The per-session append-only event log: ``events.jsonl``, one ``Event.to_json()`` per line.
 
-``EventLog`` owns one writer task: ``append`` enqueues synchronously (so call order is seq
-order), the writer takes every queued line, writes them in one call (and fsyncs, per
-``Durability``) in a thread, then resolves the appenders' futures. Reads go through the
-writer-free functions of ``eventlog_reader`` (re-exported here for cold sessions) in a thread.
+``EventLog`` owns one writer task. In ``fsync`` mode ``append`` enqueues synchronously (so
+call order is seq order), the writer takes every queued line, writes and fsyncs them in one
+call in a thread (group commit), then resolves the appenders' futures. In ``batch`` and
+``none`` mode an append whose file is open and finds nothing queued writes its line to the OS
+at once, in the event loop (a write to the page cache), and returns a future already
+resolved: the writer task only fsyncs (``batch``: at most ``batch_interval`` after the first
+unsynced write) and closes the idle file; while the file is closed (or lines are queued) an
+append queues as in ``fsync`` mode. Reads go through the writer-free functions of
+``eventlog_reader`` (re-exported here for cold sessions) in a thread.
 
 A log holds no descriptor while it is idle: once nothing was written for ``idle_close``
 seconds (and any due fsync is done) the writer syncs and closes the file, and reopens it for
@@ -32,6 +37,7 @@ from hive_server.core.eventlog_reader import (
     scan_after,
 )
 from hive_server.core.files import fsync_dir
+from hive_server.core.stats import EVENTS_APPENDED, timed_fsync
 from hive_server.models.events import Event
 
 __all__ = [
@@ -97,7 +103,7 @@ def _write_all(file: FileIO, data: bytes, fsync: bool) -> None:
     while view:
         view = view[os.write(file.fileno(), view) :]
     if fsync:
-        os.fsync(file.fileno())
+        timed_fsync(file.fileno())
 
 
 def _sync_and_close(file: FileIO, unsynced: bool) -> None:
@@ -151,6 +157,8 @@ class EventLog:
         self._inflight: list[asyncio.Future[None]] = []
         self._sync_deadline: float | None = None
         self._flushers: list[tuple[int, asyncio.Future[None]]] = []
+        self._direct = durability is not Durability.FSYNC  # write in append (module docstring)
+        self._direct_writes = 0  # appends written in place: the file is not idle
 
     @property
     def path(self) -> Path:
@@ -178,11 +186,33 @@ class EventLog:
             raise RuntimeError(f"event log {self._path} is not open")
         if event.seq != self._last_seq + 1:
             raise ValueError(f"event seq {event.seq} does not follow {self._last_seq}")
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._queue.append((event.to_json() + b"\n", future))
+        line = event.to_json() + b"\n"
         self._last_seq = event.seq
-        self._wakeup.set()
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if self._direct and self._file is not None and not (self._queue or self._inflight):
+            self._write_now(self._file, line, future)
+        else:
+            self._queue.append((line, future))
+            self._wakeup.set()
         return future
+
+    def _write_now(self, file: FileIO, line: bytes, future: asyncio.Future[None]) -> None:
+        """``batch``/``none``: write ``line`` here (in order: nothing is queued or in flight)
+        and resolve ``future``; a ``batch`` log arms its fsync deadline and wakes the writer."""
+        try:
+            _write_all(file, line, False)
+        except OSError as exc:
+            self._failed(exc)
+            future.set_exception(exc)
+            self._wakeup.set()  # the writer stops
+            return
+        self._unsynced = True
+        self._written_seq += 1
+        self._direct_writes += 1
+        future.set_result(None)
+        if self._durability is Durability.BATCH and self._sync_deadline is None:
+            self._sync_deadline = asyncio.get_running_loop().time() + self._batch_interval
+            self._wakeup.set()
 
     async def flush(self) -> None:
         """Return once every event appended so far is written (readable, maybe not synced)."""
@@ -242,19 +272,18 @@ class EventLog:
 
     async def _run(self) -> None:
         try:
-            while not (self._closed and not self._queue):
+            while not (self._closed and not self._queue) and self._error is None:
                 idle = await self._wait_for_work()
-                if self._queue:
+                if self._queue and self._error is None:
                     await self._write_queued()
                 if self._sync_due():
                     await self._sync()
                 if idle:
                     await self._close_file()
-            await self._sync()
+            if self._error is None:
+                await self._sync()
         except OSError as exc:
-            logger.exception("event log %s: write failed; failing pending appends", self._path)
-            self._error = exc
-            self._fail_pending(exc)
+            self._failed(exc)
         finally:
             self._closed = True
             self._fail_pending(RuntimeError(f"event log {self._path} writer stopped"))
@@ -263,17 +292,18 @@ class EventLog:
         """Wait for an append, a close or the sync deadline; True when the open file sat idle
         for ``idle_close`` seconds (no sync pending): time to close it."""
         idle = False
-        if not (self._queue or self._closed):
+        if not (self._queue or self._closed or self._error):
             timeout = None
             if self._sync_deadline is not None:
                 timeout = max(0.0, self._sync_deadline - asyncio.get_running_loop().time())
             elif self._file is not None:
                 timeout = self._idle_close
+            writes = self._direct_writes
             try:
                 async with asyncio.timeout(timeout):
                     await self._wakeup.wait()
-            except TimeoutError:
-                idle = self._sync_deadline is None
+            except TimeoutError:  # idle unless appends were written in place meanwhile
+                idle = self._sync_deadline is None and writes == self._direct_writes
         self._wakeup.clear()
         return idle
 
@@ -307,6 +337,7 @@ class EventLog:
         await asyncio.to_thread(_write_all, self._file, data, fsync)
         self._unsynced = not fsync
         self._written_seq += len(batch)
+        EVENTS_APPENDED.add(len(batch))
         futures, self._inflight = self._inflight, []
         self._release_flushers()
         _resolve(futures)
@@ -321,8 +352,8 @@ class EventLog:
         self._sync_deadline = None
         if self._file is None:  # closed while idle: synced then
             return
-        await asyncio.to_thread(os.fsync, self._file.fileno())
-        self._unsynced = False
+        self._unsynced = False  # before: a line written in place meanwhile stays unsynced
+        await asyncio.to_thread(timed_fsync, self._file.fileno())
 
     def _release_flushers(self) -> None:
         waiting = []
@@ -332,6 +363,12 @@ class EventLog:
             else:
                 waiting.append((target, future))
         self._flushers = waiting
+
+    def _failed(self, exc: OSError) -> None:
+        logger.error("event log %s: write failed; failing pending appends", self._path,
+                     exc_info=exc)
+        self._error = exc
+        self._fail_pending(exc)
 
     def _fail_pending(self, exc: BaseException) -> None:
         pending = [future for _, future in self._queue] + self._inflight
