@@ -31,6 +31,7 @@ from hive_server.web import (
     history,
     hooks,
     live,
+    metrics,
     openapi,
     queen,
     queen_sessions,
@@ -41,6 +42,7 @@ from hive_server.web import (
 )
 from hive_server.web.console import console_routes
 from hive_server.web.errors import SERVER_LOG, error_middleware
+from hive_server.web.metrics import metrics_middleware
 from hive_server.web.security import allowed_hosts, cors_headers, security_middleware
 from hive_server.web.ui import ui_routes
 
@@ -50,7 +52,8 @@ SHUTDOWN_RESERVE = 1.0  # of the shutdown grace, kept for the listeners and clea
 
 def create_app(settings: Settings, *, llm: LLMClient | None = None,
                clock: Clock | None = None) -> web.Application:
-    app = web.Application(middlewares=[error_middleware, security_middleware],
+    app = web.Application(middlewares=[metrics_middleware, error_middleware,
+                                       security_middleware],
                           client_max_size=settings.max_body_bytes,
                           handler_args={"logger": SERVER_LOG})
     app[keys.SETTINGS] = settings
@@ -60,6 +63,7 @@ def create_app(settings: Settings, *, llm: LLMClient | None = None,
     app[keys.CLOCK] = clock or SystemClock()
     app[keys.LLM] = llm or make_llm(settings.anthropic_api_key, settings.anthropic_base_url,
                                     settings.model)
+    metrics.install(app)
     app[keys.SSE_STREAMS] = set()
     app.cleanup_ctx.append(_llm_ctx)
     app.cleanup_ctx.append(_queens_ctx)
@@ -69,7 +73,7 @@ def create_app(settings: Settings, *, llm: LLMClient | None = None,
     app.on_shutdown.append(_end_streams)
     for table in (live.routes, health.routes, sessions.routes, sse.routes, queen.routes,
                   colony.routes, triggers.routes, hooks.routes, openapi.routes, config.routes,
-                  history.routes, queen_sessions.routes, session_panels.routes):
+                  history.routes, queen_sessions.routes, session_panels.routes, metrics.routes):
         app.add_routes(table)
     app.add_routes(ui_routes(settings.ui_dir) if settings.ui_dir else console_routes())
     return app
@@ -110,7 +114,7 @@ async def _scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _sessions_ctx(app: web.Application) -> AsyncIterator[None]:
-    settings, llm = app[keys.SETTINGS], app[keys.LLM]
+    settings, llm = app[keys.SETTINGS], app[keys.METERED_LLM]
     options = SessionOptions(
         home=settings.home, durability=settings.durability,
         default_model=llm.default_model, model_override=settings.model, provider=llm.provider,
@@ -147,9 +151,10 @@ async def _end_streams(app: web.Application) -> None:
 def create_webhook_app(main: web.Application) -> web.Application:
     """A listener that serves only ``/hooks/*`` with the main app's services (for
     ``--webhook-host/--webhook-port``: expose webhooks while the API stays on loopback)."""
-    hooks_app = web.Application(middlewares=[error_middleware],
+    hooks_app = web.Application(middlewares=[metrics_middleware, error_middleware],
                                 handler_args={"logger": SERVER_LOG})
     hooks_app[keys.SETTINGS] = main[keys.SETTINGS]
+    hooks_app[keys.REQUEST_COUNTS] = main[keys.REQUEST_COUNTS]  # one count of /hooks answers
 
     async def share(app: web.Application) -> None:
         app[keys.WEBHOOKS] = main[keys.WEBHOOKS]

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from aiohttp import web
+from prometheus_client import CollectorRegistry
 
 from hive_server.core.clock import Clock
 from hive_server.llm.base import LLMClient
+from hive_server.llm.metered import MeteredLLM
 from hive_server.services.catalog import AgentCatalog
 from hive_server.services.queen_sessions import QueenSessions
 from hive_server.services.queens import QueenRegistry
@@ -26,3 +28,6 @@ QUEEN_SESSIONS = web.AppKey("queen_sessions", QueenSessions)
 CATALOG = web.AppKey("catalog", AgentCatalog)
 SCHEDULER = web.AppKey("scheduler", TriggerScheduler)
 WEBHOOKS = web.AppKey("webhooks", WebhookIngress)
+METERED_LLM = web.AppKey("metered_llm", MeteredLLM)  # app[LLM], counted (the sessions' client)
+REQUEST_COUNTS = web.AppKey("request_counts", dict)  # (route, method, status) -> answers
+METRICS_REGISTRY = web.AppKey("metrics_registry", CollectorRegistry)

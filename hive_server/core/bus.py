@@ -13,6 +13,7 @@ import logging
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 
+from hive_server.core.stats import BUS_DROPS
 from hive_server.models.events import Event
 
 log = logging.getLogger(__name__)
@@ -113,6 +114,7 @@ class EventBus:
             self._subs.discard(sub)
             sub._end("lagged")
             self.dropped_subscribers += 1
+            BUS_DROPS.add()
             log.warning("bus %s: subscriber dropped at seq %d (buffer full, %d dropped so far)",
                         self.name, event.seq, self.dropped_subscribers)
 

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from hive_server.core.clock import Clock
+from hive_server.core.stats import LAG_BUCKETS, Histogram
 from hive_server.errors import Conflict, NotFound, Unavailable
 from hive_server.models.triggers import MisfirePolicy, TimerConfig
 from hive_server.services.schedule import MissedTicks, missed_ticks, next_fire
@@ -92,6 +93,7 @@ class TriggerScheduler:
         self._timers: dict[str, _Timer] = {}
         self._retiring: set[asyncio.Task[None]] = set()
         self._closed = False
+        self.lag = Histogram(LAG_BUCKETS)  # seconds from each fire's tick to its dispatch
 
     def __len__(self) -> int:
         return len(self._timers)
@@ -234,6 +236,8 @@ class TriggerScheduler:
     async def _call(
         self, timer: _Timer, callback: Callable[[_Info], Awaitable[None]], info: _Info
     ) -> None:
+        if isinstance(info, FireInfo):
+            self.lag.observe(max(0.0, info.fired_at - info.tick))
         try:
             await callback(info)
         except Exception:

@@ -79,7 +79,8 @@ def _check_origin(request: web.Request) -> None:
 
 
 def _check_token(request: web.Request, settings: Settings) -> None:
-    needs_token = settings.auth_required and request.path.startswith("/api/")
+    path = request.path
+    needs_token = settings.auth_required and (path.startswith("/api/") or path == "/metrics")
     if needs_token and not token_ok(settings, request_token(request)):
         raise Unauthorized("missing or invalid token", code="unauthorized")
 

@@ -1,0 +1,160 @@
+"""``GET /metrics``: the Prometheus text format, behind the API token.
+
+Nothing is counted through prometheus_client on the request path. The middleware adds 1 to
+a plain dict keyed by (route template, method, status). The services keep their own counts
+(``core/stats.py``, ``MeteredLLM``, the scheduler's lag histogram, the webhook ingress). A
+collector on the app's own ``CollectorRegistry`` reads all of them when ``/metrics`` is
+scraped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from prometheus_client.registry import Collector
+
+from hive_server import keys
+from hive_server.core import stats
+from hive_server.core.stats import Histogram
+from hive_server.llm.metered import MeteredLLM
+from hive_server.web.openapi import doc
+
+routes = web.RouteTableDef()
+UNMATCHED = "unmatched"  # the route label of a request no route matched (404, 405)
+HOOKS_ROUTE = "/hooks/{agent_id}/{trigger_id}"
+
+
+def install(app: web.Application) -> None:
+    """Give ``app`` its request counts, a metered LLM client and its own registry (call
+    after ``app[keys.LLM]`` is set)."""
+    app[keys.REQUEST_COUNTS] = {}
+    app[keys.METERED_LLM] = MeteredLLM(app[keys.LLM])
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(AppCollector(app))
+    app[keys.METRICS_REGISTRY] = registry
+
+
+def _route(request: web.Request) -> str:
+    resource = request.match_info.route.resource
+    return UNMATCHED if resource is None else resource.canonical
+
+
+def _count(request: web.Request, status: int) -> None:
+    counts = request.app[keys.REQUEST_COUNTS]
+    key = (_route(request), request.method, status)
+    counts[key] = counts.get(key, 0) + 1
+
+
+@web.middleware
+async def metrics_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Count every answer by route, method and status (outermost: the final status)."""
+    try:
+        response = await handler(request)
+    except web.HTTPException as exc:
+        _count(request, exc.status)
+        raise
+    except Exception:
+        _count(request, 500)
+        raise
+    _count(request, response.status)
+    return response
+
+
+@routes.get("/metrics")
+@doc(media="text/plain")
+async def metrics(request: web.Request) -> web.Response:
+    """Prometheus metrics of this server (text exposition format 0.0.4)."""
+    body = generate_latest(request.app[keys.METRICS_REGISTRY])
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+def _histogram(name: str, doc_text: str, histogram: Histogram,
+               labels: tuple[list[str], list[str]] | None = None) -> HistogramMetricFamily:
+    buckets, total = histogram.cumulative()
+    names, values = labels or ([], [])
+    family = HistogramMetricFamily(name, doc_text, labels=names)
+    family.add_metric(values, buckets, total)
+    return family
+
+
+class AppCollector(Collector):
+    """Reads the app's services when scraped."""
+
+    def __init__(self, app: web.Application):
+        self.app = app
+
+    def collect(self) -> Iterator[Metric]:
+        yield self._requests()
+        yield from self._storage()
+        yield from self._sessions()
+        yield from self._triggers()
+        yield self._webhooks()
+        yield from self._llm()
+
+    def _requests(self) -> Metric:
+        family = CounterMetricFamily("hive_http_requests", "HTTP answers by route template, "
+                                     "method and status", labels=["route", "method", "status"])
+        for (route, method, status), count in sorted(self.app[keys.REQUEST_COUNTS].items()):
+            family.add_metric([route, method, str(status)], count)
+        return family
+
+    def _storage(self) -> Iterator[Metric]:
+        yield CounterMetricFamily("hive_events_appended", "events written to session event "
+                                  "logs (this process)", value=stats.EVENTS_APPENDED.value)
+        yield _histogram("hive_eventlog_fsync_seconds", "duration of each fsync of an event "
+                         "log (this process)", stats.FSYNC_SECONDS)
+
+    def _sessions(self) -> Iterator[Metric]:
+        manager = self.app.get(keys.SESSIONS)
+        yield GaugeMetricFamily("hive_live_sessions", "sessions live in this server",
+                                value=len(manager.live()) if manager is not None else 0)
+        yield GaugeMetricFamily("hive_sse_subscribers", "open event streams (SSE and live "
+                                "feeds)", value=len(self.app[keys.SSE_STREAMS]))
+        yield CounterMetricFamily("hive_sse_dropped", "event stream subscribers ended "
+                                  "because they fell a whole buffer behind (this process)",
+                                  value=stats.BUS_DROPS.value)
+
+    def _triggers(self) -> Iterator[Metric]:
+        scheduler = self.app.get(keys.SCHEDULER)
+        lag = scheduler.lag if scheduler is not None else Histogram(stats.LAG_BUCKETS)
+        fires = CounterMetricFamily("hive_trigger_fires", "timer trigger fires",
+                                    value=sum(lag.counts))
+        yield fires
+        yield _histogram("hive_trigger_fire_lag_seconds", "from a timer's scheduled tick to "
+                         "its fire", lag)
+
+    def _webhooks(self) -> Metric:
+        family = CounterMetricFamily("hive_webhook_deliveries", "webhook deliveries by "
+                                     "outcome: accepted (handed to sessions or held), "
+                                     "duplicate, refused (4xx/5xx)", labels=["outcome"])
+        ingress = self.app.get(keys.WEBHOOKS)
+        refused = sum(count for (route, _, status), count
+                      in self.app[keys.REQUEST_COUNTS].items()
+                      if route == HOOKS_ROUTE and status >= 400)
+        family.add_metric(["accepted"], ingress.accepted if ingress is not None else 0)
+        family.add_metric(["duplicate"], ingress.duplicates if ingress is not None else 0)
+        family.add_metric(["refused"], refused)
+        return family
+
+    def _llm(self) -> Iterator[Metric]:
+        llm = self.app[keys.METERED_LLM]
+        turns = CounterMetricFamily("hive_llm_turns", "model turns by outcome (ok, cancelled "
+                                    "or the error type)", labels=["outcome"])
+        for outcome, count in sorted(llm.turns.items()):
+            turns.add_metric([outcome], count)
+        yield turns
+        tokens = CounterMetricFamily("hive_llm_tokens", "model tokens by kind",
+                                     labels=["kind"])
+        for kind, count in sorted(llm.tokens.items()):
+            tokens.add_metric([kind], count)
+        yield tokens
+        yield _histogram("hive_llm_turn_seconds", "duration of each model turn", llm.seconds)

@@ -1,0 +1,103 @@
+"""GET /metrics: the Prometheus text format behind the API token, with the families that a
+chat, a webhook delivery and a timer fire move."""
+
+from __future__ import annotations
+
+import aiohttp
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from hive_server.core import stats
+from tests.conftest import AUTH, create_session, make_settings
+from tests.queen_support import chat, open_stream, until
+from tests.trigger_support import next_fired, post_trigger, timer, webhook, write_triggers_agent
+
+
+@pytest.fixture
+def settings(tmp_path):
+    settings = make_settings(tmp_path, durability="fsync")
+    write_triggers_agent(settings.agents_dir, "hooks", [webhook("open", signature="none")])
+    return settings
+
+
+@pytest.fixture
+async def client(make_client, settings, fake_clock):
+    return await make_client(settings, clock=fake_clock)
+
+
+async def scrape(client) -> dict[str, dict[tuple, float]]:
+    """family name -> {labels as sorted (name, value) pairs, plus the sample name: value}."""
+    resp = await client.get("/metrics")
+    assert resp.status == 200, await resp.text()
+    assert resp.content_type == "text/plain"
+    families: dict[str, dict[tuple, float]] = {}
+    for family in text_string_to_metric_families(await resp.text()):
+        samples = families.setdefault(family.name, {})
+        for sample in family.samples:
+            samples[(sample.name, *sorted(sample.labels.items()))] = sample.value
+    return families
+
+
+async def test_metrics_need_the_token(client):
+    async with aiohttp.ClientSession() as http:
+        for headers in ({}, {"Authorization": "Bearer wrong"}):
+            async with http.get(client.make_url("/metrics"), headers=headers) as resp:
+                assert resp.status == 401
+                assert (await resp.json())["code"] == "unauthorized"
+        async with http.get(client.make_url("/metrics"), headers=AUTH) as resp:
+            assert resp.status == 200
+            assert "hive_http_requests_total" in await resp.text()
+
+
+async def test_a_chat_a_webhook_and_a_timer_show_in_the_metrics(client, fake_clock):
+    appended, fsyncs = stats.EVENTS_APPENDED.value, sum(stats.FSYNC_SECONDS.counts)
+    await create_session(client, session_id="s", agent_id="hooks")
+    stream = await open_stream(client, "s")
+    await chat(client, "s", "hello")
+    await until(stream, "execution_completed")
+    async with aiohttp.ClientSession() as http:
+        async with http.post(client.make_url("/hooks/hooks/open"), data=b"{}") as resp:
+            assert resp.status == 202
+        async with http.post(client.make_url("/hooks/hooks/nothing"), data=b"{}") as resp:
+            assert resp.status == 404
+    await post_trigger(client, "s", timer("tick", interval_minutes=1))
+    await fake_clock.advance(60)
+    await next_fired(stream)
+    got = await scrape(client)
+    stream.close()
+
+    requests = got["hive_http_requests"]
+    chat_key = ("hive_http_requests_total", ("method", "POST"),
+                ("route", "/api/sessions/{session_id}/chat"), ("status", "202"))
+    assert requests[chat_key] == 1
+    assert requests[("hive_http_requests_total", ("method", "POST"),
+                     ("route", "/hooks/{agent_id}/{trigger_id}"), ("status", "202"))] == 1
+    assert got["hive_webhook_deliveries"] == {
+        ("hive_webhook_deliveries_total", ("outcome", "accepted")): 1,
+        ("hive_webhook_deliveries_total", ("outcome", "duplicate")): 0,
+        ("hive_webhook_deliveries_total", ("outcome", "refused")): 1}
+    assert got["hive_events_appended"][("hive_events_appended_total",)] > appended
+    fsync_count = got["hive_eventlog_fsync_seconds"][("hive_eventlog_fsync_seconds_count",)]
+    assert fsync_count > fsyncs
+    assert got["hive_live_sessions"] == {("hive_live_sessions",): 1}
+    assert got["hive_sse_subscribers"] == {("hive_sse_subscribers",): 1}
+    assert ("hive_sse_dropped_total",) in got["hive_sse_dropped"]
+    assert got["hive_trigger_fires"] == {("hive_trigger_fires_total",): 1}
+    lag = got["hive_trigger_fire_lag_seconds"]
+    assert lag[("hive_trigger_fire_lag_seconds_count",)] == 1
+    assert lag[("hive_trigger_fire_lag_seconds_bucket", ("le", "+Inf"))] == 1
+    turns = got["hive_llm_turns"]
+    assert turns[("hive_llm_turns_total", ("outcome", "ok"))] >= 2  # the chat and the fire
+    tokens = got["hive_llm_tokens"]
+    assert tokens[("hive_llm_tokens_total", ("kind", "output_tokens"))] > 0
+    assert tokens[("hive_llm_tokens_total", ("kind", "input_tokens"))] > 0
+    seconds = got["hive_llm_turn_seconds"]
+    assert seconds[("hive_llm_turn_seconds_count",)] == turns[("hive_llm_turns_total",
+                                                                ("outcome", "ok"))]
+
+
+async def test_a_request_no_route_matched_is_counted_as_unmatched(client):
+    assert (await client.get("/api/no/such/thing")).status == 404
+    requests = (await scrape(client))["hive_http_requests"]
+    assert requests[("hive_http_requests_total", ("method", "GET"), ("route", "unmatched"),
+                     ("status", "404"))] == 1
