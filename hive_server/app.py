@@ -43,7 +43,7 @@ from hive_server.web import (
 from hive_server.web.console import console_routes
 from hive_server.web.errors import SERVER_LOG, error_middleware
 from hive_server.web.metrics import metrics_middleware
-from hive_server.web.security import allowed_hosts, cors_headers, security_middleware
+from hive_server.web.security import Guard
 from hive_server.web.ui import ui_routes
 
 log = logging.getLogger(__name__)
@@ -52,14 +52,12 @@ SHUTDOWN_RESERVE = 1.0  # of the shutdown grace, kept for the listeners and clea
 
 def create_app(settings: Settings, *, llm: LLMClient | None = None,
                clock: Clock | None = None) -> web.Application:
-    app = web.Application(middlewares=[metrics_middleware, error_middleware,
-                                       security_middleware],
+    guard = Guard(settings)  # the security checks and the error mapping: one middleware
+    app = web.Application(middlewares=[metrics_middleware, guard.middleware],
                           client_max_size=settings.max_body_bytes,
                           handler_args={"logger": SERVER_LOG})
     app[keys.SETTINGS] = settings
-    app[keys.ALLOWED_HOSTS] = allowed_hosts(settings)
-    app[keys.ALLOWED_ORIGINS] = frozenset(settings.allowed_origins)
-    app.on_response_prepare.append(cors_headers)
+    app.on_response_prepare.append(guard.cors_headers)
     app[keys.CLOCK] = clock or SystemClock()
     app[keys.LLM] = llm or make_llm(settings.anthropic_api_key, settings.anthropic_base_url,
                                     settings.model)

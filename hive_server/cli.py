@@ -35,6 +35,7 @@ from hive_server.settings import (
     load_settings,
     resolve_home,
 )
+from hive_server.web.access_log import runner_options
 
 log = logging.getLogger("hive_server")
 HARD_EXIT_MARGIN = 1.5  # after the grace period, seconds before the process is ended anyway
@@ -98,6 +99,11 @@ SERVE_OPTIONS: list[tuple[str, str, dict[str, Any], str]] = [
      "(a tool call still running is abandoned)"),
     ("--log-level", "log_level", {"choices": ["debug", "info", "warning", "error"]},
      "log level"),
+    ("--access-log", "access_log", {"action": "store_true", "default": None},
+     "log every request (aiohttp.access, INFO); off, only a slow request and a 5xx answer are "
+     "logged (WARNING), and a 4xx at --log-level debug"),
+    ("--slow-request-seconds", "slow_request_seconds", {"type": float, "metavar": "SECONDS"},
+     "a request that takes this long is logged (WARNING)"),
     ("--model", "model", {"metavar": "ID"}, "model of the queen and her workers"),
     ("--webhook-host", "webhook_host", {"metavar": "ADDR"},
      "serve /hooks/* on a second listener at this address"),
@@ -112,7 +118,7 @@ SERVE_OPTIONS: list[tuple[str, str, dict[str, Any], str]] = [
 ]
 DEFAULTS_SHOWN = {
     "home": "~/.hive", "agents_dir": "./agents", "queens_dir": "./queens",
-    "no_auth": "off, a token is required",
+    "no_auth": "off, a token is required", "access_log": "off",
     "token_file": "none, a new random token each start unless HIVE_TOKEN is set",
     "model": "claude-sonnet-5-5 with ANTHROPIC_API_KEY, else offline-1",
     "webhook_host": "the --host", "webhook_port": "none, /hooks/* is on the main port",
@@ -266,7 +272,8 @@ def make_runner(app: web.Application, settings: Settings) -> web.AppRunner:
     all arrived, is closed after ``idle_timeout_seconds`` (aiohttp's keep-alive timer also
     runs from the moment a connection opens until its first request is complete)."""
     return web.AppRunner(app, shutdown_timeout=2.0, handle_signals=False,
-                         keepalive_timeout=settings.idle_timeout_seconds)
+                         keepalive_timeout=settings.idle_timeout_seconds,
+                         **runner_options(settings))
 
 
 async def listen(runner: web.AppRunner, host: str, port: int, flag: str) -> None:

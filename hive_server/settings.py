@@ -39,6 +39,8 @@ class Settings(BaseModel):
     durability: Durability = Durability.BATCH
     no_auth: bool = False
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    access_log: bool = False  # a line per request; off: only slow ones and 5xx (4xx at debug)
+    slow_request_seconds: float = Field(default=1.0, gt=0)  # a request this slow is logged
     token: str = Field(default_factory=lambda: secrets.token_urlsafe(24), repr=False)
     token_file: Path | None = None  # where ``token`` was read from (or created), if anywhere
     model: str | None = None
@@ -129,7 +131,7 @@ def normalise_origin(value: str) -> str:
 ENV_NAMES = {field: f"HIVE_{field.upper()}" for field in (
     "host", "port", "home", "agents_dir", "queens_dir", "durability", "no_auth", "log_level",
     "model", "webhook_host", "webhook_port", "token", "token_file", "ui_dir", "allowed_origins",
-    "shutdown_grace_seconds")}
+    "shutdown_grace_seconds", "access_log", "slow_request_seconds")}
 FLAG_NAMES = {field: "--" + field.replace("_", "-") for field in Settings.model_fields} | {
     "allowed_origins": "--allow-origin", "shutdown_grace_seconds": "--shutdown-grace"}
 # Options config.toml may set: ``home`` is where the file was found (it cannot move it), the
@@ -198,7 +200,7 @@ class _Environment(PydanticBaseSettingsSource):
 
     def prepare_field_value(self, field_name: str, field: Any, value: Any,
                             value_is_complex: bool) -> Any:
-        if field_name == "no_auth":
+        if field_name in ("no_auth", "access_log"):
             return value.lower() in TRUE_WORDS
         if field_name == "allowed_origins":
             return [part for part in value.split(",") if part.strip()]

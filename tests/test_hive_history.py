@@ -61,7 +61,8 @@ async def test_rows_count_messages_in_memory_and_write_them_at_stop(client, sett
     assert (cold["cold"], cold["message_count"], cold["has_messages"]) == (True, 2, True)
 
 
-async def test_a_meta_written_before_the_fields_existed_still_lists(client, settings):
+async def test_a_meta_written_before_the_fields_existed_still_lists(make_client, settings):
+    client = await make_client(settings)
     await create_session(client, session_id="old")
     stream = await open_stream(client, "old", after_seq=0)
     await chat(client, "old", "hello")
@@ -71,9 +72,12 @@ async def test_a_meta_written_before_the_fields_existed_still_lists(client, sett
         await client.delete(f"/api/sessions/{sid}")
         path = settings.home / "sessions" / sid / "meta.json"
         meta = json.loads(path.read_text())
-        for key in ("message_count", "last_message", "last_input_at"):
-            del meta[key]
+        for key in ("message_count", "last_message", "last_input_at", "last_active_at",
+                    "first_message", "last_error"):
+            meta.pop(key, None)
         path.write_text(json.dumps({**meta, "phase": "planning"}))
+    await client.close()  # edited while stopped: the index reads the changed files again
+    client = await make_client(settings)
     rows = await history(client)
     assert rows["old"]["has_messages"] is True and rows["old"]["message_count"] is None
     assert rows["empty"]["has_messages"] is False  # started and stopped: two events

@@ -31,7 +31,7 @@ async def test_create_returns_live_dict_and_logs_session_started(client, setting
     assert [e["type"] for e in events] == ["session_started"]
     assert events[0]["seq"] == 1
     meta = json.loads((settings.home / "sessions" / sid / "meta.json").read_text())
-    assert meta["status"] == "live"
+    assert meta["status"] == "idle"  # not stopped: resumed at the next start
     assert (settings.home / "sessions" / sid / "workspace").is_dir()
 
 
@@ -152,7 +152,7 @@ async def test_resume_while_stopping_waits_for_the_stop(client, settings):
         await manager.create(CreateSessionBody(queen_resume_from="r"))
         await stopping
         meta = json.loads((settings.home / "sessions" / "r" / "meta.json").read_text())
-        assert meta["status"] == "live"
+        assert meta["status"] == "idle"
     events = read_log(settings.home, "r")
     assert [e["seq"] for e in events] == list(range(1, 42))
     assert [e["type"] for e in events] == ["session_started"] + [

@@ -209,6 +209,7 @@ class EventLog:
         self._unsynced = True
         self._written_seq += 1
         self._direct_writes += 1
+        EVENTS_APPENDED.add(1)
         future.set_result(None)
         if self._durability is Durability.BATCH and self._sync_deadline is None:
             self._sync_deadline = asyncio.get_running_loop().time() + self._batch_interval

@@ -56,6 +56,8 @@ class CreateSessionBody(_Body):
     queen_name: str | None = Field(default=None, max_length=200)
     queen_resume_from: str | None = NEW_SESSION_ID
     initial_phase: Phase = None
+    title: str | None = Field(default=None, max_length=200,
+                              json_schema_extra=contract.on_string(contract.TITLE))
 
     @model_validator(mode="after")
     def _colony_is_the_agent(self) -> CreateSessionBody:

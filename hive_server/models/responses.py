@@ -13,7 +13,7 @@ from pydantic import ConfigDict, Field, JsonValue, RootModel
 
 from hive_server.models.agent_views import Response, TriggerCard
 from hive_server.models.queen import QueenProfile
-from hive_server.models.session import CorruptSession, QueenPhase, StateWarning
+from hive_server.models.session import CorruptSession, QueenPhase, SessionStatus, StateWarning
 
 
 class Health(Response):
@@ -54,6 +54,11 @@ class LiveSessionView(Response):
     last_seq: int
     created_at: str
     title: str | None = None
+    status: SessionStatus
+    last_error: str | None = None
+    last_active_at: str = Field(description="ISO 8601: the last input or status change")
+    last_message: str | None = None
+    message_count: int | None = None
     live: Literal[True]
     cold: Literal[False]
     warnings: list[StateWarning] = Field(default_factory=list, description=WARNINGS)
@@ -77,7 +82,10 @@ class _SessionOnDisk(Response):
     colony_spawned: bool
     spawned_colony_id: None
     model: str
-    status: Literal["live", "stopped"]
+    status: SessionStatus
+    last_error: str | None = Field(default=None, description="the last failed turn's error")
+    first_message: str | None = Field(default=None, description="preview of the first user "
+                                                                "message")
     updated_at: str
     stopped_at: str | None
     last_seq: int
@@ -118,7 +126,12 @@ class LiveSessions(Response):
 
 
 class SessionHistory(Response):
+    """Sessions, newest activity first: a page (``total`` matching; ``next_cursor`` for the
+    next page, None on the last one)."""
+
     sessions: list[HistoryRow]
+    total: int
+    next_cursor: str | None = None
     corrupt: list[CorruptSession] = Field(
         default_factory=list, description="sessions whose meta.json is corrupt or unreadable "
         "(kept aside): they cannot be opened; DELETE /api/sessions/history/{id} removes one")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import secrets
 from datetime import UTC, datetime
-from typing import Literal, cast
+from typing import Literal, cast, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -23,6 +23,20 @@ LEGACY_PHASES: dict[str, QueenPhase] = {
     "working": "colony", "reviewing": "colony",
 }
 PREVIEW_CHARS = 120
+TITLE_CHARS = 80  # a title drawn from the first user message
+
+# A session's status: the one list (extend it here; the index, the filters and the answers
+# follow). ``live`` is what a meta.json written before it held for a session not stopped.
+SessionStatus = Literal["active", "awaiting_input", "idle", "failed", "cancelled", "stopped"]
+SESSION_STATUSES: tuple[str, ...] = get_args(SessionStatus)
+LEGACY_STATUSES: dict[str, SessionStatus] = {"live": "idle"}
+KEPT_ON_RESUME: frozenset[str] = frozenset({"failed", "cancelled"})
+
+
+def resumed_status(status: SessionStatus) -> SessionStatus:
+    """The status a session starts (or resumes) with: a failed or cancelled turn stays shown
+    until the next one; anything else (a turn a restart cut short, a stop) starts idle."""
+    return status if status in KEPT_ON_RESUME else "idle"
 
 
 def normalize_phase(value: str) -> QueenPhase | None:
@@ -75,6 +89,9 @@ class SessionMeta(BaseModel):
     ``message_count``, ``last_message`` and ``last_input_at`` follow the inputs handed to the
     queen (kept in memory and written lazily, see ``Session.record_input``);
     ``message_count`` is None in a meta.json written before they existed.
+    ``status`` follows the queen's turns (``QueenActivity``); ``last_active_at`` moves with
+    each input and each status change; ``title`` is given at create or by PATCH, else drawn
+    from the first user message (``first_message``).
     """
 
     model_config = ConfigDict(extra="ignore")
@@ -88,12 +105,15 @@ class SessionMeta(BaseModel):
     agent_path: str | None = None
     model: str
     phase: QueenPhase = "independent"
-    status: Literal["live", "stopped"] = "live"
+    status: SessionStatus = "idle"
+    last_error: str | None = None
     stopped_at: str | None = None
     message_count: int | None = None
     last_message: str | None = None
     last_input_at: str | None = None
-    title: str | None = None  # given by PATCH /api/sessions/{id}
+    last_active_at: str | None = None
+    first_message: str | None = None
+    title: str | None = None
     warnings: list[StateWarning] = Field(default_factory=list)
 
     @field_validator("phase", mode="before")
@@ -103,3 +123,17 @@ class SessionMeta(BaseModel):
         if isinstance(value, str):
             return normalize_phase(value) or "independent"
         return value
+
+    @field_validator("status", mode="before")
+    @classmethod
+    def _legacy_status(cls, value: object) -> object:
+        """``live`` (before the status model) loads as ``idle``."""
+        if isinstance(value, str):
+            return LEGACY_STATUSES.get(value, value)
+        return value
+
+    @property
+    def active_iso(self) -> str:
+        """The last activity: ``last_active_at``, else (an older meta) the last input, the
+        last change, the creation."""
+        return self.last_active_at or self.last_input_at or self.updated_at or self.created_at

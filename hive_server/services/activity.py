@@ -11,6 +11,12 @@ The states follow Hive's: ``executing`` from ``execution_started`` (and an ``ask
 answer); ``awaiting_user`` with ``park_reason`` ``ask_user`` (a question is pending) or
 ``turn_done`` (the execution ended); ``interrupted`` with ``user_stopped`` (cancelled) or
 ``llm_error`` (failed). A session that has not run yet is ``idle``.
+
+It also keeps the session's ``status`` (``models/session.py`` ``SessionStatus``), which
+``Session`` writes into meta and the index: ``active`` while a turn runs, ``awaiting_input``
+while an ``ask_user`` question waits, ``idle`` when a turn ended, ``failed`` (with
+``last_error``) when one failed, ``cancelled`` when Stop cancelled it. ``stopped`` is set by
+the session's close.
 """
 
 from __future__ import annotations
@@ -30,11 +36,19 @@ from hive_server.models.event_data import (
     parse_data,
 )
 from hive_server.models.events import Event, EventType
+from hive_server.models.session import SessionStatus
 
 _ENDS: dict[str, tuple[Activity, ParkReason]] = {
     EventType.EXECUTION_COMPLETED: ("awaiting_user", "turn_done"),
     EventType.EXECUTION_CANCELLED: ("interrupted", "user_stopped"),
     EventType.EXECUTION_FAILED: ("interrupted", "llm_error"),
+}
+_STATUS: dict[str, SessionStatus] = {
+    EventType.EXECUTION_STARTED: "active",
+    EventType.CLIENT_INPUT_REQUESTED: "awaiting_input",
+    EventType.EXECUTION_COMPLETED: "idle",
+    EventType.EXECUTION_CANCELLED: "cancelled",
+    EventType.EXECUTION_FAILED: "failed",
 }
 _WORKER_ENDS = frozenset({EventType.WORKER_COMPLETED, EventType.WORKER_FAILED})
 
@@ -50,6 +64,8 @@ class QueenActivity:
     iteration: int = 0  # the current execution's latest model turn
     last_event_at: str | None = None
     on_change: Callable[[], None] | None = None  # the server-wide live-sessions feed
+    status: SessionStatus = "idle"
+    last_error: str | None = None
 
     def observe(self, event: Event) -> LoopStateChanged | None:
         """Fold one event in; the ``loop_state_changed`` to emit when the state changed."""
@@ -62,6 +78,7 @@ class QueenActivity:
             self.workers.discard(event.stream_id)
         elif event.stream_id == "queen":
             self._fold(event)
+            self._follow_status(event)
         after = self._key()
         if after == before:
             return None
@@ -101,6 +118,19 @@ class QueenActivity:
             self._set("awaiting_user", "cold_interrupted", None)  # a restart ended the turn
         elif kind in _ENDS:
             self._set(*_ENDS[kind], None)
+
+    def _follow_status(self, event: Event) -> None:
+        if event.type == EventType.CLIENT_INPUT_RECEIVED:
+            if self.status == "awaiting_input" and self.activity == "executing":
+                self.status = "active"  # the question was answered: the turn goes on
+            return
+        status = _STATUS.get(event.type)
+        if status is None:
+            return
+        self.status = status
+        if status == "failed":
+            self.last_error = (f"{event.data.get('error_type') or 'error'}: "
+                               f"{event.data.get('error') or ''}").rstrip(": ")
 
     def _set(self, activity: Activity, park: ParkReason | None, execution: str | None) -> None:
         self.activity, self.park_reason, self.execution_id = activity, park, execution

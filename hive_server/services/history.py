@@ -1,35 +1,29 @@
-"""Sessions on disk as the history list and the agent directory see them.
+"""Sessions on disk as the history list and the agent directory see them, from the index.
 
-A live session is described from memory (its meta holds inputs not yet written to
-``meta.json``), a cold one from its ``meta.json``. A meta written before the input fields
-existed (``message_count`` None) still answers: it has messages when its log holds more than a
-start and a stop (``last_seq > 2``), and its last activity is its ``updated_at``.
+The sessions index (``SessionIndex``) answers which sessions match, in which order, how many;
+only the rows of the page are described further: a live session from memory, a cold one with
+its log's last seq (read from the end of its ``events.jsonl``). A meta written before the input
+fields existed (``message_count`` None) still answers: it has messages when its log holds more
+than a start and a stop (``last_seq > 2``), and its last activity is its ``updated_at``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Iterable
-from datetime import datetime
+from pathlib import Path
 
+from hive_server.core.eventlog import last_seq_file
 from hive_server.errors import InvalidInput, NotFound
 from hive_server.models.agent import is_agent_id
 from hive_server.models.session import CorruptSession, SessionMeta
+from hive_server.models.session_query import SessionFilter, SessionListQuery
 from hive_server.services.agent_folder import AgentEntry
+from hive_server.services.session_index_sql import AgentUsage, epoch
 from hive_server.services.sessions import LiveSession, SessionManager
 
+__all__ = ["AgentOverview", "AgentUsage", "HistoryEntry", "HistoryPage", "epoch"]
 LEGACY_EMPTY_LOG = 2  # session_started + session_stopped
-
-
-def epoch(iso: str | None) -> float | None:
-    """Epoch seconds of an ISO 8601 time; None when absent or unreadable."""
-    if not iso:
-        return None
-    try:
-        return datetime.fromisoformat(iso).timestamp()
-    except ValueError:
-        return None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -50,15 +44,15 @@ class HistoryEntry:
 
     @property
     def last_active_at(self) -> float:
-        return (epoch(self.meta.last_input_at) or epoch(self.meta.updated_at)
-                or self.created_at)
+        return epoch(self.meta.active_iso) or self.created_at
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
-class AgentUsage:
-    session_count: int = 0
-    run_count: int = 0  # inputs handed to the queens of its sessions (each one an execution)
-    last_active: float | None = None
+class HistoryPage:
+    entries: list[HistoryEntry]
+    total: int
+    next_cursor: str | None
+    corrupt: list[CorruptSession]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -68,52 +62,51 @@ class AgentOverview:
     usage: AgentUsage
 
 
-async def session_history(manager: SessionManager) -> list[HistoryEntry]:
-    """Every session on disk, newest first; live ones described from memory."""
-    return (await history_listing(manager))[0]
+async def history_page(manager: SessionManager, query: SessionListQuery) -> HistoryPage:
+    """One page of the sessions on disk matching the query, newest activity first."""
+    if query.cursor is not None and query.page is not None:
+        raise InvalidInput("give cursor or page, not both", code="invalid_query")
+    index = manager.store.index
+    found = await index.query(query.to_filter(), query.limit, query.cursor, query.page)
+    return HistoryPage(await _entries(manager, found.metas), found.total, found.next_cursor,
+                       await index.corrupt())
 
 
-async def history_listing(
-        manager: SessionManager) -> tuple[list[HistoryEntry], list[CorruptSession]]:
-    """``session_history``, and the sessions whose meta.json is corrupt (kept aside)."""
+async def _entries(manager: SessionManager, metas: list[SessionMeta]) -> list[HistoryEntry]:
+    """The rows described: live ones from memory, cold ones with their log's last seq."""
     lives = {live.session.id: live for live in manager.live()}
+    cold = [manager.store.root / meta.session_id for meta in metas
+            if meta.session_id not in lives]
+    seqs = dict(zip(cold, await asyncio.to_thread(_last_seqs, cold), strict=True))
     entries = []
-    metas, corrupt = await manager.store.scan()
-    for meta, last_seq in metas:
+    for meta in metas:
         live = lives.get(meta.session_id)
         if live is not None:
-            meta, last_seq = live.session.meta, live.session.last_seq
-        entries.append(HistoryEntry(meta, last_seq, live is not None))
-    return entries, corrupt
+            entries.append(HistoryEntry(live.session.meta, live.session.last_seq, True))
+        else:
+            entries.append(HistoryEntry(meta, seqs[manager.store.root / meta.session_id], False))
+    return entries
+
+
+def _last_seqs(folders: list[Path]) -> list[int]:
+    return [last_seq_file(folder / "events.jsonl") for folder in folders]
 
 
 async def agent_overview(manager: SessionManager) -> list[AgentOverview]:
     """Every agent folder (valid or not) with whether it is loaded and its sessions' usage."""
     loaded = {live.colony.agent_id for live in manager.live() if live.colony is not None}
-    usage = _usage(await session_history(manager))
+    usage = await manager.store.index.usage_by_agent()
     return [AgentOverview(entry, entry.agent_id in loaded, usage.get(entry.agent_id, AgentUsage()))
             for entry in manager.catalog.entries()]
 
 
 async def agent_sessions(manager: SessionManager, agent_id: str) -> list[HistoryEntry]:
-    """The sessions (newest first) that have ``agent_id`` as their colony (the agent folder
-    itself may be gone: its sessions stay on disk)."""
+    """The sessions (newest activity first) that have ``agent_id`` as their colony (the agent
+    folder itself may be gone: its sessions stay on disk)."""
     if not is_agent_id(agent_id):
         raise InvalidInput(f"invalid agent id: {agent_id!r}", code="invalid_agent_id")
-    return [entry for entry in await session_history(manager) if entry.meta.agent_id == agent_id]
-
-
-def _usage(entries: Iterable[HistoryEntry]) -> dict[str, AgentUsage]:
-    found: dict[str, AgentUsage] = {}
-    for item in entries:
-        agent = item.meta.agent_id
-        if agent is None:
-            continue
-        old = found.get(agent, AgentUsage())
-        latest = max(filter(None, (old.last_active, item.last_active_at)), default=None)
-        found[agent] = AgentUsage(old.session_count + 1,
-                                  old.run_count + (item.meta.message_count or 0), latest)
-    return found
+    metas = await manager.store.index.matching(SessionFilter(agent_id=agent_id))
+    return await _entries(manager, metas)
 
 
 async def live_or_cold(manager: SessionManager, session_id: str) -> LiveSession | None:

@@ -22,6 +22,7 @@ from hive_server.errors import Conflict, InvalidInput, NotFound
 from hive_server.models.api import CreateSessionBody, QueenSessionBody
 from hive_server.models.queen import QueenProfile, is_queen_id
 from hive_server.models.session import SessionMeta
+from hive_server.models.session_query import SessionFilter
 from hive_server.services.sessions import LiveSession, SessionManager
 
 Status = Literal["live", "resumed", "created", "colony"]
@@ -99,8 +100,9 @@ class QueenSessions:
 
     async def _newest_cold(self, queen: str) -> SessionMeta | None:
         live_ids = {live.session.id for live in self.manager.live()}
-        for meta, _ in await self.manager.store.list_metas():  # newest first
-            if (meta.queen_id == queen and meta.agent_id is None
+        metas = await self.manager.store.index.matching(SessionFilter(queen_id=queen))
+        for meta in metas:  # newest activity first
+            if (meta.agent_id is None
                     and meta.session_id not in live_ids
                     and not self.manager.is_loading(meta.session_id)):
                 return meta

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -22,7 +23,7 @@ from hive_server.core.files import write_atomic
 from hive_server.errors import Unavailable
 from hive_server.models.event_data import EventData, SessionStopped
 from hive_server.models.events import Event
-from hive_server.models.session import SessionMeta, preview
+from hive_server.models.session import TITLE_CHARS, SessionMeta, preview, resumed_status
 from hive_server.services.activity import QueenActivity
 
 log = logging.getLogger(__name__)
@@ -43,14 +44,17 @@ class Session:
     """The event stream and metadata of one live session."""
 
     def __init__(self, meta: SessionMeta, directory: Path, event_log: EventLog,
-                 *, bus_queue_size: int = 2048):
-        self.meta = meta
+                 *, bus_queue_size: int = 2048,
+                 on_meta: Callable[[SessionMeta], None] | None = None):
+        status = resumed_status(meta.status)
+        self.meta = meta.model_copy(update={"status": status})
         self.id = meta.session_id
         self.dir = directory
         self.workspace = directory / "workspace"
         self.log = event_log
         self.bus = EventBus(self.id, bus_queue_size)
-        self.activity = QueenActivity()
+        self.activity = QueenActivity(status=status, last_error=meta.last_error)
+        self.on_meta = on_meta  # the sessions index: told of every change, in memory or not
         self.started_monotonic = time.monotonic()
         self.loaded_at = time.time()
         self.parts: list[SessionPart] = []
@@ -89,6 +93,9 @@ class Session:
         self.bus.publish(event)
         if (change := self.activity.observe(event)) is not None:
             self.emit(change, execution_id=execution_id)
+        if self.activity.status != self.meta.status:
+            self._note({"status": self.activity.status, "last_error": self.activity.last_error,
+                        "last_active_at": event.timestamp})
         return event, stored
 
     async def emit_durable(self, payload: EventData, **kwargs: Any) -> Event:
@@ -107,13 +114,26 @@ class Session:
 
     def record_input(self, text: str, source: str) -> None:
         """Count an input handed to the queen (a chat or a trigger) in ``meta``: its count,
-        time and, for a user message, a preview. Kept in memory; ``meta.json`` is written at
-        most ``META_FLUSH_SECONDS`` later (or at close), never once per chat."""
+        time and, for a user message, a preview (the first one also gives the session a title
+        when it has none). Kept in memory; ``meta.json`` is written at most
+        ``META_FLUSH_SECONDS`` later (or at close), never once per chat."""
+        now = utc_iso()
         changes: dict[str, Any] = {"message_count": (self.meta.message_count or 0) + 1,
-                                   "last_input_at": utc_iso()}
+                                   "last_input_at": now, "last_active_at": now}
         if source == "user":
             changes["last_message"] = preview(text)
+            if self.meta.first_message is None:
+                changes["first_message"] = changes["last_message"]
+            if self.meta.title is None:
+                changes["title"] = preview(text, TITLE_CHARS)
+        self._note(changes)
+
+    def _note(self, changes: dict[str, Any]) -> None:
+        """Apply ``changes`` to meta in memory (the index follows at once, ``meta.json``
+        at most ``META_FLUSH_SECONDS`` later)."""
         self.meta = self.meta.model_copy(update=changes)
+        if self.on_meta is not None:
+            self.on_meta(self.meta)
         self._meta_dirty = True
         if self._meta_flush is None and not self._sealed:
             self._meta_flush = asyncio.create_task(self._flush_meta_later(),
@@ -152,6 +172,8 @@ class Session:
         self._meta_dirty = False
         payload = self.meta.model_dump_json(indent=2).encode()
         await asyncio.to_thread(write_atomic, self.dir / "meta.json", payload)
+        if self.on_meta is not None:
+            self.on_meta(self.meta)
 
     @property
     def uptime_seconds(self) -> float:
@@ -180,7 +202,9 @@ class Session:
             await self._stop_meta_flush()
             if mark_stopped:
                 async with self._meta_lock:
-                    await self._write_meta({"status": "stopped", "stopped_at": utc_iso()})
+                    now = utc_iso()
+                    await self._write_meta({"status": "stopped", "stopped_at": now,
+                                            "last_active_at": now})
             elif self._meta_dirty:  # kept live for the next start: only the inputs changed
                 async with self._meta_lock:
                     await self._write_meta({})

@@ -18,6 +18,7 @@ from hive_server.core.files import keep_aside, write_atomic
 from hive_server.errors import InvalidInput, NotFound
 from hive_server.models.session import CorruptSession, SessionMeta, is_safe_id
 from hive_server.services.session import utc_iso
+from hive_server.services.session_index import SessionIndex
 
 log = logging.getLogger(__name__)
 META = "meta.json"
@@ -26,6 +27,7 @@ META = "meta.json"
 class SessionStore:
     def __init__(self, home: Path):
         self.root = home / "sessions"
+        self.index = SessionIndex(home, self.root, self._load)  # follows every meta change
 
     def path(self, session_id: str) -> Path:
         if not is_safe_id(session_id):
@@ -48,6 +50,7 @@ class SessionStore:
         if found is None:
             raise NotFound(f"session {session_id!r} not found", code="session_not_found")
         if isinstance(found, CorruptSession):
+            self.index.mark_corrupt(found)
             raise InvalidInput(f"session {session_id!r} has a corrupt meta.json (kept as "
                                f"{found.kept_as}): {found.error}", code="session_corrupt",
                                extra={"kept_as": found.kept_as})
@@ -60,6 +63,7 @@ class SessionStore:
         meta = meta.model_copy(update={"title": title, "updated_at": utc_iso()})
         await asyncio.to_thread(write_atomic, self.path(session_id) / META,
                                 meta.model_dump_json(indent=2).encode())
+        self.index.put(meta)
         return meta
 
     async def list_metas(self) -> list[tuple[SessionMeta, int]]:
@@ -111,6 +115,7 @@ class SessionStore:
         if not path.is_dir() or path.is_symlink():
             raise NotFound(f"session {session_id!r} not found", code="session_not_found")
         await asyncio.to_thread(shutil.rmtree, path)
+        self.index.remove(session_id)
 
 
 def _own(meta: SessionMeta, session_id: str) -> SessionMeta:

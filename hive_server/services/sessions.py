@@ -157,7 +157,8 @@ class SessionManager:
         wants_agent = not resumed and (body.agent_id is not None or body.agent_path is not None)
         entry = find_agent(self.catalog, body.agent_id, body.agent_path) if wants_agent else None
         event_log = EventLog(directory / "events.jsonl", self.options.durability)
-        session = Session(meta, directory, event_log, bus_queue_size=self.options.bus_queue_size)
+        session = Session(meta, directory, event_log, bus_queue_size=self.options.bus_queue_size,
+                          on_meta=self.store.index.put)
         try:
             await asyncio.to_thread(_make_dirs, directory)
             info = await event_log.open()
@@ -177,6 +178,7 @@ class SessionManager:
             await session.close("failed_to_start", mark_stopped=False, log_stop=False)
             if not resumed:
                 await asyncio.to_thread(remove_new_folder, directory, NEW_FILES, ("workspace",))
+                self.store.index.remove(session_id)
             if out_of_descriptors(exc):
                 raise Unavailable("the server has run out of file descriptors; try again "
                                   "later", code="resource_exhausted") from exc
@@ -198,7 +200,7 @@ class SessionManager:
             queen_id=meta.queen_id, queen_name=meta.queen_name, agent_id=meta.agent_id,
             model=meta.model, provider=self.options.provider, resumed=resumed,
             previous_seq=previous_seq))
-        await session.save_meta(status="live", stopped_at=None)
+        await session.save_meta(status=session.activity.status, stopped_at=None)
         live: LiveSession
         base_tools = self._base_tools(session)  # built once: tool schemas are costly
         queen = Queen(session, self.llm, profile, inbox_size=self.options.inbox_size,
@@ -236,7 +238,7 @@ class SessionManager:
                    or self.options.default_model),
             phase=body.initial_phase or ("colony" if body.agent_id or body.agent_path
                                          else "independent"),
-            message_count=0,
+            message_count=0, title=_title(body.title),
         )
         return meta, profile
 
@@ -376,7 +378,7 @@ class SessionManager:
         """Resume the sessions that were live when the server last stopped or crashed."""
         resumed: list[str] = []
         for meta, _ in await self.store.list_metas():
-            if meta.status != "live" or meta.session_id in self._live:
+            if meta.status == "stopped" or meta.session_id in self._live:
                 continue
             try:
                 await self.create(CreateSessionBody(queen_resume_from=meta.session_id))
@@ -384,6 +386,13 @@ class SessionManager:
             except Exception:
                 log.exception("could not resume session %s", meta.session_id)
         return resumed
+
+
+def _title(title: str | None) -> str | None:
+    """A title given at create, stripped (400 ``empty_title`` when blank)."""
+    if title is not None and not title.strip():
+        raise InvalidInput("title is empty", code="empty_title")
+    return title.strip() if title is not None else None
 
 
 def _make_dirs(directory: Path) -> None:

@@ -94,6 +94,30 @@ def int_query(request: web.Request, name: str, default: int | None, *, minimum: 
     return value
 
 
+QUERY_EXEMPT = frozenset({"token"})  # the per-launch token may ride the query string
+
+
+def parse_query(request: web.Request, model: type[M]) -> M:
+    """The query string as ``model`` (its config forbids extra keys): 400 ``invalid_query``
+    naming an unknown, repeated or invalid parameter. An empty value counts as absent."""
+    values: dict[str, str] = {}
+    for name, value in request.query.items():
+        if name in QUERY_EXEMPT or value == "":
+            continue
+        if name in values:
+            raise InvalidInput(f"query parameter {name!r} is repeated", code="invalid_query",
+                               extra={"parameter": name})
+        values[name] = value
+    try:
+        return model.model_validate(values)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        name = str(error["loc"][0]) if error["loc"] else ""
+        message = (f"unknown query parameter {name!r}" if error["type"] == "extra_forbidden"
+                   else f"query parameter {name!r}: {error['msg']}")
+        raise InvalidInput(message, code="invalid_query", extra={"parameter": name}) from None
+
+
 def json_response(payload: object, status: int = 200) -> web.Response:
     """A JSON response: a response model (``models/responses.py``, ``agent_views.py``)
     serialised by itself, anything else by orjson (the same serializer as the log)."""

@@ -67,24 +67,30 @@ def error_response(status: int, message: str, code: str, **extra: object) -> web
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
-    except errors.HiveError as exc:
+    except Exception as exc:  # the request boundary
+        return error_answer(request, exc)
+
+
+def error_answer(request: web.Request, exc: Exception) -> web.StreamResponse:
+    """The JSON answer to ``exc``, raised on the request path (called in an ``except``
+    block); an HTTP exception that is no API error (a redirect, a page's 404) is re-raised."""
+    if isinstance(exc, errors.HiveError):
         return error_response(status_for(exc), exc.message, exc.code, **exc.extra)
-    except web.HTTPException as exc:
+    if isinstance(exc, web.HTTPException):
         if exc.status < 400 or not _is_api(request):
-            raise
+            raise exc
         code = HTTP_CODES.get(exc.status, "http_error")
         response = error_response(exc.status, exc.reason or code, code)
         if "Allow" in exc.headers:  # a 405 names the methods the path takes
             response.headers["Allow"] = exc.headers["Allow"]
         return response
-    except Exception as exc:  # the request boundary: a bug answers JSON, with its traceback logged
-        if out_of_descriptors(exc):  # EMFILE/ENFILE anywhere on the request path: not a bug
-            log.warning("out of file descriptors in %s %s: %s", request.method, request.path,
-                        exc)
-            return error_response(503, "the server has run out of file descriptors; try "
-                                  "again later", "resource_exhausted")
-        log.exception("unhandled error in %s %s", request.method, request.path)
-        return error_response(500, "internal server error", "internal_error")
+    if out_of_descriptors(exc):  # EMFILE/ENFILE anywhere on the request path: not a bug
+        log.warning("out of file descriptors in %s %s: %s", request.method, request.path, exc)
+        return error_response(503, "the server has run out of file descriptors; try "
+                              "again later", "resource_exhausted")
+    # a bug answers JSON, with its traceback logged
+    log.error("unhandled error in %s %s", request.method, request.path, exc_info=exc)
+    return error_response(500, "internal server error", "internal_error")
 
 
 def _is_api(request: web.Request) -> bool:

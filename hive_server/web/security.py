@@ -11,6 +11,11 @@
 
 ``/hooks/*`` is exempt from the token and Host checks: webhooks prove themselves by
 signature instead (checked by the webhook handler).
+
+``Guard`` holds what the checks need, computed once from the settings; its ``middleware`` is
+the app's only one: the checks, in one pass, and the error mapping of ``web/errors.py`` around
+them and the handler (a GET costs a few header lookups; nothing is parsed twice, and a ``Host``
+value once found allowed is remembered).
 """
 
 from __future__ import annotations
@@ -21,9 +26,9 @@ from urllib.parse import urlsplit
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from hive_server import keys
 from hive_server.errors import Forbidden, Unauthorized
 from hive_server.settings import LOOPBACK_HOSTS, Settings
+from hive_server.web.errors import error_answer
 
 TOKEN_COOKIE = "hive_token"
 STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -32,6 +37,8 @@ PREFLIGHT_HEADERS = {
     "Access-Control-Allow-Headers": "Authorization, X-Hive-Token, Content-Type, Last-Event-ID",
     "Access-Control-Max-Age": "600",
 }
+HOOKS = "/hooks/"
+HOST_CACHE_SIZE = 64  # Host values remembered as allowed (their ports may vary)
 
 
 def allowed_hosts(settings: Settings) -> frozenset[str]:
@@ -58,31 +65,19 @@ def request_token(request: web.Request) -> str | None:
             or request.query.get("token"))
 
 
-def token_ok(settings: Settings, supplied: str | None) -> bool:
+def _token_matches(supplied: str | None, token: bytes) -> bool:
     if supplied is None:
         return False
     # header bytes that are not UTF-8 arrive as surrogates; they never match, never raise
-    return hmac.compare_digest(supplied.encode("utf-8", "surrogatepass"),
-                               settings.token.encode())
+    return hmac.compare_digest(supplied.encode("utf-8", "surrogatepass"), token)
 
 
-def _check_origin(request: web.Request) -> None:
-    """A state-changing request riding the cookie comes from our own or an allowed origin."""
-    if request.method not in STATE_CHANGING or not _rides_cookie(request):
-        return
-    origin = request.headers.get("Origin")
-    if origin is None and TOKEN_COOKIE in request.cookies:
-        raise Forbidden("a request using the cookie must carry Origin",
-                        code="origin_not_allowed")
-    if origin is not None and not origin_allowed(request, origin):
-        raise Forbidden("Origin not allowed", code="origin_not_allowed")
+def token_ok(settings: Settings, supplied: str | None) -> bool:
+    return _token_matches(supplied, settings.token.encode())
 
 
-def _check_token(request: web.Request, settings: Settings) -> None:
-    path = request.path
-    needs_token = settings.auth_required and (path.startswith("/api/") or path == "/metrics")
-    if needs_token and not token_ok(settings, request_token(request)):
-        raise Unauthorized("missing or invalid token", code="unauthorized")
+def _needs_token(path: str) -> bool:
+    return path.startswith("/api/") or path == "/metrics"
 
 
 def _rides_cookie(request: web.Request) -> bool:
@@ -94,60 +89,98 @@ def _rides_cookie(request: web.Request) -> bool:
     return TOKEN_COOKIE in request.cookies or "token" not in request.query
 
 
-def origin_allowed(request: web.Request, origin: str) -> bool:
-    """``origin`` is listed in ``allowed_origins`` or is this server's own origin."""
-    return origin in request.app[keys.ALLOWED_ORIGINS] or _own_origin(request, origin)
-
-
-def _own_origin(request: web.Request, origin: str) -> bool:
-    """``http://<allowed host>[:<port this connection came in on>]``, exactly as a browser
-    writes it (the port from the socket, not from the Host header)."""
-    try:
-        parts = urlsplit(origin)
-        port = 80 if parts.port is None else parts.port
-    except ValueError:
-        return False
-    host = parts.hostname or ""
-    if parts.scheme != "http" or host not in request.app[keys.ALLOWED_HOSTS]:
-        return False
-    netloc = f"[{host}]" if ":" in host else host
-    canonical = f"http://{netloc}" if port == 80 else f"http://{netloc}:{port}"
-    return origin == canonical and port == _local_port(request)
-
-
 def _local_port(request: web.Request) -> int | None:
     sockname = request.transport.get_extra_info("sockname") if request.transport else None
     return sockname[1] if isinstance(sockname, tuple) else None
 
 
-def _preflight(request: web.Request) -> web.Response:
-    """Answer an ``OPTIONS`` preflight from an allowed origin (its ACAO is added by
-    ``cors_headers`` like on every response); refuse any other."""
-    if not origin_allowed(request, request.headers.get("Origin", "")):
-        raise Forbidden("CORS preflight from an origin not allowed", code="origin_not_allowed")
-    return web.Response(status=204, headers=PREFLIGHT_HEADERS)
+class Guard:
+    """This module's checks for one app (see the module docstring)."""
 
+    def __init__(self, settings: Settings):
+        self.hosts = allowed_hosts(settings)
+        self.origins = frozenset(settings.allowed_origins)
+        self.token = settings.token.encode()
+        self.auth_required = settings.auth_required
+        self._good_hosts: set[str] = set()
 
-@web.middleware
-async def security_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    if request.path.startswith("/hooks/"):
-        return await handler(request)
-    if _host_name(request.host) not in request.app[keys.ALLOWED_HOSTS]:
-        raise Forbidden("Host header not allowed", code="host_not_allowed")
-    if request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers:
-        return _preflight(request)
-    _check_origin(request)
-    _check_token(request, request.app[keys.SETTINGS])
-    return await handler(request)
+    @web.middleware
+    async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        try:
+            if request.path.startswith(HOOKS) or self._admit(request):
+                return await handler(request)
+            return self._preflight(request)
+        except Exception as exc:  # the request boundary (web/errors.py)
+            return error_answer(request, exc)
 
+    def _admit(self, request: web.Request) -> bool:
+        """Raise for a refused request; False for a CORS preflight to answer here."""
+        if not self._host_ok(request.host):
+            raise Forbidden("Host header not allowed", code="host_not_allowed")
+        method = request.method
+        if method == "OPTIONS" and "Access-Control-Request-Method" in request.headers:
+            return False
+        if method in STATE_CHANGING and _rides_cookie(request):
+            self._check_origin(request)
+        if (self.auth_required and _needs_token(request.path)
+                and not _token_matches(request_token(request), self.token)):
+            raise Unauthorized("missing or invalid token", code="unauthorized")
+        return True
 
-async def cors_headers(request: web.Request, response: web.StreamResponse) -> None:
-    """``on_response_prepare``: a response to an allowed origin (errors and streams too)
-    says so, so the page can read it."""
-    origin = request.headers.get("Origin")
-    if origin is None or request.path.startswith("/hooks/") or not origin_allowed(request, origin):
-        return
-    response.headers["Access-Control-Allow-Origin"] = origin
-    response.headers["Access-Control-Allow-Credentials"] = "true"
-    if "Origin" not in response.headers.getall("Vary", ()):
-        response.headers.add("Vary", "Origin")
+    def _host_ok(self, host: str) -> bool:
+        if host in self._good_hosts:
+            return True
+        if _host_name(host) not in self.hosts:
+            return False
+        if len(self._good_hosts) < HOST_CACHE_SIZE:
+            self._good_hosts.add(host)
+        return True
+
+    def _check_origin(self, request: web.Request) -> None:
+        """A state-changing request riding the cookie comes from our own or an allowed
+        origin."""
+        origin = request.headers.get("Origin")
+        if origin is None and TOKEN_COOKIE in request.cookies:
+            raise Forbidden("a request using the cookie must carry Origin",
+                            code="origin_not_allowed")
+        if origin is not None and not self.origin_allowed(request, origin):
+            raise Forbidden("Origin not allowed", code="origin_not_allowed")
+
+    def origin_allowed(self, request: web.Request, origin: str) -> bool:
+        """``origin`` is listed in ``allowed_origins`` or is this server's own origin."""
+        return origin in self.origins or self._own_origin(request, origin)
+
+    def _own_origin(self, request: web.Request, origin: str) -> bool:
+        """``http://<allowed host>[:<port this connection came in on>]``, exactly as a browser
+        writes it (the port from the socket, not from the Host header)."""
+        try:
+            parts = urlsplit(origin)
+            port = 80 if parts.port is None else parts.port
+        except ValueError:
+            return False
+        host = parts.hostname or ""
+        if parts.scheme != "http" or host not in self.hosts:
+            return False
+        netloc = f"[{host}]" if ":" in host else host
+        canonical = f"http://{netloc}" if port == 80 else f"http://{netloc}:{port}"
+        return origin == canonical and port == _local_port(request)
+
+    def _preflight(self, request: web.Request) -> web.Response:
+        """Answer an ``OPTIONS`` preflight from an allowed origin (its ACAO is added by
+        ``cors_headers`` like on every response); refuse any other."""
+        if not self.origin_allowed(request, request.headers.get("Origin", "")):
+            raise Forbidden("CORS preflight from an origin not allowed",
+                            code="origin_not_allowed")
+        return web.Response(status=204, headers=PREFLIGHT_HEADERS)
+
+    async def cors_headers(self, request: web.Request, response: web.StreamResponse) -> None:
+        """``on_response_prepare``: a response to an allowed origin (errors and streams too)
+        says so, so the page can read it."""
+        origin = request.headers.get("Origin")
+        if (origin is None or request.path.startswith(HOOKS)
+                or not self.origin_allowed(request, origin)):
+            return
+        response.headers["Access-Control-Allow-Origin"] = origin
+        response.headers["Access-Control-Allow-Credentials"] = "true"
+        if "Origin" not in response.headers.getall("Vary", ()):
+            response.headers.add("Vary", "Origin")

@@ -88,14 +88,14 @@ async def get_session(request: web.Request) -> web.Response:
     """A live session (with entry points), or a cold one from disk."""
     manager = request.app[keys.SESSIONS]
     session_id = request.match_info["session_id"]
-    path = manager.store.path(session_id)
     if manager.is_loading(session_id):
         return json_response(SessionLoading(session_id=session_id, loading=True), status=202)
     try:
         live = manager.get(session_id)
         cards = [TriggerCard.model_validate(card) for card in live.triggers.cards()]
         return json_response(LiveSessionDetail(**live_session_fields(live), entry_points=cards))
-    except NotFound:
+    except NotFound:  # a live session's id is valid: only a cold one's is checked (400)
+        path = manager.store.path(session_id)
         meta = await manager.store.read_meta(session_id)
     last_seq = await asyncio.to_thread(last_seq_file, path / "events.jsonl")
     return json_response(cold_session_view(meta, last_seq))
