@@ -22,9 +22,10 @@ from hive_server.models.responses import (
     SessionRenamed,
     SessionStopped,
 )
-from hive_server.services.history import agent_sessions, history_listing
+from hive_server.models.session_query import SessionListQuery
+from hive_server.services.history import agent_sessions, history_page
 from hive_server.services.live_session import LiveSession
-from hive_server.web.body import check_message, json_response, parse_json
+from hive_server.web.body import check_message, json_response, parse_json, parse_query
 from hive_server.web.openapi import doc
 from hive_server.web.views import (
     cold_session_view,
@@ -57,12 +58,15 @@ async def list_sessions(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/sessions/history")
-@doc(response=SessionHistory)
+@doc(query=SessionListQuery, response=SessionHistory)
 async def list_history(request: web.Request) -> web.Response:
-    """Every session on disk, newest first (``corrupt``: those whose meta.json is not)."""
-    entries, corrupt = await history_listing(request.app[keys.SESSIONS])
-    return json_response(SessionHistory(sessions=[history_row(entry) for entry in entries],
-                                        corrupt=corrupt))
+    """The sessions on disk, live and cold, newest activity first: filters, a page of
+    ``limit`` by ``cursor`` or ``page`` (``corrupt``: sessions whose meta.json is not)."""
+    query = parse_query(request, SessionListQuery)
+    page = await history_page(request.app[keys.SESSIONS], query)
+    return json_response(SessionHistory(
+        sessions=[history_row(entry) for entry in page.entries], total=page.total,
+        next_cursor=page.next_cursor, corrupt=page.corrupt))
 
 
 @routes.get("/api/colonies/{colony_id}/sessions")
@@ -70,7 +74,8 @@ async def list_history(request: web.Request) -> web.Response:
 async def colony_sessions(request: web.Request) -> web.Response:
     """The sessions that have this agent as their colony, newest first (Hive's colony page)."""
     entries = await agent_sessions(request.app[keys.SESSIONS], request.match_info["colony_id"])
-    return json_response(SessionHistory(sessions=[history_row(entry) for entry in entries]))
+    return json_response(SessionHistory(sessions=[history_row(entry) for entry in entries],
+                                        total=len(entries)))
 
 
 @routes.delete("/api/sessions/history/{session_id}")
