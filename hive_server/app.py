@@ -117,6 +117,7 @@ async def _sessions_ctx(app: web.Application) -> AsyncIterator[None]:
         home=settings.home, durability=settings.durability,
         default_model=llm.default_model, model_override=settings.model, provider=llm.provider,
         bus_queue_size=settings.sse_queue_size, inbox_size=settings.queen_inbox_size,
+        stale_turn_seconds=settings.stale_turn_seconds,
         secret=settings.secret,
     )
     clock, hooks_dir = app[keys.CLOCK], settings.home / "webhooks"

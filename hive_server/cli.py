@@ -97,6 +97,9 @@ SERVE_OPTIONS: list[tuple[str, str, dict[str, Any], str]] = [
      {"type": float, "metavar": "SECONDS", "dest": "shutdown_grace_seconds"},
      "after SIGTERM or SIGINT, how long sessions get to stop before the process exits anyway "
      "(a tool call still running is abandoned)"),
+    ("--stale-turn-seconds", "stale_turn_seconds", {"type": float, "metavar": "SECONDS"},
+     "fail a queen turn that produces no event for this long (execution_failed, error_type "
+     "stale; a turn waiting on ask_user never goes stale)"),
     ("--log-level", "log_level", {"choices": ["debug", "info", "warning", "error"]},
      "log level"),
     ("--access-log", "access_log", {"action": "store_true", "default": None},

@@ -105,7 +105,8 @@ async def test_kill_9_keeps_seq_contiguous_and_resumes(server, tmp_path):
         assert seqs == list(range(1, len(seqs) + 1))
     types = [json.loads(x)["type"] for x in
              (server.home / "sessions" / "a" / "events.jsonl").read_text().splitlines()]
-    assert types[0] == "session_started" and types[-2:] == ["session_started", "session_stopped"]
+    assert types[0] == "session_started"
+    assert types[-3:] == ["session_started", "session_summary", "session_stopped"]
 
 
 async def run_to_exit(*args: str, timeout: float = 30.0) -> tuple[int, bytes, bytes]:

@@ -119,8 +119,9 @@ async def test_live_sessions_resume_after_restart(make_client, tmp_path):
     live = await (await second.get("/api/sessions")).json()
     assert [s["session_id"] for s in live["sessions"]] == ["keep"]
     types = [e["type"] for e in read_log(settings.home, "keep")]
-    assert types == ["session_started", "session_stopped", "session_started"]
-    assert [e["seq"] for e in read_log(settings.home, "keep")] == [1, 2, 3]
+    assert types == ["session_started", "session_summary", "session_stopped",
+                     "session_started"]
+    assert [e["seq"] for e in read_log(settings.home, "keep")] == [1, 2, 3, 4]
 
 
 async def test_event_history_live_and_cold(client):
@@ -154,9 +155,9 @@ async def test_resume_while_stopping_waits_for_the_stop(client, settings):
         meta = json.loads((settings.home / "sessions" / "r" / "meta.json").read_text())
         assert meta["status"] == "idle"
     events = read_log(settings.home, "r")
-    assert [e["seq"] for e in events] == list(range(1, 42))
+    assert [e["seq"] for e in events] == list(range(1, 62))
     assert [e["type"] for e in events] == ["session_started"] + [
-        "session_stopped", "session_started"] * 20
+        "session_summary", "session_stopped", "session_started"] * 20
 
 
 async def test_delete_history_while_stopping_leaves_no_folder(client, settings):

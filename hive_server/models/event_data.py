@@ -20,6 +20,7 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
 from hive_server.models.event_base import EventData
 from hive_server.models.events import EventType
+from hive_server.models.handoff import Handoff
 from hive_server.models.trigger_events import (
     TriggerActivated,
     TriggerAvailable,
@@ -57,6 +58,14 @@ class SessionStopped(EventData):
 
     TYPE = EventType.SESSION_STOPPED
     reason: Literal["deleted", "agent_deleted", "shutdown", "failed_to_start"] | str
+
+
+class SessionSummary(EventData):
+    """The handoff notes of a stop, just before its ``session_stopped`` (also in ``meta.json``
+    as ``handoff``): what was done, what is pending, what failed, the last decisions."""
+
+    TYPE = EventType.SESSION_SUMMARY
+    handoff: Handoff
 
 
 class SessionResumed(EventData):
@@ -313,8 +322,8 @@ __all__ = ["MODELS", "EventData", "TriggerCardFields", "parse_data", "schemas"]
 
 MODELS: dict[EventType, type[EventData]] = {
     model.TYPE: model for model in (
-        SessionStarted, SessionStopped, SessionResumed, LogRepaired, LogCorrupt, StateCorrupt,
-        ClientInputReceived,
+        SessionStarted, SessionStopped, SessionSummary, SessionResumed, LogRepaired, LogCorrupt,
+        StateCorrupt, ClientInputReceived,
         ClientInputCommitted, ClientInputRequested, ClientOutputDelta, LlmTextDelta,
         LlmTurnComplete, ToolCallStarted, ToolCallCompleted, ExecutionStarted, ExecutionCompleted,
         ExecutionFailed, ExecutionCancelled, LoopStateChanged, WorkerColonyLoaded,

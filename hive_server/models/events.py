@@ -21,6 +21,7 @@ class EventType(StrEnum):
     SESSION_STARTED = "session_started"
     SESSION_STOPPED = "session_stopped"
     SESSION_RESUMED = "session_resumed"
+    SESSION_SUMMARY = "session_summary"
     CLIENT_INPUT_RECEIVED = "client_input_received"
     CLIENT_INPUT_REQUESTED = "client_input_requested"
     CLIENT_INPUT_COMMITTED = "client_input_committed"

@@ -12,6 +12,7 @@ from typing import Literal
 from pydantic import ConfigDict, Field, JsonValue, RootModel
 
 from hive_server.models.agent_views import Response, TriggerCard
+from hive_server.models.handoff import Handoff
 from hive_server.models.queen import QueenProfile
 from hive_server.models.session import CorruptSession, QueenPhase, SessionStatus, StateWarning
 
@@ -91,6 +92,8 @@ class _SessionOnDisk(Response):
     last_seq: int
     title: str | None = None
     warnings: list[StateWarning] = Field(default_factory=list, description=WARNINGS)
+    handoff: Handoff | None = Field(default=None, description="the handoff notes of the last "
+                                    "stop (session_summary); null before the first stop")
 
 
 class ColdSessionView(_SessionOnDisk):

@@ -9,6 +9,8 @@ from typing import Literal, cast, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from hive_server.models.handoff import Handoff
+
 SAFE_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 
 
@@ -115,6 +117,7 @@ class SessionMeta(BaseModel):
     first_message: str | None = None
     title: str | None = None
     warnings: list[StateWarning] = Field(default_factory=list)
+    handoff: Handoff | None = None  # notes of the last stop (services/handoff.py)
 
     @field_validator("phase", mode="before")
     @classmethod

@@ -36,6 +36,7 @@ from hive_server.models.event_data import (
     parse_data,
 )
 from hive_server.models.events import EventType
+from hive_server.services.handoff import NOTED, HandoffNotes
 from hive_server.services.open_turn import (
     RESTART_NOTE,
     RESTART_RESULT,
@@ -49,7 +50,7 @@ Message = dict[str, Any]
 _FOLDED = frozenset({EventType.CLIENT_INPUT_RECEIVED, EventType.EXECUTION_STARTED,
                      EventType.LLM_TURN_COMPLETE, EventType.TOOL_CALL_COMPLETED,
                      EventType.EXECUTION_FAILED})
-_WANTED = frozenset({*_FOLDED, *TRACKED, EventType.LOG_CORRUPT})
+_WANTED = frozenset({*_FOLDED, *TRACKED, *NOTED, EventType.LOG_CORRUPT})
 INTERRUPTED = RESTART_RESULT
 CUT_NOTE = "\n[{} characters of this tool result were cut to fit the context window]"
 
@@ -68,12 +69,13 @@ class Rebuilt:
     # a parked turn's results so far (completed calls; calls the restart interrupted)
     bad_lines: list[tuple[int, int]] = dataclasses.field(default_factory=list)  # new ones
     # (offset, length) of invalid lines not yet reported by a log_corrupt event
+    notes: HandoffNotes = dataclasses.field(default_factory=HandoffNotes)  # the whole log's
 
 
 def rebuild_from_file(path: Path) -> Rebuilt:
     """Read the log once, parsing only the lines that shape the queen's conversation and her
     open turn (``LogScan`` also finds every invalid line on the way)."""
-    folder, tracker, scan = _Folder(), TurnTracker(), LogScan(_WANTED)
+    folder, tracker, scan, notes = _Folder(), TurnTracker(), LogScan(_WANTED), HandoffNotes()
     reported: set[int] = set()
     if not path.exists():
         return Rebuilt([], [])
@@ -91,6 +93,7 @@ def rebuild_from_file(path: Path) -> Rebuilt:
                 folder.add(event["seq"], kind, data)
             elif kind == EventType.LOG_CORRUPT:
                 reported.add(int(data["offset"]))
+            notes.add(event["seq"], kind, stream, data, event.get("timestamp"))
         except (orjson.JSONDecodeError, ValidationError, KeyError, TypeError, ValueError,
                 AttributeError):
             scan.mark_bad(offset, line)  # well formed, but not a valid event
@@ -98,7 +101,7 @@ def rebuild_from_file(path: Path) -> Rebuilt:
     messages = normalize(folder.finish(tracker.turn), open_last=parked)
     return Rebuilt(messages, sorted(folder.inputs.items()), tracker,
                    folder.results if parked else {},
-                   sorted(bad for bad in scan.bad if bad[0] not in reported))
+                   sorted(bad for bad in scan.bad if bad[0] not in reported), notes)
 
 
 class _Folder:

@@ -82,6 +82,7 @@ class Queen:
         self._stopped = False
         self._keep_open = False
         self._execution_id: str | None = None
+        self._stale: ExecutionFailed | None = None  # how the current execution ends when cut
         self.executions = 0
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -114,6 +115,11 @@ class Queen:
     @property
     def busy(self) -> bool:
         return self._current is not None
+
+    @property
+    def may_stall(self) -> bool:
+        """Running a turn that is not waiting for the user (the stale-turn watchdog's case)."""
+        return self.busy and self._asking is None
 
     @property
     def pending(self) -> int:
@@ -179,6 +185,16 @@ class Queen:
         await stored
         return event
 
+    async def fail_stale(self, seconds: float) -> bool:
+        """Fail the current execution as stale (``execution_failed``, error_type ``stale``):
+        cancelled like ``cancel`` (its tool calls and workers with it), but reported as a
+        failure once it has unwound, so nothing it still emits comes after that failure."""
+        if not self.may_stall:
+            return False
+        self._stale = ExecutionFailed(error=f"the turn produced no event for {seconds:g} s",
+                                      error_type="stale")
+        return await self.cancel()
+
     async def cancel(self) -> bool:
         """Cancel the current execution, if any; True when one was running."""
         current = self._current
@@ -202,6 +218,7 @@ class Queen:
 
     async def _watch(self, execution_id: str, work: Coroutine[Any, Any, None]) -> None:
         """Run one execution as the current task until it ends."""
+        self._stale = None
         self._current = current = asyncio.create_task(work)
         # A cancel can land before the task has taken its first step: the callback (not
         # the coroutine, which may never run) reports it, so every start has an end.
@@ -238,7 +255,7 @@ class Queen:
 
     def _report_cancel(self, execution_id: str, task: asyncio.Task[None]) -> None:
         if task.cancelled() and not self._keep_open:
-            self.session.emit(ExecutionCancelled(), execution_id=execution_id)
+            self.session.emit(self._stale or ExecutionCancelled(), execution_id=execution_id)
 
     async def _execute(self, execution_id: str, first_iteration: int = 0) -> None:
         emit = self.session.emit

@@ -21,10 +21,12 @@ from hive_server.core.bus import EventBus, Subscription
 from hive_server.core.eventlog import EventLog
 from hive_server.core.files import write_atomic
 from hive_server.errors import Unavailable
-from hive_server.models.event_data import EventData, SessionStopped
+from hive_server.models.event_data import EventData, SessionStopped, SessionSummary
 from hive_server.models.events import Event
+from hive_server.models.handoff import HandoffTrigger
 from hive_server.models.session import TITLE_CHARS, SessionMeta, preview, resumed_status
 from hive_server.services.activity import QueenActivity
+from hive_server.services.handoff import HandoffNotes
 
 log = logging.getLogger(__name__)
 META_FLUSH_SECONDS = 2.0  # inputs are counted in memory; meta.json follows at most this late
@@ -58,6 +60,9 @@ class Session:
         self.started_monotonic = time.monotonic()
         self.loaded_at = time.time()
         self.parts: list[SessionPart] = []
+        self.notes = HandoffNotes()  # fed every event; a resume seeds it from the log
+        self.last_turn_seq = 0  # the last event of a turn (the stale-turn watchdog reads it)
+        self.armed_triggers: Callable[[], list[HandoffTrigger]] = list  # read at close
         self.stopping = False
         self._sealed = False  # after session_stopped: nothing more is logged or saved
         self._meta_lock = asyncio.Lock()
@@ -91,6 +96,9 @@ class Session:
             raise Unavailable(f"session {self.id!r} cannot store events: {exc}",
                               code="log_unavailable") from exc
         self.bus.publish(event)
+        self.notes.add(event.seq, event.type, event.stream_id, event.data, event.timestamp)
+        if execution_id is not None:  # a step of a turn (the queen's or a worker's)
+            self.last_turn_seq = event.seq
         if (change := self.activity.observe(event)) is not None:
             self.emit(change, execution_id=execution_id)
         if self.activity.status != self.meta.status:
@@ -186,28 +194,37 @@ class Session:
         (that error is raised afterwards).
         """
         self.stopping = True
+        armed = self.armed_triggers()  # before the triggers stop and disarm
         for part in reversed(self.parts):
             try:
                 await part.stop()
             except Exception:
                 log.exception("session %s: stopping %r failed", self.id, part)
         self.parts.clear()
+        notes: dict[str, Any] = {}
         try:
             if log_stop:
+                notes["handoff"] = self.notes.handoff(reason, self.last_seq, utc_iso(), armed)
+                self.emit(SessionSummary(handoff=notes["handoff"]))
                 await self._log_stopped(reason)
         finally:
             self._sealed = True
             self.bus.close("session_stopped")
             await self.log.close()
             await self._stop_meta_flush()
-            if mark_stopped:
-                async with self._meta_lock:
-                    now = utc_iso()
-                    await self._write_meta({"status": "stopped", "stopped_at": now,
-                                            "last_active_at": now})
-            elif self._meta_dirty:  # kept live for the next start: only the inputs changed
-                async with self._meta_lock:
-                    await self._write_meta({})
+            await self._final_meta(mark_stopped, notes)
+
+    async def _final_meta(self, mark_stopped: bool, notes: dict[str, Any]) -> None:
+        """``meta.json`` at close: stopped (or kept live for the next start), with the
+        handoff notes of this stop."""
+        if mark_stopped:
+            async with self._meta_lock:
+                now = utc_iso()
+                await self._write_meta({"status": "stopped", "stopped_at": now,
+                                        "last_active_at": now, **notes})
+        elif self._meta_dirty or notes:  # kept live for the next start
+            async with self._meta_lock:
+                await self._write_meta(notes)
 
     async def _log_stopped(self, reason: str) -> None:
         _, stored = self.emit(SessionStopped(reason=reason))

@@ -34,6 +34,7 @@ from hive_server.services.agent_folder import AgentEntry
 from hive_server.services.catalog import AgentCatalog
 from hive_server.services.colony import Colony, find_agent
 from hive_server.services.conversation import Rebuilt, rebuild_from_file
+from hive_server.services.handoff import armed_triggers
 from hive_server.services.live_session import LiveSession
 from hive_server.services.open_turn import settle_restart
 from hive_server.services.queen import Queen
@@ -43,6 +44,7 @@ from hive_server.services.session_store import SessionStore
 from hive_server.services.tools import Tool, builtin_tools
 from hive_server.services.trigger_scheduler import TriggerScheduler
 from hive_server.services.triggers import SessionTriggers
+from hive_server.services.watchdog import TurnWatchdog
 from hive_server.services.webhooks import WebhookInbox
 from hive_server.services.worker_ids import WorkerIds
 
@@ -62,6 +64,7 @@ class SessionOptions:
     model_override: str | None = None  # --model / HIVE_MODEL: wins over profiles and agents
     bus_queue_size: int = 2048
     inbox_size: int = 256
+    stale_turn_seconds: float = 300.0  # a queen turn silent this long is failed as stale
     secret: Callable[[str], str | None] = lambda name: None  # webhook secrets by env name
 
 
@@ -210,9 +213,11 @@ class SessionManager:
                                    self.options.secret)
         live = LiveSession(session, queen, triggers,
                            worker_ids=WorkerIds(history.tracker.highest_worker))
-        session.parts.append(queen)
-        session.parts.append(triggers)
+        watchdog = TurnWatchdog(session, queen, self.clock, self.options.stale_turn_seconds)
+        session.parts += [queen, triggers, watchdog]  # stopped in reverse order
+        session.notes, session.armed_triggers = history.notes, lambda: armed_triggers(triggers)
         await triggers.start()
+        watchdog.start()
         session.activity.on_change = self.changes.notify
         return live
 

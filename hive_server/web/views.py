@@ -83,6 +83,7 @@ def _cold_fields(meta: SessionMeta, last_seq: int) -> dict[str, object]:
         "live": False,
         "cold": True,
         "warnings": [w.model_dump(mode="json") for w in meta.warnings],
+        "handoff": meta.handoff,
     }
 
 
