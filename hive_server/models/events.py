@@ -1,7 +1,9 @@
 """The event envelope and the catalog of event types.
 
 One shape for the wire, the SSE stream and the disk: ``Event`` is a slotted dataclass that
-orjson serialises natively (``Event.to_json``) and that ``Event.from_json`` reads back.
+orjson serialises natively (``Event.to_json``) and that ``Event.from_json`` reads back. An event
+is serialised once: ``to_json`` and ``sse_frame`` keep their bytes, which the log writer and every
+SSE subscriber then share (an event is immutable, its ``data`` included once it is built).
 """
 
 from __future__ import annotations
@@ -59,8 +61,15 @@ def utc_now_iso() -> str:
     return datetime.now(UTC).isoformat()
 
 
+class _Encoded:
+    """The slots where an ``Event`` keeps its serialised bytes. They are not dataclass fields,
+    so orjson, ``asdict``, equality and pickling ignore them."""
+
+    __slots__ = ("_frame", "_json")
+
+
 @dataclasses.dataclass(slots=True, frozen=True)
-class Event:
+class Event(_Encoded):
     """One immutable record on a session's bus and in its log."""
 
     seq: int
@@ -75,12 +84,38 @@ class Event:
     data: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     def to_json(self) -> bytes:
-        """One log line / SSE payload (no trailing newline)."""
-        return orjson.dumps(self)
+        """One log line / SSE payload (no trailing newline), serialised on the first call."""
+        try:
+            return self._json
+        except AttributeError:
+            encoded = orjson.dumps(self)
+            object.__setattr__(self, "_json", encoded)  # a cache, not a field: frozen holds
+            return encoded
+
+    def sse_frame(self) -> bytes:
+        """The event as one SSE frame, ``id: <seq>\ndata: <json>\n\n``, built on the first
+        call and then shared by every stream."""
+        try:
+            return self._frame
+        except AttributeError:
+            frame = b"id: %d\ndata: %s\n\n" % (self.seq, self.to_json())
+            object.__setattr__(self, "_frame", frame)
+            return frame
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
     @classmethod
     def from_json(cls, raw: bytes | str) -> Event:
-        return cls(**orjson.loads(raw))
+        """The event on one line. A line with every envelope field (what the log writer
+        writes) is kept as the event's ``to_json``, so re-sending a logged event (SSE replay,
+        ``events/history``) serialises nothing. Not a line holding a ``\\r``: an SSE reader
+        would take it for a line end."""
+        fields = orjson.loads(raw)
+        event = cls(**fields)
+        if isinstance(raw, bytes) and len(fields) == _FIELD_COUNT and b"\r" not in raw:
+            object.__setattr__(event, "_json", raw)
+        return event
+
+
+_FIELD_COUNT = len(dataclasses.fields(Event))

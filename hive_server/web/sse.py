@@ -45,14 +45,16 @@ def _resume_point(request: web.Request) -> int | None:
     return int_query(request, "after_seq", None)
 
 
-def _types(request: web.Request) -> frozenset[str] | None:
+def types_query(request: web.Request, code: str = "invalid_types") -> frozenset[str] | None:
+    """``?types=a,b``: the event types wanted (None: all; no names is no filter). An unknown
+    name is a 400 ``code`` naming it."""
     raw = request.query.get("types", "")
     wanted = frozenset(t.strip() for t in raw.split(",") if t.strip())
     if not wanted:
         return None
     unknown = wanted - {t.value for t in EventType}
     if unknown:
-        raise InvalidInput(f"unknown event types: {sorted(unknown)}", code="invalid_types")
+        raise InvalidInput(f"unknown event types: {sorted(unknown)}", code=code)
     return wanted
 
 
@@ -62,10 +64,6 @@ def snapshot_event(live: LiveSession) -> Event:
     return Event(seq=0, type=EventType.SESSION_SNAPSHOT.value, session_id=live.session.id,
                  execution_id=snapshot.current_execution_id,
                  colony_id=live.session.meta.agent_id, data=snapshot.model_dump())
-
-
-def frame(event: Event) -> bytes:
-    return b"id: %d\ndata: %s\n\n" % (event.seq, event.to_json())
 
 
 class EventStream:
@@ -83,8 +81,11 @@ class EventStream:
                  and (self.sub.types is None or e.type in self.sub.types)]
         if not fresh:
             return
+        # each event's frame is built once and shared by every stream (``Event.sse_frame``)
+        chunk = fresh[0].sse_frame() if len(fresh) == 1 else b"".join(
+            e.sse_frame() for e in fresh)
         async with asyncio.timeout(self.send_timeout):
-            await self.response.write(b"".join(frame(e) for e in fresh))
+            await self.response.write(chunk)
         self.last_sent = fresh[-1].seq
 
     async def pump(self) -> None:
@@ -101,7 +102,7 @@ class EventStream:
 async def stream_events(request: web.Request) -> web.StreamResponse:
     """The session's events as Server-Sent Events, resumable by seq."""
     live = request.app[keys.SESSIONS].get(request.match_info["session_id"])
-    after, types = _resume_point(request), _types(request)
+    after, types = _resume_point(request), types_query(request)
     settings = request.app[keys.SETTINGS]
     session = live.session
     sub = session.subscribe(settings.sse_queue_size, types)
