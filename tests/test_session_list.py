@@ -1,7 +1,9 @@
 """``GET /api/sessions/history``: filters, their combinations, paging, and refused queries.
 
 The sessions are written as folders (``meta.json`` + an empty log) before the app starts, so
-each has a known creation time, activity, status, agent, queen, title and messages.
+each has a known creation time, activity, agent, queen, title and messages. They are stopped
+(any other status means "live at the last stop": the server would resume them); the other
+statuses come from live sessions.
 """
 
 from __future__ import annotations
@@ -37,12 +39,11 @@ async def listed(make_client, settings):
     home = settings.home
     write_session(home, "s1", day=1, agent_id="alpha", title="Quarterly report",
                   first_message="draft the quarterly report", last_message="thanks")
-    write_session(home, "s2", day=2, active_day=9, agent_id="alpha", status="failed",
+    write_session(home, "s2", day=2, active_day=9, agent_id="alpha",
                   last_error="api_error: boom", first_message="Deploy the site")
-    write_session(home, "s3", day=3, queen_id="other", status="idle",
-                  last_message="what about the DEPLOY window?")
-    write_session(home, "s4", day=4, agent_id="beta", status="cancelled", title="Ünïcode tïtle")
-    write_session(home, "s5", day=5, active_day=6, status="awaiting_input", queen_id="other")
+    write_session(home, "s3", day=3, queen_id="other", last_message="what about the DEPLOY window?")
+    write_session(home, "s4", day=4, agent_id="beta", title="Ünïcode tïtle")
+    write_session(home, "s5", day=5, active_day=6, queen_id="other")
     return await make_client(settings)
 
 
@@ -57,14 +58,14 @@ async def test_newest_activity_first_with_the_total(listed):
     assert [r["session_id"] for r in body["sessions"]] == ["s2", "s5", "s4", "s3", "s1"]
     assert body["total"] == 5 and body["next_cursor"] is None
     row = body["sessions"][0]
-    assert (row["status"], row["last_error"]) == ("failed", "api_error: boom")
+    assert (row["status"], row["last_error"]) == ("stopped", "api_error: boom")
     assert row["last_active_at"] == (BASE + timedelta(days=9)).timestamp()
     assert row["first_message"] == "Deploy the site" and row["cold"] is True
 
 
 @pytest.mark.parametrize(("query", "expected"), [
-    ("?status=failed", ["s2"]),
-    ("?status=idle,cancelled", ["s4", "s3"]),
+    ("?status=stopped", ["s2", "s5", "s4", "s3", "s1"]),
+    ("?status=idle,cancelled", []),
     ("?agent_id=alpha", ["s2", "s1"]),
     ("?queen_id=other", ["s5", "s3"]),
     ("?created_after=2026-01-03", ["s2", "s5", "s4", "s3"]),  # created on days 1..5
@@ -78,14 +79,25 @@ async def test_newest_activity_first_with_the_total(listed):
     ("?q=thanks", ["s1"]),
     ("?q=%C3%9CN%C3%8FCODE", ["s4"]),  # case-insensitive beyond ASCII
     ("?q=nowhere", []),
-    ("?agent_id=alpha&status=stopped", ["s1"]),
+    ("?agent_id=alpha&status=stopped", ["s2", "s1"]),
     ("?queen_id=other&q=deploy", ["s3"]),
     ("?status=failed,idle,stopped&created_after=2026-01-02&agent_id=alpha", ["s2", "s1"]),
     ("?status=stopped,failed&created_after=2026-01-02T12:00&agent_id=alpha", ["s2"]),
+    ("?status=failed&agent_id=alpha", []),
     ("?agent_id=gamma", []),
 ])
 async def test_each_filter_and_their_combinations(listed, query, expected):
     assert await ids(listed, query) == expected
+
+
+async def test_live_and_stopped_sessions_by_status(listed):
+    await create_session(listed, session_id="live1", title="a live one")
+    assert await ids(listed, "?status=idle") == ["live1"]
+    assert await ids(listed, "?status=idle,stopped&q=live") == ["live1"]
+    assert (await ids(listed, "?status=stopped"))[0] == "s2"
+    await listed.delete("/api/sessions/live1")
+    assert await ids(listed, "?status=idle") == []
+    assert (await ids(listed, "?status=stopped"))[0] == "live1"  # its stop is its last activity
 
 
 async def test_total_counts_every_match_not_the_page(listed):
