@@ -15,6 +15,7 @@ from hive_server import keys
 from hive_server.core.clock import Clock, SystemClock
 from hive_server.llm.base import LLMClient
 from hive_server.llm.factory import make_llm
+from hive_server.services.accounting import ColdTotals
 from hive_server.services.catalog import AgentCatalog, CatalogWatcher
 from hive_server.services.queen_sessions import QueenSessions
 from hive_server.services.queens import QueenRegistry
@@ -27,6 +28,8 @@ from hive_server.settings import Settings
 from hive_server.web import (
     colony,
     config,
+    export,
+    files,
     health,
     history,
     hooks,
@@ -39,6 +42,7 @@ from hive_server.web import (
     sessions,
     sse,
     triggers,
+    usage,
 )
 from hive_server.web.console import console_routes
 from hive_server.web.errors import SERVER_LOG, error_middleware
@@ -63,6 +67,7 @@ def create_app(settings: Settings, *, llm: LLMClient | None = None,
                                     settings.model)
     metrics.install(app)
     app[keys.SSE_STREAMS] = set()
+    app[keys.COLD_USAGE] = ColdTotals()
     app.cleanup_ctx.append(_llm_ctx)
     app.cleanup_ctx.append(_queens_ctx)
     app.cleanup_ctx.append(_catalog_ctx)
@@ -71,8 +76,10 @@ def create_app(settings: Settings, *, llm: LLMClient | None = None,
     app.on_shutdown.append(_end_streams)
     for table in (live.routes, health.routes, sessions.routes, sse.routes, queen.routes,
                   colony.routes, triggers.routes, hooks.routes, openapi.routes, config.routes,
-                  history.routes, queen_sessions.routes, session_panels.routes, metrics.routes):
+                  history.routes, queen_sessions.routes, session_panels.routes, metrics.routes,
+                  usage.routes, export.routes):
         app.add_routes(table)
+    app.add_routes(files.routes)
     app.add_routes(ui_routes(settings.ui_dir) if settings.ui_dir else console_routes())
     return app
 

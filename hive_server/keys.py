@@ -8,6 +8,7 @@ from prometheus_client import CollectorRegistry
 from hive_server.core.clock import Clock
 from hive_server.llm.base import LLMClient
 from hive_server.llm.metered import MeteredLLM
+from hive_server.services.accounting import ColdTotals
 from hive_server.services.catalog import AgentCatalog
 from hive_server.services.queen_sessions import QueenSessions
 from hive_server.services.queens import QueenRegistry
@@ -29,3 +30,4 @@ WEBHOOKS = web.AppKey("webhooks", WebhookIngress)
 METERED_LLM = web.AppKey("metered_llm", MeteredLLM)  # app[LLM], counted (the sessions' client)
 REQUEST_COUNTS = web.AppKey("request_counts", dict)  # (route, method, status) -> answers
 METRICS_REGISTRY = web.AppKey("metrics_registry", CollectorRegistry)
+COLD_USAGE = web.AppKey("cold_usage", ColdTotals)  # cold sessions' totals counted from logs

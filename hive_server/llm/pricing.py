@@ -21,6 +21,8 @@ PRICES: dict[str, tuple[float, float]] = {
     "claude-3-5-sonnet": (3.0, 15.0),
     "claude-haiku-4": (1.0, 5.0),
     "claude-3-5-haiku": (0.8, 4.0),
+    "claude-3-opus": (15.0, 75.0),
+    "claude-3-haiku": (0.25, 1.25),
 }
 CACHE_READ = 0.1
 CACHE_WRITE = 1.25

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, JsonValue, model_validator
 
@@ -148,7 +148,8 @@ class AgentMetadataBody(_Body):
 class PatchTriggerBody(_Body):
     """``trigger_config`` must fit the trigger's own type (a timer's or a webhook's)."""
 
-    task: str | None = Field(default=None, max_length=20_000)
+    task: str | None = Field(default=None, max_length=20_000,  # blank: 400 task_required
+                             json_schema_extra=contract.on_string(contract.TITLE))
     trigger_config: dict[str, JsonValue] | None = Field(default=None, json_schema_extra={
         "anyOf": [timer_schema(), webhook_schema(), {"type": "null"}]})
 
@@ -183,3 +184,10 @@ class EventsQuery(BaseModel):
 
     after_seq: int | None = Field(default=None, ge=0, le=MAX_QUERY_INT)
     types: str | None = Field(default=None, pattern=rf"^(?:{_EVENT_TYPE})(?:,(?:{_EVENT_TYPE}))*$")
+
+
+class ExportQuery(BaseModel):
+    """``GET /api/sessions/{id}/export``: the transcript's format (another one: 400
+    ``invalid_format``)."""
+
+    format: Literal["markdown", "text", "html", "jsonl"] = "markdown"

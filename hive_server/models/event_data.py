@@ -32,6 +32,7 @@ from hive_server.models.trigger_events import (
     TriggerRemoved,
     TriggerUpdated,
     WebhookReceived,
+    WebhookRejected,
 )
 
 Activity = Literal["executing", "awaiting_user", "interrupted", "idle"]
@@ -142,6 +143,15 @@ class Question(BaseModel):
     options: list[str] | None = None
 
 
+class QueueCleared(EventData):
+    """``DELETE /api/sessions/{id}/queue``: inputs waiting for the queen were dropped (a cold
+    resume does not hand them to her again)."""
+
+    TYPE = EventType.QUEUE_CLEARED
+    dropped: int
+    input_seqs: list[int] = Field(description="the dropped inputs' client_input_received seqs")
+
+
 class ClientInputRequested(EventData):
     """The queen's ``ask_user`` question; the next chat answers it."""
 
@@ -185,6 +195,10 @@ class LlmTurnComplete(EventData):
     cache_creation_tokens: int = 0
     cost_usd: float | None = Field(default=None, description="estimated from the price table "
                                    "in llm/pricing.py; 0 offline, null for an unknown model")
+    latency_ms: float | None = Field(default=None, description="from the request to the "
+                                     "whole message (null in logs written before it existed)")
+    ttft_ms: float | None = Field(default=None, description="time to the first text token; "
+                                  "null for a turn without text")
 
 
 class ToolCallStarted(EventData):
@@ -329,7 +343,8 @@ MODELS: dict[EventType, type[EventData]] = {
         ExecutionFailed, ExecutionCancelled, LoopStateChanged, WorkerColonyLoaded,
         WorkerColonyUnloaded, WorkerStarted, WorkerCompleted, WorkerFailed, TriggerAvailable,
         TriggerActivated, TriggerUpdated, TriggerFired, TriggerInvalid, TriggerDeactivated,
-        TriggerRemoved, TriggerMissed, WebhookReceived, SessionSnapshot)
+        TriggerRemoved, TriggerMissed, WebhookReceived, WebhookRejected, QueueCleared,
+        SessionSnapshot)
 }
 """Every event type's payload model (a test checks that no type is missing)."""
 

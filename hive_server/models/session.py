@@ -10,6 +10,7 @@ from typing import Literal, cast, get_args
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from hive_server.models.handoff import Handoff
+from hive_server.models.usage import UsageTotals
 
 SAFE_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 
@@ -118,6 +119,7 @@ class SessionMeta(BaseModel):
     title: str | None = None
     warnings: list[StateWarning] = Field(default_factory=list)
     handoff: Handoff | None = None  # notes of the last stop (services/handoff.py)
+    usage: UsageTotals | None = None  # tokens, cost, latency... (services/accounting.py)
 
     @field_validator("phase", mode="before")
     @classmethod

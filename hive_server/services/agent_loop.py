@@ -110,12 +110,15 @@ async def _one_turn(ctx: LoopContext, system: str, messages: list[Message],
     result: TurnResult | None = None
     deltas = _Deltas(ctx, iteration)
     window = recent_window(messages, CONTEXT_CHARS)
+    clock = asyncio.get_running_loop().time
+    began, first = clock(), None
     stream = ctx.llm.stream_turn(system=system, messages=window, tools=specs,
                                  model=ctx.model)
     try:
         async with contextlib.aclosing(stream):
             async for item in stream:
                 if isinstance(item, TextDelta):
+                    first = clock() if first is None else first
                     deltas.add(item.text)
                 else:
                     result = item
@@ -124,13 +127,22 @@ async def _one_turn(ctx: LoopContext, system: str, messages: list[Message],
     if result is None:
         raise RuntimeError("the model stream ended without a result")
     append_message(messages, result.message())
+    _emit(ctx, _turn_complete(result, iteration, clock() - began,
+                              None if first is None else first - began))
+    return result
+
+
+def _turn_complete(result: TurnResult, iteration: int, latency: float,
+                   ttft: float | None) -> LlmTurnComplete:
+    """The ``llm_turn_complete`` payload: the message, usage, cost, latency and time to the
+    first text token (monotonic seconds, stored in ms)."""
     usage = result.usage
-    _emit(ctx, LlmTurnComplete(
+    return LlmTurnComplete(
         message=result.message(), model=result.model, stop_reason=result.stop_reason,
         iteration=iteration, input_tokens=usage.input_tokens, output_tokens=usage.output_tokens,
         cached_tokens=usage.cached_tokens, cache_creation_tokens=usage.cache_creation_tokens,
-        cost_usd=cost_usd(result.model, usage)))
-    return result
+        cost_usd=cost_usd(result.model, usage), latency_ms=round(latency * 1000, 3),
+        ttft_ms=None if ttft is None else round(ttft * 1000, 3))
 
 
 async def _run_tools(ctx: LoopContext, uses: list[dict[str, Any]], tools: Mapping[str, Tool],

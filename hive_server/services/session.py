@@ -25,6 +25,7 @@ from hive_server.models.event_data import EventData, SessionStopped, SessionSumm
 from hive_server.models.events import Event
 from hive_server.models.handoff import HandoffTrigger
 from hive_server.models.session import TITLE_CHARS, SessionMeta, preview, resumed_status
+from hive_server.services.accounting import LiveAccounting
 from hive_server.services.activity import QueenActivity
 from hive_server.services.handoff import HandoffNotes
 
@@ -57,6 +58,7 @@ class Session:
         self.bus = EventBus(self.id, bus_queue_size)
         self.activity = QueenActivity(status=status, last_error=meta.last_error)
         self.on_meta = on_meta  # the sessions index: told of every change, in memory or not
+        self.accounting = LiveAccounting(meta.usage)
         self.started_monotonic = time.monotonic()
         self.loaded_at = time.time()
         self.parts: list[SessionPart] = []
@@ -96,6 +98,7 @@ class Session:
             raise Unavailable(f"session {self.id!r} cannot store events: {exc}",
                               code="log_unavailable") from exc
         self.bus.publish(event)
+        self.accounting.observe(event)
         self.notes.add(event.seq, event.type, event.stream_id, event.data, event.timestamp)
         if execution_id is not None:  # a step of a turn (the queen's or a worker's)
             self.last_turn_seq = event.seq
@@ -176,7 +179,8 @@ class Session:
             await self._write_meta(changes)
 
     async def _write_meta(self, changes: dict[str, Any]) -> None:
-        self.meta = self.meta.model_copy(update={**changes, "updated_at": utc_iso()})
+        self.meta = self.meta.model_copy(update={**changes, "updated_at": utc_iso(),
+                                                 "usage": self.accounting.persisted()})
         self._meta_dirty = False
         payload = self.meta.model_dump_json(indent=2).encode()
         await asyncio.to_thread(write_atomic, self.dir / "meta.json", payload)

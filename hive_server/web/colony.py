@@ -1,4 +1,4 @@
-"""Colony and agent routes: load/unload, stats, colonies, discover, delete, metadata,
+"""Colony and agent routes: load/unload, colonies, discover, delete, metadata,
 README."""
 
 from __future__ import annotations
@@ -14,10 +14,7 @@ from hive_server.models.agent_views import (
     ColonyUnloaded,
     ColonyView,
     Discover,
-    QueenStats,
-    SessionStats,
     ValidAgentView,
-    WorkerStats,
 )
 from hive_server.models.api import AgentMetadataBody, DeleteAgentBody, LoadColonyBody
 from hive_server.models.responses import DataTables
@@ -61,27 +58,6 @@ async def colonies(request: web.Request) -> web.Response:
     loaded = [live.colony.to_dict()] if live.colony is not None else []
     return json_response(ColonyList(session_id=live.session.id, colonies=[
         ColonyView.model_validate(colony) for colony in loaded]))
-
-
-@routes.get("/api/sessions/{session_id}/stats")
-@doc(response=SessionStats)
-async def stats(request: web.Request) -> web.Response:
-    """Counters of a live session: seq, queen, workers, subscribers."""
-    live = request.app[keys.SESSIONS].get(request.match_info["session_id"])
-    session, queen, colony = live.session, live.queen, live.colony
-    workers = WorkerStats(started=0, completed=0, failed=0, running=0)
-    if colony is not None:
-        workers = WorkerStats(started=colony.stats.started, completed=colony.stats.completed,
-                              failed=colony.stats.failed, running=colony.stats.running)
-    return json_response(SessionStats(
-        session_id=session.id, last_seq=session.last_seq,
-        uptime_seconds=round(session.uptime_seconds, 3),
-        queen=QueenStats(busy=queen.busy, queued=queen.pending, executions=queen.executions),
-        workers=workers,
-        subscribers=session.bus.subscriber_count,
-        dropped_subscribers=session.bus.dropped_subscribers,
-        colony_id=colony.agent_id if colony else None,
-    ))
 
 
 @routes.get("/api/discover")

@@ -45,7 +45,7 @@ class RouteDoc:
     response: Model | None = None
     query: Model | None = None
     also: tuple[tuple[int, Model], ...] = ()
-    media: str | None = None  # a text answer of this media type instead of JSON
+    media: str | tuple[str, ...] | None = None  # a text answer of this (these) media type(s)
 
 
 _DOCS: dict[Handler, RouteDoc] = {}
@@ -54,10 +54,10 @@ _DOCS: dict[Handler, RouteDoc] = {}
 def doc(body: Model | None = None, *, status: int = 200, stream: bool = False,
         response: Model | None = None, query: Model | None = None,
         also: dict[int, Model] | None = None,
-        media: str | None = None) -> Callable[[Handler], Handler]:
+        media: str | tuple[str, ...] | None = None) -> Callable[[Handler], Handler]:
     """Declare a handler's request body, query string and response models, its success
     status, ``also``: other successful answers (status -> model), and ``media``: the type of
-    a text answer (a string in that media type, not JSON)."""
+    a text answer (a string in that media type, not JSON), or the types it may have."""
 
     def register(handler: Handler) -> Handler:
         _DOCS[handler] = RouteDoc(body, status, stream, response, query,
@@ -122,10 +122,11 @@ def _operation(route: web.AbstractRoute, path: str, schemas: dict[str, Any]) -> 
 
 
 def _success(stream: bool, model: Model | None, schemas: dict[str, Any],
-             media: str | None = None) -> dict[str, Any]:
+             media: str | tuple[str, ...] | None = None) -> dict[str, Any]:
     if stream or media is not None:
+        types = (media,) if isinstance(media, str) else media or ("text/event-stream",)
         return {"description": "success", "content": {
-            media or "text/event-stream": {"schema": {"type": "string"}}}}
+            kind: {"schema": {"type": "string"}} for kind in types}}
     schema = ({"$ref": REF.format(model=_component(model, schemas, "serialization"))}
               if model is not None else {"type": "object"})
     return {"description": "success", "content": {"application/json": {"schema": schema}}}
