@@ -148,8 +148,7 @@ class AgentMetadataBody(_Body):
 class PatchTriggerBody(_Body):
     """``trigger_config`` must fit the trigger's own type (a timer's or a webhook's)."""
 
-    task: str | None = Field(default=None, max_length=20_000,  # blank: 400 task_required
-                             json_schema_extra=contract.on_string(contract.TITLE))
+    task: str | None = Field(default=None, max_length=20_000)
     trigger_config: dict[str, JsonValue] | None = Field(default=None, json_schema_extra={
         "anyOf": [timer_schema(), webhook_schema(), {"type": "null"}]})
 
