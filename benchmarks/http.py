@@ -1,0 +1,121 @@
+"""The HTTP path: our server and the raw aiohttp app as processes, loaded by a third one.
+
+- idle RSS with no sessions, ours and raw;
+- ``GET /api/health`` and ``GET /api/sessions/{id}`` against raw ``GET /hello``, and
+  ``POST /api/sessions/{id}/chat`` (the offline model) against raw ``POST /echo``;
+- ``events/history`` at the tail of a log against a raw seek + parse + dump of the same
+  lines.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import time
+from pathlib import Path
+
+import aiohttp
+import orjson
+
+from benchmarks.procs import AUTH, load, our_server, raw_server, rss_mib
+from benchmarks.sizes import Sizes
+from benchmarks.table import Row, at_most, ratio_at_least, ratio_at_most
+
+CHAT = '{"message": "hello bees"}'
+SETTLE = 1.0  # seconds after the start before RSS is read (imports done, GC settled)
+
+
+async def run(root: Path, sizes: Sizes) -> list[Row]:
+    home = root / "http-home"
+    home.mkdir(parents=True)
+    # chats queue without 429 (the measure is the request path, not the inbox bound)
+    (home / "config.toml").write_text("queen_inbox_size = 10000000\n")
+    async with our_server(root, home, "--shutdown-grace", "2") as ours, \
+            raw_server() as raw:
+        await asyncio.sleep(SETTLE)
+        rows = [Row("idle RSS, no sessions", rss_mib(ours.pid), rss_mib(raw.pid), "MiB",
+                    at_most(70, "MiB"))]
+        async with aiohttp.ClientSession(ours.url, headers=AUTH) as http:
+            await make_session(http, "bench")
+            rows += await requests(ours.port, raw.port, sizes)
+            rows.append(await tail(http, home, sizes))
+    return rows
+
+
+async def requests(ours: int, raw: int, sizes: Sizes) -> list[Row]:
+    seconds = sizes.http_seconds
+    rows = []
+    for measure, path in (("GET /api/health", "/api/health"),
+                          ("GET /api/sessions/{id}", "/api/sessions/bench")):
+        hello = await load(raw, "/hello", seconds=seconds)
+        got = await load(ours, path, seconds=seconds)
+        rows.append(Row(f"{measure} (vs hello)", got["ok_per_s"], hello["ok_per_s"], "req/s",
+                        ratio_at_least(0.6)))
+    echo = await load(raw, "/echo", method="POST", body=CHAT, seconds=seconds, conns=4,
+                      depth=1)
+    chat = await load(ours, "/api/sessions/bench/chat", method="POST", body=CHAT,
+                      seconds=seconds, conns=4, depth=1)
+    rows.append(Row("POST /api/sessions/{id}/chat (vs echo)", chat["ok_per_s"],
+                    echo["ok_per_s"], "req/s"))
+    return rows
+
+
+async def make_session(http: aiohttp.ClientSession, session_id: str) -> None:
+    async with http.post("/api/sessions", json={"session_id": session_id}) as resp:
+        if resp.status != 201:
+            raise RuntimeError(f"create session: {resp.status} {await resp.text()}")
+
+
+async def last_seq(http: aiohttp.ClientSession, session_id: str) -> int:
+    async with http.get(f"/api/sessions/{session_id}/events/history?limit=1") as resp:
+        events = (await resp.json())["events"]
+        return events[-1]["seq"] if events else 0
+
+
+async def fill(http: aiohttp.ClientSession, session_id: str, events: int) -> None:
+    """Chat (offline model) until the session's log holds ``events`` events."""
+    while await last_seq(http, session_id) < events:
+        for _ in range(10):
+            async with http.post(f"/api/sessions/{session_id}/chat",
+                                 data=CHAT, headers={"Content-Type": "application/json"}):
+                pass
+        await asyncio.sleep(0.05)
+
+
+async def tail(http: aiohttp.ClientSession, home: Path, sizes: Sizes) -> Row:
+    """``events/history?limit=N`` (HTTP, median) against reading the same last N lines of
+    ``events.jsonl``: seek from the end, parse each line, dump the list (median)."""
+    limit = sizes.tail_events
+    await make_session(http, "tail")
+    await fill(http, "tail", limit + 50)
+    await asyncio.sleep(0.5)  # the queued turns finish
+    url = f"/api/sessions/tail/events/history?limit={limit}"
+    ours = []
+    for _ in range(sizes.tail_repeats):
+        started = time.perf_counter()
+        async with http.get(url) as resp:
+            body = await resp.read()
+        ours.append(time.perf_counter() - started)
+        if resp.status != 200 or len(orjson.loads(body)["events"]) != limit:
+            raise RuntimeError(f"events/history: {resp.status}")
+    path = home / "sessions" / "tail" / "events.jsonl"
+    raw = [raw_tail(path, limit) for _ in range(sizes.tail_repeats)]
+    return Row(f"events/history tail, {limit} events (vs seek+parse+dump)",
+               statistics.median(ours) * 1000, statistics.median(raw) * 1000, "ms",
+               ratio_at_most(2.0))
+
+
+def raw_tail(path: Path, limit: int, block: int = 256 * 1024) -> float:
+    """Seconds to read the last ``limit`` lines of ``path`` and answer them as JSON."""
+    started = time.perf_counter()
+    with path.open("rb") as file:
+        end = file.seek(0, 2)
+        data = b""
+        while data.count(b"\n") <= limit and end > 0:
+            start = max(0, end - block)
+            file.seek(start)
+            data = file.read(end - start) + data
+            end = start
+    lines = data.splitlines()[-limit:]
+    orjson.dumps({"events": [orjson.loads(line) for line in lines]})
+    return time.perf_counter() - started

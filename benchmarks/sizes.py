@@ -1,0 +1,33 @@
+"""How big each part runs: the full run (the issue's sizes) and ``--quick`` (seconds)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Sizes:
+    http_seconds: float = 5.0  # each load run
+    tail_events: int = 2000  # events/history?limit= at the tail of a log
+    tail_repeats: int = 20
+    appends: int = 20_000  # acknowledged appends, batch mode
+    fsync_appends: int = 1000
+    replay_log: int = 1_000_000  # events in the log replayed from its middle
+    replay_events: int = 10_000
+    sse_subscribers: tuple[int, ...] = (100, 1000)
+    sse_rate: int = 300  # events per second
+    sse_seconds: float = 5.0
+    boot_sessions: tuple[int, ...] = (1000, 10_000)
+    history_sessions: int = 10_000
+    history_repeats: int = 50
+    rss_sessions: int = 200
+    timers: int = 1000
+    idle_seconds: float = 10.0
+
+
+FULL = Sizes()
+QUICK = Sizes(http_seconds=1.0, tail_events=200, tail_repeats=5, appends=2000,
+              fsync_appends=100, replay_log=50_000, replay_events=5000,
+              sse_subscribers=(10, 50), sse_seconds=1.0, boot_sessions=(20,),
+              history_sessions=100, history_repeats=10, rss_sessions=10, timers=50,
+              idle_seconds=1.0)

@@ -1,0 +1,54 @@
+"""``./scripts/bench --quick`` end to end (its Python entry, the quick sizes): every part
+runs, every measure is printed with ours, raw and ratio where it has a baseline, and the
+report is written. It starts about ten servers, so it takes tens of seconds (minutes on a
+loaded machine); it checks the harness, never a figure."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from benchmarks.report import END, START
+from tests.server_process import server_env
+
+pytestmark = pytest.mark.timeout(900)
+ROOT = Path(__file__).resolve().parents[1]
+MEASURES = [
+    "idle RSS, no sessions", "GET /api/health (vs hello)", "GET /api/sessions/{id} (vs hello)",
+    "POST /api/sessions/{id}/chat (vs echo)", "events/history tail, 200 events",
+    "acked appends, 1 publisher, batch (vs write+flush)",
+    "acked appends, 1 publisher, fsync (vs write+fsync)",
+    "replay 5000 events from the middle (vs seek+parse)",
+    "SSE p50 publish→client, 10 subscribers, 300 ev/s",
+    "SSE p50 publish→client, 50 subscribers, 300 ev/s",
+    "boot to health, 20 live sessions (vs empty home)", "boot to all resumed, 20 live sessions",
+    "history list, 100 sessions, limit=50, p50", "RSS per idle live session (10 sessions)",
+    "idle CPU, 50 armed timers",
+]
+WITH_RAW = {"idle RSS", "(vs", "SSE p50"}  # idle CPU: the raw app may use none at all
+
+
+def test_quick_bench_runs_every_part_and_prints_every_measure(tmp_path):
+    report = tmp_path / "benchmarks.md"
+    report.write_text("# Benchmarks\n\nOlder figures stay below the generated table.\n")
+    done = subprocess.run([sys.executable, "-m", "benchmarks", "--quick", "--out", str(report)],
+                          cwd=ROOT, capture_output=True, text=True, env=server_env(),
+                          timeout=850)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    summary = done.stdout.rsplit("\n\n", 1)[1]  # the final table, after the parts' own
+    lines = [line for line in summary.splitlines() if not line.startswith("written: ")]
+    assert lines[0].split() == ["measure", "ours", "raw", "ratio", "target", "result"]
+    for measure in MEASURES:
+        [line] = [line for line in lines if line.startswith(measure)]
+        if any(marker in measure for marker in WITH_RAW):
+            assert re.search(r" \d+\.\d\d\u00d7( |$)", line), line  # a ratio was computed
+    assert len(lines) == 1 + len(MEASURES)
+    text = report.read_text()
+    assert text.startswith("# Benchmarks\n") and "Older figures stay" in text
+    generated = text.split(START, 1)[1].split(END, 1)[0]
+    assert "./scripts/bench --quick" in generated and "cores" in generated
+    assert all(measure.replace("|", "\\|") in generated for measure in MEASURES)
