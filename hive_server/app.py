@@ -29,6 +29,7 @@ from hive_server.web import (
     colony,
     config,
     export,
+    files,
     health,
     history,
     hooks,
@@ -78,6 +79,7 @@ def create_app(settings: Settings, *, llm: LLMClient | None = None,
                   history.routes, queen_sessions.routes, session_panels.routes, metrics.routes,
                   usage.routes, export.routes):
         app.add_routes(table)
+    app.add_routes(files.routes)
     app.add_routes(ui_routes(settings.ui_dir) if settings.ui_dir else console_routes())
     return app
 

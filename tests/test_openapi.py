@@ -46,6 +46,12 @@ API: dict[tuple[str, str], tuple[str | None, str, str | None]] = {
     ("post", "/api/sessions/{session_id}/triggers/{trigger_id}/run"):
         ("RunTriggerBody", "202", "TriggerRun"),
     ("post", "/hooks/{agent_id}/{trigger_id}"): (None, "202", "WebhookReceipt"),
+    # why a trigger did not fire; the workspace; the queen's queue (issue 11 items 8-9)
+    ("get", "/api/sessions/{session_id}/triggers/{trigger_id}"): (None, "200", "TriggerCard"),
+    ("get", "/api/webhooks/held"): (None, "200", "HeldWebhooks"),
+    ("get", "/api/sessions/{session_id}/files"): (None, "200", "WorkspaceListing"),
+    ("get", "/api/sessions/{session_id}/files/{path}"): (None, "200", None),  # octet-stream
+    ("delete", "/api/sessions/{session_id}/queue"): (None, "200", "QueueDropped"),
     # Hive's UI: boot, the queen page, the chat side panels
     ("get", "/api/config/llm"): (None, "200", "LlmConfig"),
     ("get", "/api/agents"): (None, "200", "AgentList"),

@@ -4,22 +4,34 @@ accepted, and the answers fit their documented response models."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import jsonschema_rs
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from hive_server.errors import InvalidInput
 from hive_server.models.agent import is_agent_id
 from hive_server.models.contract import PATH_PARAMETERS
 from hive_server.models.queen import is_queen_id
 from hive_server.models.session import RESERVED_IDS, is_safe_id
 from hive_server.models.triggers import SAFE_ID_RE, TimerConfig, TriggerSpec, WebhookConfig
+from hive_server.services.workspace_files import check_path
 from tests.conftest import create_session, make_settings
 
 ACCEPTS = {"session_id": lambda v: is_safe_id(v) and v not in RESERVED_IDS,
            "agent_id": is_agent_id, "colony_id": is_agent_id, "queen_id": is_queen_id,
-           "trigger_id": lambda v: SAFE_ID_RE.fullmatch(v) is not None}
+           "trigger_id": lambda v: SAFE_ID_RE.fullmatch(v) is not None,
+           "path": lambda v: _inside(Path("/nonexistent/workspace"), v)}
+
+
+def _inside(root: Path, path: str) -> bool:
+    try:
+        check_path(root, path)
+    except InvalidInput:
+        return False
+    return True
 
 
 @pytest.fixture
@@ -137,7 +149,8 @@ async def test_trigger_schemas_are_exact_and_discriminated_on_the_type(spec):
                {"trigger_type": "webhook", "trigger_config": {"interval_minutes": 5}},
                {"trigger_type": "timer", "trigger_config": {"signature": "none"}}]
     for body in ok:
-        assert check.is_valid(body), body
+        assert check.is_valid({**body, "task": "do it"}), body
+        assert not check.is_valid(body) and not check.is_valid({**body, "task": " "}), body
         TriggerSpec.model_validate({"id": "t", **body})
     for body in refused:
         assert not check.is_valid(body), body
@@ -167,7 +180,10 @@ async def test_query_parameters_and_their_bounds(spec):
     props = query["schema"]["properties"]
     assert (props["limit"]["minimum"], props["limit"]["maximum"]) == (1, 10_000)
     assert props["before_seq"]["minimum"] == 1 and props["before_offset"]["minimum"] == 0
-    assert query["schema"]["not"] == {"required": ["before_seq", "before_index"]}
+    assert {"not": {"required": ["before_seq", "before_index"]}} in query["schema"]["allOf"]
+    assert {"not": {"required": ["after_seq", "before_offset"]}} in query["schema"]["allOf"]
+    assert props["after_seq"]["minimum"] == 0
+    assert re.fullmatch(props["types"]["pattern"], "llm_text_delta,tool_call_started")
     events = spec["paths"]["/api/sessions/{session_id}/events"]["get"]
     params = {p["name"]: p["schema"] for p in events["parameters"] if p["in"] == "query"}
     assert params["after_seq"]["minimum"] == 0
@@ -179,7 +195,8 @@ async def test_answers_fit_their_documented_response_models(client, spec):
     session = await create_session(client, session_id="s1")
     assert validator(spec, "LiveSessionView").is_valid(session)
     resp = await client.post("/api/sessions/s1/triggers", json={
-        "id": "t1", "trigger_type": "timer", "trigger_config": {"interval_minutes": 5}})
+        "id": "t1", "trigger_type": "timer", "trigger_config": {"interval_minutes": 5},
+        "task": "tidy up"})
     assert resp.status == 201
     answers = {"TriggerCard": await resp.json()}
     for name, url in (("SessionAnswer", "/api/sessions/s1"), ("Health", "/api/health"),

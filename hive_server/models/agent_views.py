@@ -10,6 +10,8 @@ from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, RootModel
 
+from hive_server.models.trigger_events import TriggerOutcome
+
 
 class Response(BaseModel):
     """A response body; a key the model does not declare is a programming error."""
@@ -184,6 +186,15 @@ class TriggerCard(Response):
     source: Literal["folder", "api"]
     enabled: bool
     error: str | None
+    last_outcome: TriggerOutcome | None = Field(
+        description="what became of the latest fire or delivery: fired, coalesced (merged "
+                    "into the pending input), held (webhook kept in the inbox), rejected "
+                    "(webhook refused), failed (the queen could not take it), skipped "
+                    "(misfire: skip)")
+    last_outcome_at: int | None = Field(description="epoch ms")
+    last_error: str | None = Field(description="the latest rejection or failure, "
+                                               "'<code>: <message>'")
+    last_error_at: int | None = Field(description="epoch ms")
 
 
 class TriggerList(Response):

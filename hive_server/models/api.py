@@ -148,7 +148,8 @@ class AgentMetadataBody(_Body):
 class PatchTriggerBody(_Body):
     """``trigger_config`` must fit the trigger's own type (a timer's or a webhook's)."""
 
-    task: str | None = Field(default=None, max_length=20_000)
+    task: str | None = Field(default=None, max_length=20_000,  # blank: 400 task_required
+                             json_schema_extra=contract.on_string(contract.TITLE))
     trigger_config: dict[str, JsonValue] | None = Field(default=None, json_schema_extra={
         "anyOf": [timer_schema(), webhook_schema(), {"type": "null"}]})
 
@@ -165,16 +166,22 @@ _EVENT_TYPE = "|".join(t.value for t in EventType)
 
 
 class HistoryQuery(BaseModel):
-    """``GET /api/sessions/{id}/events/history``: a page size and one cursor (``before_index``
-    is Hive's name of ``before_seq``: give one of them; ``before_offset`` is a byte offset)."""
+    """``GET /api/sessions/{id}/events/history``: a page size, one cursor and the event types
+    kept. Backward (the default) before ``before_seq`` (``before_index`` is Hive's name of it:
+    give one of them) or ``before_offset`` (a byte offset); or forward after ``after_seq``
+    (never with a ``before_*`` cursor). ``types``: comma-separated event types."""
 
-    model_config = ConfigDict(json_schema_extra={
-        "not": {"required": ["before_seq", "before_index"]}})
+    model_config = ConfigDict(json_schema_extra={"allOf": [
+        {"not": {"required": ["before_seq", "before_index"]}},
+        *({"not": {"required": ["after_seq", before]}}
+          for before in ("before_seq", "before_index", "before_offset"))]})
 
     limit: int = Field(default=2000, ge=1, le=10_000)
     before_seq: int | None = Field(default=None, ge=1, le=MAX_QUERY_INT)
     before_index: int | None = Field(default=None, ge=1, le=MAX_QUERY_INT)
     before_offset: int | None = Field(default=None, ge=0, le=MAX_QUERY_INT)
+    after_seq: int | None = Field(default=None, ge=0, le=MAX_QUERY_INT)
+    types: str | None = Field(default=None, pattern=rf"^(?:{_EVENT_TYPE})(?:,(?:{_EVENT_TYPE}))*$")
 
 
 class EventsQuery(BaseModel):

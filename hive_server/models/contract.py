@@ -33,9 +33,15 @@ AGENT_ID: JsonSchema = {"type": "string", "pattern": AGENT_ID_RE.pattern}
 QUEEN_ID: JsonSchema = {"type": "string", "pattern": QUEEN_ID_RE.pattern}
 TRIGGER_ID: JsonSchema = {"type": "string", "pattern": SAFE_ID_PATTERN}
 
+_SEGMENT = r"(?:[^/.\x00][^/\x00]*|\.[^/.\x00][^/\x00]*|\.\.[^/\x00]+)"
+WORKSPACE_PATH: JsonSchema = {"type": "string", "pattern": (
+    r"^[^\s\x1c-\x1f\x85/~.\x00][^/\x00]*(?:/" + _SEGMENT + ")*$")}
+"""A file path in a session's workspace: relative, no ``.``/``..`` segment, not starting with
+``~`` or a blank (``services/workspace_files``: 400 ``invalid_path`` otherwise)."""
+
 PATH_PARAMETERS: dict[str, JsonSchema] = {
     "session_id": SESSION_ID, "agent_id": AGENT_ID, "colony_id": AGENT_ID,
-    "queen_id": QUEEN_ID, "trigger_id": TRIGGER_ID,
+    "queen_id": QUEEN_ID, "trigger_id": TRIGGER_ID, "path": WORKSPACE_PATH,
 }
 """The schema of each path parameter name used by a route."""
 

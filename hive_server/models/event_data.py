@@ -32,6 +32,7 @@ from hive_server.models.trigger_events import (
     TriggerRemoved,
     TriggerUpdated,
     WebhookReceived,
+    WebhookRejected,
 )
 
 Activity = Literal["executing", "awaiting_user", "interrupted", "idle"]
@@ -140,6 +141,15 @@ class Question(BaseModel):
     id: str
     prompt: str
     options: list[str] | None = None
+
+
+class QueueCleared(EventData):
+    """``DELETE /api/sessions/{id}/queue``: inputs waiting for the queen were dropped (a cold
+    resume does not hand them to her again)."""
+
+    TYPE = EventType.QUEUE_CLEARED
+    dropped: int
+    input_seqs: list[int] = Field(description="the dropped inputs' client_input_received seqs")
 
 
 class ClientInputRequested(EventData):
@@ -333,7 +343,8 @@ MODELS: dict[EventType, type[EventData]] = {
         ExecutionFailed, ExecutionCancelled, LoopStateChanged, WorkerColonyLoaded,
         WorkerColonyUnloaded, WorkerStarted, WorkerCompleted, WorkerFailed, TriggerAvailable,
         TriggerActivated, TriggerUpdated, TriggerFired, TriggerInvalid, TriggerDeactivated,
-        TriggerRemoved, TriggerMissed, WebhookReceived, SessionSnapshot)
+        TriggerRemoved, TriggerMissed, WebhookReceived, WebhookRejected, QueueCleared,
+        SessionSnapshot)
 }
 """Every event type's payload model (a test checks that no type is missing)."""
 

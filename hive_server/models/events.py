@@ -50,6 +50,8 @@ class EventType(StrEnum):
     TRIGGER_REMOVED = "trigger_removed"
     TRIGGER_MISSED = "trigger_missed"
     WEBHOOK_RECEIVED = "webhook_received"
+    WEBHOOK_REJECTED = "webhook_rejected"
+    QUEUE_CLEARED = "queue_cleared"
     LOG_REPAIRED = "log_repaired"
     LOG_CORRUPT = "log_corrupt"
     STATE_CORRUPT = "state_corrupt"

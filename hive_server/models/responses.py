@@ -221,6 +221,15 @@ class Cancelled(Response):
     cancelled: bool
 
 
+class QueueDropped(Response):
+    """``DELETE /api/sessions/{id}/queue``: the inputs that were waiting for the queen."""
+
+    session_id: str
+    dropped: int = Field(description="how many queued inputs were dropped")
+    input_seqs: list[int] = Field(description="their client_input_received seqs")
+    seq: int = Field(description="the seq of the queue_cleared event")
+
+
 class QueenCard(Response):
     id: str
     name: str

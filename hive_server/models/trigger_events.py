@@ -9,6 +9,20 @@ from pydantic import Field, JsonValue
 from hive_server.models.event_base import EventData
 from hive_server.models.events import EventType
 
+TriggerOutcome = Literal["fired", "coalesced", "held", "rejected", "failed", "skipped"]
+"""What became of a trigger's latest fire or delivery (``last_outcome`` on its card):
+
+* ``fired``: ``trigger_fired`` was logged and the task handed to the queen;
+* ``coalesced``: fired, but merged into the same trigger's input still waiting for the queen;
+* ``held``: a webhook delivery kept in the inbox (the trigger is not active in any live
+  session); it is handed over when the trigger is activated;
+* ``rejected``: a webhook delivery refused (its reason is in ``last_error`` and in a
+  ``webhook_rejected`` event);
+* ``failed``: fired, but the queen could not take the task (her inbox is full, the session
+  is stopping); the error is in ``last_error``;
+* ``skipped``: missed ticks or held deliveries dropped by ``misfire: "skip"``.
+"""
+
 
 class TriggerCardFields(EventData):
     """A trigger card, flat (Hive reads ``trigger_id, trigger_type, name, task,
@@ -87,3 +101,21 @@ class WebhookReceived(EventData):
     headers: dict[str, str] = Field(description="allow-listed headers only")
     payload: Any = None
     held: bool = Field(default=False, description="it waited in the inbox")
+
+
+class WebhookRejected(EventData):
+    """A delivery for this session's trigger that was refused: why, and the allow-listed
+    headers. Never the body, a signature, authorization or cookies."""
+
+    TYPE = EventType.WEBHOOK_REJECTED
+    agent_id: str
+    trigger_id: str
+    reason: str = Field(description="the refusal's code: payload_too_large, missing_signature, "
+                                    "invalid_signature, stale_timestamp, "
+                                    "secret_not_configured, trigger_not_found (not a webhook "
+                                    "trigger), duplicate (a delivery id seen before), "
+                                    "inbox_unavailable")
+    error: str = Field(description="the refusal's message")
+    delivery_id: str | None = Field(description="the delivery id the sender gave, if any")
+    received_at: int = Field(description="epoch ms")
+    headers: dict[str, str] = Field(description="allow-listed headers only")

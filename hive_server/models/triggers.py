@@ -33,10 +33,12 @@ from hive_server.errors import InvalidInput
 from hive_server.models.contract import (
     CRON_PATTERN,
     SAFE_ID_PATTERN,
+    TITLE,
     TRIGGER_ID,
     JsonSchema,
     zone_schema,
 )
+from hive_server.models.trigger_events import TriggerOutcome
 from hive_server.models.validation import describe_validation_error
 
 SAFE_ID_RE = re.compile(SAFE_ID_PATTERN)
@@ -46,6 +48,8 @@ MisfirePolicy = Literal["skip", "fire_once"]
 TriggerType = Literal["timer", "webhook"]
 SignatureScheme = Literal["standard", "github", "none"]
 
+ERROR_LIMIT = 1000
+"""A trigger's ``last_error`` is cut to this many characters."""
 MIN_INTERVAL_MINUTES = 1 / 60
 """The shortest interval: one second."""
 MAX_INTERVAL_MINUTES = 10 * 366 * 24 * 60
@@ -129,9 +133,9 @@ def trigger_schema(schema: JsonSchema | None = None, _: object = None) -> JsonSc
     """A trigger definition, discriminated on ``trigger_type``. ``id`` (or ``trigger_id``)
     may be left out when creating one over the API: ``user-<name slug>`` is used."""
     common = {"id": TRIGGER_ID, "trigger_id": TRIGGER_ID, "name": {"type": "string"},
-              "task": {"type": "string"}, "enabled": {"type": "boolean"}}
-    exact = {"oneOf": [
-        {"type": "object", "required": ["trigger_type", "trigger_config"], "properties": {
+              "task": {"type": "string", **TITLE}, "enabled": {"type": "boolean"}}
+    exact = {"oneOf": [  # no task: 400 task_required
+        {"type": "object", "required": ["trigger_type", "trigger_config", "task"], "properties": {
             "trigger_type": {"const": kind}, "trigger_config": config, **common}}
         for kind, config in (("timer", timer_schema()), ("webhook", webhook_schema()))]}
     return _replace(schema, exact)
@@ -355,6 +359,19 @@ class TriggerState(BaseModel):
     last_fired_at: float | None = None
     last_tick: float | None = None
     anchor: float | None = None
+    last_outcome: TriggerOutcome | None = None
+    last_outcome_at: float | None = None
+    last_error: str | None = None
+    last_error_at: float | None = None
+
+    def with_outcome(self, outcome: TriggerOutcome, *, at: float,
+                     error: str | None = None) -> TriggerState:
+        """State after an outcome; ``error`` (for ``rejected`` and ``failed``) is kept as
+        ``last_error`` until a later error replaces it."""
+        update: dict[str, object] = {"last_outcome": outcome, "last_outcome_at": at}
+        if error is not None:
+            update |= {"last_error": error[:ERROR_LIMIT], "last_error_at": at}
+        return self.model_copy(update=update)
 
     def after_fire(self, *, at: float, tick: float | None) -> TriggerState:
         """State after a fire; ``tick`` is None for a manual run (the schedule does not move)."""

@@ -32,6 +32,7 @@ from hive_server.models.event_data import (
     ExecutionFailed,
     ExecutionStarted,
     LlmTurnComplete,
+    QueueCleared,
     ToolCallCompleted,
     parse_data,
 )
@@ -49,7 +50,7 @@ Message = dict[str, Any]
 
 _FOLDED = frozenset({EventType.CLIENT_INPUT_RECEIVED, EventType.EXECUTION_STARTED,
                      EventType.LLM_TURN_COMPLETE, EventType.TOOL_CALL_COMPLETED,
-                     EventType.EXECUTION_FAILED})
+                     EventType.EXECUTION_FAILED, EventType.QUEUE_CLEARED})
 _WANTED = frozenset({*_FOLDED, *TRACKED, *NOTED, EventType.LOG_CORRUPT})
 INTERRUPTED = RESTART_RESULT
 CUT_NOTE = "\n[{} characters of this tool result were cut to fit the context window]"
@@ -130,6 +131,9 @@ class _Folder:
             if started.input_seq in self.inputs:
                 text = self.inputs.pop(started.input_seq).message
                 self.messages.append({"role": "user", "content": text})
+        elif kind == EventType.QUEUE_CLEARED:  # dropped inputs are never handed to her
+            for input_seq in parse_data(QueueCleared, data).input_seqs:
+                self.inputs.pop(input_seq, None)
         elif (kind == EventType.EXECUTION_FAILED
               and parse_data(ExecutionFailed, data).error_type == "interrupted"):
             self._interrupted()

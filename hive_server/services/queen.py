@@ -29,6 +29,7 @@ from hive_server.models.event_data import (
     ExecutionFailed,
     ExecutionStarted,
     Question,
+    QueueCleared,
     SessionSnapshot,
     ToolCallCompleted,
     UsageData,
@@ -204,6 +205,15 @@ class Queen:
         self._asking = None  # its question goes with it: from now on a chat is a new input
         await asyncio.wait([current])
         return True
+
+    async def clear_queue(self) -> Event:
+        """Drop every input waiting for her (not the one she is working on); the
+        ``queue_cleared`` event names them, so a cold resume does not queue them again."""
+        seqs = [item.input_seq for item in self._inbox]
+        self._inbox.clear()
+        event, stored = self.session.emit(QueueCleared(dropped=len(seqs), input_seqs=seqs))
+        await stored
+        return event
 
     # -- the loop ---------------------------------------------------------------------------------
     async def _run(self, parked: ParkedTurn | None) -> None:

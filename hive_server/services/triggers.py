@@ -19,13 +19,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import logging
 from collections.abc import AsyncIterator, Callable
-from typing import Any, Literal
+from typing import Any
 
 from hive_server.core.clock import Clock
-from hive_server.errors import Conflict, NotFound, Unavailable
+from hive_server.errors import Conflict, HiveError, InvalidInput, NotFound, Unavailable
 from hive_server.models.event_data import (
     TriggerActivated,
     TriggerAvailable,
@@ -35,36 +34,35 @@ from hive_server.models.event_data import (
     TriggerMissed,
     TriggerRemoved,
     TriggerUpdated,
-    WebhookReceived,
 )
 from hive_server.models.triggers import (
     TriggerProblem,
     TriggerSpec,
     TriggerState,
-    WebhookConfig,
     id_from_name,
 )
 from hive_server.services.queen import Queen
 from hive_server.services.session import Session
 from hive_server.services.state_warnings import report_kept_aside
+from hive_server.services.trigger_cards import (
+    Source,
+    Trigger,
+    card_fields,
+    outcome_fields,
+    problem_card,
+)
 from hive_server.services.trigger_scheduler import FireInfo, MissedInfo, TriggerScheduler
 from hive_server.services.trigger_store import FILENAME as TRIGGERS_FILE
 from hive_server.services.trigger_store import SavedTriggers, TriggerStore
 from hive_server.services.trigger_text import fire_text
+from hive_server.services.trigger_webhooks import WebhookTriggers
 from hive_server.services.webhooks import WebhookInbox, missing_secret
 
 log = logging.getLogger(__name__)
-Source = Literal["folder", "api"]
+__all__ = ["SessionTriggers", "Trigger"]
 
 
-@dataclasses.dataclass(slots=True)
-class Trigger:
-    spec: TriggerSpec
-    source: Source
-    state: TriggerState
-
-
-class SessionTriggers:
+class SessionTriggers(WebhookTriggers):
     def __init__(self, session: Session, queen: Queen, scheduler: TriggerScheduler,
                  clock: Clock, inbox: WebhookInbox, secret: Callable[[str], str | None]):
         self.session = session
@@ -177,6 +175,7 @@ class SessionTriggers:
                 data = {**data, "id": given if given is not None
                         else id_from_name(str(data.get("name") or ""), self.triggers)}
             spec = TriggerSpec.parse(data)
+            _require_task(spec.task)
             if spec.id in self.triggers:
                 raise Conflict(f"trigger {spec.id!r} already exists", code="trigger_exists")
             self.saved.api[spec.id] = spec
@@ -191,6 +190,8 @@ class SessionTriggers:
                      config: dict[str, Any] | None) -> Trigger:
         async with self._changing():
             trigger = self.get(trigger_id)
+            if task is not None:
+                _require_task(task)
             spec = trigger.spec.updated(task=task, trigger_config=config)  # validates first
             key = self._key(trigger_id)
             reschedule = trigger.state.active and spec.timer != trigger.spec.timer
@@ -249,41 +250,6 @@ class SessionTriggers:
         """Fire once now (the schedule is left alone); the seq of ``trigger_fired``."""
         return await self._fire(self.get(trigger_id), tick=None, manual=True, payload=payload)
 
-    # -- webhooks -------------------------------------------------------------------------------
-    def webhook_config(self, trigger_id: str) -> WebhookConfig | None:
-        """The config of an active webhook trigger (what a delivery is verified against)."""
-        trigger = self.triggers.get(trigger_id)
-        return trigger.spec.webhook if trigger is not None and trigger.state.active else None
-
-    async def receive_webhook(self, trigger_id: str, delivery: dict[str, Any]) -> None:
-        """Log ``webhook_received`` and fire the trigger with the delivery's payload."""
-        trigger = self.get(trigger_id)
-        await self.session.emit_durable(WebhookReceived(**{**delivery, "trigger_id": trigger_id}))
-        await self._fire(trigger, tick=None, manual=False, payload=delivery.get("payload"))
-
-    async def _take_inbox(self, trigger: Trigger) -> None:
-        """Hand over deliveries held while no session had this webhook trigger active.
-
-        They are logged as received and reported as missed; ``fire_once`` then fires once
-        with the latest delivery's payload, ``skip`` fires nothing.
-        """
-        webhook, agent_id = trigger.spec.webhook, self.session.meta.agent_id
-        if webhook is None or agent_id is None:
-            return
-        held = await self.inbox.take(agent_id, trigger.spec.id)
-        if not held:
-            return
-        for delivery in held:
-            self.session.emit(WebhookReceived(**{**delivery, "trigger_id": trigger.spec.id,
-                                                 "held": True}))
-        await self.session.emit_durable(TriggerMissed(
-            trigger_id=trigger.spec.id, missed=len(held), capped=False,
-            first_missed_at=held[0].get("received_at"),
-            last_missed_at=held[-1].get("received_at"), policy=webhook.misfire))
-        if webhook.misfire == "fire_once":
-            await self._fire(trigger, tick=None, manual=False, payload=held[-1].get("payload"),
-                             missed=len(held))
-
     # -- firing ---------------------------------------------------------------------------------
     async def _arm(self, trigger: Trigger, *, resume: bool) -> None:
         timer = trigger.spec.timer
@@ -316,6 +282,7 @@ class SessionTriggers:
                 return
             if not info.fired:
                 trigger.state = trigger.state.after_skip(last_tick=info.last)
+                self._outcome(trigger, "skipped")
                 await self._save()
             await self.session.emit_durable(TriggerMissed(
                 trigger_id=trigger_id, missed=info.count, capped=info.capped,
@@ -332,14 +299,23 @@ class SessionTriggers:
         an ``await`` inside. The queen's input is logged after ``trigger_fired`` and awaited
         durable, which makes both durable with one wait.
         """
-        trigger.state = trigger.state.after_fire(at=self.clock.time(), tick=tick)
+        now = self.clock.time()
+        trigger.state = trigger.state.after_fire(at=now, tick=tick).with_outcome("fired", at=now)
         await self._save()
         spec = trigger.spec
         event, stored = self.session.emit(TriggerFired(
             **self._fields(trigger), tick=None if tick is None else int(tick * 1000),
             manual=manual, missed=missed, payload=payload))
-        await self.queen.deliver(fire_text(spec, payload), source="trigger", key=spec.id,
-                                 trigger_seq=event.seq)
+        try:
+            _, coalesced = await self.queen.deliver(fire_text(spec, payload), source="trigger",
+                                                    key=spec.id, trigger_seq=event.seq)
+        except HiveError as exc:  # the fire is logged; the card says why the queen lacks it
+            self._outcome(trigger, "failed", f"{exc.code}: {exc.message}")
+            await self._save()
+            raise
+        if coalesced:
+            self._outcome(trigger, "coalesced")
+            await self._save()
         await stored
         return event.seq
 
@@ -354,34 +330,27 @@ class SessionTriggers:
     # -- cards ----------------------------------------------------------------------------------
     def _fields(self, trigger: Trigger) -> dict[str, Any]:
         """The card's fields, as the ``trigger_*`` events carry them (flat)."""
-        spec, state = trigger.spec, trigger.state
-        next_at = self.scheduler.next_fire_at(self._key(spec.id)) if state.active else None
-        return {
-            "trigger_id": spec.id, "name": spec.name, "trigger_type": spec.trigger_type,
-            "trigger_config": spec.trigger_config, "task": spec.task, "active": state.active,
-            "next_fire_in": None if next_at is None else max(0.0, next_at - self.clock.time()),
-            "next_fire_at": None if next_at is None else int(next_at * 1000),
-            "fire_count": state.fire_count,
-            "last_fired_at": None if state.last_fired_at is None
-            else int(state.last_fired_at * 1000),
-            "source": trigger.source, "enabled": spec.enabled,
-        }
+        active = trigger.state.active
+        next_at = self.scheduler.next_fire_at(self._key(trigger.spec.id)) if active else None
+        return card_fields(trigger, next_at, self.clock.time())
 
     def card(self, trigger: Trigger) -> dict[str, Any]:
-        """A trigger card: the event fields plus ``id`` (our older name) and ``error`` (why
-        it cannot work as defined, e.g. its webhook secret is not set)."""
+        """A trigger card: the event fields plus ``id`` (our older name), ``error`` (why it
+        cannot work as defined, e.g. its webhook secret is not set) and its last outcome."""
         fields = self._fields(trigger)
-        return {"id": fields["trigger_id"], **fields, "error": self._problem(trigger)}
+        return {"id": fields["trigger_id"], **fields, "error": self._problem(trigger),
+                **outcome_fields(trigger.state)}
 
     def _problem(self, trigger: Trigger) -> str | None:
         webhook = trigger.spec.webhook
         return missing_secret(webhook, self.secret) if webhook is not None else None
 
     def cards(self) -> list[dict[str, Any]]:
-        cards = [self.card(t) for t in self.triggers.values()]
-        cards += [{"id": p.trigger_id, "trigger_id": p.trigger_id, "name": p.trigger_id,
-                   "error": p.error, "active": False,
-                   "source": "folder", "trigger_type": None, "trigger_config": None,
-                   "task": None, "next_fire_in": None, "next_fire_at": None, "fire_count": 0,
-                   "last_fired_at": None, "enabled": False} for p in self.problems]
-        return cards
+        return ([self.card(t) for t in self.triggers.values()]
+                + [problem_card(p) for p in self.problems])
+
+
+def _require_task(task: str) -> None:
+    if not task.strip():
+        raise InvalidInput("a trigger needs a task (what the queen is asked to do when it "
+                           "fires)", code="task_required")

@@ -45,6 +45,7 @@ from hive_server.core.clock import Clock, SystemClock
 from hive_server.core.files import write_atomic
 from hive_server.core.jsonl import append_line, read_records, take_records
 from hive_server.errors import InvalidInput, Unauthorized, Unavailable
+from hive_server.models.held import HeldDelivery, HeldTrigger, HeldWebhooks
 from hive_server.models.triggers import SAFE_ID_RE, WebhookConfig
 
 log = logging.getLogger(__name__)
@@ -188,6 +189,12 @@ def _verify_github(key: bytes, headers: dict[str, str], body: bytes) -> str:
         raise _invalid("malformed X-GitHub-Delivery")
     body.decode("utf-8")
     return delivery
+
+
+def given_delivery_id(headers: Mapping[str, str]) -> str | None:
+    """The delivery id a sender gave (``webhook-id``, ``X-GitHub-Delivery`` or
+    ``X-Request-Id``), when it is well formed; else None."""
+    return _optional_delivery_id(_lower(headers))
 
 
 def _optional_delivery_id(headers: dict[str, str]) -> str | None:
@@ -347,3 +354,35 @@ class WebhookInbox:
         path = self._path(agent_id, trigger_id)
         async with self._lock:
             return await asyncio.to_thread(take_records, path)
+
+    async def held(self) -> HeldWebhooks:
+        """Every delivery waiting in the inbox, by agent and trigger (without payloads)."""
+        async with self._lock:
+            found = await asyncio.to_thread(self._scan)
+        held = [_held(agent_id, trigger_id, records) for agent_id, trigger_id, records in found]
+        return HeldWebhooks(held=held, total=sum(h.count for h in held))
+
+    def _scan(self) -> list[tuple[str, str, list[dict]]]:
+        if not self._root.is_dir():
+            return []
+        found = []
+        for folder in sorted(self._root.iterdir()):
+            if not folder.is_dir() or not SAFE_ID_RE.match(folder.name):
+                continue
+            for path in sorted(folder.glob("*.jsonl")):
+                records, _ = read_records(path)
+                if records and SAFE_ID_RE.match(path.stem):
+                    found.append((folder.name, path.stem, records))
+        return found
+
+
+def _held(agent_id: str, trigger_id: str, records: list[dict]) -> HeldTrigger:
+    deliveries = [HeldDelivery(
+        delivery_id=str(r.get("delivery_id") or ""),
+        received_at=r["received_at"] if isinstance(r.get("received_at"), int) else None,
+        headers={str(k): str(v) for k, v in headers.items()})
+        for r in records
+        for headers in [r["headers"] if isinstance(r.get("headers"), dict) else {}]]
+    return HeldTrigger(agent_id=agent_id, trigger_id=trigger_id, count=len(deliveries),
+                       first_received_at=deliveries[0].received_at,
+                       last_received_at=deliveries[-1].received_at, deliveries=deliveries)

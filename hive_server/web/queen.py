@@ -13,6 +13,7 @@ from hive_server.models.responses import (
     InvalidQueen,
     QueenCard,
     QueenProfiles,
+    QueueDropped,
 )
 from hive_server.web.body import check_message, json_response, parse_json
 from hive_server.web.openapi import doc
@@ -43,6 +44,16 @@ async def cancel(request: web.Request) -> web.Response:
     live = request.app[keys.SESSIONS].get(request.match_info["session_id"])
     cancelled = await live.queen.cancel()
     return json_response(Cancelled(session_id=live.session.id, cancelled=cancelled))
+
+
+@routes.delete("/api/sessions/{session_id}/queue")
+@doc(response=QueueDropped)
+async def clear_queue(request: web.Request) -> web.Response:
+    """Drop the inputs waiting for the queen (her current turn goes on)."""
+    live = request.app[keys.SESSIONS].get(request.match_info["session_id"])
+    event = await live.queen.clear_queue()
+    return json_response(QueueDropped(session_id=live.session.id, dropped=event.data["dropped"],
+                                      input_seqs=event.data["input_seqs"], seq=event.seq))
 
 
 @routes.get("/api/queen/profiles")

@@ -13,6 +13,7 @@ from hive_server.models.agent_views import (
     TriggerRun,
 )
 from hive_server.models.api import PatchTriggerBody, RunTriggerBody
+from hive_server.models.held import HeldWebhooks
 from hive_server.models.triggers import TriggerSpec
 from hive_server.services.sessions import LiveSession
 from hive_server.services.triggers import Trigger
@@ -57,6 +58,14 @@ async def create_trigger(request: web.Request) -> web.Response:
     live = _live(request)
     trigger = await live.triggers.create(await read_object(request))
     return json_response(_card(live, trigger), status=201)
+
+
+@routes.get("/api/sessions/{session_id}/triggers/{trigger_id}")
+@doc(response=TriggerCard)
+async def get_trigger(request: web.Request) -> web.Response:
+    """One trigger's card (with its last outcome and last error)."""
+    live = _live(request)
+    return json_response(_card(live, live.triggers.get(request.match_info["trigger_id"])))
 
 
 @routes.patch("/api/sessions/{session_id}/triggers/{trigger_id}")
@@ -111,3 +120,10 @@ async def run(request: web.Request) -> web.Response:
     return json_response(TriggerRun(trigger_id=trigger_id, fired=True, seq=seq,
                                     trigger=_card(live, live.triggers.get(trigger_id))),
                          status=202)
+
+
+@routes.get("/api/webhooks/held")
+@doc(response=HeldWebhooks)
+async def held_webhooks(request: web.Request) -> web.Response:
+    """Webhook deliveries held in the inbox (their trigger is not active in a live session)."""
+    return json_response(await request.app[keys.WEBHOOKS].inbox.held())

@@ -1,0 +1,91 @@
+"""The webhook side of a session's triggers (mixed into ``SessionTriggers``): the config a
+delivery is verified against, a delivery taken, refused or held, and the hand-over of the
+deliveries held in the inbox while the trigger was not active anywhere."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hive_server.core.clock import Clock
+from hive_server.models.event_data import TriggerMissed, WebhookReceived, WebhookRejected
+from hive_server.models.triggers import TriggerOutcome, WebhookConfig
+from hive_server.services.session import Session
+from hive_server.services.trigger_cards import Trigger
+from hive_server.services.webhooks import WebhookInbox
+
+
+class WebhookTriggers:
+    """Needs the host's triggers, session, inbox, clock, ``get``, ``_fire`` and ``_save``."""
+
+    session: Session
+    inbox: WebhookInbox
+    clock: Clock
+    triggers: dict[str, Trigger]
+    _stopped: bool
+
+    def get(self, trigger_id: str) -> Trigger:
+        raise NotImplementedError
+
+    async def _fire(self, trigger: Trigger, *, tick: float | None, manual: bool,
+                    payload: Any = None, missed: int = 0) -> int:
+        raise NotImplementedError
+
+    async def _save(self) -> None:
+        raise NotImplementedError
+
+    def _outcome(self, trigger: Trigger, outcome: TriggerOutcome,
+                 error: str | None = None) -> None:
+        trigger.state = trigger.state.with_outcome(outcome, at=self.clock.time(), error=error)
+
+    def webhook_config(self, trigger_id: str) -> WebhookConfig | None:
+        """The config of an active webhook trigger (what a delivery is verified against)."""
+        trigger = self.triggers.get(trigger_id)
+        return trigger.spec.webhook if trigger is not None and trigger.state.active else None
+
+    async def receive_webhook(self, trigger_id: str, delivery: dict[str, Any]) -> None:
+        """Log ``webhook_received`` and fire the trigger with the delivery's payload."""
+        trigger = self.get(trigger_id)
+        await self.session.emit_durable(WebhookReceived(**{**delivery, "trigger_id": trigger_id}))
+        await self._fire(trigger, tick=None, manual=False, payload=delivery.get("payload"))
+
+    async def _take_inbox(self, trigger: Trigger) -> None:
+        """Hand over deliveries held while no session had this webhook trigger active.
+
+        They are logged as received and reported as missed; ``fire_once`` then fires once
+        with the latest delivery's payload, ``skip`` fires nothing.
+        """
+        webhook, agent_id = trigger.spec.webhook, self.session.meta.agent_id
+        if webhook is None or agent_id is None:
+            return
+        held = await self.inbox.take(agent_id, trigger.spec.id)
+        if not held:
+            return
+        for delivery in held:
+            self.session.emit(WebhookReceived(**{**delivery, "trigger_id": trigger.spec.id,
+                                                 "held": True}))
+        await self.session.emit_durable(TriggerMissed(
+            trigger_id=trigger.spec.id, missed=len(held), capped=False,
+            first_missed_at=held[0].get("received_at"),
+            last_missed_at=held[-1].get("received_at"), policy=webhook.misfire))
+        if webhook.misfire == "fire_once":
+            await self._fire(trigger, tick=None, manual=False, payload=held[-1].get("payload"),
+                             missed=len(held))
+        else:
+            self._outcome(trigger, "skipped")
+            await self._save()
+
+    async def webhook_rejected(self, rejected: WebhookRejected) -> None:
+        """Log a refused delivery for this session's trigger (its card shows it too)."""
+        trigger = self.triggers.get(rejected.trigger_id)
+        if trigger is None or self._stopped:
+            return
+        self._outcome(trigger, "rejected", f"{rejected.reason}: {rejected.error}")
+        await self._save()
+        await self.session.emit_durable(rejected)
+
+    async def webhook_held(self, trigger_id: str) -> None:
+        """A delivery for this (inactive) trigger went to the inbox: its card shows it."""
+        trigger = self.triggers.get(trigger_id)
+        if trigger is not None and not self._stopped:
+            self._outcome(trigger, "held")
+            await self._save()
