@@ -191,17 +191,19 @@ class EventView(Response):
 
 
 class EventPage(Response):
-    """A backward page of a session's event log (``web/history.py``)."""
+    """A page of a session's event log, backward or forward (``after_seq``), maybe filtered
+    by type (``web/history.py``; the keys' meanings: ``services/event_history.py``)."""
 
     events: list[EventView]
     session_id: str
-    total: int
+    total: int = Field(description="the session's last seq (whatever the filters)")
     returned: int
-    truncated: bool
+    truncated: bool = Field(description="more matching events lie beyond the page in its "
+                            "direction (older; newer for an after_seq page)")
     limit: int
     start_index: int | None = Field(description="the first event's seq")
     start_offset: int | None = Field(description="byte offset of its line in events.jsonl")
-    has_more_older: bool
+    has_more_older: bool = Field(description="an older matching event exists")
 
 
 class EventSchemas(Response):
