@@ -23,6 +23,7 @@ import importlib.util
 import inspect
 import logging
 import sys
+import time
 import typing
 from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import Executor
@@ -174,6 +175,13 @@ def tool_from_function(fn: Callable[..., Any], *, name: str | None = None,
     Raises ``TypeError``/``NameError`` (or pydantic's ``PydanticUserError`` for a type it
     cannot validate) when the function cannot be a tool.
     """
+    spec, call = _spec_and_call(fn, name=name, executor=executor)
+    return Tool(spec, call, call.bind if call.wants_workspace else None)
+
+
+def _spec_and_call(fn: Callable[..., Any], *, name: str | None = None,
+                   executor: Executor | None = None) -> tuple[ToolSpec, _FunctionCall]:
+    """The function's tool spec (its JSON schema) and the call that validates and runs it."""
     tool_name = name or fn.__name__
     signature = inspect.signature(fn)
     hints = typing.get_type_hints(fn, include_extras=True)
@@ -196,7 +204,7 @@ def tool_from_function(fn: Callable[..., Any], *, name: str | None = None,
     spec = ToolSpec(tool_name, summary or f"Run {tool_name}.", schema)
     call = _FunctionCall(tool_name, fn, args_model, WORKSPACE_PARAM in signature.parameters,
                          executor=executor)
-    return Tool(spec, call, call.bind if call.wants_workspace else None)
+    return spec, call
 
 
 def tools_from_module(path: Path, module_name: str, *, source: bytes | None = None,
@@ -251,19 +259,33 @@ def _load_module(path: Path, module_name: str, source: bytes | None) -> Any:
 
 
 def builtin_tools(workspace: Path, clock_now: Callable[[], float]) -> dict[str, Tool]:
-    """``get_time``, ``read_file``, ``write_file``, ``list_files`` for one session workspace."""
+    """``get_time``, ``read_file``, ``write_file``, ``list_files`` for one session workspace
+    (``get_time`` reads ``clock_now``). Their schemas are the ones built once per process."""
 
-    def get_time(timezone: str | None = None) -> str:
-        """Return the current date and time in ISO 8601.
-
-        Args:
-            timezone: IANA time zone name such as "Europe/Berlin"; UTC when omitted.
-        """
+    def now_in(timezone: str | None = None) -> str:
         return iso_time(clock_now(), timezone)
 
-    tools = [tool_from_function(get_time)]
-    tools += [tool_from_function(fn).bind(workspace) for fn in (read_file, write_file, list_files)]
-    return {tool.name: tool for tool in tools}
+    tools = {}
+    for spec, call in _builtin_prototypes():
+        own = dataclasses.replace(call, fn=now_in) if call.fn is get_time else call.bind(workspace)
+        tools[spec.name] = Tool(spec, own)
+    return tools
+
+
+@functools.cache
+def _builtin_prototypes() -> tuple[tuple[ToolSpec, _FunctionCall], ...]:
+    """Each built-in tool's schema and argument model, built once per process: a pydantic
+    model and its JSON schema per session were a fifth of a boot with many sessions."""
+    return tuple(_spec_and_call(fn) for fn in (get_time, read_file, write_file, list_files))
+
+
+def get_time(timezone: str | None = None) -> str:
+    """Return the current date and time in ISO 8601.
+
+    Args:
+        timezone: IANA time zone name such as "Europe/Berlin"; UTC when omitted.
+    """
+    return iso_time(time.time(), timezone)  # a session's own copy reads the server's clock
 
 
 def iso_time(now: float, timezone: str | None) -> str:
