@@ -125,22 +125,22 @@ async def _sessions_ctx(app: web.Application) -> AsyncIterator[None]:
         default_model=llm.default_model, model_override=settings.model, provider=llm.provider,
         bus_queue_size=settings.sse_queue_size, inbox_size=settings.queen_inbox_size,
         stale_turn_seconds=settings.stale_turn_seconds,
+        resume_concurrency=settings.resume_concurrency,
         secret=settings.secret,
     )
     clock, hooks_dir = app[keys.CLOCK], settings.home / "webhooks"
     inbox = WebhookInbox(hooks_dir)
     manager = SessionManager(options, llm=llm, queens=app[keys.QUEENS],
                              catalog=app[keys.CATALOG], clock=clock,
-                             scheduler=app[keys.SCHEDULER], inbox=inbox)
+                             scheduler=app[keys.SCHEDULER], inbox=inbox,
+                             store=app.get(keys.SESSION_STORE))
     app[keys.SESSIONS] = manager
     app[keys.QUEEN_SESSIONS] = QueenSessions(manager)
     app[keys.WEBHOOKS] = WebhookIngress(
         catalog=app[keys.CATALOG], sessions=manager, store=DeliveryStore(hooks_dir, clock=clock),
         inbox=inbox, clock=clock, secret=settings.secret,
         allow_unsigned=settings.webhooks_loopback)
-    resumed = await manager.resume_all()
-    if resumed:
-        log.info("resumed %d session(s) that were live at the last stop", len(resumed))
+    await manager.boot.start()  # the listener opens meanwhile: health says ``resuming``
     yield
     await manager.shutdown()
 

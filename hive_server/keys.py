@@ -12,6 +12,7 @@ from hive_server.services.accounting import ColdTotals
 from hive_server.services.catalog import AgentCatalog
 from hive_server.services.queen_sessions import QueenSessions
 from hive_server.services.queens import QueenRegistry
+from hive_server.services.session_store import SessionStore
 from hive_server.services.sessions import SessionManager
 from hive_server.services.trigger_scheduler import TriggerScheduler
 from hive_server.services.webhook_ingress import WebhookIngress
@@ -31,3 +32,4 @@ METERED_LLM = web.AppKey("metered_llm", MeteredLLM)  # app[LLM], counted (the se
 REQUEST_COUNTS = web.AppKey("request_counts", dict)  # (route, method, status) -> answers
 METRICS_REGISTRY = web.AppKey("metrics_registry", CollectorRegistry)
 COLD_USAGE = web.AppKey("cold_usage", ColdTotals)  # cold sessions' totals counted from logs
+SESSION_STORE = web.AppKey("session_store", SessionStore)  # optional: a test's own store

@@ -57,6 +57,7 @@ class Settings(BaseModel):
     sse_keepalive_seconds: float = 15.0
     queen_inbox_size: int = 256
     stale_turn_seconds: float = Field(default=300.0, gt=0)  # a silent queen turn is failed
+    resume_concurrency: int = Field(default=8, ge=1, le=256)  # sessions resumed at once at start
     shutdown_grace_seconds: float = Field(default=10.0, gt=0)  # SIGTERM to exit, at most
     idle_timeout_seconds: float = Field(default=60.0, gt=0)  # idle keep-alive, slow headers
     sse_send_timeout_seconds: float = Field(default=30.0, gt=0)  # a stalled SSE reader
@@ -132,8 +133,8 @@ def normalise_origin(value: str) -> str:
 ENV_NAMES = {field: f"HIVE_{field.upper()}" for field in (
     "host", "port", "home", "agents_dir", "queens_dir", "durability", "no_auth", "log_level",
     "model", "webhook_host", "webhook_port", "token", "token_file", "ui_dir", "allowed_origins",
-    "shutdown_grace_seconds", "access_log", "slow_request_seconds",
-    "stale_turn_seconds")}
+    "shutdown_grace_seconds", "access_log", "slow_request_seconds", "stale_turn_seconds",
+    "resume_concurrency")}
 FLAG_NAMES = {field: "--" + field.replace("_", "-") for field in Settings.model_fields} | {
     "allowed_origins": "--allow-origin", "shutdown_grace_seconds": "--shutdown-grace"}
 # Options config.toml may set: ``home`` is where the file was found (it cannot move it), the

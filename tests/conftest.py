@@ -11,6 +11,7 @@ from aiohttp.test_utils import TestClient
 from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
 
+from hive_server import keys
 from hive_server.app import create_app
 from hive_server.core.clock import FakeClock
 from hive_server.llm.offline import OfflineClient
@@ -54,14 +55,20 @@ ClientFactory = Callable[..., Any]
 
 @pytest.fixture
 async def make_client(aiohttp_client: Any, tmp_path: Path) -> AsyncIterator[ClientFactory]:
-    """Build a client for a fresh app; call again with the same settings to 'restart'."""
+    """Build a client for a fresh app; call again with the same settings to 'restart'. The
+    sessions live at the last stop are resumed before it returns (``resumed=False``: not
+    waited for; they resume in the background, as in a real start)."""
 
-    async def factory(settings: Settings | None = None, **kwargs: Any) -> TestClient:
+    async def factory(settings: Settings | None = None, *, resumed: bool = True,
+                      **kwargs: Any) -> TestClient:
         app = create_app(settings or make_settings(tmp_path),
                          llm=kwargs.pop("llm", None) or OfflineClient(),
                          clock=kwargs.pop("clock", None) or FakeClock())
         kwargs.setdefault("headers", AUTH)
-        return await aiohttp_client(app, **kwargs)
+        client = await aiohttp_client(app, **kwargs)
+        if resumed:
+            await app[keys.SESSIONS].boot.wait()
+        return client
 
     yield factory
 

@@ -9,6 +9,9 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import aiohttp
+
+RESUME_POLL = 0.02  # seconds between health polls while sessions resume
 READY = re.compile(r"hive_server ready: (http://[^/\s]+/)(?:\?token=(\S+))?")
 
 
@@ -49,7 +52,18 @@ class ServerProcess:
                     raise AssertionError("server exited before printing its ready line")
                 if match := READY.search(line):
                     self.url, self.token = match.group(1), match.group(2) or ""
-                    return self
+                    break
+            await self._resumed()
+        return self
+
+    async def _resumed(self) -> None:
+        """Until health says no session is left to resume (the listener opens first)."""
+        async with aiohttp.ClientSession(headers=self.headers) as http:
+            while True:
+                async with http.get(self.url + "api/health") as resp:
+                    if resp.status == 200 and (await resp.json())["resuming"] == 0:
+                        return
+                await asyncio.sleep(RESUME_POLL)
 
     @property
     def headers(self) -> dict[str, str]:

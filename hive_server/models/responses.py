@@ -25,6 +25,8 @@ class Health(Response):
     provider: str
     model: str
     durability: Literal["fsync", "batch", "none"]
+    resuming: int = Field(description="sessions live at the last stop and not resumed yet "
+                          "(they answer 409 session_loading meanwhile); 0 once all are")
 
 
 WARNINGS = ("files of the session found corrupt or unreadable and kept aside "

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import shutil
+from collections.abc import Iterable
 from pathlib import Path
 
 from hive_server.core.eventlog import last_seq_file
@@ -79,9 +81,8 @@ class SessionStore:
             return [], []
         found: list[tuple[SessionMeta, int]] = []
         corrupt: list[CorruptSession] = []
-        for child in self.root.iterdir():
-            if not child.is_dir() or child.is_symlink() or not is_safe_id(child.name):
-                continue
+        for name in self.folders():
+            child = self.root / name
             meta = self._load(child)
             if isinstance(meta, CorruptSession):
                 corrupt.append(meta)
@@ -90,6 +91,21 @@ class SessionStore:
         found.sort(key=lambda item: item[0].created_at, reverse=True)
         corrupt.sort(key=lambda item: item.kept_as, reverse=True)
         return found, corrupt
+
+    def folders(self) -> list[str]:
+        """The names of the session folders (blocking: call it in a thread)."""
+        if not self.root.is_dir():
+            return []
+        with os.scandir(self.root) as entries:  # the type from the listing: no stat per folder
+            return [entry.name for entry in entries
+                    if entry.is_dir(follow_symlinks=False) and is_safe_id(entry.name)]
+
+    def live_among(self, names: Iterable[str]) -> list[str]:
+        """Those of the session folders ``names`` that were live at the last stop (their
+        ``meta.json`` is not ``stopped``; blocking: call it in a thread)."""
+        return [name for name in names
+                if isinstance(meta := self._load(self.root / name), SessionMeta)
+                and meta.status != "stopped"]
 
     def _load(self, folder: Path) -> SessionMeta | CorruptSession | None:
         """The folder's meta (blocking). A corrupt or unreadable ``meta.json`` is renamed to

@@ -39,6 +39,7 @@ from hive_server.services.live_session import LiveSession
 from hive_server.services.open_turn import settle_restart
 from hive_server.services.queen import Queen
 from hive_server.services.queens import QueenRegistry
+from hive_server.services.resume import BootResume
 from hive_server.services.session import Session, utc_iso
 from hive_server.services.session_store import SessionStore
 from hive_server.services.tools import Tool, builtin_tools
@@ -64,6 +65,7 @@ class SessionOptions:
     model_override: str | None = None  # --model / HIVE_MODEL: wins over profiles and agents
     bus_queue_size: int = 2048
     inbox_size: int = 256
+    resume_concurrency: int = 8  # sessions resumed at once at start
     stale_turn_seconds: float = 300.0  # a queen turn silent this long is failed as stale
     secret: Callable[[str], str | None] = lambda name: None  # webhook secrets by env name
 
@@ -71,7 +73,7 @@ class SessionOptions:
 class SessionManager:
     def __init__(self, options: SessionOptions, *, llm: LLMClient, queens: QueenRegistry,
                  catalog: AgentCatalog, clock: Clock, scheduler: TriggerScheduler,
-                 inbox: WebhookInbox):
+                 inbox: WebhookInbox, store: SessionStore | None = None):
         self.options = options
         self.scheduler = scheduler
         self.inbox = inbox
@@ -79,12 +81,15 @@ class SessionManager:
         self.queens = queens
         self.catalog = catalog
         self.clock = clock
-        self.store = SessionStore(options.home)
+        self.store = store or SessionStore(options.home)
         self.changes = ChangeSignal()  # live sessions or their queens' state changed
         self._live: dict[str, LiveSession] = {}
         self._loading: set[str] = set()
         self._closing: dict[str, asyncio.Task[None]] = {}
         self._closed = False
+        self.boot = BootResume(folders=self.store.folders, live_among=self.store.live_among,
+                               resume=self._resume_held, taken=self._owned,
+                               concurrency=options.resume_concurrency)
 
     # -- lookup -----------------------------------------------------------------------------
     def live(self) -> list[LiveSession]:
@@ -94,13 +99,17 @@ class SessionManager:
         """The live session, or NotFound (Conflict with loading=True while it is starting)."""
         if session_id in self._live:
             return self._live[session_id]
-        if session_id in self._loading:
+        if self.is_loading(session_id):
             raise Conflict(f"session {session_id!r} is loading", code="session_loading",
                            extra={"loading": True})
         raise NotFound(f"session {session_id!r} is not live", code="session_not_live")
 
     def is_loading(self, session_id: str) -> bool:
-        return session_id in self._loading
+        """Starting, or waiting for its turn in the resume at start (``BootResume``)."""
+        return session_id in self._loading or self.boot.holds(session_id)
+
+    def _owned(self, session_id: str) -> bool:
+        return session_id in self._live or session_id in self._loading
 
     async def rename(self, session_id: str, title: str) -> LiveSession | SessionMeta:
         """Title a live session (its meta save) or a cold one (``meta.json`` rewritten, the id
@@ -148,7 +157,7 @@ class SessionManager:
             raise Conflict("server is shutting down", code="shutting_down")
         if session_id in self._live:
             raise Conflict(f"session {session_id!r} is already live", code="session_live")
-        if session_id in self._loading:
+        if self.is_loading(session_id):
             raise Conflict(f"session {session_id!r} is loading", code="session_loading",
                            extra={"loading": True})
         self._loading.add(session_id)
@@ -314,7 +323,7 @@ class SessionManager:
     async def delete_history(self, session_id: str) -> None:
         self.store.path(session_id)
         await self._settled(session_id)
-        if session_id in self._loading:
+        if self.is_loading(session_id):
             raise Conflict(f"session {session_id!r} is loading", code="session_loading",
                            extra={"loading": True})
         await self._exclusive(session_id, self._stop_and_delete(session_id))
@@ -355,6 +364,7 @@ class SessionManager:
         is, so every event emitted so far is stored; the next start resumes it as after a
         crash (its open turn is closed as interrupted)."""
         self._closed = True
+        await self.boot.stop()  # a session cut short in its resume stays marked live
         lives, self._live = list(self._live.values()), {}
         self.changes.notify()
         stops = {asyncio.create_task(self._stop_for_shutdown(live),
@@ -379,18 +389,18 @@ class SessionManager:
         except Exception:
             log.exception("session %s: shutdown failed", live.session.id)
 
-    async def resume_all(self) -> list[str]:
-        """Resume the sessions that were live when the server last stopped or crashed."""
-        resumed: list[str] = []
-        for meta, _ in await self.store.list_metas():
-            if meta.status == "stopped" or meta.session_id in self._live:
-                continue
-            try:
-                await self.create(CreateSessionBody(queen_resume_from=meta.session_id))
-                resumed.append(meta.session_id)
-            except Exception:
-                log.exception("could not resume session %s", meta.session_id)
-        return resumed
+    async def _resume_held(self, session_id: str) -> bool:
+        """Resume a session that was live at the last stop (for ``BootResume``, which holds
+        the id until this returns); False, logged, when it cannot be resumed."""
+        self._loading.add(session_id)
+        try:
+            await self._open(session_id, CreateSessionBody(queen_resume_from=session_id))
+            return True
+        except Exception:
+            log.exception("could not resume session %s", session_id)
+            return False
+        finally:
+            self._loading.discard(session_id)
 
 
 def _title(title: str | None) -> str | None:

@@ -15,10 +15,11 @@ routes = web.RouteTableDef()
 @routes.get("/api/health")
 @doc(response=Health)
 async def health(request: web.Request) -> web.Response:
-    """Server status, session count and the model provider in use."""
+    """Server status, session count, sessions still resuming and the model provider."""
     app = request.app
     llm = app[keys.LLM]
-    lives = app[keys.SESSIONS].live()
+    manager = app[keys.SESSIONS]
+    lives = manager.live()
     return json_response(Health(
         status="ok",
         version=__version__,
@@ -27,4 +28,5 @@ async def health(request: web.Request) -> web.Response:
         provider=llm.provider,
         model=llm.default_model,
         durability=app[keys.SETTINGS].durability.value,
+        resuming=manager.boot.left,
     ))
