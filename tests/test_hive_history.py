@@ -31,6 +31,15 @@ async def history(client) -> dict[str, dict]:
     return {row["session_id"]: row for row in rows}
 
 
+def _as_logged_before_handoff_notes(path) -> None:
+    """The log as a server older than ``session_summary`` wrote it: the summary left out,
+    the seqs contiguous again."""
+    events = [e for e in map(json.loads, path.read_text().splitlines())
+              if e["type"] != "session_summary"]
+    path.write_text("".join(json.dumps({**e, "seq": n}) + "\n"
+                            for n, e in enumerate(events, 1)))
+
+
 def meta_file(settings, session_id: str) -> dict:
     return json.loads((settings.home / "sessions" / session_id / "meta.json").read_text())
 
@@ -76,6 +85,7 @@ async def test_a_meta_written_before_the_fields_existed_still_lists(make_client,
                     "first_message", "last_error"):
             meta.pop(key, None)
         path.write_text(json.dumps({**meta, "phase": "planning"}))
+    _as_logged_before_handoff_notes(settings.home / "sessions" / "empty" / "events.jsonl")
     await client.close()  # edited while stopped: the index reads the changed files again
     client = await make_client(settings)
     rows = await history(client)

@@ -71,7 +71,7 @@ async def test_get_live_cold_and_unknown(client):
     assert cold.status == 200
     body = await cold.json()
     assert body["cold"] is True and body["status"] == "stopped"
-    assert body["last_seq"] == 2
+    assert body["last_seq"] == 3  # session_started, session_summary, session_stopped
     missing = await client.get("/api/sessions/nope")
     assert missing.status == 404
     assert (await missing.json())["code"] == "session_not_found"
@@ -103,7 +103,7 @@ async def test_resume_keeps_id_and_continues_seq(client, settings):
     body = await create_session(client, queen_resume_from="res")
     assert body["session_id"] == "res"
     seqs = [e["seq"] for e in read_log(settings.home, "res")]
-    assert seqs == [1, 2, 3]
+    assert seqs == [1, 2, 3, 4]
     resp = await client.post("/api/sessions", json={"queen_resume_from": "never-was"})
     assert resp.status == 404
 
@@ -138,8 +138,10 @@ async def test_event_history_live_and_cold(client):
     assert body["truncated"] is False
     await client.delete("/api/sessions/h")
     cold = await (await client.get("/api/sessions/h/events/history?limit=3")).json()
-    assert [e["seq"] for e in cold["events"]] == [30, 31, 32]
-    assert cold["total"] == 32
+    assert [e["type"] for e in cold["events"]] == [
+        "client_output_delta", "session_summary", "session_stopped"]
+    assert [e["seq"] for e in cold["events"]] == [31, 32, 33]
+    assert cold["total"] == 33
     bad = await client.get("/api/sessions/h/events/history?limit=0")
     assert bad.status == 400
 
@@ -237,7 +239,7 @@ async def test_a_copied_session_folder_is_its_own_session(client, settings):
     assert read_log(settings.home, "b")[-1]["session_id"] == "b"
     assert json.loads((sessions / "b" / "meta.json").read_text())["session_id"] == "b"
     assert json.loads((sessions / "a" / "meta.json").read_text())["status"] == "stopped"
-    assert len(read_log(settings.home, "a")) == 2
+    assert len(read_log(settings.home, "a")) == 3
 
 
 async def test_agent_delete_racing_a_session_stop_still_deletes(make_client, tmp_path):
