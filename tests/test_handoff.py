@@ -133,3 +133,22 @@ async def test_deleting_the_agent_stores_a_handoff_with_the_workers_done(make_cl
     assert "run_worker" in handoff.last_decisions[0].tools
     assert "Tool run_worker returned" in handoff.last_decisions[-1].text
     assert "1 workers finished" in handoff.to_text()
+
+
+async def test_inputs_dropped_from_the_queue_are_not_pending_in_the_handoff(make_client,
+                                                                           tmp_path):
+    client = await make_client(make_settings(tmp_path), llm=Stalling())
+    await create_session(client, session_id="s")
+    stream = await open_stream(client, "s")
+    await chat(client, "s", "hang on")
+    await until(stream, "client_output_delta")
+    await chat(client, "s", "first queued")
+    await chat(client, "s", "second queued")
+    dropped = await client.delete("/api/sessions/s/queue")
+    assert dropped.status == 200, await dropped.text()
+    await chat(client, "s", "still queued")
+    stream.close()
+    assert (await client.delete("/api/sessions/s")).status == 200
+    handoff = Handoff.model_validate(_meta(tmp_path / "home", "s")["handoff"])
+    assert [i.preview for i in handoff.pending.queued_inputs] == ["still queued"]
+    assert handoff.done.turns_cancelled == 1  # the stop cancelled the turn under way

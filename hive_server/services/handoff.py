@@ -20,6 +20,7 @@ from hive_server.models.event_data import (
     ExecutionFailed,
     ExecutionStarted,
     LlmTurnComplete,
+    QueueCleared,
     ToolCallCompleted,
     WorkerFailed,
     parse_data,
@@ -50,7 +51,8 @@ _DONE_COUNTS: dict[str, str] = {EventType.EXECUTION_STARTED: "turns",
 _TURN_ENDS = frozenset({EventType.EXECUTION_COMPLETED, EventType.EXECUTION_FAILED,
                         EventType.EXECUTION_CANCELLED})
 NOTED = frozenset({*_DONE_COUNTS, EventType.TOOL_CALL_COMPLETED, EventType.CLIENT_INPUT_RECEIVED,
-                   EventType.CLIENT_INPUT_REQUESTED, EventType.LLM_TURN_COMPLETE})
+                   EventType.CLIENT_INPUT_REQUESTED, EventType.LLM_TURN_COMPLETE,
+                   EventType.QUEUE_CLEARED})
 """The event types the notes read (the rebuild parses these lines for them)."""
 
 Handler = Callable[["HandoffNotes", int, dict[str, Any], str | None], None]
@@ -104,6 +106,10 @@ class HandoffNotes:
     def _started(self, seq: int, data: dict[str, Any], _: str | None) -> None:
         self.inputs.pop(parse_data(ExecutionStarted, data).input_seq, None)
 
+    def _cleared(self, seq: int, data: dict[str, Any], _: str | None) -> None:
+        for dropped in parse_data(QueueCleared, data).input_seqs:
+            self.inputs.pop(dropped, None)
+
     def _requested(self, seq: int, data: dict[str, Any], _: str | None) -> None:
         questions = parse_data(ClientInputRequested, data).questions
         self.question = HandoffQuestion(seq=seq, prompts=[q.prompt for q in questions])
@@ -140,13 +146,15 @@ class HandoffNotes:
 _HANDLERS: dict[str, Handler] = {
     EventType.CLIENT_INPUT_RECEIVED: HandoffNotes._received,
     EventType.EXECUTION_STARTED: HandoffNotes._started,
+    EventType.QUEUE_CLEARED: HandoffNotes._cleared,
     EventType.CLIENT_INPUT_REQUESTED: HandoffNotes._requested,
     EventType.LLM_TURN_COMPLETE: HandoffNotes._replied,
     EventType.TOOL_CALL_COMPLETED: HandoffNotes._tool_done,
     EventType.EXECUTION_FAILED: HandoffNotes._failed,
     EventType.WORKER_FAILED: HandoffNotes._worker_failed,
 }
-_ANY_STREAM = frozenset({EventType.TOOL_CALL_COMPLETED, EventType.WORKER_FAILED})
+_ANY_STREAM = frozenset({EventType.TOOL_CALL_COMPLETED, EventType.WORKER_FAILED,
+                         EventType.QUEUE_CLEARED})
 
 
 class _Cards(Protocol):
