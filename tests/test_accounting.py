@@ -4,6 +4,8 @@ meta.json. The hand-computed figures are in tests/session_log.py."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from hive_server.llm.base import Usage
@@ -11,7 +13,8 @@ from hive_server.llm.pricing import cost_usd
 from hive_server.models.usage import Histogram, UsageTotals
 from hive_server.services.accounting import _record, merge, percentile
 from tests.conftest import create_session
-from tests.queen_support import chat, of_type, open_stream, read_log, until
+from tests.fakes import text_turn
+from tests.queen_support import chat, claude, of_type, open_stream, read_log, until
 from tests.session_log import COST, SESSION, read_meta, write_session
 
 HAND = {"turns": 4, "tool_calls": 3, "tool_errors": 0,
@@ -133,3 +136,26 @@ async def test_a_resumed_session_counts_its_earlier_runs_from_the_log(client, se
     assert (await client.delete(f"/api/sessions/{SESSION}")).status == 200
     stored = read_meta(settings.home / "sessions" / SESSION)["usage"]
     assert stored["turns"] == 5 and stored["cost_usd"] == COST
+
+
+async def test_claude_turns_are_priced_with_their_cache_reads_and_writes(
+        fake, fake_url, make_client, settings):
+    """Through the real SDK: the API's input_tokens leave the cached ones out. Turn 1: 25 +
+    1000 read + 200 written in, 40 out; turn 2: 100 in, 10 out. claude-sonnet-5-5 ($3 / $15):
+    25*3e-6 + 1000*3e-7 + 200*3.75e-6 + 40*15e-6 + 100*3e-6 + 10*15e-6 = 0.002175."""
+    client = await make_client(settings, llm=claude(fake_url))
+    fake.script(dataclasses.replace(text_turn("From the cache.", output_tokens=40),
+                                    cache_read_tokens=1000, cache_write_tokens=200),
+                text_turn("Fresh.", input_tokens=100, output_tokens=10))
+    await create_session(client, session_id="s", model="claude-sonnet-5-5")
+    stream = await open_stream(client, "s")
+    for message in ("one", "two"):
+        await chat(client, "s", message)
+        await until(stream, "execution_completed")
+    usage = (await (await client.get("/api/sessions/s/stats")).json())["usage"]
+    assert usage["tokens"] == {"input": 1325, "output": 50, "cache_read": 1000,
+                               "cache_write": 200}
+    assert usage["cost_usd"] == pytest.approx(0.002175, abs=1e-12)
+    assert usage["turns"] == 2 and usage["unpriced_turns"] == 0
+    assert usage["ttft_ms"]["count"] == 2 and usage["llm_latency_ms"]["count"] == 2
+    assert usage["ttft_ms"]["p95"] <= usage["llm_latency_ms"]["p95"]

@@ -62,6 +62,8 @@ class Turn:
     error_type: str | None = None  # send an `error` event after the blocks instead of finishing
     hold: asyncio.Event | None = None  # after the first delta, wait until this is set
     drop: bool = False  # after the blocks, cut the connection without finishing the stream
+    cache_read_tokens: int = 0  # usage.cache_read_input_tokens (not in input_tokens)
+    cache_write_tokens: int = 0  # usage.cache_creation_input_tokens (not in input_tokens)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -217,7 +219,9 @@ def sse_events(turn: Turn, model: str) -> Iterator[tuple[str, dict[str, Any]]]:
     yield "message_start", {"type": "message_start", "message": {
         "id": f"msg_fake_{next(_ids):04d}", "type": "message", "role": "assistant",
         "model": model, "content": [], "stop_reason": None, "stop_sequence": None,
-        "usage": {"input_tokens": turn.input_tokens, "output_tokens": 1}}}
+        "usage": {"input_tokens": turn.input_tokens, "output_tokens": 1,
+                  "cache_read_input_tokens": turn.cache_read_tokens,
+                  "cache_creation_input_tokens": turn.cache_write_tokens}}}
     for index, block in enumerate(turn.blocks):
         yield "content_block_start", {"type": "content_block_start", "index": index,
                                       "content_block": _start_block(block)}
