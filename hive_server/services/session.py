@@ -198,7 +198,7 @@ class Session:
         (that error is raised afterwards).
         """
         self.stopping = True
-        armed = self.armed_triggers()  # before the triggers stop and disarm
+        armed = self._armed()  # before the triggers stop and disarm
         for part in reversed(self.parts):
             try:
                 await part.stop()
@@ -217,6 +217,14 @@ class Session:
             await self.log.close()
             await self._stop_meta_flush()
             await self._final_meta(mark_stopped, notes)
+
+    def _armed(self) -> list[HandoffTrigger]:
+        """The armed triggers for the handoff notes (a failure never stops a close)."""
+        try:
+            return self.armed_triggers()
+        except Exception:
+            log.exception("session %s: reading the armed triggers failed", self.id)
+            return []
 
     async def _final_meta(self, mark_stopped: bool, notes: dict[str, Any]) -> None:
         """``meta.json`` at close: stopped (or kept live for the next start), with the
