@@ -4,7 +4,9 @@
 filters and the order use (epoch seconds; ``search`` is the casefolded title and first and last
 user messages). ``skipped``: folders without a usable meta (corrupt ones with the copy kept
 aside, or a create under way), so that the folders and the index agree. ``state``: whether the
-index was closed cleanly. ``PRAGMA user_version`` is the schema; another one is rebuilt.
+index was closed cleanly. The activity index covers every filter column, so counting and
+filtering never read the meta JSON of rows that do not match. ``PRAGMA user_version`` is the
+schema; another one is rebuilt.
 """
 
 from __future__ import annotations
@@ -19,13 +21,14 @@ from pathlib import Path
 from hive_server.models.session import CorruptSession, SessionMeta
 from hive_server.models.session_query import Cursor, SessionFilter
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 SCHEMA = """
 CREATE TABLE sessions (
     session_id TEXT PRIMARY KEY, created_at REAL NOT NULL, active_at REAL NOT NULL,
     status TEXT NOT NULL, agent_id TEXT, queen_id TEXT NOT NULL, search TEXT NOT NULL,
     message_count INTEGER, meta TEXT NOT NULL, mtime_ns INTEGER NOT NULL);
-CREATE INDEX sessions_by_activity ON sessions (active_at DESC, session_id DESC);
+CREATE INDEX sessions_by_activity ON sessions (active_at DESC, session_id DESC, status,
+    agent_id, queen_id, created_at, search);
 CREATE TABLE skipped (session_id TEXT PRIMARY KEY, kept_as TEXT, error TEXT);
 CREATE TABLE state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """

@@ -1,5 +1,5 @@
 // The sessions list: live and stopped sessions, search, filters and paging (done here, over
-// the history list: the API has none of them), create, stop, resume, delete, rename.
+// the newest 500 sessions of the history list), create, stop, resume, delete, rename.
 
 import { del, enc, get, patch, post } from "./api.js";
 import { clear, confirmButton, h } from "./dom.js";
@@ -40,7 +40,8 @@ export class SessionsView {
 
   async load() {
     try {
-      const [history, catalog] = await Promise.all([get("/sessions/history"), agentCatalog()]);
+      const [history, catalog] = await Promise.all([get("/sessions/history?limit=500"),
+        agentCatalog()]);
       this.rows = history.sessions;
       for (const a of catalog.valid) this.names.set(a.agent_id, a.name || a.agent_id);
       this.fillAgents();
