@@ -8,6 +8,7 @@ import dataclasses
 @dataclasses.dataclass(frozen=True, slots=True)
 class Sizes:
     http_seconds: float = 5.0  # each load run
+    http_rounds: int = 3  # ours and raw alternate; the best of each counts
     tail_events: int = 2000  # events/history?limit= at the tail of a log
     tail_repeats: int = 20
     appends: int = 20_000  # acknowledged appends, batch mode
@@ -26,7 +27,7 @@ class Sizes:
 
 
 FULL = Sizes()
-QUICK = Sizes(http_seconds=1.0, tail_events=200, tail_repeats=5, appends=2000,
+QUICK = Sizes(http_seconds=1.0, http_rounds=1, tail_events=200, tail_repeats=5, appends=2000,
               fsync_appends=100, replay_log=50_000, replay_events=5000,
               sse_subscribers=(10, 50), sse_seconds=1.0, boot_sessions=(20,),
               history_sessions=100, history_repeats=10, rss_sessions=10, timers=50,
