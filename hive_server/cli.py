@@ -100,6 +100,9 @@ SERVE_OPTIONS: list[tuple[str, str, dict[str, Any], str]] = [
     ("--stale-turn-seconds", "stale_turn_seconds", {"type": float, "metavar": "SECONDS"},
      "fail a queen turn that produces no event for this long (execution_failed, error_type "
      "stale; a turn waiting on ask_user never goes stale)"),
+    ("--resume-concurrency", "resume_concurrency", {"type": int, "metavar": "N"},
+     "at start, resume at most N of the sessions that were live at the last stop at once "
+     "(the API answers meanwhile; /api/health says how many are left)"),
     ("--log-level", "log_level", {"choices": ["debug", "info", "warning", "error"]},
      "log level"),
     ("--access-log", "access_log", {"action": "store_true", "default": None},

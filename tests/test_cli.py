@@ -173,7 +173,8 @@ NO_FLAGS = {name: None for name in ("host", "port", "home", "agents_dir", "queen
                                     "webhook_host", "webhook_port", "ui_dir",
                                     "allowed_origins", "token_file",
                                     "shutdown_grace_seconds", "access_log",
-                                    "slow_request_seconds", "stale_turn_seconds")}
+                                    "slow_request_seconds", "stale_turn_seconds",
+                                    "resume_concurrency")}
 
 
 def test_settings_precedence_is_flag_env_config_default(tmp_path):
@@ -199,8 +200,10 @@ def test_every_serve_option_has_an_env_var(tmp_path):
            "HIVE_DURABILITY": "none", "HIVE_NO_AUTH": "1", "HIVE_LOG_LEVEL": "error",
            "HIVE_UI_DIR": str(tmp_path / "ui"), "HIVE_SHUTDOWN_GRACE_SECONDS": "2.5",
            "HIVE_ALLOWED_ORIGINS": "http://localhost:5173, https://Hive.Example:443",
-           "HIVE_ACCESS_LOG": "yes", "HIVE_SLOW_REQUEST_SECONDS": "0.25"}
+           "HIVE_ACCESS_LOG": "yes", "HIVE_SLOW_REQUEST_SECONDS": "0.25",
+           "HIVE_RESUME_CONCURRENCY": "3"}
     settings = load_settings(NO_FLAGS, env)
+    assert settings.resume_concurrency == 3
     assert (settings.access_log, settings.slow_request_seconds) == (True, 0.25)
     assert (settings.host, settings.port, settings.durability, settings.no_auth,
             settings.log_level) == ("::1", 0, "none", True, "error")
