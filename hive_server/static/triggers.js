@@ -5,6 +5,8 @@ import { confirmButton, h } from "./dom.js";
 import { count, duration, every, oneLine, timeEl, toDate } from "./format.js";
 import { field, toast } from "./ui.js";
 
+const FAILED = new Set(["rejected", "failed"]); // outcomes whose last_error is shown
+
 export class Triggers {
   constructor(sessionId) {
     this.base = `/sessions/${enc(sessionId)}/triggers`;
@@ -71,9 +73,12 @@ export class Triggers {
       h("div.card-meta", h("span", schedule(t)),
         h("span.fires", count(t.fire_count, "fire")),
         t.last_fired_at ? h("span", "last ", timeEl(toDate(t.last_fired_at, "ms"))) : null,
-        h("span.countdown", { dataset: { at: t.next_fire_at ?? "" } })),
+        h("span.countdown", { dataset: { at: t.next_fire_at ?? "" } }),
+        t.last_outcome ? h("span.outcome", t.last_outcome, " ",
+          timeEl(toDate(t.last_outcome_at, "ms"))) : null),
       t.task ? h("p.task", oneLine(t.task, 300)) : null,
       t.error ? h("p.error", t.error) : null,
+      FAILED.has(t.last_outcome) ? h("p.error", t.last_error) : null,
       h("div.card-actions", actions));
   }
 
