@@ -110,7 +110,8 @@ async def test_a_silent_turn_fails_as_stale_and_the_queen_takes_the_next_input(
     assert failed["data"]["error_type"] == "stale"
     assert "60 s" in failed["data"]["error"]
     seen += await until(ui, "loop_state_changed")
-    assert seen[-1]["data"]["activity"] == "interrupted"
+    assert seen[-1]["data"] == {"activity": "interrupted", "park_reason": None,
+                                "interrupt_cause": "stale"}
     assert llm.cancelled == 1
     # the coalesced delta the cancel flushed came before the failure, nothing after it
     turn = [e for e in seen if e.get("execution_id") == failed["execution_id"]]
@@ -118,7 +119,8 @@ async def test_a_silent_turn_fails_as_stale_and_the_queen_takes_the_next_input(
     assert "".join(d["data"]["content"] for d in of_type(turn, "client_output_delta")) \
         == "working on it"
     snapshot = await _snapshot(client, "s")
-    assert snapshot["is_executing"] is False and snapshot["interrupted"] is True
+    assert (snapshot["is_executing"], snapshot["interrupted"], snapshot["interrupt_cause"]) \
+        == (False, True, "stale")
     await chat(client, "s", "hello again")
     done = await until(ui, "execution_completed")
     assert not [e for e in done if e.get("execution_id") == failed["execution_id"]]

@@ -62,6 +62,7 @@ class QueenActivity:
     questions: list[Question] | None = None
     workers: set[str] = dataclasses.field(default_factory=set)
     iteration: int = 0  # the current execution's latest model turn
+    interrupt_cause: str | None = None  # "stale": the watchdog failed a silent turn
     last_event_at: str | None = None
     on_change: Callable[[], None] | None = None  # the server-wide live-sessions feed
     status: SessionStatus = "idle"
@@ -86,7 +87,8 @@ class QueenActivity:
             self.on_change()
         if after[:2] == before[:2]:
             return None
-        return LoopStateChanged(activity=self.activity, park_reason=self.park_reason)
+        return LoopStateChanged(activity=self.activity, park_reason=self.park_reason,
+                                interrupt_cause=self.interrupt_cause)
 
     def _key(self) -> tuple[object, ...]:
         """What the live-sessions feed shows (the first two: the loop state)."""
@@ -116,6 +118,9 @@ class QueenActivity:
                 self.activity, self.park_reason = "executing", None
         elif kind == EventType.EXECUTION_FAILED and event.data.get("error_type") == "interrupted":
             self._set("awaiting_user", "cold_interrupted", None)  # a restart ended the turn
+        elif kind == EventType.EXECUTION_FAILED and event.data.get("error_type") == "stale":
+            self._set("interrupted", None, None)
+            self.interrupt_cause = "stale"  # Hive's cause for a turn that went silent
         elif kind in _ENDS:
             self._set(*_ENDS[kind], None)
 
@@ -134,6 +139,7 @@ class QueenActivity:
 
     def _set(self, activity: Activity, park: ParkReason | None, execution: str | None) -> None:
         self.activity, self.park_reason, self.execution_id = activity, park, execution
+        self.interrupt_cause = None
         self.tools.clear()
         self.questions = None
 
@@ -148,7 +154,7 @@ class QueenActivity:
             snapshot_seq=snapshot_seq, activity=self.activity,
             is_executing=self.activity == "executing",
             awaiting_input=self.activity == "awaiting_user",
-            interrupted=self.activity == "interrupted", interrupt_cause=None,
+            interrupted=self.activity == "interrupted", interrupt_cause=self.interrupt_cause,
             park_reason=self.park_reason, queen_busy_reason=self.busy_reason,
             current_execution_id=self.execution_id,
             current_tool_calls=list(self.tools.values()), pending_questions=self.questions,
