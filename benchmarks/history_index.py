@@ -39,7 +39,7 @@ def write_sessions(home: Path, count: int) -> None:
         moment = (BASE + timedelta(minutes=n)).isoformat()
         meta = {"session_id": f"s{n:06d}", "created_at": moment, "updated_at": moment,
                 "last_active_at": moment, "queen_id": "queen", "queen_name": "Queen",
-                "model": "m", "status": "stopped", "message_count": n % 7,
+                "model": "m", "status": "stopped", "message_count": n % 7, "last_seq": 0,
                 "agent_id": f"agent{n % 10}", "title": f"Session number {n}",
                 "first_message": f"please look at item {n}", "last_message": "thanks"}
         folder = home / "sessions" / meta["session_id"]

@@ -82,7 +82,7 @@ async def test_a_meta_written_before_the_fields_existed_still_lists(make_client,
         path = settings.home / "sessions" / sid / "meta.json"
         meta = json.loads(path.read_text())
         for key in ("message_count", "last_message", "last_input_at", "last_active_at",
-                    "first_message", "last_error"):
+                    "first_message", "last_error", "last_seq"):
             meta.pop(key, None)
         path.write_text(json.dumps({**meta, "phase": "planning"}))
     _as_logged_before_handoff_notes(settings.home / "sessions" / "empty" / "events.jsonl")

@@ -16,7 +16,7 @@ from hive_server.services.activity import QueenActivity
 from hive_server.services.session_index import INDEX_FILE
 from tests.conftest import create_session
 from tests.fakes import error
-from tests.queen_support import chat, claude, open_stream, until
+from tests.queen_support import chat, claude, open_stream, read_log, until
 from tests.test_session_list import write_session
 
 
@@ -140,7 +140,9 @@ async def test_status_follows_the_turns_into_meta_the_index_and_the_live_dict(cl
     await client.delete("/api/sessions/s")
     meta = json.loads((settings.home / "sessions" / "s" / "meta.json").read_text())
     assert meta["status"] == "stopped"
-    assert set(await history(client, "?status=stopped")) == {"s"}
+    stopped = await history(client, "?status=stopped")
+    assert set(stopped) == {"s"}
+    assert stopped["s"]["last_seq"] == len(read_log(settings.home, "s")) == meta["last_seq"]
 
 
 async def test_a_failed_turn_is_failed_with_its_error_until_the_next_turn(

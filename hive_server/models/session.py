@@ -115,6 +115,7 @@ class SessionMeta(BaseModel):
     last_message: str | None = None
     last_input_at: str | None = None
     last_active_at: str | None = None
+    last_seq: int | None = None  # the log's last seq when meta.json was last written
     first_message: str | None = None
     title: str | None = None
     warnings: list[StateWarning] = Field(default_factory=list)

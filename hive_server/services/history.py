@@ -73,18 +73,21 @@ async def history_page(manager: SessionManager, query: SessionListQuery) -> Hist
 
 
 async def _entries(manager: SessionManager, metas: list[SessionMeta]) -> list[HistoryEntry]:
-    """The rows described: live ones from memory, cold ones with their log's last seq."""
+    """The rows described: live ones from memory, cold ones with the last seq their meta.json
+    was written with at the stop (read from the log's end only for an older meta.json)."""
     lives = {live.session.id: live for live in manager.live()}
-    cold = [manager.store.root / meta.session_id for meta in metas
-            if meta.session_id not in lives]
-    seqs = dict(zip(cold, await asyncio.to_thread(_last_seqs, cold), strict=True))
+    unknown = [manager.store.root / meta.session_id for meta in metas
+               if meta.session_id not in lives and meta.last_seq is None]
+    seqs = dict(zip(unknown, await asyncio.to_thread(_last_seqs, unknown), strict=True))
     entries = []
     for meta in metas:
         live = lives.get(meta.session_id)
         if live is not None:
             entries.append(HistoryEntry(live.session.meta, live.session.last_seq, True))
         else:
-            entries.append(HistoryEntry(meta, seqs[manager.store.root / meta.session_id], False))
+            seq = meta.last_seq if meta.last_seq is not None else seqs[
+                manager.store.root / meta.session_id]
+            entries.append(HistoryEntry(meta, seq, False))
     return entries
 
 

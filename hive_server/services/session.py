@@ -180,6 +180,7 @@ class Session:
 
     async def _write_meta(self, changes: dict[str, Any]) -> None:
         self.meta = self.meta.model_copy(update={**changes, "updated_at": utc_iso(),
+                                                 "last_seq": self.last_seq,
                                                  "usage": self.accounting.persisted()})
         self._meta_dirty = False
         payload = self.meta.model_dump_json(indent=2).encode()
