@@ -245,3 +245,21 @@ async def test_fired_coalesced_and_failed_outcomes_on_a_busy_queen(make_client, 
     meeting.gate.set()
     await until(stream, "execution_completed")
     stream.close()
+
+
+async def test_a_flood_of_one_refusal_rewrites_the_trigger_state_once(client, settings,
+                                                                       fake_clock):
+    state = settings.home / "sessions" / "s" / "triggers.json"
+    await deliver(client, "push", MARK, {"webhook-id": "a"})
+
+    def written() -> tuple[int, int]:  # every save replaces the file: a new inode and ctime
+        return state.stat().st_ino, state.stat().st_ctime_ns
+
+    first = written()
+    for _ in range(3):
+        await deliver(client, "push", MARK, {"webhook-id": "a"})
+    assert written() == first
+    assert len(_rejections(settings, "s")) == 4, "every refusal is still an event"
+    other = standard(fake_clock, "b", MARK, secret=OTHER_SECRET)
+    await deliver(client, "push", MARK, other)  # another refusal: saved
+    assert written() != first

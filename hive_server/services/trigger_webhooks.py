@@ -79,13 +79,17 @@ class WebhookTriggers:
         trigger = self.triggers.get(rejected.trigger_id)
         if trigger is None or self._stopped:
             return
+        before = trigger.state
         self._outcome(trigger, "rejected", f"{rejected.reason}: {rejected.error}")
-        await self._save()
+        if (before.last_outcome, before.last_error) != ("rejected", trigger.state.last_error):
+            await self._save()  # a flood of the same refusal rewrites triggers.json once
         await self.session.emit_durable(rejected)
 
     async def webhook_held(self, trigger_id: str) -> None:
         """A delivery for this (inactive) trigger went to the inbox: its card shows it."""
         trigger = self.triggers.get(trigger_id)
         if trigger is not None and not self._stopped:
+            before = trigger.state.last_outcome
             self._outcome(trigger, "held")
-            await self._save()
+            if before != "held":  # many held deliveries rewrite triggers.json once
+                await self._save()
