@@ -132,10 +132,12 @@ class SessionIndex:
     # -- on the index thread ------------------------------------------------------------------
     def _guarded(self, work: Callable[[sqlite3.Connection, T], object], arg: T) -> object:
         """``work`` on the open index; a corrupt index is kept aside, rebuilt, and ``work``
-        tried once more."""
+        tried once more (other errors, a full disk say, are raised as they are)."""
         try:
             return work(self._connection(), arg)
         except sqlite3.DatabaseError as exc:
+            if not _is_corrupt(exc):
+                raise
             self._set_aside(exc)
             return work(self._connection(), arg)
 
@@ -144,6 +146,8 @@ class SessionIndex:
             try:
                 self._db = self._open_now()
             except sqlite3.DatabaseError as exc:
+                if not _is_corrupt(exc):
+                    raise
                 self._set_aside(exc)
                 self._db = self._open_now()
         return self._db
@@ -212,6 +216,11 @@ class SessionIndex:
 
 def _nothing(db: sqlite3.Connection, arg: None) -> None:
     """A job that only makes the index thread open the index."""
+
+
+def _is_corrupt(exc: sqlite3.DatabaseError) -> bool:
+    """Not a database, or a damaged one (a locked or full one is not corrupt)."""
+    return exc.sqlite_errorcode in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
 
 
 def _mtime(folder: Path) -> int:
