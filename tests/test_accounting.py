@@ -50,8 +50,9 @@ def test_latency_percentiles_come_from_mergeable_histograms():
 
 
 async def test_a_cold_session_is_counted_from_its_log_against_hand_computed_figures(
-        client, settings):
+        make_client, settings):
     write_session(settings.home)
+    client = await make_client(settings)
     stats = await (await client.get(f"/api/sessions/{SESSION}/stats")).json()
     assert stats["live"] is False and stats["queen"] is None and stats["uptime_seconds"] is None
     assert stats["last_seq"] == 25 and stats["colony_id"] == "notes"
@@ -63,10 +64,11 @@ async def test_a_cold_session_is_counted_from_its_log_against_hand_computed_figu
     assert ttft["count"] == 3 and ttft["p95"] == 300.0 and 120.0 <= ttft["p50"] <= 126.0
 
 
-async def test_cold_totals_in_meta_are_used_and_only_later_events_are_read(client, settings):
+async def test_cold_totals_in_meta_are_used_and_only_later_events_are_read(make_client, settings):
     stored = UsageTotals(through_seq=15, turns=100, input_tokens=7, cost_usd=1.5,
                          trigger_fires={"old": 3}).model_dump()
     write_session(settings.home, usage=stored)
+    client = await make_client(settings)
     usage = (await (await client.get(f"/api/sessions/{SESSION}/stats")).json())["usage"]
     # after seq 15: the unpriced turn (10 in / 10 out), two fires, one failed worker
     assert usage["turns"] == 101 and usage["tokens"]["input"] == 17
@@ -75,9 +77,10 @@ async def test_cold_totals_in_meta_are_used_and_only_later_events_are_read(clien
     assert usage["workers"] == {"started": 1, "completed": 0, "failed": 1, "running": 0}
 
 
-async def test_totals_in_meta_through_the_last_seq_are_the_answer(client, settings):
+async def test_totals_in_meta_through_the_last_seq_are_the_answer(make_client, settings):
     stored = UsageTotals(through_seq=25, turns=7, cost_usd=0.25).model_dump()
     write_session(settings.home, usage=stored)
+    client = await make_client(settings)
     usage = (await (await client.get(f"/api/sessions/{SESSION}/stats")).json())["usage"]
     assert usage["turns"] == 7 and usage["cost_usd"] == 0.25  # the log has 4 turns
 
@@ -121,8 +124,9 @@ async def test_a_live_session_counts_its_turns_and_keeps_the_totals_in_meta(clie
     assert cold["live"] is False and cold["usage"] == usage
 
 
-async def test_a_resumed_session_counts_its_earlier_runs_from_the_log(client, settings):
+async def test_a_resumed_session_counts_its_earlier_runs_from_the_log(make_client, settings):
     write_session(settings.home, bad_line=False)  # its meta.json holds no totals
+    client = await make_client(settings)
     await create_session(client, queen_resume_from=SESSION)
     stats = await (await client.get(f"/api/sessions/{SESSION}/stats")).json()
     assert stats["live"] is True

@@ -36,8 +36,10 @@ async def export(client, session_id: str, fmt: str) -> tuple[str, dict]:
 
 
 @pytest.mark.parametrize("fmt", sorted(FORMATS))
-async def test_a_cold_session_exports_in_every_format_as_its_golden_file(client, settings, fmt):
+async def test_a_cold_session_exports_in_every_format_as_its_golden_file(make_client, settings,
+                                                                         fmt):
     write_session(settings.home)
+    client = await make_client(settings)
     body, headers = await export(client, SESSION, fmt)
     extension, media = FORMATS[fmt]
     golden = GOLDEN / f"export_{SESSION}.{extension}"
@@ -50,8 +52,9 @@ async def test_a_cold_session_exports_in_every_format_as_its_golden_file(client,
     assert "default-src 'none'" in headers["Content-Security-Policy"]
 
 
-async def test_jsonl_is_the_stored_lines_without_the_bad_ones(client, settings):
+async def test_jsonl_is_the_stored_lines_without_the_bad_ones(make_client, settings):
     folder = write_session(settings.home)
+    client = await make_client(settings)
     body, _ = await export(client, SESSION, "jsonl")
     stored = (folder / "events.jsonl").read_bytes().decode("utf-8", "replace")
     assert body == stored.replace(BAD_LINE.decode("utf-8", "replace") + "\n", "")
@@ -73,8 +76,9 @@ class Tags(HTMLParser):
         self.text += data
 
 
-async def test_html_quotes_injection_attempts_as_text_and_loads_nothing(client, settings):
+async def test_html_quotes_injection_attempts_as_text_and_loads_nothing(make_client, settings):
     write_session(settings.home)
+    client = await make_client(settings)
     body, headers = await export(client, SESSION, "html")
     page = Tags()
     page.feed(body)
@@ -85,16 +89,18 @@ async def test_html_quotes_injection_attempts_as_text_and_loads_nothing(client, 
     assert "script-src" not in headers["Content-Security-Policy"]
 
 
-async def test_markdown_escapes_html_in_every_text(client, settings):
+async def test_markdown_escapes_html_in_every_text(make_client, settings):
     write_session(settings.home)
+    client = await make_client(settings)
     body, _ = await export(client, SESSION, "markdown")
     assert "<script" not in body.lower() and "<img" not in body.lower()
     assert "&lt;script&gt;" in body and "Daily &lt;digest&gt;" in body
 
 
 @pytest.mark.parametrize("query", ["format=pdf", "format=", "format=HTML"])
-async def test_an_unknown_format_is_400(client, settings, query):
+async def test_an_unknown_format_is_400(make_client, settings, query):
     write_session(settings.home)
+    client = await make_client(settings)
     resp = await client.get(f"/api/sessions/{SESSION}/export?{query}")
     assert resp.status == 400 and (await resp.json())["code"] == "invalid_format"
 
@@ -130,8 +136,9 @@ def write_big_log(home: Path, session_id: str, count: int) -> int:
 
 
 @pytest.mark.parametrize("fmt", ["jsonl", "html"])
-async def test_a_large_log_is_written_chunk_by_chunk(client, settings, fmt):
+async def test_a_large_log_is_written_chunk_by_chunk(make_client, settings, fmt):
     size = write_big_log(settings.home, "big", 20_000)
+    client = await make_client(settings)
     found = await open_export(client.app[keys.SESSIONS], "big", fmt)
     sizes = [len(chunk) async for chunk in found.chunks]
     assert sum(sizes) > size / 2 and len(sizes) > size / CHUNK_BYTES / 2

@@ -18,23 +18,26 @@ async def usage(client, **params: str) -> dict:
 
 
 @pytest.fixture
-async def sessions(client, settings):
+async def sessions(make_client, settings):
     """cold1 (agent notes, queen warden, from its log), cold2 (agent mail, queen keeper,
-    its totals in meta) and a live session "s" with one offline turn."""
+    its totals in meta), both on disk before the server starts, and a live session "s" with
+    one offline turn: the server's client and the live session's log."""
     write_session(settings.home, "cold1")
     stored = UsageTotals(through_seq=25, turns=10, input_tokens=1000, cost_usd=0.5,
                          trigger_fires={"hourly": 4}).model_dump()
     write_session(settings.home, "cold2", agent_id="mail", queen_id="keeper",
                   title="Mail digest", created_at="2026-11-28T08:00:00+00:00", usage=stored)
+    client = await make_client(settings)
     await create_session(client, session_id="s")
     stream = await open_stream(client, "s")
     await chat(client, "s", "hello")
     await until(stream, "execution_completed")
-    return read_log(settings.home, "s")
+    return client, read_log(settings.home, "s")
 
 
-async def test_usage_sums_every_session_live_and_cold(client, sessions):
-    live_in = sum(e["data"]["input_tokens"] for e in sessions
+async def test_usage_sums_every_session_live_and_cold(sessions):
+    client, log = sessions
+    live_in = sum(e["data"]["input_tokens"] for e in log
                   if e["type"] == "llm_turn_complete")
     body = await usage(client)
     total = body["usage"]
@@ -57,7 +60,8 @@ async def test_usage_sums_every_session_live_and_cold(client, sessions):
     ({"created_before": "2026-11-28T12:00:00Z"}, {"sessions": 1, "turns": 10}),
     ({"agent_id": "nobody"}, {"sessions": 0, "turns": 0}),
 ])
-async def test_usage_takes_the_history_filters(client, sessions, params, expected):
+async def test_usage_takes_the_history_filters(sessions, params, expected):
+    client, _ = sessions
     body = await usage(client, **params)
     assert {"sessions": body["sessions"], "turns": body["usage"]["turns"]} == expected
     listed = await (await client.get("/api/sessions/history", params=params)).json()
