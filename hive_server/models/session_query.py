@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta, timezone
+from typing import cast
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -73,7 +74,8 @@ class SessionFilterQuery(BaseModel):
         times = {name: parse_time(getattr(self, name)) for name in (
             "created_after", "created_before", "active_after", "active_before")}
         return SessionFilter(
-            status=frozenset(self.status.split(",")) if self.status else None,  # type: ignore[arg-type]
+            status=frozenset(cast(list[SessionStatus], self.status.split(",")))
+            if self.status else None,
             agent_id=self.agent_id, queen_id=self.queen_id, q=self.q or None, **times)
 
 

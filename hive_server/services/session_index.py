@@ -33,6 +33,7 @@ from hive_server.services.session_index_sql import AgentUsage, SessionPage
 log = logging.getLogger(__name__)
 INDEX_FILE = "sessions.sqlite3"
 T = TypeVar("T")
+R = TypeVar("R")
 Loader = Callable[[Path], SessionMeta | CorruptSession | None]
 
 
@@ -92,11 +93,11 @@ class SessionIndex:
         """The sessions whose meta.json was found corrupt (kept aside)."""
         return await self._run(sql.corrupt, None)
 
-    async def _run(self, work: Callable[[sqlite3.Connection, T], object], arg: T):  # type: ignore[no-untyped-def]
+    async def _run(self, work: Callable[[sqlite3.Connection, T], R], arg: T) -> R:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._pool, self._read, work, arg)
 
-    def _read(self, work: Callable[[sqlite3.Connection, T], object], arg: T) -> object:
+    def _read(self, work: Callable[[sqlite3.Connection, T], R], arg: T) -> R:
         """A read, after catching up with folders added or removed (by hand, or by a copy)
         when the sessions folder changed since the last look: one ``stat`` per read."""
         mtime = _mtime(self.root)
@@ -130,7 +131,7 @@ class SessionIndex:
             self._db = None
 
     # -- on the index thread ------------------------------------------------------------------
-    def _guarded(self, work: Callable[[sqlite3.Connection, T], object], arg: T) -> object:
+    def _guarded(self, work: Callable[[sqlite3.Connection, T], R], arg: T) -> R:
         """``work`` on the open index; a corrupt index is kept aside, rebuilt, and ``work``
         tried once more (other errors, a full disk say, are raised as they are)."""
         try:
