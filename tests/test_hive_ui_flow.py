@@ -180,7 +180,8 @@ async def test_boot_answers_every_sidebar_call_with_the_fields_it_reads(browser)
         check(queen, {"id": str, "name": str, "title": str, "has_avatar": bool, "custom": bool})
     profile = await browser.get(f"/queen/{queens[0]['id']}/profile")
     check(profile, {"id": str, "name": str, "title": str, "summary": str})
-    assert (await browser.get("/sessions/history")) == {"sessions": [], "corrupt": []}
+    assert (await browser.get("/sessions/history")) == {"sessions": [], "corrupt": [], "total": 0,
+                                                         "next_cursor": None}
 
     for feed in ("/api/sessions/live", "/api/events/global"):  # opened by the app shell
         resp = await browser.client.get(feed)
