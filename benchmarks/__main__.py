@@ -26,25 +26,26 @@ from benchmarks.report import write_report
 from benchmarks.sizes import FULL, QUICK, Sizes
 from benchmarks.table import ROOT, Row, render_text
 
-Part = Callable[[Path, Sizes], Awaitable[list[Row]]]
+Part = Callable[[Path, Sizes, list[Row]], Awaitable[None]]  # appends its rows as measured
 PARTS: dict[str, Part] = {"http": http.run, "appends": appends.run, "sse": sse.run,
                           "sessions": sessions.run}
 DOC = ROOT / "docs" / "benchmarks.md"
 
 
 async def run_parts(names: list[str], sizes: Sizes) -> tuple[list[Row], list[str]]:
+    """Every part in turn; a part that fails keeps the rows it measured before failing."""
     rows: list[Row] = []
     failed: list[str] = []
     for name in names:
         root = Path(tempfile.mkdtemp(prefix=f"hive-bench-{name}-"))
         started = time.monotonic()
         print(f"== {name}", flush=True)
+        got: list[Row] = []
         try:
-            got = await PARTS[name](root, sizes)
+            await PARTS[name](root, sizes, got)
         except Exception:
             traceback.print_exc()
             failed.append(name)
-            continue
         finally:
             shutil.rmtree(root, ignore_errors=True)
         rows += got
@@ -68,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out or (None if args.quick else DOC)
     command = "./scripts/bench" + (" --quick" if args.quick else "")
     if out is not None:
-        write_report(out, rows, command)
+        write_report(out, rows, command, failed)
         print(f"written: {out}")
     if failed:
         print(f"parts that failed: {', '.join(failed)}", file=sys.stderr)

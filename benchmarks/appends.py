@@ -21,13 +21,12 @@ from hive_server.models.events import Event, EventType
 from scripts.bench_eventlog import bench_acked_vs_raw, build_log, realistic_event
 
 
-async def run(root: Path, sizes: Sizes) -> list[Row]:
+async def run(root: Path, sizes: Sizes, rows: list[Row]) -> None:
     batch = await bench_acked_vs_raw(root, sizes.appends, Durability.BATCH)
-    rows = [Row("acked appends, 1 publisher, batch (vs write+flush)", batch["acked_per_s"],
-                batch["raw_per_s"], "ev/s", ratio_at_least(0.8))]
+    rows.append(Row("acked appends, 1 publisher, batch (vs write+flush)", batch["acked_per_s"],
+                    batch["raw_per_s"], "ev/s", ratio_at_least(0.8)))
     rows.append(await fsync_appends(root, sizes.fsync_appends))
     rows.append(await replay(root, sizes.replay_log, sizes.replay_events))
-    return rows
 
 
 def raw_write_fsync(path: Path, n: int) -> float:

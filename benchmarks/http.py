@@ -26,7 +26,7 @@ CHAT = '{"message": "hello bees"}'
 SETTLE = 1.0  # seconds after the start before RSS is read (imports done, GC settled)
 
 
-async def run(root: Path, sizes: Sizes) -> list[Row]:
+async def run(root: Path, sizes: Sizes, rows: list[Row]) -> None:
     home = root / "http-home"
     home.mkdir(parents=True)
     # chats queue without 429 (the measure is the request path, not the inbox bound)
@@ -34,25 +34,22 @@ async def run(root: Path, sizes: Sizes) -> list[Row]:
     async with our_server(root, home, "--shutdown-grace", "2") as ours, \
             raw_server() as raw:
         await asyncio.sleep(SETTLE)
-        rows = [Row("idle RSS, no sessions", rss_mib(ours.pid), rss_mib(raw.pid), "MiB",
-                    at_most(70, "MiB"))]
+        rows.append(Row("idle RSS, no sessions", rss_mib(ours.pid), rss_mib(raw.pid), "MiB",
+                        at_most(70, "MiB")))
         async with aiohttp.ClientSession(ours.url, headers=AUTH) as http:
             await make_session(http, "bench")
-            rows += await requests(ours.port, raw.port, sizes)
+            await requests(ours.port, raw.port, sizes, rows)
             rows.append(await tail(http, home, sizes))  # before the chats and their backlog
             rows.append(await chats(ours.port, raw.port, sizes))
-    return rows
 
 
-async def requests(ours: int, raw: int, sizes: Sizes) -> list[Row]:
+async def requests(ours: int, raw: int, sizes: Sizes, rows: list[Row]) -> None:
     """Each pair alternates ``http_rounds`` times; the best rate of each side counts (a busy
     neighbour slows one round, never speeds one up)."""
-    rows = []
     for measure, path in (("GET /api/health", "/api/health"),
                           ("GET /api/sessions/{id}", "/api/sessions/bench")):
         got, hello = await best_pair(sizes, (ours, path, {}), (raw, "/hello", {}))
         rows.append(Row(f"{measure} (vs hello)", got, hello, "req/s", ratio_at_least(0.6)))
-    return rows
 
 
 async def chats(ours: int, raw: int, sizes: Sizes) -> Row:

@@ -17,16 +17,18 @@ connections pipelining 4 requests each; chat: 4 connections, one request at a ti
 subscribers read in another process. A missed target says FAIL; the command still exits 0."""
 
 
-def section(rows: list[Row], command: str) -> str:
+def section(rows: list[Row], command: str, failed: list[str]) -> str:
+    broken = [f"Parts that failed in this run (their rows measured before the failure are "
+              f"shown): {', '.join(failed)}.", ""] if failed else []
     return "\n".join([
         START, "## Ratios: `./scripts/bench`", "",
         f"Command: `{command}`. Date: {now_utc()}. Machine: {machine()}.", "",
-        INTRO, "", render_markdown(rows), END])
+        INTRO, "", *broken, render_markdown(rows), END])
 
 
-def write_report(path: Path, rows: list[Row], command: str) -> None:
+def write_report(path: Path, rows: list[Row], command: str, failed: list[str]) -> None:
     text = path.read_text() if path.exists() else "# Benchmarks\n"
-    generated = section(rows, command)
+    generated = section(rows, command, failed)
     if START in text and END in text:
         before, rest = text.split(START, 1)
         after = rest.split(END, 1)[1]

@@ -25,21 +25,20 @@ from benchmarks.table import Row, at_most, over_raw_at_most
 SETTLE = 1.0
 
 
-async def run(root: Path, sizes: Sizes) -> list[Row]:
+async def run(root: Path, sizes: Sizes, rows: list[Row]) -> None:
+    """The boots last: the slowest, and a boot that never answers ends the part."""
     async with aiohttp.ClientSession(headers=AUTH) as http:
         live = await boot.make_template(root / "live", http)
-        rows = await boots(root, live, http, sizes)
         stopped = await stopped_template(root / "stopped", live, http)
-    rows.append(await history_list(root, stopped, sizes))
-    empty_rss, idle = await idle_server(root, sizes)
-    rows.append(await rss_per_session(root, live, sizes.rss_sessions, empty_rss))
-    rows.append(idle)
-    return rows
+        rows.append(await history_list(root, stopped, sizes))
+        empty_rss, idle = await idle_server(root, sizes)
+        rows.append(await rss_per_session(root, live, sizes.rss_sessions, empty_rss))
+        rows.append(idle)
+        await boots(root, live, http, sizes, rows)
 
 
-async def boots(root: Path, template: Path, http: aiohttp.ClientSession,
-                sizes: Sizes) -> list[Row]:
-    rows = []
+async def boots(root: Path, template: Path, http: aiohttp.ClientSession, sizes: Sizes,
+                rows: list[Row]) -> None:
     empty = await boot.measure_boot(root, root / "boot-empty", http, 0)
     for n in sizes.boot_sessions:
         home = root / f"boot-{n}"
@@ -51,7 +50,6 @@ async def boots(root: Path, template: Path, http: aiohttp.ClientSession,
                         over_raw_at_most(1, "s") if big else None))
         rows.append(Row(f"boot to all resumed, {n} live sessions", result["all_resumed_s"],
                         None, "s", at_most(20, "s") if big else None))
-    return rows
 
 
 async def stopped_template(root: Path, live: Path, http: aiohttp.ClientSession) -> Path:

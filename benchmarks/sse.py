@@ -31,15 +31,13 @@ from hive_server.settings import Settings
 Publish = Callable[[str], None]
 
 
-async def run(root: Path, sizes: Sizes) -> list[Row]:
-    rows = []
+async def run(root: Path, sizes: Sizes, rows: list[Row]) -> None:
     for n in sizes.sse_subscribers:
         raw = await fanout(raw_app(), n, sizes)
         ours = await fanout(our_app(root / f"sse-{n}"), n, sizes)
         target = ratio_at_most(1.3) if n >= 1000 else None
         rows.append(Row(f"SSE p50 publish→client, {n} subscribers, {sizes.sse_rate} ev/s",
                         ours, raw, "ms", target))
-    return rows
 
 
 @asynccontextmanager
