@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import shutil
 import sys
 import tempfile
@@ -59,15 +60,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="small sizes: seconds, a smoke run")
     parser.add_argument("--only", nargs="+", choices=list(PARTS), default=list(PARTS),
                         metavar="PART", help=f"run these parts only ({', '.join(PARTS)})")
+    parser.add_argument("--boot-sessions", type=int, nargs="+", metavar="N",
+                        help="live sessions of the boot measures (default: 1000 10000; "
+                             "--quick: 20)")
     parser.add_argument("--out", type=Path, default=None,
                         help="the report to write (default: docs/benchmarks.md on a full run, "
                              "none with --quick)")
     args = parser.parse_args(argv)
     sizes = QUICK if args.quick else FULL
+    if args.boot_sessions:
+        sizes = dataclasses.replace(sizes, boot_sessions=tuple(args.boot_sessions))
     rows, failed = asyncio.run(run_parts(args.only, sizes))
     print("\n" + render_text(rows), flush=True)
     out = args.out or (None if args.quick else DOC)
-    command = "./scripts/bench" + (" --quick" if args.quick else "")
+    command = " ".join(["./scripts/bench", *(argv if argv is not None else sys.argv[1:])])
     if out is not None:
         write_report(out, rows, command, failed)
         print(f"written: {out}")
