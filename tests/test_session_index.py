@@ -32,6 +32,16 @@ def on_disk(settings):
     return settings
 
 
+async def test_listing_filtering_and_counting_read_no_meta_file(make_client, on_disk):
+    client = await make_client(on_disk)
+    assert set(await history(client)) == {"a", "b"}
+    for name in ("a", "b"):  # a reader would find these corrupt and keep them aside
+        (on_disk.home / "sessions" / name / "meta.json").write_bytes(b"{not json")
+    body = await (await client.get("/api/sessions/history?q=first&limit=1")).json()
+    assert [r["session_id"] for r in body["sessions"]] == ["a"] and body["total"] == 1
+    assert not list(on_disk.home.glob("sessions/*/meta.json.corrupt-*"))
+
+
 async def test_a_deleted_index_is_rebuilt_from_the_meta_files(make_client, on_disk):
     client = await make_client(on_disk)
     assert set(await history(client)) == {"a", "b"}
