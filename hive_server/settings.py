@@ -57,7 +57,7 @@ class Settings(BaseModel):
     sse_keepalive_seconds: float = 15.0
     queen_inbox_size: int = 256
     stale_turn_seconds: float = Field(default=300.0, gt=0)  # a silent queen turn is failed
-    resume_concurrency: int = Field(default=8, ge=1, le=256)  # sessions resumed at once at start
+    resume_concurrency: int = Field(default=16, ge=1, le=256)  # sessions resumed at once at start
     shutdown_grace_seconds: float = Field(default=10.0, gt=0)  # SIGTERM to exit, at most
     idle_timeout_seconds: float = Field(default=60.0, gt=0)  # idle keep-alive, slow headers
     sse_send_timeout_seconds: float = Field(default=30.0, gt=0)  # a stalled SSE reader

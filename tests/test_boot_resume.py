@@ -183,3 +183,17 @@ async def test_each_sessions_builtin_tools_use_its_own_workspace_and_clock(tmp_p
     assert not (tmp_path / "two" / "x.txt").exists()
     assert await first["get_time"].run({}) == "1970-01-01T00:00:00+00:00"
     assert await second["get_time"].run({}) == "1970-01-02T00:00:00+00:00"
+
+
+async def test_a_resume_rewrites_meta_json_only_when_its_status_changes(make_client, settings):
+    await live_sessions(make_client, settings, ["same", "crashed"])
+    crashed = settings.home / "sessions" / "crashed" / "meta.json"
+    crashed.write_text(crashed.read_text().replace('"status": "idle"', '"status": "active"'))
+    same = settings.home / "sessions" / "same" / "meta.json"
+    before = {path: path.stat().st_ino for path in (same, crashed)}
+
+    client = await make_client(settings)
+    assert (await health(client))["sessions"] == 2
+    assert same.stat().st_ino == before[same], "an unchanged meta.json is not written again"
+    assert crashed.stat().st_ino != before[crashed]
+    assert SessionMeta.model_validate_json(crashed.read_bytes()).status == "idle"

@@ -65,7 +65,7 @@ class SessionOptions:
     model_override: str | None = None  # --model / HIVE_MODEL: wins over profiles and agents
     bus_queue_size: int = 2048
     inbox_size: int = 256
-    resume_concurrency: int = 8  # sessions resumed at once at start
+    resume_concurrency: int = 16  # sessions resumed at once at start
     stale_turn_seconds: float = 300.0  # a queen turn silent this long is failed as stale
     secret: Callable[[str], str | None] = lambda name: None  # webhook secrets by env name
 
@@ -176,8 +176,8 @@ class SessionManager:
             info = await event_log.open()
             history = (await asyncio.to_thread(rebuild_from_file, event_log.path) if resumed
                        else Rebuilt([], []))
-            live = await self._start(session, profile, history, info.truncated_bytes, resumed,
-                                     info.last_seq)
+            live = await self._start(session, profile, history, info.truncated_bytes,
+                                     meta if resumed else None, info.last_seq)
             parked = (await settle_restart(session, history.tracker, history.open_results,
                                            history.bad_lines) if resumed else None)
             if entry is not None:
@@ -204,15 +204,18 @@ class SessionManager:
         return live
 
     async def _start(self, session: Session, profile: QueenProfile, history: Rebuilt,
-                     truncated: int, resumed: bool, previous_seq: int) -> LiveSession:
-        meta = session.meta
+                     truncated: int, on_disk: SessionMeta | None,
+                     previous_seq: int) -> LiveSession:
+        """``on_disk``: a resumed session's meta.json as read (None for a new session)."""
+        meta, resumed = session.meta, on_disk is not None
         if truncated:
             session.emit(LogRepaired(truncated_bytes=truncated))
         await session.emit_durable(SessionStarted(
             queen_id=meta.queen_id, queen_name=meta.queen_name, agent_id=meta.agent_id,
             model=meta.model, provider=self.options.provider, resumed=resumed,
             previous_seq=previous_seq))
-        await session.save_meta(status=session.activity.status, stopped_at=None)
+        if on_disk is None or (on_disk.status, on_disk.stopped_at) != (meta.status, None):
+            await session.save_meta(status=session.activity.status, stopped_at=None)
         live: LiveSession
         base_tools = self._base_tools(session)  # built once: tool schemas are costly
         queen = Queen(session, self.llm, profile, inbox_size=self.options.inbox_size,
