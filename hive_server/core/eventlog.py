@@ -200,7 +200,9 @@ class EventLog:
         """``batch``/``none``: write ``line`` here (in order: nothing is queued or in flight)
         and resolve ``future``; a ``batch`` log arms its fsync deadline and wakes the writer."""
         try:
-            _write_all(file, line, False)
+            written = os.write(file.fileno(), line)  # all of it, but for a short write
+            if written < len(line):
+                _write_all(file, line[written:], False)
         except OSError as exc:
             self._failed(exc)
             future.set_exception(exc)
