@@ -103,8 +103,8 @@ def set_clean(db: sqlite3.Connection, clean: bool) -> None:
 def meta_mtime(root: Path, session_id: str) -> int:
     """The ``meta.json``'s mtime (ns), 0 when it is not there: a row whose file changed since
     (edited by hand while the server was stopped) is read again at the next open."""
-    try:
-        return os.stat(root / session_id / "meta.json").st_mtime_ns
+    try:  # os.path, not pathlib: a rebuild calls this once per session
+        return os.stat(os.path.join(root, session_id, "meta.json")).st_mtime_ns
     except OSError:
         return 0
 
@@ -146,16 +146,20 @@ def clear(db: sqlite3.Connection) -> None:
 def add_loaded(db: sqlite3.Connection, root: Path,
                found: Iterable[tuple[str, SessionMeta | CorruptSession | None]]) -> None:
     """Rows for folders just read: a meta, a corrupt one (kept aside), or none yet."""
+    rows, skipped = [], []
+    for name, item in found:
+        if isinstance(item, SessionMeta):
+            rows.append(_row(item, meta_mtime(root, name)))
+        elif item is not None:
+            skipped.append((name, item.kept_as, item.error))
+        else:
+            skipped.append((name, None, None))
     with db:
         db.execute("BEGIN")
-        for name, item in found:
-            if isinstance(item, SessionMeta):
-                db.execute("DELETE FROM skipped WHERE session_id = ?", (name,))
-                db.execute(INSERT, _row(item, meta_mtime(root, name)))
-                continue
-            kept_as, error = (item.kept_as, item.error) if item is not None else (None, None)
-            db.execute("DELETE FROM sessions WHERE session_id = ?", (name,))
-            db.execute("INSERT OR REPLACE INTO skipped VALUES (?, ?, ?)", (name, kept_as, error))
+        db.executemany("DELETE FROM skipped WHERE session_id = ?", [(r[0],) for r in rows])
+        db.executemany(INSERT, rows)
+        db.executemany("DELETE FROM sessions WHERE session_id = ?", [(s[0],) for s in skipped])
+        db.executemany("INSERT OR REPLACE INTO skipped VALUES (?, ?, ?)", skipped)
 
 
 # -- reads -----------------------------------------------------------------------------------
