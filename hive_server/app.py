@@ -15,7 +15,9 @@ from hive_server import keys
 from hive_server.core.clock import Clock, SystemClock
 from hive_server.llm.base import LLMClient
 from hive_server.llm.factory import make_llm
+from hive_server.models.budget import BudgetLimit
 from hive_server.services.accounting import ColdTotals
+from hive_server.services.budget import make_budgets
 from hive_server.services.catalog import AgentCatalog, CatalogWatcher
 from hive_server.services.queen_sessions import QueenSessions
 from hive_server.services.queens import QueenRegistry
@@ -72,6 +74,7 @@ def create_app(settings: Settings, *, llm: LLMClient | None = None,
     app.cleanup_ctx.append(_queens_ctx)
     app.cleanup_ctx.append(_catalog_ctx)
     app.cleanup_ctx.append(_scheduler_ctx)
+    app.cleanup_ctx.append(_budgets_ctx)
     app.cleanup_ctx.append(_sessions_ctx)
     app.on_shutdown.append(_end_streams)
     for table in (live.routes, health.routes, sessions.routes, sse.routes, queen.routes,
@@ -118,6 +121,24 @@ async def _scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
     await scheduler.close()
 
 
+async def _budgets_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Spend limits (closed after the sessions): today's ledger, the midnight recheck, and a
+    recheck of parked sessions when agent folders change (an agent's budget)."""
+    settings = app[keys.SETTINGS]
+    budgets = make_budgets(
+        settings.home, app[keys.CLOCK], app[keys.CATALOG],
+        daily=BudgetLimit(tokens=settings.daily_budget_tokens,
+                          cost_usd=settings.daily_budget_usd),
+        session_default=BudgetLimit(tokens=settings.session_budget_tokens,
+                                    cost_usd=settings.session_budget_usd))
+    app[keys.BUDGETS] = budgets
+    await budgets.start()
+    unsubscribe = app[keys.CATALOG].subscribe(budgets.recheck_soon)
+    yield
+    unsubscribe()
+    await budgets.close()
+
+
 async def _sessions_ctx(app: web.Application) -> AsyncIterator[None]:
     settings, llm = app[keys.SETTINGS], app[keys.METERED_LLM]
     options = SessionOptions(
@@ -133,6 +154,7 @@ async def _sessions_ctx(app: web.Application) -> AsyncIterator[None]:
     manager = SessionManager(options, llm=llm, queens=app[keys.QUEENS],
                              catalog=app[keys.CATALOG], clock=clock,
                              scheduler=app[keys.SCHEDULER], inbox=inbox,
+                             budgets=app[keys.BUDGETS],
                              store=app.get(keys.SESSION_STORE))
     app[keys.SESSIONS] = manager
     app[keys.QUEEN_SESSIONS] = QueenSessions(manager)
@@ -140,11 +162,9 @@ async def _sessions_ctx(app: web.Application) -> AsyncIterator[None]:
         catalog=app[keys.CATALOG], sessions=manager, store=DeliveryStore(hooks_dir, clock=clock),
         inbox=inbox, clock=clock, secret=settings.secret,
         allow_unsigned=settings.webhooks_loopback)
-    manager.store.index.warm()  # opened (and rebuilt if need be) on its own thread
     await manager.boot.start()  # the listener opens meanwhile: health says ``resuming``
     yield
     await manager.shutdown()
-    await manager.store.index.close()
 
 
 async def _end_streams(app: web.Application) -> None:

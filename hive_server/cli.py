@@ -103,6 +103,15 @@ SERVE_OPTIONS: list[tuple[str, str, dict[str, Any], str]] = [
     ("--resume-concurrency", "resume_concurrency", {"type": int, "metavar": "N"},
      "at start, resume at most N of the sessions that were live at the last stop at once "
      "(the API answers meanwhile; /api/health says how many are left)"),
+    ("--session-budget-tokens", "session_budget_tokens", {"type": int, "metavar": "N"},
+     "each new session's spend limit in tokens (input plus output, the queen and her "
+     "workers); PATCH /api/sessions/{id} changes one session's"),
+    ("--session-budget-usd", "session_budget_usd", {"type": float, "metavar": "USD"},
+     "each new session's spend limit in USD (from the price table; offline costs 0)"),
+    ("--daily-budget-tokens", "daily_budget_tokens", {"type": int, "metavar": "N"},
+     "server-wide limit: tokens of every session together per UTC day"),
+    ("--daily-budget-usd", "daily_budget_usd", {"type": float, "metavar": "USD"},
+     "server-wide limit: USD of every session together per UTC day"),
     ("--log-level", "log_level", {"choices": ["debug", "info", "warning", "error"]},
      "log level"),
     ("--access-log", "access_log", {"action": "store_true", "default": None},
@@ -128,7 +137,9 @@ DEFAULTS_SHOWN = {
     "token_file": "none, a new random token each start unless HIVE_TOKEN is set",
     "model": "claude-sonnet-5-5 with ANTHROPIC_API_KEY, else offline-1",
     "webhook_host": "the --host", "webhook_port": "none, /hooks/* is on the main port",
-    "ui_dir": "none", "allowed_origins": "none",
+    "ui_dir": "none", "allowed_origins": "none", "session_budget_tokens": "no limit",
+    "session_budget_usd": "no limit", "daily_budget_tokens": "no limit",
+    "daily_budget_usd": "no limit",
 }
 
 

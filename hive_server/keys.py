@@ -9,6 +9,7 @@ from hive_server.core.clock import Clock
 from hive_server.llm.base import LLMClient
 from hive_server.llm.metered import MeteredLLM
 from hive_server.services.accounting import ColdTotals
+from hive_server.services.budget import Budgets
 from hive_server.services.catalog import AgentCatalog
 from hive_server.services.queen_sessions import QueenSessions
 from hive_server.services.queens import QueenRegistry
@@ -22,6 +23,7 @@ SETTINGS = web.AppKey("settings", Settings)
 CLOCK = web.AppKey("clock", Clock)
 LLM = web.AppKey("llm", LLMClient)
 SESSIONS = web.AppKey("sessions", SessionManager)
+BUDGETS = web.AppKey("budgets", Budgets)  # spend limits (services/budget.py)
 SSE_STREAMS = web.AppKey("sse_streams", set)
 QUEENS = web.AppKey("queens", QueenRegistry)
 QUEEN_SESSIONS = web.AppKey("queen_sessions", QueenSessions)

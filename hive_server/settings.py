@@ -58,6 +58,12 @@ class Settings(BaseModel):
     queen_inbox_size: int = 256
     stale_turn_seconds: float = Field(default=300.0, gt=0)  # a silent queen turn is failed
     resume_concurrency: int = Field(default=16, ge=1, le=256)  # sessions resumed at once at start
+    # spend limits (services/budget.py): each new session's own limit, and every session
+    # together per UTC day; None is no limit
+    session_budget_tokens: int | None = Field(default=None, ge=1)
+    session_budget_usd: float | None = Field(default=None, gt=0)
+    daily_budget_tokens: int | None = Field(default=None, ge=1)
+    daily_budget_usd: float | None = Field(default=None, gt=0)
     shutdown_grace_seconds: float = Field(default=10.0, gt=0)  # SIGTERM to exit, at most
     idle_timeout_seconds: float = Field(default=60.0, gt=0)  # idle keep-alive, slow headers
     sse_send_timeout_seconds: float = Field(default=30.0, gt=0)  # a stalled SSE reader
@@ -134,7 +140,8 @@ ENV_NAMES = {field: f"HIVE_{field.upper()}" for field in (
     "host", "port", "home", "agents_dir", "queens_dir", "durability", "no_auth", "log_level",
     "model", "webhook_host", "webhook_port", "token", "token_file", "ui_dir", "allowed_origins",
     "shutdown_grace_seconds", "access_log", "slow_request_seconds", "stale_turn_seconds",
-    "resume_concurrency")}
+    "resume_concurrency", "session_budget_tokens", "session_budget_usd", "daily_budget_tokens",
+    "daily_budget_usd")}
 FLAG_NAMES = {field: "--" + field.replace("_", "-") for field in Settings.model_fields} | {
     "allowed_origins": "--allow-origin", "shutdown_grace_seconds": "--shutdown-grace"}
 # Options config.toml may set: ``home`` is where the file was found (it cannot move it), the

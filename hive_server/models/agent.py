@@ -10,6 +10,8 @@ import re
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from hive_server.models.budget import BudgetLimit
+
 AGENT_ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 
 METADATA_FIELDS = frozenset({"name", "description", "goal", "icon", "tags", "category"})
@@ -43,6 +45,8 @@ class AgentManifest(BaseModel):
     tools: list[str] = Field(default_factory=list)
     workers: dict[str, WorkerSpec] = Field(default_factory=dict)
     max_parallel_workers: int = Field(default=4, ge=1, le=32)
+    budget: BudgetLimit | None = Field(default=None, description="spend limit of the sessions "
+                                       "running this agent together, per UTC day")
     icon: str | None = None
     tags: list[str] = Field(default_factory=list)
     category: str = "general"

@@ -18,6 +18,7 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
+from hive_server.models.budget import BudgetExceeded, BudgetResumed, BudgetWarning, TriggerHeld
 from hive_server.models.event_base import EventData
 from hive_server.models.events import EventType
 from hive_server.models.handoff import Handoff
@@ -244,6 +245,11 @@ class ExecutionFailed(EventData):
     error_type: str = Field(description="the API's error type, a local one, or 'interrupted' "
                                         "(the server stopped during the turn)")
     reason: str | None = Field(default=None, description="'server_restart' for 'interrupted'")
+    level: str | None = Field(default=None, description="budget_exceeded: the limit's level "
+                                                        "(session, agent, server)")
+    kind: str | None = Field(default=None, description="budget_exceeded: tokens or cost_usd")
+    limit: float | None = Field(default=None, description="budget_exceeded: the limit crossed")
+    spent: float | None = Field(default=None, description="budget_exceeded: spent against it")
 
 
 class ExecutionCancelled(EventData):
@@ -344,7 +350,7 @@ MODELS: dict[EventType, type[EventData]] = {
         WorkerColonyUnloaded, WorkerStarted, WorkerCompleted, WorkerFailed, TriggerAvailable,
         TriggerActivated, TriggerUpdated, TriggerFired, TriggerInvalid, TriggerDeactivated,
         TriggerRemoved, TriggerMissed, WebhookReceived, WebhookRejected, QueueCleared,
-        SessionSnapshot)
+        SessionSnapshot, BudgetWarning, BudgetExceeded, BudgetResumed, TriggerHeld)
 }
 """Every event type's payload model (a test checks that no type is missing)."""
 

@@ -56,6 +56,10 @@ class EventType(StrEnum):
     LOG_CORRUPT = "log_corrupt"
     STATE_CORRUPT = "state_corrupt"
     LOOP_STATE_CHANGED = "loop_state_changed"
+    BUDGET_WARNING = "budget_warning"
+    BUDGET_EXCEEDED = "budget_exceeded"
+    BUDGET_RESUMED = "budget_resumed"
+    TRIGGER_HELD = "trigger_held"
     SESSION_SNAPSHOT = "session_snapshot"  # synthesised: first SSE frame, never stored
 
 

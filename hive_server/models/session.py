@@ -9,6 +9,7 @@ from typing import Literal, cast, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from hive_server.models.budget import BudgetLimit, BudgetPark
 from hive_server.models.handoff import Handoff
 from hive_server.models.usage import UsageTotals
 
@@ -30,15 +31,17 @@ TITLE_CHARS = 80  # a title drawn from the first user message
 
 # A session's status: the one list (extend it here; the index, the filters and the answers
 # follow). ``live`` is what a meta.json written before it held for a session not stopped.
-SessionStatus = Literal["active", "awaiting_input", "idle", "failed", "cancelled", "stopped"]
+SessionStatus = Literal["active", "awaiting_input", "idle", "failed", "cancelled", "stopped",
+                        "budget_exceeded"]
 SESSION_STATUSES: tuple[str, ...] = get_args(SessionStatus)
 LEGACY_STATUSES: dict[str, SessionStatus] = {"live": "idle"}
-KEPT_ON_RESUME: frozenset[str] = frozenset({"failed", "cancelled"})
+KEPT_ON_RESUME: frozenset[str] = frozenset({"failed", "cancelled", "budget_exceeded"})
 
 
 def resumed_status(status: SessionStatus) -> SessionStatus:
     """The status a session starts (or resumes) with: a failed or cancelled turn stays shown
-    until the next one; anything else (a turn a restart cut short, a stop) starts idle."""
+    until the next one, a session parked by its budget stays parked; anything else (a turn a
+    restart cut short, a stop) starts idle."""
     return status if status in KEPT_ON_RESUME else "idle"
 
 
@@ -121,6 +124,8 @@ class SessionMeta(BaseModel):
     warnings: list[StateWarning] = Field(default_factory=list)
     handoff: Handoff | None = None  # notes of the last stop (services/handoff.py)
     usage: UsageTotals | None = None  # tokens, cost, latency... (services/accounting.py)
+    budget: BudgetLimit | None = None  # this session's spend limit (services/budget.py)
+    budget_park: BudgetPark | None = None  # why it is parked in status budget_exceeded
 
     @field_validator("phase", mode="before")
     @classmethod

@@ -15,8 +15,9 @@ answer); ``awaiting_user`` with ``park_reason`` ``ask_user`` (a question is pend
 It also keeps the session's ``status`` (``models/session.py`` ``SessionStatus``), which
 ``Session`` writes into meta and the index: ``active`` while a turn runs, ``awaiting_input``
 while an ``ask_user`` question waits, ``idle`` when a turn ended, ``failed`` (with
-``last_error``) when one failed, ``cancelled`` when Stop cancelled it. ``stopped`` is set by
-the session's close.
+``last_error``) when one failed, ``cancelled`` when Stop cancelled it, ``budget_exceeded``
+from a ``budget_exceeded`` event until ``budget_resumed`` (whatever runs meanwhile).
+``stopped`` is set by the session's close.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ _STATUS: dict[str, SessionStatus] = {
     EventType.EXECUTION_CANCELLED: "cancelled",
     EventType.EXECUTION_FAILED: "failed",
 }
+_BUDGET = frozenset({EventType.BUDGET_EXCEEDED, EventType.BUDGET_RESUMED})
 _WORKER_ENDS = frozenset({EventType.WORKER_COMPLETED, EventType.WORKER_FAILED})
 
 
@@ -125,6 +127,9 @@ class QueenActivity:
             self._set(*_ENDS[kind], None)
 
     def _follow_status(self, event: Event) -> None:
+        if event.type in _BUDGET or self.status == "budget_exceeded":
+            self._follow_budget(event)  # parked by a spend limit until budget_resumed
+            return
         if event.type == EventType.CLIENT_INPUT_RECEIVED:
             if self.status == "awaiting_input" and self.activity == "executing":
                 self.status = "active"  # the question was answered: the turn goes on
@@ -136,6 +141,14 @@ class QueenActivity:
         if status == "failed":
             self.last_error = (f"{event.data.get('error_type') or 'error'}: "
                                f"{event.data.get('error') or ''}").rstrip(": ")
+
+    def _follow_budget(self, event: Event) -> None:
+        if event.type == EventType.BUDGET_EXCEEDED:
+            self.status = "budget_exceeded"
+            self.last_error = (f"budget_exceeded: {event.data.get('level')} "
+                               f"{event.data.get('kind')} limit {event.data.get('limit')}")
+        elif event.type == EventType.BUDGET_RESUMED:
+            self.status, self.last_error = "idle", None
 
     def _set(self, activity: Activity, park: ParkReason | None, execution: str | None) -> None:
         self.activity, self.park_reason, self.execution_id = activity, park, execution

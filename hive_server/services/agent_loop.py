@@ -32,10 +32,12 @@ from hive_server.services.conversation import (
     tool_result_block,
 )
 from hive_server.services.session import Session
+from hive_server.services.spend_gate import CallRequest
 from hive_server.services.tools import Tool, ToolError
 
 log = logging.getLogger(__name__)
 MAX_TOOL_ROUNDS = 20
+MAX_TOKENS = 4096  # per model turn (the spend gate's estimate counts them all)
 DELTA_INTERVAL = 0.05  # seconds between text-delta events of one stream
 DELTA_MAX_CHARS = 2048
 CONTEXT_CHARS = 400_000  # about 100k tokens of history sent per turn; older turns stay logged
@@ -50,6 +52,7 @@ class LoopContext:
     execution_id: str
     delta_type: type[TextDeltaData]  # ClientOutputDelta (queen) or LlmTextDelta (workers)
     max_rounds: int = MAX_TOOL_ROUNDS
+    max_tokens: int = MAX_TOKENS
 
 
 @dataclasses.dataclass(slots=True)
@@ -107,13 +110,27 @@ class _Deltas:
 
 async def _one_turn(ctx: LoopContext, system: str, messages: list[Message],
                     specs: list[Any], iteration: int) -> TurnResult:
+    """One model call, admitted by the session's spend gate first (``BudgetRefused`` when it
+    would cross a limit) and settled with what it spent once its turn is logged."""
+    window = recent_window(messages, CONTEXT_CHARS)
+    ticket = await ctx.session.gate.admit(CallRequest(ctx.stream_id, system, window, specs,
+                                                      ctx.model, ctx.max_tokens))
+    result: TurnResult | None = None
+    try:
+        result = await _stream_turn(ctx, system, messages, window, specs, iteration)
+    finally:
+        ticket.settle(result)
+    return result
+
+
+async def _stream_turn(ctx: LoopContext, system: str, messages: list[Message],
+                       window: list[Message], specs: list[Any], iteration: int) -> TurnResult:
     result: TurnResult | None = None
     deltas = _Deltas(ctx, iteration)
-    window = recent_window(messages, CONTEXT_CHARS)
     clock = asyncio.get_running_loop().time
     began, first = clock(), None
     stream = ctx.llm.stream_turn(system=system, messages=window, tools=specs,
-                                 model=ctx.model)
+                                 model=ctx.model, max_tokens=ctx.max_tokens)
     try:
         async with contextlib.aclosing(stream):
             async for item in stream:

@@ -45,6 +45,7 @@ from hive_server.services.conversation import (
 )
 from hive_server.services.open_turn import RESTART_RESULT, ParkedTurn
 from hive_server.services.session import Session
+from hive_server.services.spend_gate import BudgetRefused
 from hive_server.services.tools import Tool
 
 log = logging.getLogger(__name__)
@@ -192,8 +193,16 @@ class Queen:
         failure once it has unwound, so nothing it still emits comes after that failure."""
         if not self.may_stall:
             return False
-        self._stale = ExecutionFailed(error=f"the turn produced no event for {seconds:g} s",
-                                      error_type="stale")
+        return await self.fail(ExecutionFailed(
+            error=f"the turn produced no event for {seconds:g} s", error_type="stale"))
+
+    async def fail(self, failed: ExecutionFailed) -> bool:
+        """End the current execution as ``failed`` (its tool calls and workers cancelled,
+        as by ``cancel``); True when one was running. The spend limit's way to stop a tree
+        whose worker was refused a model call."""
+        if not self.busy:
+            return False
+        self._stale = failed
         return await self.cancel()
 
     async def cancel(self) -> bool:
@@ -274,6 +283,9 @@ class Queen:
         try:
             outcome = await run_agent_loop(ctx, self.system_prompt(), self.messages,
                                            self.tools(), first_iteration)
+        except BudgetRefused as exc:  # a spend limit: the failure says which and how much
+            emit(exc.failed, execution_id=execution_id)
+            return
         except LLMError as exc:
             emit(ExecutionFailed(error=str(exc), error_type=exc.error_type),
                  execution_id=execution_id)

@@ -28,6 +28,7 @@ from hive_server.models.session import TITLE_CHARS, SessionMeta, preview, resume
 from hive_server.services.accounting import LiveAccounting
 from hive_server.services.activity import QueenActivity
 from hive_server.services.handoff import HandoffNotes
+from hive_server.services.spend_gate import UNLIMITED, SpendGate
 
 log = logging.getLogger(__name__)
 META_FLUSH_SECONDS = 2.0  # inputs are counted in memory; meta.json follows at most this late
@@ -59,6 +60,7 @@ class Session:
         self.activity = QueenActivity(status=status, last_error=meta.last_error)
         self.on_meta = on_meta  # the sessions index: told of every change, in memory or not
         self.accounting = LiveAccounting(meta.usage)
+        self.gate: SpendGate = UNLIMITED  # every model call passes it (services/budget.py)
         self.started_monotonic = time.monotonic()
         self.loaded_at = time.time()
         self.parts: list[SessionPart] = []

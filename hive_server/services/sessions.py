@@ -31,6 +31,7 @@ from hive_server.models.queen import QueenProfile
 from hive_server.models.session import RESERVED_IDS, SessionMeta, is_safe_id, new_session_id
 from hive_server.models.triggers import parse_triggers_file
 from hive_server.services.agent_folder import AgentEntry
+from hive_server.services.budget import Budgets
 from hive_server.services.catalog import AgentCatalog
 from hive_server.services.colony import Colony, find_agent
 from hive_server.services.conversation import Rebuilt, rebuild_from_file
@@ -73,8 +74,9 @@ class SessionOptions:
 class SessionManager:
     def __init__(self, options: SessionOptions, *, llm: LLMClient, queens: QueenRegistry,
                  catalog: AgentCatalog, clock: Clock, scheduler: TriggerScheduler,
-                 inbox: WebhookInbox, store: SessionStore | None = None):
+                 inbox: WebhookInbox, budgets: Budgets, store: SessionStore | None = None):
         self.options = options
+        self.budgets = budgets  # spend limits: every session's model calls pass its gate
         self.scheduler = scheduler
         self.inbox = inbox
         self.llm = llm
@@ -186,6 +188,7 @@ class SessionManager:
                 await self._reload_on_resume(live, meta.agent_id)
             # after the colony: its tools are in the first turn
             live.queen.start(history.pending, parked)
+            await self.budgets.get(session_id).recheck()  # parked: a limit may have risen
         except BaseException as exc:
             await session.close("failed_to_start", mark_stopped=False, log_stop=False)
             if not resumed:
@@ -226,7 +229,8 @@ class SessionManager:
         live = LiveSession(session, queen, triggers,
                            worker_ids=WorkerIds(history.tracker.highest_worker))
         watchdog = TurnWatchdog(session, queen, self.clock, self.options.stale_turn_seconds)
-        session.parts += [queen, triggers, watchdog]  # stopped in reverse order
+        budget = await self.budgets.attach(session, queen.fail, triggers, new=not resumed)
+        session.parts += [budget, queen, triggers, watchdog]  # stopped in reverse order
         session.notes, session.armed_triggers = history.notes, lambda: armed_triggers(triggers)
         await triggers.start()
         watchdog.start()

@@ -51,6 +51,7 @@ from hive_server.services.trigger_cards import (
     outcome_fields,
     problem_card,
 )
+from hive_server.services.trigger_hold import HeldFires
 from hive_server.services.trigger_scheduler import FireInfo, MissedInfo, TriggerScheduler
 from hive_server.services.trigger_store import FILENAME as TRIGGERS_FILE
 from hive_server.services.trigger_store import SavedTriggers, TriggerStore
@@ -62,7 +63,7 @@ log = logging.getLogger(__name__)
 __all__ = ["SessionTriggers", "Trigger"]
 
 
-class SessionTriggers(WebhookTriggers):
+class SessionTriggers(WebhookTriggers, HeldFires):
     def __init__(self, session: Session, queen: Queen, scheduler: TriggerScheduler,
                  clock: Clock, inbox: WebhookInbox, secret: Callable[[str], str | None]):
         self.session = session
@@ -92,6 +93,7 @@ class SessionTriggers(WebhookTriggers):
         """Load saved state and the API-created triggers; re-arm the active ones. A file that
         could not be read whole was kept aside: reported before anything is written again."""
         self.saved, aside = await self.store.load()
+        await self.load_held()
         if aside is not None:
             await report_kept_aside(self.session, TRIGGERS_FILE, aside.error, aside.kept_as)
         self._resume_agent = self.session.meta.agent_id  # the colony a resumed session had
@@ -299,6 +301,9 @@ class SessionTriggers(WebhookTriggers):
         an ``await`` inside. The queen's input is logged after ``trigger_fired`` and awaited
         durable, which makes both durable with one wait.
         """
+        if self.parked:  # by its spend limit: held until it resumes (trigger_hold.py)
+            return await self._hold(trigger, tick=tick, manual=manual, payload=payload,
+                                    missed=missed)
         now = self.clock.time()
         trigger.state = trigger.state.after_fire(at=now, tick=tick).with_outcome("fired", at=now)
         await self._save()
