@@ -162,9 +162,11 @@ async def _sessions_ctx(app: web.Application) -> AsyncIterator[None]:
         catalog=app[keys.CATALOG], sessions=manager, store=DeliveryStore(hooks_dir, clock=clock),
         inbox=inbox, clock=clock, secret=settings.secret,
         allow_unsigned=settings.webhooks_loopback)
+    manager.store.index.warm()  # opened (and rebuilt if need be) on its own thread
     await manager.boot.start()  # the listener opens meanwhile: health says ``resuming``
     yield
     await manager.shutdown()
+    await manager.store.index.close()
 
 
 async def _end_streams(app: web.Application) -> None:

@@ -90,6 +90,7 @@ async def test_an_index_not_closed_cleanly_is_rebuilt_whole(make_client, on_disk
     path.write_text(json.dumps({**json.loads(path.read_text()), "title": "after a crash"}))
     os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # nothing tells it changed...
     with sqlite3.connect(on_disk.home / INDEX_FILE) as db:  # ...but a crash left it open
+        assert db.execute("SELECT value FROM state WHERE key = 'clean'").fetchone() == ("1",)
         db.execute("UPDATE state SET value = '0' WHERE key = 'clean'")
     client = await make_client(on_disk)
     assert (await history(client))["a"]["title"] == "after a crash"
