@@ -1,0 +1,141 @@
+"""Boot with N live sessions: time to ``/api/health`` and to every session resumed.
+
+    .venv/bin/python -m benchmarks.boot --sessions 1000 [--rounds 3]
+
+One real session is made through a real server (a chat turn with the offline model, then
+SIGTERM: it stays marked live), and its folder is copied N-1 times under new ids (the id in
+``meta.json`` and in every event is rewritten). Then a server is started on that home: the
+time from spawning the process to the first 200 from ``/api/health`` and to ``resuming: 0``
+with ``sessions: N`` is measured, beside the same start on an empty home (the interpreter
+and import cost, the same for any N). Prints one JSON object (medians of the rounds).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from benchmarks.procs import AUTH, our_server
+from hive_server.models.session import new_session_id
+
+POLL = 0.005  # seconds between health polls
+TIMEOUT = 600.0
+
+
+async def health(http: aiohttp.ClientSession, url: str) -> dict[str, Any] | None:
+    try:
+        async with http.get(url + "/api/health") as resp:
+            return await resp.json() if resp.status == 200 else None
+    except aiohttp.ClientError:
+        return None
+
+
+async def wait_resumed(http: aiohttp.ClientSession, url: str, sessions: int) -> None:
+    """Until health says nothing is left to resume and ``sessions`` are live."""
+    async with asyncio.timeout(TIMEOUT):
+        while True:
+            body = await health(http, url)
+            if body is not None and body.get("resuming", 0) == 0 and body["sessions"] >= sessions:
+                return
+            await asyncio.sleep(POLL)
+
+
+async def make_template(root: Path, http: aiohttp.ClientSession) -> Path:
+    """One live session with a finished chat turn, left live by a SIGTERM; its folder."""
+    home = root / "template"
+    server = our_server(root, home)
+    await server.start()
+    async with http.post(server.url + "/api/sessions",
+                         json={"initial_prompt": "hello bees"}) as resp:
+        assert resp.status == 201, await resp.text()
+        session_id = (await resp.json())["session_id"]
+    history = f"{server.url}/api/sessions/{session_id}/events/history"
+    async with asyncio.timeout(60):
+        while True:
+            async with http.get(history) as resp:
+                types = [event["type"] for event in (await resp.json())["events"]]
+            if "llm_turn_complete" in types:
+                break
+            await asyncio.sleep(0.05)
+    await server.stop()
+    return home / "sessions" / session_id
+
+
+def copy_sessions(template: Path, home: Path, count: int) -> None:
+    """``count`` sessions in ``home``: the template and copies of it under new ids."""
+    old = template.name.encode()
+    files = {path.relative_to(template): path.read_bytes()
+             for path in template.rglob("*") if path.is_file()}
+    sessions = home / "sessions"
+    for _ in range(count):
+        new_id = new_session_id()
+        folder = sessions / new_id
+        (folder / "workspace").mkdir(parents=True)
+        for relative, data in files.items():
+            (folder / relative).parent.mkdir(parents=True, exist_ok=True)
+            (folder / relative).write_bytes(data.replace(old, new_id.encode()))
+
+
+async def measure_boot(root: Path, home: Path, http: aiohttp.ClientSession,
+                       sessions: int) -> dict[str, float]:
+    """Seconds from spawning a server on ``home`` to health, to ``sessions`` resumed, and
+    from SIGTERM to its exit."""
+    server = our_server(root, home)
+    started = time.monotonic()
+    try:
+        to_health = await server.start(timeout=TIMEOUT)
+        await wait_resumed(http, server.url, sessions)
+        to_resumed = time.monotonic() - started
+    finally:
+        stopping = time.monotonic()
+        await server.stop()
+    return {"health_s": to_health, "all_resumed_s": to_resumed,
+            "stop_s": time.monotonic() - stopping}
+
+
+async def run(sessions: int, rounds: int) -> dict[str, Any]:
+    root = Path(tempfile.mkdtemp(prefix="hive-boot-"))
+    try:
+        async with aiohttp.ClientSession(headers=AUTH) as http:
+            template = await make_template(root, http)
+            home = root / "home"
+            made = time.monotonic()
+            copy_sessions(template, home, sessions)
+            setup_s = time.monotonic() - made
+            empty, full = [], []
+            for _ in range(rounds):
+                empty.append(await measure_boot(root, root / "empty", http, 0))
+                full.append(await measure_boot(root, home, http, sessions))
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    median = {key: statistics.median(r[key] for r in full) for key in full[0]}
+    empty_health = statistics.median(r["health_s"] for r in empty)
+    return {"measure": "boot", "sessions": sessions, "rounds": rounds, **median,
+            "empty_health_s": empty_health,
+            "health_over_empty_s": median["health_s"] - empty_health,
+            "setup_s": setup_s}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sessions", type=int, default=1000, help="live sessions on disk")
+    parser.add_argument("--rounds", type=int, default=1, help="boots measured (median)")
+    args = parser.parse_args(argv)
+    result = asyncio.run(run(args.sessions, args.rounds))
+    print(json.dumps({key: round(value, 3) if isinstance(value, float) else value
+                      for key, value in result.items()}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
