@@ -1,7 +1,7 @@
 """Which lines of ``events.jsonl`` are events, and which events are out of order.
 
 A line is an event when it is a JSON object with the envelope's fields and an integer seq >= 1
-(``parse_event``). Any other line (half JSON, NUL bytes, invalid UTF-8, a blank line, JSON
+(``to_line``). Any other line (half JSON, NUL bytes, invalid UTF-8, a blank line, JSON
 without an integer seq) is a bad line; every reader skips it. U+2028/U+2029 are ordinary
 characters here: lines end at ``\\n`` only.
 
@@ -18,41 +18,75 @@ from __future__ import annotations
 import dataclasses
 import itertools
 from collections import deque
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Generator, Iterable, Iterator, Sequence
+from typing import Any
 
 import orjson
 
 from hive_server.models.events import Event
 
+ORDER = tuple(field.name for field in dataclasses.fields(Event))  # as orjson writes them
+ENVELOPE = frozenset(ORDER)
+REQUIRED = frozenset(field.name for field in dataclasses.fields(Event)  # no default
+                     if field.default is field.default_factory is dataclasses.MISSING)
+FIELD_COUNT = len(ENVELOPE)
 
-@dataclasses.dataclass(frozen=True, slots=True)
+
+@dataclasses.dataclass(slots=True)
 class Line:
-    """One complete line: its byte offset, its length without the newline, its event (None
-    when the line is not an event)."""
+    """One complete line: its byte offset and bytes (without the newline) and, when the line is
+    an event, its seq, type and parsed fields (``seq`` None: not an event). No ``Event`` is built
+    until one is asked for (``to_event``): a page of the log splices the lines' own bytes."""
 
     start: int
-    length: int
-    event: Event | None
+    raw: bytes
+    seq: int | None = None
+    type: str = ""
+    fields: dict[str, Any] | None = None
+
+    @property
+    def length(self) -> int:
+        """The line's length without the newline."""
+        return len(self.raw)
 
     @property
     def end(self) -> int:
         """The offset just past the line's newline."""
-        return self.start + self.length + 1
+        return self.start + len(self.raw) + 1
+
+    def to_event(self) -> Event:
+        """The line's event, built on each call (an event line only: ValueError otherwise)."""
+        if self.fields is None:
+            raise ValueError(f"the line at offset {self.start} is not an event")
+        return Event.from_fields(self.fields, self.raw)
+
+    def to_json(self) -> bytes:
+        """The event's JSON (an event line only): the line itself when it holds every envelope
+        field and no ``\\r``, else the event re-serialised with the missing fields' defaults."""
+        if self.fields is not None and len(self.fields) == FIELD_COUNT and b"\r" not in self.raw:
+            return self.raw
+        return self.to_event().to_json()
+
+
+def to_line(start: int, raw: bytes) -> Line:
+    """The line at ``start``: an event when it is a JSON object with the envelope's fields
+    (``seq``, ``type`` and ``session_id`` at least, no other key), an integer seq >= 1 and a
+    string type. One ``orjson.loads``, no ``Event``."""
+    try:
+        fields = orjson.loads(raw)
+        seq, kind = fields["seq"], fields["type"]
+    except (orjson.JSONDecodeError, TypeError, KeyError):
+        return Line(start, raw)
+    if (type(seq) is not int or seq < 1 or type(kind) is not str
+            or not (tuple(fields) == ORDER or ENVELOPE >= fields.keys() >= REQUIRED)):
+        return Line(start, raw)
+    return Line(start, raw, seq, kind, fields)
 
 
 def parse_event(raw: bytes) -> Event | None:
     """The event on one log line, or None when the line is not a valid event."""
-    try:
-        event = Event.from_json(raw)
-    except (ValueError, TypeError):
-        return None
-    if type(event.seq) is not int or event.seq < 1 or not isinstance(event.type, str):
-        return None
-    return event
-
-
-def to_line(start: int, raw: bytes) -> Line:
-    return Line(start, len(raw), parse_event(raw))
+    line = to_line(0, raw)
+    return None if line.seq is None else line.to_event()
 
 
 def bad_kind(raw: bytes) -> str:
@@ -93,12 +127,21 @@ def in_order(prev2: int | None, prev1: int | None, seq: int,
 
 def nearest_seqs(lines: Iterable[Line]) -> list[int]:
     """The seqs of the first two event lines of ``lines``."""
-    events = (line.event.seq for line in lines if line.event is not None)
-    return list(itertools.islice(events, 2))
+    return list(itertools.islice((line.seq for line in lines if line.seq is not None), 2))
 
 
-def _pad(seqs: list[int]) -> tuple[int | None, int | None]:
+def _pad(seqs: Sequence[int]) -> tuple[int | None, int | None]:
     return (seqs[0] if seqs else None, seqs[1] if len(seqs) > 1 else None)
+
+
+def _kept(behind: tuple[int | None, int | None], seq: int,
+          ahead: tuple[int | None, int | None], backward: bool) -> bool:
+    """``in_order`` from the seqs nearest first in reading order on each side."""
+    if backward:
+        behind, ahead = ahead, behind
+    if behind[0] is not None and ahead[0] is not None and behind[0] < seq < ahead[0]:
+        return True  # the common case, decided without a call
+    return in_order(behind[1], behind[0], seq, ahead[0], ahead[1])
 
 
 def classify(lines: Iterable[Line], behind: Sequence[int], *,
@@ -108,26 +151,28 @@ def classify(lines: Iterable[Line], behind: Sequence[int], *,
     ``behind``: the seqs of up to two event lines just before the first line in reading order,
     nearest first (``nearest_seqs``). Reads at most two event lines ahead.
     """
-    seen = list(behind[:2])
-    source = iter(lines)
-    ahead: deque[Line] = deque()
-    while True:
-        if not ahead:
-            first = next(source, None)
-            if first is None:
-                return
-            ahead.append(first)
-        line = ahead.popleft()
-        if line.event is None:
+    seen = _pad(behind)
+    held: deque[Line] = deque()  # read, not yet yielded: empty or an undecided event line first
+    coming: deque[int] = deque()  # the seqs of the event lines in ``held``
+    for line in lines:
+        if line.seq is None and not held:
             yield line, False
             continue
-        coming = [other.event.seq for other in ahead if other.event is not None][:2]
-        while len(coming) < 2 and (other := next(source, None)) is not None:
-            ahead.append(other)
-            if other.event is not None:
-                coming.append(other.event.seq)
-        before, after = _pad(seen), _pad(coming)
-        if backward:
-            before, after = after, before
-        yield line, in_order(before[1], before[0], line.event.seq, after[0], after[1])
-        seen = [line.event.seq, *seen[:1]]
+        held.append(line)
+        if line.seq is not None:
+            coming.append(line.seq)
+        if len(coming) == 3:
+            seen = yield from _decide(held, coming, seen, backward)
+    while coming:  # the last event lines: fewer than two after them
+        seen = yield from _decide(held, coming, seen, backward)
+
+
+def _decide(held: deque[Line], coming: deque[int], seen: tuple[int | None, int | None],
+            backward: bool) -> Generator[tuple[Line, bool], None, tuple[int, int | None]]:
+    """Decide the first held line (an event line), then yield the bad lines after it; return
+    the new ``seen``."""
+    seq = coming.popleft()
+    yield held.popleft(), _kept(seen, seq, _pad(coming), backward)
+    while held and held[0].seq is None:
+        yield held.popleft(), False
+    return seq, seen[0]

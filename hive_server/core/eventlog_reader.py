@@ -19,7 +19,7 @@ from collections.abc import Iterable, Iterator
 from io import FileIO
 from pathlib import Path
 
-from hive_server.core.eventlog_lines import Line, classify, nearest_seqs, parse_event, to_line
+from hive_server.core.eventlog_lines import Line, classify, nearest_seqs, to_line
 from hive_server.models.events import Event
 
 BLOCK_SIZE = 64 * 1024
@@ -30,9 +30,6 @@ WARNED_MAX = 4096
 logger = logging.getLogger(__name__)
 _warned: dict[tuple[str, int, int], None] = {}  # bad lines already logged (bounded)
 
-Kept = tuple[Line, Event]
-
-
 def _warn_skipped(path: str, line: Line) -> None:
     key = (path, line.start, line.length)
     if key in _warned:
@@ -40,13 +37,18 @@ def _warn_skipped(path: str, line: Line) -> None:
     if len(_warned) >= WARNED_MAX:
         _warned.pop(next(iter(_warned)))
     _warned[key] = None
-    what = "not a valid event" if line.event is None else f"seq {line.event.seq} out of order"
+    what = "not a valid event" if line.seq is None else f"seq {line.seq} out of order"
     logger.warning("event log %s: skipped the line at offset %d (%d bytes): %s",
                    path, line.start, line.length, what)
 
 
 def _lines(pieces: Iterable[tuple[int, bytes]]) -> Iterator[Line]:
-    return (to_line(start, raw) for start, raw in pieces)
+    return itertools.starmap(to_line, pieces)
+
+
+def _starts(lines: list[bytes], first: int) -> Iterator[int]:
+    """The offsets of consecutive ``lines`` (newline-separated) from ``first`` (C speed)."""
+    return itertools.accumulate(map((1).__add__, map(len, lines)), initial=first)
 
 
 class LogReader:
@@ -59,7 +61,7 @@ class LogReader:
         self.size = os.fstat(file.fileno()).st_size
         self.bytes_read = 0
         self._lines_end: int | None = None
-        self._tail: tuple[int, Event | None] | None = None
+        self._tail: tuple[int, Line | None] | None = None
 
     def read_at(self, offset: int, size: int) -> bytes:
         self._file.seek(offset)
@@ -69,6 +71,11 @@ class LogReader:
 
     def pieces_backward(self, end: int) -> Iterator[tuple[int, bytes]]:
         """``(start, piece)`` for ``file[:end].split(b"\\n")``, last piece first."""
+        return itertools.chain.from_iterable(self._blocks_backward(end))
+
+    def _blocks_backward(self, end: int) -> Iterator[list[tuple[int, bytes]]]:
+        """``pieces_backward`` a block at a time (the pieces of one block: no Python work per
+        line)."""
         chunks: list[bytes] = []
         pos = end
         while pos > 0:
@@ -78,17 +85,21 @@ class LogReader:
             chunks.append(parts[-1])
             if len(parts) == 1:
                 continue
-            start = pos + size - len(parts[-1])
-            yield start, b"".join(reversed(chunks))
-            for part in reversed(parts[1:-1]):
-                start -= len(part) + 1
-                yield start, part
+            pieces = parts[1:]
+            pieces[-1] = b"".join(reversed(chunks))
+            starts = list(_starts(pieces, pos + len(parts[0]) + 1))
+            starts.pop()  # the offset past the last piece
+            yield list(zip(reversed(starts), reversed(pieces), strict=True))
             chunks = [parts[0]]
-        yield 0, b"".join(reversed(chunks))
+        yield [(0, b"".join(reversed(chunks)))]
 
     def lines_forward(self, start: int, end: int,
                       block_size: int | None = None) -> Iterator[tuple[int, bytes]]:
         """``(start, line)`` for each complete line in ``[start, end)``; both are line starts."""
+        return itertools.chain.from_iterable(self._blocks_forward(start, end, block_size))
+
+    def _blocks_forward(self, start: int, end: int,
+                        block_size: int | None) -> Iterator[list[tuple[int, bytes]]]:
         block_size = block_size or self.block_size
         carry: list[bytes] = []
         pos = line_start = start
@@ -102,10 +113,9 @@ class LogReader:
             if len(parts) == 1:
                 continue
             parts[0] = b"".join(carry)
-            for part in parts[:-1]:
-                yield line_start, part
-                line_start += len(part) + 1
-            carry = [parts[-1]]
+            carry = [parts.pop()]
+            yield list(zip(_starts(parts, line_start), parts, strict=False))  # one start more
+            line_start = pos - len(carry[0])
 
     # -- kept events, forward and backward ----------------------------------------------------
 
@@ -116,18 +126,18 @@ class LogReader:
             self._lines_end = next(self.pieces_backward(self.size))[0]
         return self._lines_end
 
-    def good_end(self) -> tuple[int, Event | None]:
-        """End offset of the last kept event line, and that event.
+    def good_end(self) -> tuple[int, Line | None]:
+        """End offset of the last kept event line, and that line.
 
         An unterminated tail and any bad lines after the last kept one are excluded.
         """
         if self._tail is None:
             found = next(self.backward(self.lines_end), None)
-            self._tail = (0, None) if found is None else (found[0].end, found[1])
+            self._tail = (0, None) if found is None else (found.end, found)
         return self._tail
 
-    def forward(self, start: int, end: int, above: int | None = None) -> Iterator[Kept]:
-        """The kept events on the lines starting in ``[start, end)``, with seq > ``above``."""
+    def forward(self, start: int, end: int, above: int | None = None) -> Iterator[Line]:
+        """The kept event lines starting in ``[start, end)``, with seq > ``above``."""
         before = self.pieces_backward(start)
         next(before)  # b"": start is a line start
         behind = nearest_seqs(_lines(before))
@@ -135,21 +145,22 @@ class LogReader:
         for line, kept in classify(lines, behind):
             if line.start >= end:
                 return
-            if kept and line.event is not None and (above is None or line.event.seq > above):
-                above = line.event.seq
-                yield line, line.event
+            if kept and line.seq is not None and (above is None or line.seq > above):
+                above = line.seq
+                yield line
             else:
                 _warn_skipped(self._name, line)
 
-    def backward(self, end: int, below: int | None = None) -> Iterator[Kept]:
-        """The kept events before ``end`` (a line start) with seq < ``below``, last first."""
+    def backward(self, end: int, below: int | None = None) -> Iterator[Line]:
+        """The kept event lines before ``end`` (a line start) with seq < ``below``, last
+        first."""
         behind = nearest_seqs(_lines(self.lines_forward(end, self.lines_end)))
         pieces = self.pieces_backward(end)
         next(pieces)  # b"": end is a line start
         for line, kept in classify(_lines(pieces), behind, backward=True):
-            if kept and line.event is not None and (below is None or line.event.seq < below):
-                below = line.event.seq
-                yield line, line.event
+            if kept and line.seq is not None and (below is None or line.seq < below):
+                below = line.seq
+                yield line
             else:
                 _warn_skipped(self._name, line)
 
@@ -174,9 +185,9 @@ class LogReader:
         prefix of a half-written line may carry any seq."""
         seqs: list[int] = []
         for _, raw in self.lines_forward(start, end, PROBE_BLOCK):
-            event = parse_event(raw)
-            if event is not None:
-                seqs.append(event.seq)
+            seq = to_line(0, raw).seq
+            if seq is not None:
+                seqs.append(seq)
                 if len(seqs) == 3:
                     return sorted(seqs)[1]
         return None
@@ -193,8 +204,8 @@ class LogReader:
                 lo = start
             else:
                 hi = mid
-        for line, event in self.forward(lo, end):
-            if event.seq >= seq:
+        for line in self.forward(lo, end):
+            if line.seq is not None and line.seq >= seq:
                 return line.start
         return end
 
@@ -240,10 +251,10 @@ def scan_after(
         if start is None:
             start = reader.offset_of(after_seq + 1, end) if after_seq > 0 else 0
         events: list[Event] = []
-        for line, event in reader.forward(start, end, above=after_seq):
+        for line in reader.forward(start, end, above=after_seq):
             if limit is not None and len(events) >= limit:
                 return events, line.start
-            events.append(event)
+            events.append(line.to_event())
         return events, end
 
 
@@ -267,31 +278,41 @@ def read_tail_file(
         if before_seq is not None and before_seq <= last.seq:
             end = reader.offset_of(before_seq, end)
         found = itertools.islice(reader.backward(end, before_seq), limit)
-        events = [event for _, event in found]
+        events = [line.to_event() for line in found]
         events.reverse()
         return events
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class EventPage:
-    """A page of a log: ``events`` ascending; ``start_offset`` is the byte offset of the first
-    one's line (0 when the page is empty); ``last_seq`` is the last seq considered;
+    """A page of a log: ``lines`` ascending (kept event lines: their seq, type and bytes;
+    ``events`` builds their ``Event``s); ``start_offset`` is the byte offset of the first
+    one (0 when the page is empty); ``last_seq`` is the last seq considered;
     ``more_older``: whether an older event of the wanted types exists (older than the first
     one, or than the cursor when the page is empty); ``more_newer``: whether a newer one does
     (forward pages only: a backward page is the newest before its cursor)."""
 
-    events: list[Event]
+    lines: list[Line]
     start_offset: int
     last_seq: int
     more_older: bool = False
     more_newer: bool = False
 
+    @property
+    def events(self) -> list[Event]:
+        return [line.to_event() for line in self.lines]
+
+    @property
+    def first_seq(self) -> int:
+        """The seq of the first event (0 for an empty page)."""
+        return self.lines[0].seq or 0 if self.lines else 0
+
 
 Types = frozenset[str] | None
 
 
-def _of_types(found: Iterator[Kept], types: Types) -> Iterator[Kept]:
-    return found if types is None else (kept for kept in found if kept[1].type in types)
+def _of_types(found: Iterator[Line], types: Types) -> Iterator[Line]:
+    return found if types is None else (line for line in found if line.type in types)
 
 
 def _bounds(reader: LogReader, upto_seq: int | None) -> tuple[int, int, int | None]:
@@ -303,9 +324,8 @@ def _bounds(reader: LogReader, upto_seq: int | None) -> tuple[int, int, int | No
     return end, last_seq, None
 
 
-def _page(page: list[Kept], last_seq: int, **more: bool) -> EventPage:
-    return EventPage([event for _, event in page], page[0][0].start if page else 0,
-                     last_seq, **more)
+def _page(page: list[Line], last_seq: int, **more: bool) -> EventPage:
+    return EventPage(page, page[0].start if page else 0, last_seq, **more)
 
 
 def read_page_file(

@@ -62,7 +62,7 @@ class Report:
 def _lines(reader: LogReader, kinds: dict[int, str]) -> Iterator[Line]:
     for start, raw in reader.lines_forward(0, reader.lines_end):
         line = to_line(start, raw)
-        if line.event is None:
+        if line.seq is None:
             kinds[start] = bad_kind(raw)
         yield line
 
@@ -77,20 +77,20 @@ def scan(path: Path) -> Report:
         kept: list[tuple[int, int]] = []
         last = 0
         for line, ok in classify(_lines(reader, kinds), []):
-            if line.event is None:
+            if line.seq is None:
                 problems.append(Problem(line.start, line.length, kinds.pop(line.start)))
-            elif not ok or line.event.seq <= last:
-                kind = "duplicate_seq" if line.event.seq == last else "seq_out_of_order"
+            elif not ok or line.seq <= last:
+                kind = "duplicate_seq" if line.seq == last else "seq_out_of_order"
                 problems.append(Problem(line.start, line.length, kind,
-                                        f"seq {line.event.seq} after seq {last}"))
+                                        f"seq {line.seq} after seq {last}"))
             else:
-                if line.event.seq > last + 1:
-                    first, upto = last + 1, line.event.seq - 1
+                if line.seq > last + 1:
+                    first, upto = last + 1, line.seq - 1
                     missing = (f"seq {first} missing" if first == upto
                                else f"seqs {first}..{upto} missing")
                     problems.append(Problem(line.start, 0, "seq_gap", missing))
                 kept.append((line.start, line.length + 1))
-                last = line.event.seq
+                last = line.seq
         if reader.lines_end < reader.size:
             problems.append(Problem(reader.lines_end, reader.size - reader.lines_end,
                                     "torn_tail"))

@@ -117,7 +117,11 @@ class Event(_Encoded):
         writes) is kept as the event's ``to_json``, so re-sending a logged event (SSE replay,
         ``events/history``) serialises nothing. Not a line holding a ``\\r``: an SSE reader
         would take it for a line end."""
-        fields = orjson.loads(raw)
+        return cls.from_fields(orjson.loads(raw), raw)
+
+    @classmethod
+    def from_fields(cls, fields: dict[str, Any], raw: bytes | str) -> Event:
+        """The event of ``fields``, parsed from the line ``raw`` (``from_json``)."""
         event = cls(**fields)
         if isinstance(raw, bytes) and len(fields) == _FIELD_COUNT and b"\r" not in raw:
             object.__setattr__(event, "_json", raw)

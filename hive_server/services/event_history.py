@@ -51,7 +51,7 @@ class HistoryPage:
     @property
     def start_index(self) -> int:
         """The seq of the first event (0 for an empty page): the next page's ``before_index``."""
-        return self.page.events[0].seq if self.page.events else 0
+        return self.page.first_seq
 
     @property
     def has_more_older(self) -> bool:

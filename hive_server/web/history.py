@@ -10,8 +10,9 @@ seq; ``start_offset``: the byte offset of its line in ``events.jsonl``; ``has_mo
 what ``total``, ``truncated`` and ``has_more_older`` mean with filters:
 ``services/event_history.py``.
 
-The body is spliced from each event's JSON bytes (the log lines as read, ``Event.from_json``),
-with no dict or model round trip; ``EventPage`` documents it.
+The body is spliced from each event's JSON bytes (the log lines as read: one ``orjson.loads``
+per line checks it, no ``Event`` is built; ``Line.to_json``), with no dict or model round trip;
+``EventPage`` documents it.
 """
 
 from __future__ import annotations
@@ -47,12 +48,12 @@ def _cursor(request: web.Request) -> HistoryCursor:
 
 def page_body(session_id: str, limit: int, result: HistoryPage) -> bytes:
     """``EventPage`` as JSON: the events' own bytes in the ``events`` array, then the rest."""
-    events = result.page.events
+    lines = result.page.lines
     rest = orjson.dumps({
-        "session_id": session_id, "total": result.total, "returned": len(events),
+        "session_id": session_id, "total": result.total, "returned": len(lines),
         "truncated": result.truncated, "limit": limit, "start_index": result.start_index,
         "start_offset": result.page.start_offset, "has_more_older": result.has_more_older})
-    return b'{"events":[%s],%s' % (b",".join(e.to_json() for e in events), rest[1:])
+    return b'{"events":[%s],%s' % (b",".join([line.to_json() for line in lines]), rest[1:])
 
 
 @routes.get("/api/sessions/{session_id}/events/history")
