@@ -73,7 +73,10 @@ def main(argv: list[str] | None = None) -> int:
     rows, failed = asyncio.run(run_parts(args.only, sizes))
     print("\n" + render_text(rows), flush=True)
     out = args.out or (None if args.quick else DOC)
-    command = " ".join(["./scripts/bench", *(argv if argv is not None else sys.argv[1:])])
+    command = " ".join(["./scripts/bench", *(["--quick"] if args.quick else []),
+                        *(["--only", *args.only] if args.only != list(PARTS) else []),
+                        *(["--boot-sessions", *map(str, args.boot_sessions)]
+                          if args.boot_sessions else [])])
     if out is not None:
         write_report(out, rows, command, failed)
         print(f"written: {out}")

@@ -95,7 +95,8 @@ def machine() -> str:
     commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
                             capture_output=True, text=True).stdout.strip() or "unknown"
     return (f"{os.cpu_count()} cores ({model}), {platform.system()} {platform.release()}, "
-            f"Python {platform.python_version()}, commit {commit}")
+            f"Python {platform.python_version()}, commit {commit}, load average "
+            f"{os.getloadavg()[0]:.1f} at the end")
 
 
 def now_utc() -> str:
