@@ -197,3 +197,19 @@ async def test_a_resume_rewrites_meta_json_only_when_its_status_changes(make_cli
     assert same.stat().st_ino == before[same], "an unchanged meta.json is not written again"
     assert crashed.stat().st_ino != before[crashed]
     assert SessionMeta.model_validate_json(crashed.read_bytes()).status == "idle"
+
+
+async def test_opening_a_queen_while_her_session_resumes_is_409_never_a_second_session(
+        make_client, start_gated, settings):
+    await live_sessions(make_client, settings, ["hers"])
+    client, store = await start_gated()
+    await store.until_inside(1)
+    resp = await client.post("/api/queen/default/session", json={})
+    assert resp.status == 409 and (await resp.json())["code"] == "session_loading"
+
+    store.open()
+    await client.app[keys.SESSIONS].boot.wait()
+    resp = await client.post("/api/queen/default/session", json={})
+    assert resp.status == 200
+    assert await resp.json() == {"session_id": "hers", "queen_id": "default", "status": "live"}
+    assert sorted(p.name for p in (settings.home / "sessions").iterdir()) == ["hers"]

@@ -102,10 +102,11 @@ class QueenSessions:
         live_ids = {live.session.id for live in self.manager.live()}
         metas = await self.manager.store.index.matching(SessionFilter(queen_id=queen))
         for meta in metas:  # newest activity first
-            if (meta.agent_id is None
-                    and meta.session_id not in live_ids
-                    and not self.manager.is_loading(meta.session_id)):
-                return meta
+            if meta.agent_id is not None or meta.session_id in live_ids:
+                continue
+            if self.manager.is_loading(meta.session_id):  # e.g. resuming at start: never a
+                self.manager.get(meta.session_id)  # second session meanwhile; 409 loading
+            return meta
         return None
 
     async def _resume(self, session_id: str) -> LiveSession:
