@@ -84,6 +84,22 @@ async def test_a_5xx_is_a_warning(serve, caplog):
     assert '"GET /api/test-boom HTTP/1.1" 500' in line
 
 
+async def test_a_long_stream_is_not_a_slow_request(serve, caplog):
+    client = await serve(slow_request_seconds=1e-9)
+    resp = await client.post("/api/sessions", json={})
+    session_id = (await resp.json())["session_id"]
+    with caplog.at_level(logging.INFO, logger=ACCESS):
+        async with client.get(f"/api/sessions/{session_id}/events") as stream:
+            assert stream.headers["Content-Type"].startswith("text/event-stream")
+            await stream.content.readline()
+            assert (await client.delete(f"/api/sessions/{session_id}")).status == 200
+            await stream.read()  # the stop ends the stream: the server has finished it
+        assert (await client.get("/api/health")).status == 200
+    lines = access_lines(caplog)
+    assert [line for _, line in lines if "/events" in line] == []
+    assert [level for level, line in lines if "/api/health" in line] == [logging.WARNING]
+
+
 def test_access_log_flags():
     args = build_parser().parse_args(["serve", "--access-log", "--slow-request-seconds", "2"])
     assert (args.access_log, args.slow_request_seconds) == (True, 2.0)

@@ -2,7 +2,8 @@
 with ``--access-log``.
 
 By default a request gets a line only when it is slow (``slow_request_seconds`` or more: a
-WARNING) or answered 5xx (a WARNING), and, at ``--log-level debug``, when answered 4xx. With
+WARNING; a stream such as SSE is never slow, its time is its lifetime) or answered 5xx (a
+WARNING), and, at ``--log-level debug``, when answered 4xx. With
 ``access_log`` on, every other request gets an INFO line too. A line never carries the query
 string (``?token=`` may hold the API token):
 ``127.0.0.1 "GET /api/sessions/abc HTTP/1.1" 200 715 0.003s``.
@@ -15,7 +16,7 @@ from typing import Any
 
 from aiohttp.abc import AbstractAccessLogger
 from aiohttp.log import access_logger
-from aiohttp.web import BaseRequest, StreamResponse
+from aiohttp.web import BaseRequest, Response, StreamResponse
 
 from hive_server.settings import Settings
 
@@ -28,7 +29,7 @@ class AccessLog(AbstractAccessLogger):
 
     def log(self, request: BaseRequest, response: StreamResponse, time: float) -> None:
         status = response.status
-        if time >= self.slow or status >= 500:
+        if status >= 500 or (time >= self.slow and isinstance(response, Response)):
             level = logging.WARNING
         elif self.every:
             level = logging.INFO
