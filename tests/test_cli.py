@@ -174,7 +174,9 @@ NO_FLAGS = {name: None for name in ("host", "port", "home", "agents_dir", "queen
                                     "allowed_origins", "token_file",
                                     "shutdown_grace_seconds", "access_log",
                                     "slow_request_seconds", "stale_turn_seconds",
-                                    "resume_concurrency")}
+                                    "resume_concurrency", "session_budget_tokens",
+                                    "session_budget_usd", "daily_budget_tokens",
+                                    "daily_budget_usd")}
 
 
 def test_settings_precedence_is_flag_env_config_default(tmp_path):
@@ -201,9 +203,11 @@ def test_every_serve_option_has_an_env_var(tmp_path):
            "HIVE_UI_DIR": str(tmp_path / "ui"), "HIVE_SHUTDOWN_GRACE_SECONDS": "2.5",
            "HIVE_ALLOWED_ORIGINS": "http://localhost:5173, https://Hive.Example:443",
            "HIVE_ACCESS_LOG": "yes", "HIVE_SLOW_REQUEST_SECONDS": "0.25",
-           "HIVE_RESUME_CONCURRENCY": "3"}
+           "HIVE_RESUME_CONCURRENCY": "3", "HIVE_SESSION_BUDGET_TOKENS": "5000",
+           "HIVE_DAILY_BUDGET_USD": "2.5"}
     settings = load_settings(NO_FLAGS, env)
     assert settings.resume_concurrency == 3
+    assert (settings.session_budget_tokens, settings.daily_budget_usd) == (5000, 2.5)
     assert (settings.access_log, settings.slow_request_seconds) == (True, 0.25)
     assert (settings.host, settings.port, settings.durability, settings.no_auth,
             settings.log_level) == ("::1", 0, "none", True, "error")

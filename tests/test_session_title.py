@@ -27,7 +27,8 @@ async def test_a_live_session_is_renamed_and_shows_its_title(client, settings):
     await create_session(client, session_id="s1")
     resp = await rename(client, "s1", {"title": "  Weekly notes  "})
     assert resp.status == 200
-    assert await resp.json() == {"session_id": "s1", "title": "Weekly notes", "live": True}
+    assert await resp.json() == {"session_id": "s1", "title": "Weekly notes", "live": True,
+                                 "budget": None}
     assert (await (await client.get("/api/sessions/s1")).json())["title"] == "Weekly notes"
     listed = (await (await client.get("/api/sessions")).json())["sessions"]
     assert listed[0]["title"] == "Weekly notes"
@@ -50,7 +51,8 @@ async def test_a_cold_session_is_renamed_on_disk(client, settings):
     before = meta_on_disk(settings, "s1")
     resp = await rename(client, "s1", {"title": "Archived"})
     assert resp.status == 200
-    assert await resp.json() == {"session_id": "s1", "title": "Archived", "live": False}
+    assert await resp.json() == {"session_id": "s1", "title": "Archived", "live": False,
+                                 "budget": None}
     after = meta_on_disk(settings, "s1")
     assert after["title"] == "Archived" and after["status"] == "stopped"
     assert {**after, "title": None, "updated_at": before["updated_at"]} == before

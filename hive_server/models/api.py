@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, JsonValue, model_validator
 
 from hive_server.models import contract
+from hive_server.models.budget import BudgetLimit
 from hive_server.models.events import EventType
 from hive_server.models.session import QueenPhase, normalize_phase
 from hive_server.models.triggers import timer_schema, webhook_schema
@@ -104,9 +105,27 @@ class ChatBody(_Body):
 
 class RenameSessionBody(_Body):
     """``PATCH /api/sessions/{id}``: a title that is not blank (400 ``empty_title``), kept
-    without its surrounding whitespace."""
+    without its surrounding whitespace, and/or the session's spend limit ``budget`` (a live
+    session only; ``null`` or ``{}`` clears it; raising or clearing it resumes a session
+    parked by it). At least one of them (400 ``empty_patch``)."""
 
-    title: str = Field(max_length=200, json_schema_extra=contract.on_string(contract.TITLE))
+    model_config = ConfigDict(json_schema_extra={"minProperties": 1})
+
+    title: str = Field(default=None, max_length=200,  # type: ignore[assignment]  # absent: kept
+                       json_schema_extra=contract.on_string(contract.TITLE))
+    budget: BudgetLimit | None = Field(default=None, description="tokens and/or cost_usd; "
+                                       "null clears the session's own limit")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _something(cls, data: object) -> object:
+        if isinstance(data, dict) and not data:
+            raise ValueError("give a title, a budget or both")
+        return data
+
+    @property
+    def budget_given(self) -> bool:
+        return "budget" in self.model_fields_set
 
 
 ONE_AGENT = ConfigDict(json_schema_extra=contract.exactly_one("agent_id", "agent_path"))

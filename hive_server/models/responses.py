@@ -12,6 +12,7 @@ from typing import Literal
 from pydantic import ConfigDict, Field, JsonValue, RootModel
 
 from hive_server.models.agent_views import Response, TriggerCard
+from hive_server.models.budget import BudgetView
 from hive_server.models.handoff import Handoff
 from hive_server.models.queen import QueenProfile
 from hive_server.models.session import CorruptSession, QueenPhase, SessionStatus, StateWarning
@@ -148,11 +149,14 @@ class SessionDeleted(Response):
 
 
 class SessionRenamed(Response):
-    """``PATCH /api/sessions/{id}``: the title as kept, and whether the session is live."""
+    """``PATCH /api/sessions/{id}``: the title as kept, whether the session is live, and
+    its spend limits now (live sessions)."""
 
     session_id: str
     title: str
     live: bool
+    budget: BudgetView | None = Field(default=None, description="a live session's limits, "
+                                      "what is spent and left, and whether it is parked")
 
 
 class SessionStopped(Response):

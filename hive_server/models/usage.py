@@ -12,6 +12,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 
 from hive_server.models.agent_views import QueenStats, Response, WorkerStats
+from hive_server.models.budget import BudgetView, ServerBudgetView
 
 
 class Histogram(BaseModel):
@@ -82,6 +83,9 @@ class UsageSummary(Response):
 
     sessions: int = Field(description="sessions summed")
     usage: UsageView
+    budget: ServerBudgetView | None = Field(
+        default=None, description="today's (UTC) server-wide and per-agent spend limits: "
+                                  "each limit, what is spent against it and what is left")
 
 
 class SessionStats(Response):
@@ -98,3 +102,6 @@ class SessionStats(Response):
     dropped_subscribers: int
     colony_id: str | None
     usage: UsageView
+    budget: BudgetView | None = Field(
+        default=None, description="a live session's spend limits (its own, its agent's, the "
+                                  "server's): each limit, what is spent and left, parked or not")

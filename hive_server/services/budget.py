@@ -179,6 +179,11 @@ class SessionBudget:
             await self.held.release_held()
             return True
 
+    async def current_view(self) -> BudgetView:
+        """``view`` once what an earlier run logged is counted."""
+        await self.counted()
+        return self.view()
+
     def view(self) -> BudgetView:
         return BudgetView(
             status="budget_exceeded" if self.park is not None else "ok",
@@ -217,12 +222,14 @@ class Budgets:
 
     def __init__(self, ledger: SpendLedger, clock: Clock, *, daily: BudgetLimit | None,
                  session_default: BudgetLimit | None,
-                 agent_limit: Callable[[str], BudgetLimit | None]):
+                 agent_limit: Callable[[str], BudgetLimit | None],
+                 agent_ids: Callable[[], list[str]] = list):
         self.ledger = ledger
         self.clock = clock
         self.daily = None if daily is None or daily.empty else daily
         self.session_default = session_default
         self.agent_limit = agent_limit
+        self.agent_ids = agent_ids  # the agents there are (their limits show in /api/usage)
         self.sessions: dict[str, SessionBudget] = {}
         self._reserved = Spend()
         self._reserved_agents: dict[str, Spend] = {}
@@ -248,6 +255,11 @@ class Budgets:
         if budget is None:
             raise NotFound(f"session {session_id!r} is not live", code="session_not_live")
         return budget
+
+    async def view_of(self, session_id: str) -> BudgetView | None:
+        """A live session's limits (None when it is not live)."""
+        budget = self.sessions.get(session_id)
+        return None if budget is None else await budget.current_view()
 
     # -- limits ---------------------------------------------------------------------------------
     def applied(self, budget: SessionBudget) -> list[Applied]:
@@ -282,9 +294,9 @@ class Budgets:
         self._warned.add(full)
         return True
 
-    def server_view(self, agent_ids: list[str]) -> ServerBudgetView:
-        """Today's server-wide limit and the limits of ``agent_ids`` that have one."""
-        applied = [self._agent(agent_id, limit) for agent_id in agent_ids
+    def server_view(self) -> ServerBudgetView:
+        """Today's server-wide limit and the limits of the agents that have one."""
+        applied = [self._agent(agent_id, limit) for agent_id in self.agent_ids()
                    if (limit := self.agent_limit(agent_id)) is not None]
         if self.daily is not None:
             applied.append(Applied("server", self.ledger.day, self.daily, self.ledger.total(),
@@ -348,4 +360,5 @@ def make_budgets(home: Path, clock: Clock, catalog: AgentCatalog, *, daily: Budg
 
     return Budgets(SpendLedger(home / "budget", clock), clock, daily=daily,
                    session_default=None if session_default.empty else session_default,
-                   agent_limit=agent_limit)
+                   agent_limit=agent_limit,
+                   agent_ids=lambda: [entry.agent_id for entry in catalog.entries()])

@@ -99,6 +99,7 @@ class AppCollector(Collector):
         yield from self._triggers()
         yield self._webhooks()
         yield from self._llm()
+        yield from self._spend()
 
     def _requests(self) -> Metric:
         family = CounterMetricFamily("hive_http_requests", "HTTP answers by route template, "
@@ -158,3 +159,28 @@ class AppCollector(Collector):
             tokens.add_metric([kind], count)
         yield tokens
         yield _histogram("hive_llm_turn_seconds", "duration of each model turn", llm.seconds)
+
+    def _spend(self) -> Iterator[Metric]:
+        """Spend of the live sessions (their accounting: the queen's and workers' turns) by
+        session and agent, today's by agent, and what is left of the day's limits."""
+        budgets = self.app.get(keys.BUDGETS)
+        if budgets is None:
+            return
+        tokens = CounterMetricFamily("hive_spend_tokens", "input plus output tokens of each "
+                                     "live session", labels=["session", "agent"])
+        cost = CounterMetricFamily("hive_spend_cost_usd", "estimated USD of each live session",
+                                   labels=["session", "agent"])
+        for session_id, budget in sorted(budgets.sessions.items()):
+            spent, labels = budget.spent(), [session_id, budget.session.meta.agent_id or ""]
+            tokens.add_metric(labels, spent.tokens)
+            cost.add_metric(labels, spent.cost_usd)
+        yield tokens
+        yield cost
+        yield GaugeMetricFamily("hive_budget_parked_sessions", "live sessions parked by a "
+                                "spend limit", value=sum(b.park is not None
+                                                         for b in budgets.sessions.values()))
+        left = GaugeMetricFamily("hive_budget_remaining", "what is left of today's server-wide "
+                                 "and per-agent limits", labels=["level", "scope", "kind"])
+        for view in budgets.server_view().limits:
+            left.add_metric([view.level, view.scope, view.kind], view.remaining)
+        yield left

@@ -24,7 +24,7 @@ from hive_server.models.responses import (
 )
 from hive_server.models.session_query import SessionListQuery
 from hive_server.services.history import agent_sessions, history_page
-from hive_server.services.live_session import LiveSession
+from hive_server.services.session_patch import patch_session
 from hive_server.web.body import check_message, json_response, parse_json, parse_query
 from hive_server.web.openapi import doc
 from hive_server.web.views import (
@@ -118,10 +118,8 @@ async def stop_session(request: web.Request) -> web.Response:
 @routes.patch("/api/sessions/{session_id}")
 @doc(RenameSessionBody, response=SessionRenamed)
 async def rename_session(request: web.Request) -> web.Response:
-    """Give a session (live or on disk) a title."""
-    session_id = request.match_info["session_id"]
+    """Give a session (live or on disk) a title, and/or a live session its spend limit."""
     body = await parse_json(request, RenameSessionBody)
-    renamed = await request.app[keys.SESSIONS].rename(session_id, body.title)
-    meta = renamed.session.meta if isinstance(renamed, LiveSession) else renamed
-    return json_response(SessionRenamed(session_id=session_id, title=meta.title or "",
-                                        live=isinstance(renamed, LiveSession)))
+    return json_response(await patch_session(request.app[keys.SESSIONS],
+                                             request.app[keys.BUDGETS],
+                                             request.match_info["session_id"], body))

@@ -21,9 +21,11 @@ routes = web.RouteTableDef()
 @doc(response=SessionStats)
 async def stats(request: web.Request) -> web.Response:
     """Counters and accounting (tokens, cost, latency, workers, trigger fires) of a session."""
+    session_id = request.match_info["session_id"]
     account = await session_account(request.app[keys.SESSIONS], request.app[keys.COLD_USAGE],
-                                    request.match_info["session_id"])
-    return json_response(stats_view(account))
+                                    session_id)
+    budget = await request.app[keys.BUDGETS].view_of(session_id)
+    return json_response(stats_view(account).model_copy(update={"budget": budget}))
 
 
 @routes.get("/api/usage")
@@ -32,7 +34,8 @@ async def usage(request: web.Request) -> web.Response:
     """The accounting summed over the sessions the history list's filters select."""
     count, totals = await usage_of(request.app[keys.SESSIONS], request.app[keys.COLD_USAGE],
                                    parse_query(request, SessionFilterQuery))
-    return json_response(UsageSummary(sessions=count, usage=usage_view(totals)))
+    return json_response(UsageSummary(sessions=count, usage=usage_view(totals),
+                                      budget=request.app[keys.BUDGETS].server_view()))
 
 
 def stats_view(account: SessionAccount) -> SessionStats:
