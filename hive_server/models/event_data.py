@@ -16,7 +16,14 @@ from __future__ import annotations
 
 from typing import Any, Literal, TypeVar
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    model_serializer,
+)
 
 from hive_server.models.budget import BudgetExceeded, BudgetResumed, BudgetWarning, TriggerHeld
 from hive_server.models.event_base import EventData
@@ -239,6 +246,9 @@ class ExecutionCompleted(EventData):
     usage: UsageData
 
 
+_BUDGET_FIELDS = ("level", "kind", "limit", "spent")
+
+
 class ExecutionFailed(EventData):
     TYPE = EventType.EXECUTION_FAILED
     error: str
@@ -250,6 +260,17 @@ class ExecutionFailed(EventData):
     kind: str | None = Field(default=None, description="budget_exceeded: tokens or cost_usd")
     limit: float | None = Field(default=None, description="budget_exceeded: the limit crossed")
     spent: float | None = Field(default=None, description="budget_exceeded: spent against it")
+
+    @model_serializer(mode="wrap")
+    def _without_unset_budget(self, handler: SerializerFunctionWrapHandler):
+        """The budget fields only on a budget_exceeded failure (other failures keep their
+        shape, in the log and on the wire). No return annotation: the published schema
+        stays the model's."""
+        data = handler(self)
+        for name in _BUDGET_FIELDS:
+            if data.get(name, 0) is None:
+                del data[name]
+        return data
 
 
 class ExecutionCancelled(EventData):
