@@ -161,8 +161,12 @@ def classify(lines: Iterable[Line], behind: Sequence[int], *,
         held.append(line)
         if line.seq is not None:
             coming.append(line.seq)
-        if len(coming) == 3:
-            seen = yield from _decide(held, coming, seen, backward)
+        if len(coming) == 3:  # the first held line has two event lines after it
+            seq = coming.popleft()
+            yield held.popleft(), _kept(seen, seq, (coming[0], coming[1]), backward)
+            seen = (seq, seen[0])
+            while held[0].seq is None:  # (inline: this runs once per line)
+                yield held.popleft(), False
     while coming:  # the last event lines: fewer than two after them
         seen = yield from _decide(held, coming, seen, backward)
 
