@@ -28,7 +28,7 @@ import aiohttp
 from benchmarks.procs import AUTH, our_server
 from hive_server.models.session import new_session_id
 
-POLL = 0.005  # seconds between health polls
+POLL = 0.1  # seconds between health polls while sessions resume (each is O(live sessions))
 TIMEOUT = 600.0
 
 
