@@ -9,9 +9,9 @@ from typing import Any
 
 from hive_server import keys
 from hive_server.core.clock import FakeClock
-from tests.agent_fixtures import run_workers, write_agent
+from tests.agent_fixtures import write_agent
 from tests.conftest import create_session, make_settings
-from tests.fakes.fake_anthropic import text_turn
+from tests.fakes.fake_anthropic import text_turn, tool_turn
 from tests.queen_support import chat, claude, of_type, open_stream, read_log, until, until_any
 from tests.trigger_support import post_trigger, timer
 
@@ -176,23 +176,30 @@ async def test_a_server_limit_holds_across_a_restart_and_a_new_utc_day_resumes(
     assert of_type(await end_of_turn(stream), "execution_completed")
 
 
-async def test_parallel_workers_share_the_session_budget_and_stop_together(make_client,
-                                                                          tmp_path):
+async def test_parallel_workers_share_the_session_budget_and_stop_together(
+        make_client, tmp_path, fake, fake_url):
+    """Six workers start at once, each call estimated at ~4.2k tokens and spending 3k: the
+    calls under way are reserved, so only those that fit together are made (counting only
+    what was spent, all six would pass the check and spend 18k)."""
     write_agent(tmp_path / "agents", "crew", {"name": "Crew", "max_parallel_workers": 8})
-    limit = 16_000  # the queen's call, then three workers' calls fit; the fourth does not
-    client = await make_client(make_settings(tmp_path, session_budget_tokens=limit))
+    fake.script(tool_turn([("run_worker", {"task": f"task {n}"}) for n in range(6)]),
+                *(text_turn(f"done {n}", input_tokens=3000) for n in range(6)))
+    limit = 16_000
+    client = await make_client(make_settings(tmp_path, session_budget_tokens=limit),
+                               llm=claude(fake_url))
     await create_session(client, session_id="s", agent_id="crew")
     stream = await open_stream(client, "s")
-    await run_workers(client, "s", *(f"task {n}" for n in range(6)))
+    await chat(client, "s", "fan out")
     events = await end_of_turn(stream)
     [failed] = of_type(events, "execution_failed")
     assert failed["data"]["error_type"] == "budget_exceeded"
     [exceeded] = of_type(events, "budget_exceeded")
     assert exceeded["data"]["stream_id"].startswith("worker:")
-    started = of_type(events, "worker_started")
-    assert len(of_type(events, "worker_failed")) == len(started) > 1
+    ended = len(of_type(events, "worker_failed")) + len(of_type(events, "worker_completed"))
+    assert len(of_type(events, "worker_started")) == ended == 6  # every one ended
+    assert of_type(events, "worker_failed")  # the refused one, and those cancelled with it
     body = await stats(client, "s")
-    assert spent_tokens(body) <= limit  # every call under way was reserved: no overshoot
+    assert spent_tokens(body) <= limit  # unreserved, six calls of 3k would have been made
     assert body["budget"]["limits"][0]["reserved"] == 0
     assert body["queen"]["busy"] is False and body["workers"]["running"] == 0
     metrics = await (await client.get("/metrics")).text()

@@ -102,7 +102,8 @@ class SessionBudget:
 
     # -- the gate -------------------------------------------------------------------------------
     async def admit(self, request: CallRequest) -> Ticket:
-        await self.counted()
+        if self.session.meta.budget is not None:  # its own limit counts its accounting
+            await self.counted()
         if self.park is not None:
             raise BudgetRefused(_failure(self.park))
         applied = self.applied()
