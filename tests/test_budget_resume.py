@@ -7,11 +7,12 @@ from __future__ import annotations
 import json
 
 from hive_server import keys
+from hive_server.services.trigger_hold import RELEASING_FILE
 from tests.agent_fixtures import write_agent
 from tests.conftest import create_session, make_settings
 from tests.queen_support import chat, of_type, open_stream, read_log, until, until_any
 from tests.test_webhooks_api import ENV, HOOKS, deliver, standard
-from tests.trigger_support import card, write_triggers_agent
+from tests.trigger_support import card, post_trigger, timer, write_triggers_agent
 
 
 async def park(client, stream, session_id: str = "s") -> dict:
@@ -76,3 +77,21 @@ async def test_an_agent_budget_raised_in_agent_json_resumes_its_sessions(make_cl
     [agent] = usage["budget"]["limits"]
     assert (agent["level"], agent["scope"], agent["limit"]) == ("agent", "pricey", 1_000_000)
     assert agent["spent"] > 0
+
+
+async def test_a_hand_over_a_crash_cut_short_is_finished_at_the_next_start(make_client,
+                                                                         tmp_path, fake_clock):
+    settings = make_settings(tmp_path)
+    client = await make_client(settings, clock=fake_clock)
+    await create_session(client, session_id="s")
+    await post_trigger(client, "s", timer("tick", interval_minutes=60))
+    await client.close()
+    record = {"trigger_id": "tick", "at": 1, "manual": False, "tick": None, "missed": 0,
+              "payload": {"left": "over"}}  # renamed aside, then the process died
+    (settings.home / "sessions" / "s" / RELEASING_FILE).write_text(json.dumps(record) + "\n")
+    client = await make_client(settings, clock=fake_clock)
+    stream = await open_stream(client, "s")
+    events = await until(stream, "execution_completed")
+    [fired] = of_type(events, "trigger_fired")
+    assert (fired["data"]["missed"], fired["data"]["payload"]) == (1, {"left": "over"})
+    assert not (settings.home / "sessions" / "s" / RELEASING_FILE).exists()

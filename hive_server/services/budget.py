@@ -168,6 +168,8 @@ class SessionBudget:
         async with self._lock:
             park = self.park
             if park is None:
+                if self.held.held_count():  # a hand-over a crash cut short: finish it
+                    await self.held.release_held()
                 return False
             await self.counted()
             need = Spend(park.needed_tokens, park.needed_cost_usd)

@@ -7,6 +7,8 @@ session's ``held_fires.jsonl`` (fsynced: a restart keeps it) and logged as ``tri
 the card's last outcome is ``held``. On resume (``release_held``) each trigger's held fires
 are reported as ``trigger_missed`` and handed over by its misfire rule: ``fire_once`` fires
 once with the latest payload (``missed``: how many it stands for), ``skip`` fires nothing.
+The file is renamed aside for the hand-over and removed after it; a hand-over a crash cut
+short is done again at the next start (at least once, never lost).
 """
 
 from __future__ import annotations
@@ -14,12 +16,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
 import orjson
 
 from hive_server.core.clock import Clock
+from hive_server.core.files import fsync_dir
 from hive_server.core.jsonl import append_line, read_records, take_records
 from hive_server.models.budget import TriggerHeld
 from hive_server.models.event_data import TriggerMissed
@@ -30,6 +34,7 @@ from hive_server.services.trigger_cards import Trigger
 
 log = logging.getLogger(__name__)
 HELD_FILE = "held_fires.jsonl"
+RELEASING_FILE = "held_fires.releasing.jsonl"  # being handed over
 
 
 class HeldFires:
@@ -63,9 +68,14 @@ class HeldFires:
     def parked(self) -> bool:
         return self.session.activity.status == "budget_exceeded"
 
+    @property
+    def _releasing_path(self) -> Path:
+        return self.session.dir / RELEASING_FILE
+
     async def load_held(self) -> None:
-        records, _ = await asyncio.to_thread(read_records, self._held_path)
-        self._held_count = len(records)
+        """Count the held fires (a hand-over a crash cut short counts: it is redone)."""
+        held = await asyncio.to_thread(_read_both, self._held_path, self._releasing_path)
+        self._held_count = len(held)
 
     def held_count(self) -> int:
         return self._held_count or 0
@@ -88,15 +98,22 @@ class HeldFires:
         return event.seq
 
     async def release_held(self) -> None:
-        """Hand the held fires over (see the module docstring)."""
+        """Hand the held fires over (see the module docstring). The file is renamed aside
+        first (fires held again meanwhile start a new one) and removed once every fire is
+        handed over, so a crash in between hands them over again rather than losing them."""
         async with self._changing():
-            records = await asyncio.to_thread(take_records, self._held_path)
-            self._held_count = 0
-            by_trigger: dict[str, list[dict[str, Any]]] = {}
-            for record in records:
-                by_trigger.setdefault(str(record.get("trigger_id")), []).append(record)
-            for trigger_id, held in by_trigger.items():
-                await self._hand_over(trigger_id, held)
+            while not self.parked:
+                records = await asyncio.to_thread(_claim, self._held_path,
+                                                  self._releasing_path)
+                if not records:
+                    break
+                by_trigger: dict[str, list[dict[str, Any]]] = {}
+                for record in records:
+                    by_trigger.setdefault(str(record.get("trigger_id")), []).append(record)
+                for trigger_id, held in by_trigger.items():
+                    await self._hand_over(trigger_id, held)
+                await asyncio.to_thread(take_records, self._releasing_path)
+                self._held_count = max(0, self.held_count() - len(records))
 
     async def _hand_over(self, trigger_id: str, held: list[dict[str, Any]]) -> None:
         trigger = self.triggers.get(trigger_id)
@@ -123,3 +140,18 @@ def _policy(trigger: Trigger | None) -> MisfirePolicy:
         return "skip"
     config = trigger.spec.timer or trigger.spec.webhook
     return config.misfire if config is not None else "fire_once"
+
+
+def _read_both(held: Path, releasing: Path) -> list[dict[str, Any]]:
+    return read_records(releasing)[0] + read_records(held)[0]
+
+
+def _claim(held: Path, releasing: Path) -> list[dict[str, Any]]:
+    """The fires to hand over now: those of a hand-over cut short, else the held ones
+    (renamed aside). Blocking."""
+    if not releasing.exists():
+        if not held.exists():
+            return []
+        os.replace(held, releasing)
+        fsync_dir(releasing.parent)
+    return read_records(releasing)[0]
