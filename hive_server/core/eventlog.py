@@ -28,13 +28,14 @@ from enum import StrEnum
 from io import FileIO
 from pathlib import Path
 
+from hive_server.core.eventlog_lines import Line
 from hive_server.core.eventlog_reader import (
     BLOCK_SIZE,
     last_seq_file,
     open_reader,
     read_after_file,
     read_tail_file,
-    scan_after,
+    scan_lines_after,
 )
 from hive_server.core.files import fsync_dir
 from hive_server.core.stats import EVENTS_APPENDED, timed_fsync
@@ -249,18 +250,25 @@ class EventLog:
 
     async def iter_after(self, after_seq: int, chunk: int = 1000) -> AsyncIterator[list[Event]]:
         """``read_after`` in chunks of at most ``chunk`` events, each read in a thread."""
+        async for lines in self.iter_lines_after(after_seq, chunk):
+            yield [line.to_event() for line in lines]
+
+    async def iter_lines_after(self, after_seq: int,
+                               chunk: int = 1000) -> AsyncIterator[list[Line]]:
+        """``iter_after``'s log lines, no ``Event`` built: their seq, type and bytes
+        (``Line.sse_frame``: what SSE replay sends)."""
         upto = self._last_seq
         await self.flush()
         offset: int | None = None
         while after_seq < upto:
-            events, offset = await asyncio.to_thread(
-                scan_after, self._path, after_seq, chunk, offset, self._block_size
+            lines, offset = await asyncio.to_thread(
+                scan_lines_after, self._path, after_seq, chunk, offset, self._block_size
             )
-            events = [event for event in events if event.seq <= upto]
-            if not events:
+            lines = [line for line in lines if line.seq <= upto]
+            if not lines:
                 return
-            yield events
-            after_seq = events[-1].seq
+            yield lines
+            after_seq = lines[-1].seq
 
     async def read_tail(self, limit: int, before_seq: int | None = None) -> list[Event]:
         """The last ``limit`` events with seq < ``before_seq`` (all if None), ascending."""

@@ -35,12 +35,12 @@ FIELD_COUNT = len(ENVELOPE)
 @dataclasses.dataclass(slots=True)
 class Line:
     """One complete line: its byte offset and bytes (without the newline) and, when the line is
-    an event, its seq, type and parsed fields (``seq`` None: not an event). No ``Event`` is built
+    an event, its seq, type and parsed fields (``seq`` 0: not an event). No ``Event`` is built
     until one is asked for (``to_event``): a page of the log splices the lines' own bytes."""
 
     start: int
     raw: bytes
-    seq: int | None = None
+    seq: int = 0  # an event's seq is >= 1
     type: str = ""
     fields: dict[str, Any] | None = None
 
@@ -67,6 +67,10 @@ class Line:
             return self.raw
         return self.to_event().to_json()
 
+    def sse_frame(self) -> bytes:
+        """The event as one SSE frame, as ``Event.sse_frame`` writes it (an event line only)."""
+        return b"id: %d\ndata: %s\n\n" % (self.seq, self.to_json())
+
 
 def to_line(start: int, raw: bytes) -> Line:
     """The line at ``start``: an event when it is a JSON object with the envelope's fields
@@ -86,7 +90,7 @@ def to_line(start: int, raw: bytes) -> Line:
 def parse_event(raw: bytes) -> Event | None:
     """The event on one log line, or None when the line is not a valid event."""
     line = to_line(0, raw)
-    return None if line.seq is None else line.to_event()
+    return line.to_event() if line.seq else None
 
 
 def bad_kind(raw: bytes) -> str:
@@ -127,7 +131,7 @@ def in_order(prev2: int | None, prev1: int | None, seq: int,
 
 def nearest_seqs(lines: Iterable[Line]) -> list[int]:
     """The seqs of the first two event lines of ``lines``."""
-    return list(itertools.islice((line.seq for line in lines if line.seq is not None), 2))
+    return list(itertools.islice((line.seq for line in lines if line.seq), 2))
 
 
 def _pad(seqs: Sequence[int]) -> tuple[int | None, int | None]:
@@ -155,17 +159,17 @@ def classify(lines: Iterable[Line], behind: Sequence[int], *,
     held: deque[Line] = deque()  # read, not yet yielded: empty or an undecided event line first
     coming: deque[int] = deque()  # the seqs of the event lines in ``held``
     for line in lines:
-        if line.seq is None and not held:
+        if not line.seq and not held:
             yield line, False
             continue
         held.append(line)
-        if line.seq is not None:
+        if line.seq:
             coming.append(line.seq)
         if len(coming) == 3:  # the first held line has two event lines after it
             seq = coming.popleft()
             yield held.popleft(), _kept(seen, seq, (coming[0], coming[1]), backward)
             seen = (seq, seen[0])
-            while held[0].seq is None:  # (inline: this runs once per line)
+            while not held[0].seq:  # (inline: this runs once per line)
                 yield held.popleft(), False
     while coming:  # the last event lines: fewer than two after them
         seen = yield from _decide(held, coming, seen, backward)
@@ -177,6 +181,6 @@ def _decide(held: deque[Line], coming: deque[int], seen: tuple[int | None, int |
     the new ``seen``."""
     seq = coming.popleft()
     yield held.popleft(), _kept(seen, seq, _pad(coming), backward)
-    while held and held[0].seq is None:
+    while held and not held[0].seq:
         yield held.popleft(), False
     return seq, seen[0]

@@ -37,7 +37,7 @@ def _warn_skipped(path: str, line: Line) -> None:
     if len(_warned) >= WARNED_MAX:
         _warned.pop(next(iter(_warned)))
     _warned[key] = None
-    what = "not a valid event" if line.seq is None else f"seq {line.seq} out of order"
+    what = f"seq {line.seq} out of order" if line.seq else "not a valid event"
     logger.warning("event log %s: skipped the line at offset %d (%d bytes): %s",
                    path, line.start, line.length, what)
 
@@ -145,7 +145,7 @@ class LogReader:
         for line, kept in classify(lines, behind):
             if line.start >= end:
                 return
-            if kept and line.seq is not None and (above is None or line.seq > above):
+            if kept and (above is None or line.seq > above):
                 above = line.seq
                 yield line
             else:
@@ -158,7 +158,7 @@ class LogReader:
         pieces = self.pieces_backward(end)
         next(pieces)  # b"": end is a line start
         for line, kept in classify(_lines(pieces), behind, backward=True):
-            if kept and line.seq is not None and (below is None or line.seq < below):
+            if kept and (below is None or line.seq < below):
                 below = line.seq
                 yield line
             else:
@@ -186,7 +186,7 @@ class LogReader:
         seqs: list[int] = []
         for _, raw in self.lines_forward(start, end, PROBE_BLOCK):
             seq = to_line(0, raw).seq
-            if seq is not None:
+            if seq:
                 seqs.append(seq)
                 if len(seqs) == 3:
                     return sorted(seqs)[1]
@@ -205,7 +205,7 @@ class LogReader:
             else:
                 hi = mid
         for line in self.forward(lo, end):
-            if line.seq is not None and line.seq >= seq:
+            if line.seq >= seq:
                 return line.start
         return end
 
@@ -242,6 +242,14 @@ def scan_after(
 
     ``start``, when given, is the offset returned by the previous call (no search needed).
     """
+    lines, offset = scan_lines_after(path, after_seq, limit, start, block_size)
+    return [line.to_event() for line in lines], offset
+
+
+def scan_lines_after(path: Path, after_seq: int, limit: int | None = None,
+                     start: int | None = None,
+                     block_size: int = BLOCK_SIZE) -> tuple[list[Line], int]:
+    """``scan_after``'s kept event lines: no ``Event`` built (SSE replay sends their bytes)."""
     with open_reader(path, block_size) as reader:
         if reader is None:
             return [], 0
@@ -250,12 +258,12 @@ def scan_after(
             return [], end
         if start is None:
             start = reader.offset_of(after_seq + 1, end) if after_seq > 0 else 0
-        events: list[Event] = []
+        lines: list[Line] = []
         for line in reader.forward(start, end, above=after_seq):
-            if limit is not None and len(events) >= limit:
-                return events, line.start
-            events.append(line.to_event())
-        return events, end
+            if limit is not None and len(lines) >= limit:
+                return lines, line.start
+            lines.append(line)
+        return lines, end
 
 
 def read_after_file(
@@ -305,7 +313,7 @@ class EventPage:
     @property
     def first_seq(self) -> int:
         """The seq of the first event (0 for an empty page)."""
-        return self.lines[0].seq or 0 if self.lines else 0
+        return self.lines[0].seq if self.lines else 0
 
 
 Types = frozenset[str] | None

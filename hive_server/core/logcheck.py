@@ -62,7 +62,7 @@ class Report:
 def _lines(reader: LogReader, kinds: dict[int, str]) -> Iterator[Line]:
     for start, raw in reader.lines_forward(0, reader.lines_end):
         line = to_line(start, raw)
-        if line.seq is None:
+        if not line.seq:
             kinds[start] = bad_kind(raw)
         yield line
 
@@ -77,7 +77,7 @@ def scan(path: Path) -> Report:
         kept: list[tuple[int, int]] = []
         last = 0
         for line, ok in classify(_lines(reader, kinds), []):
-            if line.seq is None:
+            if not line.seq:
                 problems.append(Problem(line.start, line.length, kinds.pop(line.start)))
             elif not ok or line.seq <= last:
                 kind = "duplicate_seq" if line.seq == last else "seq_out_of_order"

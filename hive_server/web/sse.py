@@ -12,7 +12,7 @@ import contextlib
 import logging
 import socket
 import struct
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol
 
 from aiohttp import web
@@ -66,6 +66,18 @@ def snapshot_event(live: LiveSession) -> Event:
                  colony_id=live.session.meta.agent_id, data=snapshot.model_dump())
 
 
+class Framed(Protocol):
+    """What a stream writes: an ``Event`` (live) or a log ``Line`` (replay)."""
+
+    @property
+    def seq(self) -> int: ...
+
+    @property
+    def type(self) -> str: ...
+
+    def sse_frame(self) -> bytes: ...
+
+
 class EventStream:
     """One SSE client: a subscription written to one response."""
 
@@ -76,7 +88,7 @@ class EventStream:
         self.send_timeout = send_timeout
         self.last_sent = 0
 
-    async def write(self, events: list[Event]) -> None:
+    async def write(self, events: Sequence[Framed]) -> None:
         fresh = [e for e in events if e.seq > self.last_sent
                  and (self.sub.types is None or e.type in self.sub.types)]
         if not fresh:
@@ -118,7 +130,7 @@ async def stream_events(request: web.Request) -> web.StreamResponse:
         if opening is not None and (types is None or opening.type in types):
             await response.write(b"data: %s\n\n" % opening.to_json())  # no id: seq 0
         stream.last_sent = after
-        async for chunk in session.log.iter_after(after):
+        async for chunk in session.log.iter_lines_after(after):  # the log's bytes, no Event
             await stream.write(chunk)
         await stream.pump()
 
