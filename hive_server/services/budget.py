@@ -84,7 +84,8 @@ class SessionBudget:
         self.fail_queen = fail_queen
         self.held = held
         self.reserved = Spend()
-        self.park: BudgetPark | None = session.meta.budget_park
+        parked = session.activity.status == "budget_exceeded"  # as the log left it
+        self.park: BudgetPark | None = session.meta.budget_park if parked else None
         self._lock = asyncio.Lock()  # rechecks one at a time
         self._failing: asyncio.Task[bool] | None = None
 
