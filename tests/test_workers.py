@@ -76,11 +76,13 @@ def hive_tasks() -> set[asyncio.Task]:
     """Unfinished tasks (other than this test's) running our code or an agent's tools.py.
 
     A session's debounced ``meta.json`` write (``meta-flush:<id>``, started by a chat, owned
-    and ended by the session) is not counted: it is not work a cancel should end."""
+    and ended by the session) and the app's debounced write of today's spend
+    (``spend-ledger``, owned by the spend ledger, flushed by a session's stop) are not counted:
+    they are not work a cancel should end."""
     current = asyncio.current_task()
     return {task for task in asyncio.all_tasks()
             if task is not current and _runs_our_code(task)
-            and not task.get_name().startswith("meta-flush:")}
+            and not task.get_name().startswith(("meta-flush:", "spend-ledger"))}
 
 
 def _runs_our_code(task: asyncio.Task) -> bool:

@@ -5,12 +5,14 @@ A session's own spend is its accounting (``services/accounting.py``); the accoun
 day, so the day's sums are kept here, fed with each settled model call (its tokens and its
 cost from the one price table) and stored in ``HIVE_HOME/budget/spend.json`` so a restart
 keeps the day's spend. Writes never wait on the caller: one owned writer task writes the
-latest state, again while calls settled during a write.
+latest state at most ``WRITE_SECONDS`` after a change (one write for many calls), at once when
+a session stops or the app closes (``flush``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 from datetime import UTC, datetime
@@ -24,6 +26,7 @@ from hive_server.core.files import write_atomic
 
 log = logging.getLogger(__name__)
 FILENAME = "spend.json"
+WRITE_SECONDS = 2.0  # spend.json follows the calls at most this late (at once on a flush)
 
 
 @dataclasses.dataclass(slots=True, frozen=True)
@@ -63,6 +66,7 @@ class SpendLedger:
         self.state = DaySpend(day=utc_day(clock.time()))
         self._dirty = False
         self._writer: asyncio.Task[None] | None = None
+        self._due = asyncio.Event()  # set by flush: write now
 
     async def load(self) -> None:
         """Read today's spend (another day's file, or an unreadable one, starts at 0)."""
@@ -101,32 +105,38 @@ class SpendLedger:
             state.agents[agent_id] = (now.tokens, now.cost_usd)
         self._dirty = True
         if self._writer is None:
-            self._writer = asyncio.create_task(self._write(), name="spend-ledger")
+            self._writer = asyncio.create_task(self._write_soon(), name="spend-ledger")
 
     def _roll(self) -> None:
         today = utc_day(self.clock.time())
         if today != self.state.day:
             self.state = DaySpend(day=today)
 
-    async def _write(self) -> None:
+    async def _write_soon(self) -> None:
+        """Write at most ``WRITE_SECONDS`` after the first change (at once when flushed):
+        one write for many model calls."""
         try:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._due.wait(), WRITE_SECONDS)
             while self._dirty:
                 self._dirty = False
                 payload = self.state.model_dump_json().encode()
                 await asyncio.to_thread(write_atomic, self.path, payload)
         except OSError:
+            self._dirty = True  # the next change, or the close, tries again
             log.exception("writing %s failed", self.path)
         finally:
             self._writer = None
+            self._due.clear()
 
     async def flush(self) -> None:
-        """Wait until what was added so far is written (a session's stop waits for it)."""
+        """Write what was added so far now (a session's stop waits for it)."""
         if self._writer is not None:
+            self._due.set()
             await asyncio.shield(self._writer)
 
     async def close(self) -> None:
-        """Let a write under way finish, then write what it missed."""
         await self.flush()
-        if self._dirty:
-            self._writer = asyncio.create_task(self._write(), name="spend-ledger")
-            await self._writer
+        if self._dirty:  # a write failed: try once more
+            self._writer = asyncio.create_task(self._write_soon(), name="spend-ledger")
+            await self.flush()
