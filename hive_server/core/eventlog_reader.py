@@ -78,8 +78,10 @@ class LogReader:
         line)."""
         chunks: list[bytes] = []
         pos = end
-        while pos > 0:
-            size = min(self.block_size, pos)
+        for block_size in self._growing(self.block_size):
+            if pos <= 0:
+                break
+            size = min(block_size, pos)
             pos -= size
             parts = self.read_at(pos, size).split(b"\n")
             chunks.append(parts[-1])
@@ -93,6 +95,17 @@ class LogReader:
             chunks = [parts[0]]
         yield [(0, b"".join(reversed(chunks)))]
 
+    @staticmethod
+    def _growing(block_size: int) -> Iterator[int]:
+        """Read sizes: from ``PROBE_BLOCK`` doubling up to ``block_size``, so that what needs a
+        few lines near an offset (the last seq, a page's neighbours, a small page) reads a few
+        KiB, and a long read is still done in large blocks."""
+        size = min(PROBE_BLOCK, block_size)
+        while size < block_size:
+            yield size
+            size *= 2
+        yield from itertools.repeat(block_size)
+
     def lines_forward(self, start: int, end: int,
                       block_size: int | None = None) -> Iterator[tuple[int, bytes]]:
         """``(start, line)`` for each complete line in ``[start, end)``; both are line starts."""
@@ -100,11 +113,12 @@ class LogReader:
 
     def _blocks_forward(self, start: int, end: int,
                         block_size: int | None) -> Iterator[list[tuple[int, bytes]]]:
-        block_size = block_size or self.block_size
         carry: list[bytes] = []
         pos = line_start = start
-        while pos < end:
-            block = self.read_at(pos, min(block_size, end - pos))
+        for size in self._growing(block_size or self.block_size):
+            if pos >= end:
+                break
+            block = self.read_at(pos, min(size, end - pos))
             if not block:
                 return
             pos += len(block)
