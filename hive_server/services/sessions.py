@@ -164,9 +164,10 @@ class SessionManager:
                            extra={"loading": True})
         self._loading.add(session_id)
 
-    async def _open(self, session_id: str, body: CreateSessionBody) -> LiveSession:
+    async def _open(self, session_id: str, body: CreateSessionBody, *,
+                    on_disk: bool | None = None) -> LiveSession:
         directory = self.store.path(session_id)
-        resumed = self.store.exists(session_id)
+        resumed = self.store.exists(session_id) if on_disk is None else on_disk  # a stat
         meta, profile = await self._meta_for(session_id, body, resumed)
         wants_agent = not resumed and (body.agent_id is not None or body.agent_path is not None)
         entry = find_agent(self.catalog, body.agent_id, body.agent_path) if wants_agent else None
@@ -401,7 +402,8 @@ class SessionManager:
         the id until this returns); False, logged, when it cannot be resumed."""
         self._loading.add(session_id)
         try:
-            await self._open(session_id, CreateSessionBody(queen_resume_from=session_id))
+            await self._open(session_id, CreateSessionBody(queen_resume_from=session_id),
+                             on_disk=True)
             return True
         except Exception:
             log.exception("could not resume session %s", session_id)
