@@ -187,10 +187,12 @@ class SessionIndex:
                     if entry.is_dir(follow_symlinks=False) and is_safe_id(entry.name)}
 
     def _rebuild(self, db: sqlite3.Connection, why: str) -> None:
-        log.info("sessions index: rebuilding from the meta.json files (%s)", why)
-        self._root_mtime = _mtime(self.root)
+        self._root_mtime = _mtime(self.root)  # before the scan: a folder added meanwhile shows
+        folders = self._folders()
+        if folders:  # a first start (no sessions yet) is not news
+            log.info("sessions index: rebuilding from %d session folders (%s)", len(folders), why)
         sql.clear(db)
-        self._add(db, self._folders())
+        self._add(db, folders)
 
     def _catch_up(self, db: sqlite3.Connection) -> None:
         """After a clean stop: rows for folders added by hand, none for folders removed,
