@@ -96,7 +96,7 @@ async def test_a_limit_raised_over_the_api_resumes_work(make_client, tmp_path):
                                              "limits": [], "parked": None, "held_fires": 0}
 
 
-async def test_patch_budget_refuses_bad_input_and_cold_sessions(client):
+async def test_patch_budget_refuses_bad_input_and_sets_a_cold_sessions_limit(client):
     await create_session(client, session_id="s")
     for body, status, code in (({}, 422, "validation_error"),
                                ({"budget": {"tokens": -1}}, 422, None),
@@ -106,10 +106,20 @@ async def test_patch_budget_refuses_bad_input_and_cold_sessions(client):
         assert code is None or (await resp.json())["code"] == code
     assert (await client.delete("/api/sessions/s")).status == 200
     resp = await client.patch("/api/sessions/s", json={"title": "t", "budget": {"tokens": 9}})
-    assert resp.status == 404 and (await resp.json())["code"] == "session_not_live"
+    assert resp.status == 200, await resp.text()
+    assert (await resp.json()) == {
+        "session_id": "s", "title": "t", "live": False,
+        "budget": {"status": "ok", "session_budget": {"tokens": 9, "cost_usd": None},
+                   "limits": [], "parked": None, "held_fires": 0}}
+    resp = await client.patch("/api/sessions/nope", json={"budget": {"tokens": 9}})
+    assert resp.status == 404 and (await resp.json())["code"] == "session_not_found"
     resp = await client.patch("/api/sessions/s", json={"title": "kept"})
     assert (await resp.json()) == {"session_id": "s", "title": "kept", "live": False,
                                    "budget": None}
+    await create_session(client, session_id="s")  # resumed: the limit written cold applies
+    budget = (await stats(client, "s"))["budget"]
+    assert budget["session_budget"] == {"tokens": 9, "cost_usd": None}
+    assert [(v["level"], v["limit"]) for v in budget["limits"]] == [("session", 9)]
 
 
 async def test_a_warning_at_80_percent_of_a_limit_once(make_client, tmp_path, fake, fake_url):

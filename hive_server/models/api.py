@@ -105,9 +105,9 @@ class ChatBody(_Body):
 
 class RenameSessionBody(_Body):
     """``PATCH /api/sessions/{id}``: a title that is not blank (400 ``empty_title``), kept
-    without its surrounding whitespace, and/or the session's spend limit ``budget`` (a live
-    session only; ``null`` or ``{}`` clears it; raising or clearing it resumes a session
-    parked by it). At least one of them (400 ``empty_patch``)."""
+    without its surrounding whitespace, and/or the session's spend limit ``budget`` (a cold
+    session stores it in its meta.json; ``null`` or ``{}`` clears it; raising or clearing
+    it resumes a session parked by it). At least one of them (400 ``empty_patch``)."""
 
     model_config = ConfigDict(json_schema_extra={"minProperties": 1})
 

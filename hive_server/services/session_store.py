@@ -58,11 +58,11 @@ class SessionStore:
                                extra={"kept_as": found.kept_as})
         return found
 
-    async def set_title(self, session_id: str, title: str) -> SessionMeta:
-        """Rewrite a session's ``meta.json`` atomically with ``title`` (errors as
-        ``read_meta``). Only for a session that is not live: a live one owns its meta."""
+    async def update(self, session_id: str, changes: dict[str, object]) -> SessionMeta:
+        """Rewrite a session's ``meta.json`` atomically with ``changes`` (meta fields; errors
+        as ``read_meta``). Only for a session that is not live: a live one owns its meta."""
         meta = await self.read_meta(session_id)
-        meta = meta.model_copy(update={"title": title, "updated_at": utc_iso()})
+        meta = meta.model_copy(update={**changes, "updated_at": utc_iso()})
         await asyncio.to_thread(write_atomic, self.path(session_id) / META,
                                 meta.model_dump_json(indent=2).encode())
         self.index.put(meta)

@@ -114,8 +114,7 @@ class SessionManager:
         return session_id in self._live or session_id in self._loading
 
     async def rename(self, session_id: str, title: str) -> LiveSession | SessionMeta:
-        """Title a live session (its meta save) or a cold one (``meta.json`` rewritten, the id
-        held as loading meanwhile: a create of it answers 409, a close under way ends first)."""
+        """Title a live session (its meta save) or a cold one (see ``edit_cold``)."""
         self.store.path(session_id)
         if not title.strip():
             raise InvalidInput("title is empty", code="empty_title")
@@ -123,9 +122,18 @@ class SessionManager:
         if (live := self._live.get(session_id)) is not None:
             await live.session.save_meta(title=title.strip())
             return live
+        return await self.edit_cold(session_id, {"title": title.strip()})
+
+    async def edit_cold(self, session_id: str, changes: dict[str, object]) -> SessionMeta:
+        """Rewrite a session's ``meta.json`` with ``changes`` while it is not live, the id
+        held as loading meanwhile: a create of it answers 409, a close under way ends first
+        (409 ``session_live`` when it went live meanwhile: its meta is its own then)."""
+        await self._settled(session_id)
+        if session_id in self._live:
+            raise Conflict(f"session {session_id!r} is live", code="session_live")
         self._claim(session_id)
         try:
-            return await self.store.set_title(session_id, title.strip())
+            return await self.store.update(session_id, changes)
         finally:
             self._loading.discard(session_id)
 
