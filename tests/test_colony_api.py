@@ -359,7 +359,8 @@ async def test_stats_and_colonies_shapes(client):
     assert colonies == {"session_id": "s", "colonies": []}
     stats = await (await client.get("/api/sessions/s/stats")).json()
     assert set(stats) == {"session_id", "live", "last_seq", "uptime_seconds", "queen",
-                          "workers", "subscribers", "dropped_subscribers", "colony_id", "usage"}
+                          "workers", "subscribers", "dropped_subscribers", "colony_id", "usage",
+                          "budget"}
     assert stats["workers"] == {"started": 0, "completed": 0, "failed": 0, "running": 0}
     assert stats["colony_id"] is None
 
