@@ -57,8 +57,8 @@ async def fsync_appends(root: Path, n: int) -> Row:
 
 
 async def replay(root: Path, count: int, events: int) -> Row:
-    """``iter_after`` from the middle seq for ``events`` events, against seeking to the
-    middle byte and parsing as many lines (best of three each)."""
+    """``iter_lines_after`` (what SSE replay reads) from the middle seq for ``events`` events,
+    against seeking to the middle byte and parsing as many lines (best of three each)."""
     path = root / "replay.jsonl"
     small = Event(seq=1, type=EventType.LLM_TEXT_DELTA, session_id="s", data={"content": "hi"})
     build_log(path, count, small)
@@ -67,7 +67,7 @@ async def replay(root: Path, count: int, events: int) -> Row:
     ours = []
     for _ in range(3):
         got, started = 0, time.perf_counter()
-        async for chunk in log.iter_after(count // 2, chunk=1000):
+        async for chunk in log.iter_lines_after(count // 2, chunk=1000):
             got += len(chunk)
             if got >= events:
                 break

@@ -272,12 +272,10 @@ def scan_lines_after(path: Path, after_seq: int, limit: int | None = None,
             return [], end
         if start is None:
             start = reader.offset_of(after_seq + 1, end) if after_seq > 0 else 0
-        lines: list[Line] = []
-        for line in reader.forward(start, end, above=after_seq):
-            if limit is not None and len(lines) >= limit:
-                return lines, line.start
-            lines.append(line)
-        return lines, end
+        found = reader.forward(start, end, above=after_seq)
+        lines = list(itertools.islice(found, limit))
+        following = next(found, None) if limit is not None and len(lines) == limit else None
+        return lines, end if following is None else following.start
 
 
 def read_after_file(
