@@ -2,7 +2,7 @@
 sessions are still ``resuming``, those answer ``session_loading`` until they are live, at most
 ``resume_concurrency`` resume at once, and a shutdown in the middle leaves nothing running.
 
-A ``GatedStore`` (the real store, whose ``read_meta`` waits at a gate the test opens) holds
+A ``GatedStore`` (the real store, whose ``open_files`` waits at a gate the test opens) holds
 each resume at its first step, so the tests see the boot in the middle without sleeping."""
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from hive_server.app import create_app
 from hive_server.core.clock import FakeClock
 from hive_server.llm.offline import OfflineClient
 from hive_server.models.session import SessionMeta
-from hive_server.services.session_store import SessionStore
+from hive_server.services.session_store import SessionFiles, SessionStore
 from hive_server.services.tools import builtin_tools
 from hive_server.settings import Settings
 from tests.conftest import AUTH, create_session, make_settings
@@ -28,7 +28,7 @@ from tests.trigger_support import fired, write_triggers_agent
 
 
 class GatedStore(SessionStore):
-    """Counts the resumes inside ``read_meta`` and holds them there until ``open``."""
+    """Counts the resumes inside ``open_files`` and holds them there until ``open``."""
 
     def __init__(self, home: Path):
         super().__init__(home)
@@ -37,7 +37,7 @@ class GatedStore(SessionStore):
         self._gate = asyncio.Event()
         self._changed = asyncio.Condition()
 
-    async def read_meta(self, session_id: str) -> SessionMeta:
+    async def open_files(self, session_id: str, resumed: bool) -> SessionFiles:
         async with self._changed:
             self.inside += 1
             self.most = max(self.most, self.inside)
@@ -46,7 +46,7 @@ class GatedStore(SessionStore):
             await self._gate.wait()
         finally:
             self.inside -= 1
-        return await super().read_meta(session_id)
+        return await super().open_files(session_id, resumed)
 
     async def until_inside(self, count: int) -> None:
         async with self._changed:

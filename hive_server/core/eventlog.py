@@ -47,6 +47,7 @@ __all__ = [
     "EventLog",
     "OpenInfo",
     "last_seq_file",
+    "open_for_append",
     "read_after_file",
     "read_tail_file",
 ]
@@ -78,8 +79,9 @@ class OpenInfo:
     truncated_bytes: int
 
 
-def _open_for_append(path: Path) -> tuple[FileIO, OpenInfo]:
-    """Create (and sync the directory entry) or repair the log; return the append handle."""
+def open_for_append(path: Path) -> tuple[FileIO, OpenInfo]:
+    """Create (and sync the directory entry) or repair the log; return the append handle
+    (blocking: ``EventLog.open`` runs it in a thread; ``EventLog.start`` takes its result)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     created = not path.exists()
     file = FileIO(path, "a")
@@ -171,12 +173,21 @@ class EventLog:
 
     async def open(self) -> OpenInfo:
         """Create or repair the file (cutting a torn tail), read the last seq, start the writer."""
-        if self._writer is not None or self._closed:
-            raise RuntimeError(f"event log {self._path} was already opened")
-        self._file, info = await asyncio.to_thread(_open_for_append, self._path)
+        self._check_unopened()
+        return self.start(await asyncio.to_thread(open_for_append, self._path))
+
+    def start(self, opened: tuple[FileIO, OpenInfo]) -> OpenInfo:
+        """``open`` with the file ``open_for_append(self.path)`` returned (a caller that reads
+        other files in the same thread hop)."""
+        self._check_unopened()
+        self._file, info = opened
         self._last_seq = self._written_seq = info.last_seq
         self._writer = asyncio.create_task(self._run(), name=f"eventlog-writer:{self._path}")
         return info
+
+    def _check_unopened(self) -> None:
+        if self._writer is not None or self._closed:
+            raise RuntimeError(f"event log {self._path} was already opened")
 
     def append(self, event: Event) -> asyncio.Future[None]:
         """Enqueue ``event`` (seq must be ``last_seq + 1``); the future resolves once it is

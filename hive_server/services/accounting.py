@@ -213,7 +213,8 @@ class LiveAccounting:
 
     def __init__(self, stored: UsageTotals | None) -> None:
         self.stored = stored
-        self.base = stored.model_copy(deep=True) if stored is not None else UsageTotals()
+        # never changed in place (``scan_totals`` sums into a copy): no copy needed here
+        self.base = stored if stored is not None else UsageTotals()
         self.live = UsageTotals()
         self.first_seq: int | None = None
         self._lock = asyncio.Lock()

@@ -3,7 +3,8 @@
 The listener does not wait for them: ``start`` only lists the session folders; then
 ``BootResume`` owns one task that reads their ``meta.json`` in chunks off the event loop and
 resumes the live ones, at most ``concurrency`` at a time (worker tasks in a ``TaskGroup``
-under that one task).
+under that one task). The meta read there is handed to the resume: each ``meta.json`` is read
+once.
 
 - ``holds(id)``: the id's folder is not read yet, or its session is waiting for its turn or
   resuming. The ``SessionManager`` answers such an id 409 ``session_loading`` (202 ``loading``
@@ -20,20 +21,23 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 
+from hive_server.models.session import SessionMeta
+
 log = logging.getLogger(__name__)
 CHUNK = 256  # meta.json files read per thread hop
 
 ListFolders = Callable[[], list[str]]
-LiveAmong = Callable[[Iterable[str]], list[str]]
+LiveAmong = Callable[[Iterable[str]], list[SessionMeta]]
 
 
 class BootResume:
     def __init__(self, *, folders: ListFolders, live_among: LiveAmong,
-                 resume: Callable[[str], Awaitable[bool]], taken: Callable[[str], bool],
+                 resume: Callable[[SessionMeta], Awaitable[bool]],
+                 taken: Callable[[str], bool],
                  concurrency: int):
         self._folders = folders  # blocking: the session folder names
-        self._live_among = live_among  # blocking: those whose meta.json says live
-        self._resume = resume  # resume one session; False when it could not be resumed
+        self._live_among = live_among  # blocking: the metas of those that say live
+        self._resume = resume  # resume one session (its meta); False when it could not be
         self._taken = taken  # already live or loading (created over the API meanwhile)
         self._concurrency = max(1, concurrency)
         self._unread: set[str] = set()
@@ -70,7 +74,7 @@ class BootResume:
 
     async def _run(self) -> None:
         try:
-            queue: asyncio.Queue[str | None] = asyncio.Queue()
+            queue: asyncio.Queue[SessionMeta | None] = asyncio.Queue()
             async with asyncio.TaskGroup() as group:
                 for number in range(self._concurrency):
                     group.create_task(self._worker(queue), name=f"boot-resume-{number}")
@@ -85,23 +89,23 @@ class BootResume:
             self._waiting.clear()
             self._done.set()
 
-    async def _read(self, queue: asyncio.Queue[str | None]) -> None:
+    async def _read(self, queue: asyncio.Queue[SessionMeta | None]) -> None:
         """Read the folders' metas a chunk at a time; queue each live session found."""
         names = sorted(self._unread, reverse=True)  # ids start with their creation time
         for start in range(0, len(names), CHUNK):
             chunk = names[start:start + CHUNK]
-            for session_id in await asyncio.to_thread(self._live_among, chunk):
-                if not self._taken(session_id):
-                    self._waiting.add(session_id)
-                    queue.put_nowait(session_id)
+            for meta in await asyncio.to_thread(self._live_among, chunk):
+                if not self._taken(meta.session_id):
+                    self._waiting.add(meta.session_id)
+                    queue.put_nowait(meta)
             self._unread.difference_update(chunk)
 
-    async def _worker(self, queue: asyncio.Queue[str | None]) -> None:
-        while (session_id := await queue.get()) is not None:
+    async def _worker(self, queue: asyncio.Queue[SessionMeta | None]) -> None:
+        while (meta := await queue.get()) is not None:
             try:
-                if await self._resume(session_id):
+                if await self._resume(meta):
                     self.resumed += 1
                 else:
                     self.failed += 1
             finally:
-                self._waiting.discard(session_id)
+                self._waiting.discard(meta.session_id)

@@ -9,21 +9,32 @@ kept aside (``meta.json.corrupt-<UTC timestamp>``), logged, listed by ``scan`` a
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import os
 import shutil
 from collections.abc import Iterable
+from io import FileIO
 from pathlib import Path
 
-from hive_server.core.eventlog import last_seq_file
+from hive_server.core.eventlog import OpenInfo, last_seq_file, open_for_append
 from hive_server.core.files import keep_aside, write_atomic
 from hive_server.errors import InvalidInput, NotFound
 from hive_server.models.session import CorruptSession, SessionMeta, is_safe_id
+from hive_server.services.conversation import Rebuilt, rebuild_from_file
 from hive_server.services.session import utc_iso
 from hive_server.services.session_index import SessionIndex
 
 log = logging.getLogger(__name__)
 META = "meta.json"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class SessionFiles:
+    """What a session's open reads or creates on disk (``SessionStore.open_files``)."""
+
+    log: tuple[FileIO, OpenInfo]  # the log opened for appending (for ``EventLog.start``)
+    history: Rebuilt  # the conversation as the log holds it (empty for a new session)
 
 
 class SessionStore:
@@ -68,6 +79,12 @@ class SessionStore:
         self.index.put(meta)
         return meta
 
+    async def open_files(self, session_id: str, resumed: bool) -> SessionFiles:
+        """In one thread hop: the workspace folder made, ``events.jsonl`` opened for
+        appending (created, or a torn tail cut) and, for a resume, the conversation rebuilt
+        from it."""
+        return await asyncio.to_thread(_open_files, self.path(session_id), resumed)
+
     async def list_metas(self) -> list[tuple[SessionMeta, int]]:
         """Every session folder with a readable meta.json, with its last seq; newest first."""
         return (await self.scan())[0]
@@ -100,10 +117,10 @@ class SessionStore:
             return [entry.name for entry in entries
                     if entry.is_dir(follow_symlinks=False) and is_safe_id(entry.name)]
 
-    def live_among(self, names: Iterable[str]) -> list[str]:
-        """Those of the session folders ``names`` that were live at the last stop (their
-        ``meta.json`` is not ``stopped``; blocking: call it in a thread)."""
-        return [name for name in names
+    def live_among(self, names: Iterable[str]) -> list[SessionMeta]:
+        """The metas of those of the session folders ``names`` that were live at the last
+        stop (their ``meta.json`` is not ``stopped``; blocking: call it in a thread)."""
+        return [meta for name in names
                 if isinstance(meta := self._load(self.root / name), SessionMeta)
                 and meta.status != "stopped"]
 
@@ -132,6 +149,17 @@ class SessionStore:
             raise NotFound(f"session {session_id!r} not found", code="session_not_found")
         await asyncio.to_thread(shutil.rmtree, path)
         self.index.remove(session_id)
+
+
+def _open_files(folder: Path, resumed: bool) -> SessionFiles:
+    (folder / "workspace").mkdir(parents=True, exist_ok=True)
+    opened = open_for_append(folder / "events.jsonl")
+    try:
+        history = rebuild_from_file(folder / "events.jsonl") if resumed else Rebuilt([], [])
+    except BaseException:
+        opened[0].close()
+        raise
+    return SessionFiles(opened, history)
 
 
 def _own(meta: SessionMeta, session_id: str) -> SessionMeta:

@@ -8,25 +8,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import logging
-from collections.abc import Callable, Coroutine
-from pathlib import Path
+from collections.abc import Coroutine
 from typing import Any
 
 from hive_server.core.clock import Clock
 from hive_server.core.descriptors import out_of_descriptors, remove_new_folder
-from hive_server.core.eventlog import Durability, EventLog
+from hive_server.core.eventlog import EventLog
 from hive_server.core.signal import ChangeSignal
 from hive_server.errors import Conflict, InvalidInput, NotFound, Unavailable
 from hive_server.llm.base import LLMClient
 from hive_server.models.api import CreateSessionBody
-from hive_server.models.event_data import (
-    LogRepaired,
-    SessionStarted,
-    WorkerColonyLoaded,
-    WorkerColonyUnloaded,
-)
+from hive_server.models.event_data import WorkerColonyLoaded, WorkerColonyUnloaded
 from hive_server.models.queen import QueenProfile
 from hive_server.models.session import RESERVED_IDS, SessionMeta, is_safe_id, new_session_id
 from hive_server.models.triggers import parse_triggers_file
@@ -34,41 +27,20 @@ from hive_server.services.agent_folder import AgentEntry
 from hive_server.services.budget import Budgets
 from hive_server.services.catalog import AgentCatalog
 from hive_server.services.colony import Colony, find_agent
-from hive_server.services.conversation import Rebuilt, rebuild_from_file
-from hive_server.services.handoff import armed_triggers
 from hive_server.services.live_session import LiveSession
 from hive_server.services.open_turn import settle_restart
-from hive_server.services.queen import Queen
 from hive_server.services.queens import QueenRegistry
 from hive_server.services.resume import BootResume
 from hive_server.services.session import Session, utc_iso
+from hive_server.services.session_start import SessionOptions, SessionParts
 from hive_server.services.session_store import SessionStore
-from hive_server.services.tools import Tool, builtin_tools
 from hive_server.services.trigger_scheduler import TriggerScheduler
-from hive_server.services.triggers import SessionTriggers
-from hive_server.services.watchdog import TurnWatchdog
 from hive_server.services.webhooks import WebhookInbox
-from hive_server.services.worker_ids import WorkerIds
 
 log = logging.getLogger(__name__)
 NEW_FILES = ("events.jsonl", "meta.json", "triggers.json")  # what a new session's start writes
 LATE_CANCEL_SECONDS = 0.5  # at shutdown, how long a cancelled late session close is awaited
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class SessionOptions:
-    """Server-wide knobs every session is built with."""
-
-    home: Path
-    durability: Durability
-    default_model: str
-    provider: str
-    model_override: str | None = None  # --model / HIVE_MODEL: wins over profiles and agents
-    bus_queue_size: int = 2048
-    inbox_size: int = 256
-    resume_concurrency: int = 16  # sessions resumed at once at start
-    stale_turn_seconds: float = 300.0  # a queen turn silent this long is failed as stale
-    secret: Callable[[str], str | None] = lambda name: None  # webhook secrets by env name
+__all__ = ["LiveSession", "SessionManager", "SessionOptions"]
 
 
 class SessionManager:
@@ -89,6 +61,8 @@ class SessionManager:
         self._loading: set[str] = set()
         self._closing: dict[str, asyncio.Task[None]] = {}
         self._closed = False
+        self._parts = SessionParts(options, llm, clock, scheduler, inbox, budgets,
+                                   self.changes.notify)
         self.boot = BootResume(folders=self.store.folders, live_among=self.store.live_among,
                                resume=self._resume_held, taken=self._owned,
                                concurrency=options.resume_concurrency)
@@ -173,22 +147,21 @@ class SessionManager:
         self._loading.add(session_id)
 
     async def _open(self, session_id: str, body: CreateSessionBody, *,
-                    on_disk: bool | None = None) -> LiveSession:
+                    on_disk: SessionMeta | None = None) -> LiveSession:
+        """``on_disk``: the meta of a session resumed at start, as the boot scan read it."""
         directory = self.store.path(session_id)
-        resumed = self.store.exists(session_id) if on_disk is None else on_disk  # a stat
-        meta, profile = await self._meta_for(session_id, body, resumed)
+        resumed = on_disk is not None or self.store.exists(session_id)  # a stat
+        meta, profile = await self._meta_for(session_id, body, resumed, on_disk)
         wants_agent = not resumed and (body.agent_id is not None or body.agent_path is not None)
         entry = find_agent(self.catalog, body.agent_id, body.agent_path) if wants_agent else None
         event_log = EventLog(directory / "events.jsonl", self.options.durability)
         session = Session(meta, directory, event_log, bus_queue_size=self.options.bus_queue_size,
                           on_meta=self.store.index.put)
         try:
-            await asyncio.to_thread(_make_dirs, directory)
-            info = await event_log.open()
-            history = (await asyncio.to_thread(rebuild_from_file, event_log.path) if resumed
-                       else Rebuilt([], []))
-            live = await self._start(session, profile, history, info.truncated_bytes,
-                                     meta if resumed else None, info.last_seq)
+            files = await self.store.open_files(session_id, resumed)
+            info, history = event_log.start(files.log), files.history
+            live = await self._parts.start(session, profile, history, info,
+                                           meta if resumed else None)
             parked = (await settle_restart(session, history.tracker, history.open_results,
                                            history.bad_lines) if resumed else None)
             if entry is not None:
@@ -215,44 +188,10 @@ class SessionManager:
             await live.queen.deliver(body.initial_prompt)
         return live
 
-    async def _start(self, session: Session, profile: QueenProfile, history: Rebuilt,
-                     truncated: int, on_disk: SessionMeta | None,
-                     previous_seq: int) -> LiveSession:
-        """``on_disk``: a resumed session's meta.json as read (None for a new session)."""
-        meta, resumed = session.meta, on_disk is not None
-        if truncated:
-            session.emit(LogRepaired(truncated_bytes=truncated))
-        await session.emit_durable(SessionStarted(
-            queen_id=meta.queen_id, queen_name=meta.queen_name, agent_id=meta.agent_id,
-            model=meta.model, provider=self.options.provider, resumed=resumed,
-            previous_seq=previous_seq))
-        if on_disk is None or (on_disk.status, on_disk.stopped_at) != (meta.status, None):
-            await session.save_meta(status=session.activity.status, stopped_at=None)
-        live: LiveSession
-        base_tools = self._base_tools(session)  # built once: tool schemas are costly
-        queen = Queen(session, self.llm, profile, inbox_size=self.options.inbox_size,
-                      tools=lambda: live.queen_tools(base_tools),
-                      colony=lambda: live.colony_text(), history=history.messages)
-        triggers = SessionTriggers(session, queen, self.scheduler, self.clock, self.inbox,
-                                   self.options.secret)
-        live = LiveSession(session, queen, triggers,
-                           worker_ids=WorkerIds(history.tracker.highest_worker))
-        watchdog = TurnWatchdog(session, queen, self.clock, self.options.stale_turn_seconds)
-        budget = await self.budgets.attach(session, queen.fail, triggers, new=not resumed)
-        session.parts += [budget, queen, triggers, watchdog]  # stopped in reverse order
-        session.notes, session.armed_triggers = history.notes, lambda: armed_triggers(triggers)
-        await triggers.start()
-        watchdog.start()
-        session.activity.on_change = self.changes.notify
-        return live
-
-    def _base_tools(self, session: Session) -> dict[str, Tool]:
-        return builtin_tools(session.workspace, self.clock.time)
-
-    async def _meta_for(self, session_id: str, body: CreateSessionBody,
-                        resumed: bool) -> tuple[SessionMeta, QueenProfile]:
+    async def _meta_for(self, session_id: str, body: CreateSessionBody, resumed: bool,
+                        on_disk: SessionMeta | None) -> tuple[SessionMeta, QueenProfile]:
         if resumed:
-            meta = await self.store.read_meta(session_id)
+            meta = on_disk or await self.store.read_meta(session_id)
             try:
                 return meta, self.queens.get(meta.queen_id)
             except NotFound:
@@ -405,13 +344,15 @@ class SessionManager:
         except Exception:
             log.exception("session %s: shutdown failed", live.session.id)
 
-    async def _resume_held(self, session_id: str) -> bool:
-        """Resume a session that was live at the last stop (for ``BootResume``, which holds
-        the id until this returns); False, logged, when it cannot be resumed."""
+    async def _resume_held(self, meta: SessionMeta) -> bool:
+        """Resume a session that was live at the last stop, from its meta as read (for
+        ``BootResume``, which holds the id until this returns); False, logged, when it cannot
+        be resumed."""
+        session_id = meta.session_id
         self._loading.add(session_id)
         try:
             await self._open(session_id, CreateSessionBody(queen_resume_from=session_id),
-                             on_disk=True)
+                             on_disk=meta)
             return True
         except Exception:
             log.exception("could not resume session %s", session_id)
@@ -425,7 +366,3 @@ def _title(title: str | None) -> str | None:
     if title is not None and not title.strip():
         raise InvalidInput("title is empty", code="empty_title")
     return title.strip() if title is not None else None
-
-
-def _make_dirs(directory: Path) -> None:
-    (directory / "workspace").mkdir(parents=True, exist_ok=True)

@@ -72,10 +72,10 @@ class HeldFires:
     def _releasing_path(self) -> Path:
         return self.session.dir / RELEASING_FILE
 
-    async def load_held(self) -> None:
-        """Count the held fires (a hand-over a crash cut short counts: it is redone)."""
-        held = await asyncio.to_thread(_read_both, self._held_path, self._releasing_path)
-        self._held_count = len(held)
+    def count_held(self) -> int:
+        """The held fires on disk (a hand-over a crash cut short counts: it is redone).
+        Blocking: the triggers' start reads it in one thread hop with their saved state."""
+        return len(_read_both(self._held_path, self._releasing_path))
 
     def held_count(self) -> int:
         return self._held_count or 0

@@ -134,7 +134,11 @@ class TriggerStore:
         self._lock = asyncio.Lock()
 
     async def load(self) -> tuple[SavedTriggers, KeptAside | None]:
-        return await asyncio.to_thread(_load, self.path)
+        return await asyncio.to_thread(self.read)
+
+    def read(self) -> tuple[SavedTriggers, KeptAside | None]:
+        """``load``, blocking (for a caller reading other files in the same thread hop)."""
+        return _load(self.path)
 
     async def save(self, saved: SavedTriggers) -> None:
         """Durable (fsync + rename) when this returns."""

@@ -54,7 +54,7 @@ from hive_server.services.trigger_cards import (
 from hive_server.services.trigger_hold import HeldFires
 from hive_server.services.trigger_scheduler import FireInfo, MissedInfo, TriggerScheduler
 from hive_server.services.trigger_store import FILENAME as TRIGGERS_FILE
-from hive_server.services.trigger_store import SavedTriggers, TriggerStore
+from hive_server.services.trigger_store import KeptAside, SavedTriggers, TriggerStore
 from hive_server.services.trigger_text import fire_text
 from hive_server.services.trigger_webhooks import WebhookTriggers
 from hive_server.services.webhooks import WebhookInbox, missing_secret
@@ -92,13 +92,16 @@ class SessionTriggers(WebhookTriggers, HeldFires):
     async def start(self) -> None:
         """Load saved state and the API-created triggers; re-arm the active ones. A file that
         could not be read whole was kept aside: reported before anything is written again."""
-        self.saved, aside = await self.store.load()
-        await self.load_held()
+        (self.saved, aside), self._held_count = await asyncio.to_thread(self._read_state)
         if aside is not None:
             await report_kept_aside(self.session, TRIGGERS_FILE, aside.error, aside.kept_as)
         self._resume_agent = self.session.meta.agent_id  # the colony a resumed session had
         for spec in self.saved.api.values():
             await self._add(spec, "api", announce=False, resume=True)
+
+    def _read_state(self) -> tuple[tuple[SavedTriggers, KeptAside | None], int]:
+        """The saved state and the held fires' count (blocking: one thread hop)."""
+        return self.store.read(), self.count_held()
 
     async def attach_folder(self, specs: list[TriggerSpec], problems: list[TriggerProblem]):
         """Add a loaded colony's triggers (edits and deletions made in this session apply)."""
