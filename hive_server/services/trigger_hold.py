@@ -22,42 +22,25 @@ from typing import Any
 
 import orjson
 
-from hive_server.core.clock import Clock
 from hive_server.core.files import fsync_dir
 from hive_server.core.jsonl import append_line, read_records, take_records
 from hive_server.models.budget import TriggerHeld
 from hive_server.models.event_data import TriggerMissed
-from hive_server.models.trigger_events import TriggerOutcome
 from hive_server.models.triggers import MisfirePolicy
-from hive_server.services.session import Session
 from hive_server.services.trigger_cards import Trigger
+from hive_server.services.trigger_host import TriggerHost
 
 log = logging.getLogger(__name__)
 HELD_FILE = "held_fires.jsonl"
 RELEASING_FILE = "held_fires.releasing.jsonl"  # being handed over
 
 
-class HeldFires:
-    """Needs the host's session, clock, triggers, ``_changing``, ``_fire``, ``_save`` and
-    ``_outcome``."""
+class HeldFires(TriggerHost):
+    """Needs the host's ``_changing`` besides ``TriggerHost``."""
 
-    session: Session
-    clock: Clock
-    triggers: dict[str, Trigger]
     _held_count: int | None = None
 
     def _changing(self) -> contextlib.AbstractAsyncContextManager[None]:
-        raise NotImplementedError
-
-    async def _fire(self, trigger: Trigger, *, tick: float | None, manual: bool,
-                    payload: Any = None, missed: int = 0) -> int:
-        raise NotImplementedError
-
-    async def _save(self) -> None:
-        raise NotImplementedError
-
-    def _outcome(self, trigger: Trigger, outcome: TriggerOutcome,
-                 error: str | None = None) -> None:
         raise NotImplementedError
 
     @property

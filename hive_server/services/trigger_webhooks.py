@@ -6,36 +6,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from hive_server.core.clock import Clock
 from hive_server.models.event_data import TriggerMissed, WebhookReceived, WebhookRejected
-from hive_server.models.triggers import TriggerOutcome, WebhookConfig
-from hive_server.services.session import Session
+from hive_server.models.triggers import WebhookConfig
 from hive_server.services.trigger_cards import Trigger
+from hive_server.services.trigger_host import TriggerHost
 from hive_server.services.webhooks import WebhookInbox
 
 
-class WebhookTriggers:
-    """Needs the host's triggers, session, inbox, clock, ``get``, ``_fire`` and ``_save``."""
+class WebhookTriggers(TriggerHost):
+    """Needs the host's inbox, ``_stopped`` and ``get`` besides ``TriggerHost``."""
 
-    session: Session
     inbox: WebhookInbox
-    clock: Clock
-    triggers: dict[str, Trigger]
     _stopped: bool
 
     def get(self, trigger_id: str) -> Trigger:
         raise NotImplementedError
-
-    async def _fire(self, trigger: Trigger, *, tick: float | None, manual: bool,
-                    payload: Any = None, missed: int = 0) -> int:
-        raise NotImplementedError
-
-    async def _save(self) -> None:
-        raise NotImplementedError
-
-    def _outcome(self, trigger: Trigger, outcome: TriggerOutcome,
-                 error: str | None = None) -> None:
-        trigger.state = trigger.state.with_outcome(outcome, at=self.clock.time(), error=error)
 
     def webhook_config(self, trigger_id: str) -> WebhookConfig | None:
         """The config of an active webhook trigger (what a delivery is verified against)."""
