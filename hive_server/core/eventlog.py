@@ -109,6 +109,13 @@ def _write_all(file: FileIO, data: bytes, fsync: bool) -> None:
         timed_fsync(file.fileno())
 
 
+def _write_sync_close(file: FileIO, data: bytes, fsync: bool) -> None:
+    try:
+        _write_all(file, data, fsync)
+    finally:
+        file.close()
+
+
 def _sync_and_close(file: FileIO, unsynced: bool) -> None:
     try:
         if unsynced:
@@ -173,21 +180,17 @@ class EventLog:
 
     async def open(self) -> OpenInfo:
         """Create or repair the file (cutting a torn tail), read the last seq, start the writer."""
-        self._check_unopened()
         return self.start(await asyncio.to_thread(open_for_append, self._path))
 
     def start(self, opened: tuple[FileIO, OpenInfo]) -> OpenInfo:
         """``open`` with the file ``open_for_append(self.path)`` returned (a caller that reads
         other files in the same thread hop)."""
-        self._check_unopened()
+        if self._writer is not None or self._closed:
+            raise RuntimeError(f"event log {self._path} was already opened")
         self._file, info = opened
         self._last_seq = self._written_seq = info.last_seq
         self._writer = asyncio.create_task(self._run(), name=f"eventlog-writer:{self._path}")
         return info
-
-    def _check_unopened(self) -> None:
-        if self._writer is not None or self._closed:
-            raise RuntimeError(f"event log {self._path} was already opened")
 
     def append(self, event: Event) -> asyncio.Future[None]:
         """Enqueue ``event`` (seq must be ``last_seq + 1``); the future resolves once it is
@@ -295,7 +298,7 @@ class EventLog:
 
     async def _run(self) -> None:
         try:
-            while not (self._closed and not self._queue) and self._error is None:
+            while not self._closed and self._error is None:
                 idle = await self._wait_for_work()
                 if self._queue and self._error is None:
                     await self._write_queued()
@@ -303,8 +306,8 @@ class EventLog:
                     await self._sync()
                 if idle:
                     await self._close_file()
-            if self._error is None:
-                await self._sync()
+            if self._error is None and (self._queue or self._file is not None):
+                await self._write_queued(final=True)  # written, synced, closed: one hop
         except OSError as exc:
             self._failed(exc)
         finally:
@@ -350,14 +353,16 @@ class EventLog:
                 await asyncio.sleep(self._reopen_delay)
         raise AssertionError("unreachable")
 
-    async def _write_queued(self) -> None:
+    async def _write_queued(self, final: bool = False) -> None:
+        """The queued lines written (``final``: at close, then synced and the file closed)."""
         if self._file is None:
             self._file = await self._reopen()
         batch, self._queue = self._queue, []
         self._inflight = [future for _, future in batch]
         data = b"".join(line for line, _ in batch)
-        fsync = self._durability is Durability.FSYNC
-        await asyncio.to_thread(_write_all, self._file, data, fsync)
+        fsync = final or self._durability is Durability.FSYNC
+        file, self._file = self._file, (None if final else self._file)
+        await asyncio.to_thread(_write_sync_close if final else _write_all, file, data, fsync)
         self._unsynced = not fsync
         self._written_seq += len(batch)
         EVENTS_APPENDED.add(len(batch))

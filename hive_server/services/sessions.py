@@ -40,6 +40,7 @@ from hive_server.services.webhooks import WebhookInbox
 log = logging.getLogger(__name__)
 NEW_FILES = ("events.jsonl", "meta.json", "triggers.json")  # what a new session's start writes
 LATE_CANCEL_SECONDS = 0.5  # at shutdown, how long a cancelled late session close is awaited
+STOP_CONCURRENCY = 64  # at shutdown, sessions closed at once (each close is a few thread hops)
 __all__ = ["LiveSession", "SessionManager", "SessionOptions"]
 
 
@@ -182,6 +183,7 @@ class SessionManager:
             raise
         self._live[session_id] = live
         self.changes.notify()
+        await live.triggers.take_held()  # held while it armed, before the ingress could see it
         log.info("session %s %s at seq %d", session_id, "resumed" if resumed else "created",
                  session.last_seq)
         if body.initial_prompt and not resumed:
@@ -314,15 +316,18 @@ class SessionManager:
     async def shutdown(self, timeout: float | None = None) -> None:
         """Stop every live session but keep it marked live, so the next start resumes it.
 
-        Sessions stop concurrently. One still stopping after ``timeout`` seconds (a tool that
-        ignores cancellation) is cut short: its close is cancelled and its log closed as it
+        Sessions stop concurrently, at most ``STOP_CONCURRENCY`` at once (so they finish one
+        after another, not all near the end). One still stopping, or still waiting for its
+        turn, after ``timeout`` seconds (a tool that ignores cancellation, or too many
+        sessions for the grace) is cut short: its close is cancelled and its log closed as it
         is, so every event emitted so far is stored; the next start resumes it as after a
         crash (its open turn is closed as interrupted)."""
         self._closed = True
         await self.boot.stop()  # a session cut short in its resume stays marked live
         lives, self._live = list(self._live.values()), {}
         self.changes.notify()
-        stops = {asyncio.create_task(self._stop_for_shutdown(live),
+        slots = asyncio.Semaphore(STOP_CONCURRENCY)
+        stops = {asyncio.create_task(self._stop_for_shutdown(live, slots),
                                      name=f"shutdown:{live.session.id}"): live for live in lives}
         tasks = [*self._closing.values(), *stops]
         if not tasks:
@@ -332,15 +337,12 @@ class SessionManager:
             task.cancel()
         if late:
             await asyncio.wait(late, timeout=LATE_CANCEL_SECONDS)  # owned, but not waited on
-        for task in late & stops.keys():
-            session = stops[task].session
-            log.warning("session %s did not stop within %g s; its log is closed as it is",
-                        session.id, timeout)
-            await session.log.close()
+        await _cut_short([stops[task].session for task in late & stops.keys()], timeout)
 
-    async def _stop_for_shutdown(self, live: LiveSession) -> None:
+    async def _stop_for_shutdown(self, live: LiveSession, slots: asyncio.Semaphore) -> None:
         try:
-            await live.session.close("shutdown", mark_stopped=False)
+            async with slots:
+                await live.session.close("shutdown", mark_stopped=False)
         except Exception:
             log.exception("session %s: shutdown failed", live.session.id)
 
@@ -359,6 +361,19 @@ class SessionManager:
             return False
         finally:
             self._loading.discard(session_id)
+
+
+async def _cut_short(sessions: list[Session], timeout: float | None) -> None:
+    """Close the logs of the sessions that did not stop within the shutdown's ``timeout``."""
+    if not sessions:
+        return
+    named = ", ".join(session.id for session in sessions[:5])
+    log.warning("%d session(s) did not stop within %g s (%s%s); their logs are closed as "
+                "they are", len(sessions), timeout, named, ", ..." if len(sessions) > 5 else "")
+    for closed in await asyncio.gather(*(session.log.close() for session in sessions),
+                                       return_exceptions=True):
+        if isinstance(closed, BaseException):
+            log.error("closing a session's log at shutdown failed", exc_info=closed)
 
 
 def _title(title: str | None) -> str | None:
