@@ -8,6 +8,7 @@ import json
 
 import pytest
 
+from hive_server import keys
 from tests.conftest import create_session, make_settings
 from tests.queen_support import of_type
 from tests.test_webhooks_api import (
@@ -88,3 +89,22 @@ async def test_a_session_switched_to_github_gets_large_github_deliveries(
     status, body = await deliver(client, "push", big, github("guid-big", big))
     assert status == 202 and body["delivered_to"] == ["t"]
     assert of_type(log_of(settings, "s"), "webhook_received") == []
+
+
+async def test_a_delivery_held_while_a_session_armed_its_trigger_is_taken_once_it_is_live(
+        client, settings, fake_clock):
+    """The race a held delivery closes: the ingress found no live session with the trigger
+    active (the session had armed it and taken the inbox, but was not live yet) and put the
+    delivery in the inbox. The session's take once live (and the ingress's after holding)
+    hands it over; a second take finds nothing (taken once)."""
+    manager = client.app[keys.SESSIONS]
+    delivery = {"delivery_id": "late", "agent_id": "hooks", "received_at": 1,
+                "headers": {}, "payload": {"late": True}}
+    await manager.inbox.put("hooks", "push", delivery)
+    live = manager.get("s")
+    await live.triggers.take_held()
+    await manager.get("t").triggers.take_held("push")  # already taken by s
+    received = of_type(log_of(settings, "s"), "webhook_received")
+    assert [(e["data"]["delivery_id"], e["data"]["held"]) for e in received] == [("late", True)]
+    assert [e["data"]["payload"] for e in fired(log_of(settings, "s"))] == [{"late": True}]
+    assert of_type(log_of(settings, "t"), "webhook_received") == []

@@ -14,7 +14,6 @@ short is done again at the next start (at least once, never lost).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 from pathlib import Path
@@ -36,12 +35,9 @@ RELEASING_FILE = "held_fires.releasing.jsonl"  # being handed over
 
 
 class HeldFires(TriggerHost):
-    """Needs the host's ``_changing`` besides ``TriggerHost``."""
+    """Needs only ``TriggerHost``."""
 
     _held_count: int | None = None
-
-    def _changing(self) -> contextlib.AbstractAsyncContextManager[None]:
-        raise NotImplementedError
 
     @property
     def _held_path(self) -> Path:

@@ -3,6 +3,7 @@ of it: its session, clock and triggers, a fire, a save, and a trigger's last out
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from hive_server.core.clock import Clock
@@ -15,6 +16,9 @@ class TriggerHost:
     session: Session
     clock: Clock
     triggers: dict[str, Trigger]
+
+    def _changing(self) -> contextlib.AbstractAsyncContextManager[None]:
+        raise NotImplementedError
 
     async def _fire(self, trigger: Trigger, *, tick: float | None, manual: bool,
                     payload: Any = None, missed: int = 0) -> int:

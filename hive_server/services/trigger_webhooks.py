@@ -4,13 +4,17 @@ deliveries held in the inbox while the trigger was not active anywhere."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
+from hive_server.errors import Unavailable
 from hive_server.models.event_data import TriggerMissed, WebhookReceived, WebhookRejected
 from hive_server.models.triggers import WebhookConfig
 from hive_server.services.trigger_cards import Trigger
 from hive_server.services.trigger_host import TriggerHost
 from hive_server.services.webhooks import WebhookInbox
+
+log = logging.getLogger(__name__)
 
 
 class WebhookTriggers(TriggerHost):
@@ -32,6 +36,23 @@ class WebhookTriggers(TriggerHost):
         trigger = self.get(trigger_id)
         await self.session.emit_durable(WebhookReceived(**{**delivery, "trigger_id": trigger_id}))
         await self._fire(trigger, tick=None, manual=False, payload=delivery.get("payload"))
+
+    async def take_held(self, trigger_id: str | None = None) -> None:
+        """Take what the inbox holds for this session's active webhook triggers (or one of
+        them): a delivery that found no session with its trigger active while this one was
+        becoming visible to the ingress (its trigger armed, the session not yet live) went
+        there after the trigger's own take. Called once the session is live, and by the
+        ingress after it held a delivery."""
+        if self._stopped:
+            return
+        try:
+            async with self._changing():
+                for trigger in list(self.triggers.values()):
+                    if trigger.state.active and trigger_id in (None, trigger.spec.id):
+                        await self._take_inbox(trigger)
+        except (Unavailable, OSError) as exc:  # stopping, or the inbox unreadable: kept there
+            log.warning("session %s: held webhook deliveries not taken now: %s",
+                        self.session.id, exc)
 
     async def _take_inbox(self, trigger: Trigger) -> None:
         """Hand over deliveries held while no session had this webhook trigger active.

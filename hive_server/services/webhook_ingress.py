@@ -178,6 +178,8 @@ class WebhookIngress:
                  delivery_id, agent_id, trigger_id)
         for live in self._having(agent_id, trigger_id):
             await live.triggers.webhook_held(trigger_id)
+        for live, _ in self._targets(agent_id, trigger_id):  # one went live meanwhile
+            await live.triggers.take_held(trigger_id)
         return {"delivery_id": delivery_id, "delivered_to": [], "held": True}
 
     def _having(self, agent_id: str, trigger_id: str) -> list[LiveSession]:
