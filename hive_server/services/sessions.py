@@ -184,7 +184,6 @@ class SessionManager:
         self._live[session_id] = live
         self.changes.notify()
         await live.triggers.take_held()  # held while it armed, before the ingress could see it
-        await live.triggers.take_held()  # held while it armed, before the ingress could see it
         log.info("session %s %s at seq %d", session_id, "resumed" if resumed else "created",
                  session.last_seq)
         if body.initial_prompt and not resumed:
