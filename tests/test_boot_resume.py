@@ -213,3 +213,28 @@ async def test_opening_a_queen_while_her_session_resumes_is_409_never_a_second_s
     assert resp.status == 200
     assert await resp.json() == {"session_id": "hers", "queen_id": "default", "status": "live"}
     assert sorted(p.name for p in (settings.home / "sessions").iterdir()) == ["hers"]
+
+
+class CountingStore(SessionStore):
+    """The real store, counting the ``meta.json`` reads of each session folder."""
+
+    def __init__(self, home: Path):
+        super().__init__(home)
+        self.reads: dict[str, int] = {}
+
+    def _load(self, folder: Path):
+        self.reads[folder.name] = self.reads.get(folder.name, 0) + 1
+        return super()._load(folder)
+
+
+async def test_the_resume_at_start_reads_each_meta_json_once(aiohttp_client, make_client,
+                                                             settings):
+    ids = ["a", "b", "c"]
+    await live_sessions(make_client, settings, ids)
+    store = CountingStore(settings.home)
+    app = create_app(settings, llm=OfflineClient(), clock=FakeClock())
+    app[keys.SESSION_STORE] = store
+    client = await aiohttp_client(app, headers=AUTH)
+    await client.app[keys.SESSIONS].boot.wait()
+    assert (await health(client))["sessions"] == 3
+    assert store.reads == {session_id: 1 for session_id in ids}
