@@ -58,8 +58,9 @@ SHUTDOWN_RESERVE = 1.0  # of the shutdown grace, kept for the listeners and clea
 
 def create_app(settings: Settings, *, llm: LLMClient | None = None,
                clock: Clock | None = None) -> web.Application:
-    guard = Guard(settings)  # the security checks and the error mapping: one middleware
-    app = web.Application(middlewares=[metrics_middleware, guard.middleware],
+    # the security checks, the error mapping and the request counts: one middleware
+    guard = Guard(settings, count=metrics.count_request)
+    app = web.Application(middlewares=[guard.middleware],
                           client_max_size=settings.max_body_bytes,
                           handler_args={"logger": SERVER_LOG})
     app[keys.SETTINGS] = settings

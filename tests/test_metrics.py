@@ -101,3 +101,17 @@ async def test_a_request_no_route_matched_is_counted_as_unmatched(client):
     requests = (await scrape(client))["hive_http_requests"]
     assert requests[("hive_http_requests_total", ("method", "GET"), ("route", "unmatched"),
                      ("status", "404"))] == 1
+
+
+async def test_answers_refused_by_the_security_checks_are_counted(client):
+    """The token, host and origin checks and the request counts are one middleware: a
+    refusal is counted with its final status, like any other answer."""
+    assert (await client.get("/api/sessions", headers={"Authorization": "Bearer no"})).status \
+        == 401
+    assert (await client.get("/api/sessions", headers={"Host": "evil.example"})).status == 403
+    requests = (await scrape(client))["hive_http_requests"]
+    route = ("route", "/api/sessions")
+    assert requests[("hive_http_requests_total", ("method", "GET"), route, ("status", "401"))] \
+        == 1
+    assert requests[("hive_http_requests_total", ("method", "GET"), route, ("status", "403"))] \
+        == 1

@@ -1,6 +1,7 @@
 """``GET /metrics``: the Prometheus text format, behind the API token.
 
-Nothing is counted through prometheus_client on the request path. The middleware adds 1 to
+Nothing is counted through prometheus_client on the request path. The app's one middleware
+(``Guard``, web/security.py; ``metrics_middleware`` on the webhook listener) adds 1 to
 a plain dict keyed by (route template, method, status). The services keep their own counts
 (``core/stats.py``, ``MeteredLLM``, the scheduler's lag histogram, the webhook ingress). A
 collector on the app's own ``CollectorRegistry`` reads all of them when ``/metrics`` is
@@ -48,7 +49,8 @@ def _route(request: web.Request) -> str:
     return UNMATCHED if resource is None else resource.canonical
 
 
-def _count(request: web.Request, status: int) -> None:
+def count_request(request: web.Request, status: int) -> None:
+    """Add 1 to the answers of the request's route, method and status."""
     counts = request.app[keys.REQUEST_COUNTS]
     key = (_route(request), request.method, status)
     counts[key] = counts.get(key, 0) + 1
@@ -60,12 +62,12 @@ async def metrics_middleware(request: web.Request, handler: Handler) -> web.Stre
     try:
         response = await handler(request)
     except web.HTTPException as exc:
-        _count(request, exc.status)
+        count_request(request, exc.status)
         raise
     except Exception:
-        _count(request, 500)
+        count_request(request, 500)
         raise
-    _count(request, response.status)
+    count_request(request, response.status)
     return response
 
 

@@ -21,6 +21,7 @@ value once found allowed is remembered).
 from __future__ import annotations
 
 import hmac
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from aiohttp import web
@@ -97,7 +98,9 @@ def _local_port(request: web.Request) -> int | None:
 class Guard:
     """This module's checks for one app (see the module docstring)."""
 
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings,
+                 count: Callable[[web.Request, int], None] | None = None):
+        self.count = count or _no_count  # each final answer, by status (web/metrics.py)
         self.hosts = allowed_hosts(settings)
         self.origins = frozenset(settings.allowed_origins)
         self.token = settings.token.encode()
@@ -108,10 +111,13 @@ class Guard:
     async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         try:
             if request.path.startswith(HOOKS) or self._admit(request):
-                return await handler(request)
-            return self._preflight(request)
+                response = await handler(request)
+            else:
+                response = self._preflight(request)
         except Exception as exc:  # the request boundary (web/errors.py)
-            return error_answer(request, exc)
+            response = error_answer(request, exc)
+        self.count(request, response.status)
+        return response
 
     def _admit(self, request: web.Request) -> bool:
         """Raise for a refused request; False for a CORS preflight to answer here."""
@@ -184,3 +190,7 @@ class Guard:
         response.headers["Access-Control-Allow-Credentials"] = "true"
         if "Origin" not in response.headers.getall("Vary", ()):
             response.headers.add("Vary", "Origin")
+
+
+def _no_count(request: web.Request, status: int) -> None:
+    """No request counts (a Guard without metrics)."""
