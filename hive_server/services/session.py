@@ -198,8 +198,7 @@ class Session:
         """Stop every part (reverse order), log ``session_stopped``, end streams, close the log.
 
         Streams end, the log closes and meta is marked even when the log cannot be written
-        (that error is raised afterwards). ``session_stopped`` is written by the log's close
-        (queued lines written, fsynced and the file closed in one thread hop).
+        (that error is raised afterwards).
         """
         self.stopping = True
         armed = self._armed()  # before the triggers stop and disarm
@@ -210,20 +209,17 @@ class Session:
                 log.exception("session %s: stopping %r failed", self.id, part)
         self.parts.clear()
         notes: dict[str, Any] = {}
-        stored: asyncio.Future[None] | None = None
         try:
             if log_stop:
                 notes["handoff"] = self.notes.handoff(reason, self.last_seq, utc_iso(), armed)
                 self.emit(SessionSummary(handoff=notes["handoff"]))
-                _, stored = self.emit(SessionStopped(reason=reason))
+                await self._log_stopped(reason)
         finally:
-            self._sealed = True  # session_stopped is the last event
+            self._sealed = True
             self.bus.close("session_stopped")
             await self.log.close()
             await self._stop_meta_flush()
             await self._final_meta(mark_stopped, notes)
-        if stored is not None:
-            await stored  # stored by the close, or its write error
 
     def _armed(self) -> list[HandoffTrigger]:
         """The armed triggers for the handoff notes (a failure never stops a close)."""
@@ -245,3 +241,7 @@ class Session:
             async with self._meta_lock:
                 await self._write_meta(notes)
 
+    async def _log_stopped(self, reason: str) -> None:
+        _, stored = self.emit(SessionStopped(reason=reason))
+        self._sealed = True  # session_stopped is the last event
+        await stored
