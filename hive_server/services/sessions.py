@@ -364,17 +364,23 @@ class SessionManager:
 
 
 async def _cut_short(sessions: list[Session], timeout: float | None) -> None:
-    """Close the logs of the sessions that did not stop within the shutdown's ``timeout``."""
+    """Close the logs of the sessions that did not stop within the shutdown's ``timeout``
+    (waited for ``LATE_CANCEL_SECONDS`` at most: thousands of them are cut short at once when
+    there are more live sessions than the grace can stop)."""
     if not sessions:
         return
     named = ", ".join(session.id for session in sessions[:5])
     log.warning("%d session(s) did not stop within %g s (%s%s); their logs are closed as "
                 "they are", len(sessions), timeout, named, ", ..." if len(sessions) > 5 else "")
-    for closed in await asyncio.gather(*(session.log.close() for session in sessions),
-                                       return_exceptions=True):
-        # CancelledError: its writer was cancelled with the close it was cut short in
-        if isinstance(closed, Exception):
-            log.error("closing a session's log at shutdown failed", exc_info=closed)
+    closes = [asyncio.create_task(session.log.close(), name=f"log-close:{session.id}")
+              for session in sessions]
+    done, left = await asyncio.wait(closes, timeout=LATE_CANCEL_SECONDS)
+    for task in done:  # cancelled: its writer was cancelled with the close cut short
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            log.error("closing a session's log at shutdown failed", exc_info=exc)
+    if left:  # the process ends within its grace; these finish or go with the event loop
+        log.warning("%d session log(s) still closing after %g s", len(left),
+                    LATE_CANCEL_SECONDS)
 
 
 def _title(title: str | None) -> str | None:
