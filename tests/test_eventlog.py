@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 import sys
@@ -365,3 +366,32 @@ async def test_sigkilled_writer_leaves_a_contiguous_log(tmp_path):
     await log.append(Event(seq=info.last_seq + 1, type="session_resumed", session_id="s"))
     await log.close()
     assert seqs_on_disk(path) == list(range(1, info.last_seq + 2))
+
+
+async def test_appends_a_cut_short_close_fails_are_logged_once_never_as_unretrieved(
+        tmp_path, caplog):
+    """A close cancelled by the shutdown grace fails the appends still queued; an emit that
+    nobody awaits must not surface as asyncio's "Future exception was never retrieved" (one
+    per event, thousands at a large shutdown): the log says once how many failed."""
+    loop = asyncio.get_running_loop()
+    unretrieved: list[dict] = []
+    loop.set_exception_handler(lambda _loop, context: unretrieved.append(context))
+    try:
+        log = EventLog(tmp_path / "events.jsonl", Durability.FSYNC)
+        await log.open()
+        futures = [log.append(make_event(seq)) for seq in range(1, 4)]
+        closing = asyncio.create_task(log.close())
+        await asyncio.sleep(0)  # a yield: the writer has taken the batch, not finished it
+        closing.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await closing
+        assert all(future.done() for future in futures)
+        del futures  # never awaited (their results are not read here either)
+        gc.collect()
+        assert unretrieved == []
+        assert not [r for r in caplog.records if "never retrieved" in r.getMessage()]
+        warnings = [r.getMessage() for r in caplog.records
+                    if "pending appends failed" in r.getMessage()]
+        assert len(warnings) == 1 and ": 3 pending appends failed" in warnings[0]
+    finally:
+        loop.set_exception_handler(None)

@@ -130,10 +130,13 @@ def _resolve(futures: list[asyncio.Future[None]]) -> None:
             future.set_result(None)
 
 
-def _fail(futures: list[asyncio.Future[None]], exc: BaseException) -> None:
-    for future in futures:
-        if not future.done():
-            future.set_exception(exc)
+def _fail(futures: list[asyncio.Future[None]], exc: BaseException) -> int:
+    """Fail the futures not done (how many), each marked retrieved (an emit nobody awaits)."""
+    pending = [future for future in futures if not future.done()]
+    for future in pending:
+        future.set_exception(exc)
+        future.exception()
+    return len(pending)
 
 
 class EventLog:
@@ -402,4 +405,5 @@ class EventLog:
         pending = [future for _, future in self._queue] + self._inflight
         pending += [future for _, future in self._flushers]
         self._queue, self._inflight, self._flushers = [], [], []
-        _fail(pending, exc)
+        if failed := _fail(pending, exc):
+            logger.warning("event log %s: %d pending appends failed: %s", self._path, failed, exc)
