@@ -205,7 +205,7 @@ class Session:
         for part in reversed(self.parts):
             try:
                 await part.stop()
-            except Exception:
+            except Exception:  # a part that fails to stop never keeps the others running
                 log.exception("session %s: stopping %r failed", self.id, part)
         self.parts.clear()
         notes: dict[str, Any] = {}
@@ -225,7 +225,7 @@ class Session:
         """The armed triggers for the handoff notes (a failure never stops a close)."""
         try:
             return self.armed_triggers()
-        except Exception:
+        except Exception:  # the notes are best effort; the close goes on
             log.exception("session %s: reading the armed triggers failed", self.id)
             return []
 

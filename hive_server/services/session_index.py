@@ -70,7 +70,7 @@ class SessionIndex:
         then misses a change until its next rebuild; the meta.json files stay the truth)."""
         try:
             self._guarded(work, arg)
-        except Exception:
+        except Exception:  # the index thread's boundary: logged, the meta.json stays the truth
             log.exception("sessions index: a change could not be written")
 
     # -- reads --------------------------------------------------------------------------------

@@ -343,7 +343,7 @@ class SessionManager:
         try:
             async with slots:
                 await live.session.close("shutdown", mark_stopped=False)
-        except Exception:
+        except Exception:  # one session's failure never stops the others' shutdown
             log.exception("session %s: shutdown failed", live.session.id)
 
     async def _resume_held(self, meta: SessionMeta) -> bool:
@@ -356,7 +356,7 @@ class SessionManager:
             await self._open(session_id, CreateSessionBody(queen_resume_from=session_id),
                              on_disk=meta)
             return True
-        except Exception:
+        except Exception:  # one session that cannot resume never stops the others
             log.exception("could not resume session %s", session_id)
             return False
         finally:

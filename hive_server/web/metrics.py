@@ -64,7 +64,7 @@ async def metrics_middleware(request: web.Request, handler: Handler) -> web.Stre
     except web.HTTPException as exc:
         count_request(request, exc.status)
         raise
-    except Exception:
+    except Exception:  # counted as the 500 it becomes, then re-raised
         count_request(request, 500)
         raise
     count_request(request, response.status)
