@@ -23,21 +23,25 @@ import errno
 import logging
 import os
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from enum import StrEnum
 from io import FileIO
 from pathlib import Path
 
+from hive_server.core.eventlog_file import (
+    OpenInfo,
+    open_for_append,
+    sync_and_close,
+    write_all,
+    write_sync_close,
+)
 from hive_server.core.eventlog_lines import Line
 from hive_server.core.eventlog_reader import (
     BLOCK_SIZE,
     last_seq_file,
-    open_reader,
     read_after_file,
     read_tail_file,
     scan_lines_after,
 )
-from hive_server.core.files import fsync_dir
 from hive_server.core.stats import EVENTS_APPENDED, timed_fsync
 from hive_server.models.events import Event
 
@@ -71,57 +75,6 @@ class Durability(StrEnum):
     FSYNC = "fsync"
     BATCH = "batch"
     NONE = "none"
-
-
-@dataclass(frozen=True, slots=True)
-class OpenInfo:
-    last_seq: int
-    truncated_bytes: int
-
-
-def open_for_append(path: Path) -> tuple[FileIO, OpenInfo]:
-    """Create (and sync the directory entry) or repair the log; return the append handle
-    (blocking: ``EventLog.open`` runs it in a thread; ``EventLog.start`` takes its result)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    created = not path.exists()
-    file = FileIO(path, "a")
-    try:
-        if created:
-            fsync_dir(path.parent)
-        with open_reader(path) as reader:
-            assert reader is not None
-            end, last = reader.good_end()
-            size = reader.size
-        if end < size:
-            file.truncate(end)
-            os.fsync(file.fileno())
-    except BaseException:
-        file.close()
-        raise
-    return file, OpenInfo(last.seq if last is not None else 0, size - end)
-
-
-def _write_all(file: FileIO, data: bytes, fsync: bool) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(file.fileno(), view) :]
-    if fsync:
-        timed_fsync(file.fileno())
-
-
-def _write_sync_close(file: FileIO, data: bytes, fsync: bool) -> None:
-    try:
-        _write_all(file, data, fsync)
-    finally:
-        file.close()
-
-
-def _sync_and_close(file: FileIO, unsynced: bool) -> None:
-    try:
-        if unsynced:
-            os.fsync(file.fileno())
-    finally:
-        file.close()
 
 
 def _resolve(futures: list[asyncio.Future[None]]) -> None:
@@ -220,7 +173,7 @@ class EventLog:
         try:
             written = os.write(file.fileno(), line)  # all of it, but for a short write
             if written < len(line):
-                _write_all(file, line[written:], False)
+                write_all(file, line[written:], False)
         except OSError as exc:
             self._failed(exc)
             future.set_exception(exc)
@@ -340,7 +293,7 @@ class EventLog:
         file, self._file = self._file, None
         unsynced, self._unsynced = self._unsynced, False
         if file is not None:
-            await asyncio.to_thread(_sync_and_close, file, unsynced)
+            await asyncio.to_thread(sync_and_close, file, unsynced)
 
     async def _reopen(self) -> FileIO:
         """The file again, for appending; out of descriptors, retried ``REOPEN_ATTEMPTS``
@@ -365,7 +318,7 @@ class EventLog:
         data = b"".join(line for line, _ in batch)
         fsync = final or self._durability is Durability.FSYNC
         file, self._file = self._file, (None if final else self._file)
-        await asyncio.to_thread(_write_sync_close if final else _write_all, file, data, fsync)
+        await asyncio.to_thread(write_sync_close if final else write_all, file, data, fsync)
         self._unsynced = not fsync
         self._written_seq += len(batch)
         EVENTS_APPENDED.add(len(batch))
