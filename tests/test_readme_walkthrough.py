@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SECTION = "## Five minutes with hive_server"
 BLOCK = re.compile(r"^```bash\n(.*?)^```", re.MULTILINE | re.DOTALL)
 SERVE = "./scripts/serve"
+DATA = "data: {"
 
 
 def walkthrough_blocks() -> list[tuple[str, str]]:
@@ -128,20 +129,27 @@ class Shell:
         return self.out.decode()
 
     def frames(self) -> list[dict[str, Any]]:
-        """Every SSE ``data:`` line the background streams printed."""
-        return [json.loads(line[6:]) for line in self.text.splitlines()
-                if line.startswith("data: ")]
+        """Every SSE ``data:`` line the background streams printed. A stream writes a frame
+        whenever it comes, so one may follow a longer answer's first part on its line (our
+        compact JSON never holds ``data: {``)."""
+        decoder = json.JSONDecoder()
+        return [decoder.raw_decode(line, line.index(DATA) + len(DATA) - 1)[0]
+                for line in self.text.splitlines() if DATA in line]
 
 
-async def settle(server: Server) -> None:
-    """Wait (polling) until every live session is idle with no worker and no queued input,
-    and its log stood still between two polls."""
+async def settle(server: Server, streams: int) -> None:
+    """Wait (polling) until the server has ``streams`` event streams open (a background
+    ``curl -sN`` connects when bash gets to it, maybe after the chat that follows it), every
+    live session is idle with no worker and no queued input, and its log stood still between
+    two polls."""
     last: object = None
     headers = {"Authorization": f"Bearer {server.token}"}
     async with aiohttp.ClientSession(headers=headers) as http:
         async with asyncio.timeout(30):
             while True:
                 state = await _idle_state(http, server.url)
+                if await _open_streams(http, server.url) < streams:
+                    state = None
                 if state is not None and state == last:
                     return
                 last = state
@@ -162,6 +170,13 @@ async def _idle_state(http: aiohttp.ClientSession, url: str) -> object:
     return seqs
 
 
+async def _open_streams(http: aiohttp.ClientSession, url: str) -> int:
+    async with http.get(url + "metrics") as resp:
+        text = await resp.text()
+    [value] = re.findall(r"^hive_sse_subscribers (\S+)$", text, re.MULTILINE)
+    return int(float(value))
+
+
 @pytest.fixture
 def walk_env(tmp_path) -> dict[str, str]:
     return {**server_env(), "HIVE_HOME": str(tmp_path / "home"), "HIVE_PORT": "0",
@@ -180,10 +195,12 @@ async def test_the_five_minutes_section_runs_as_written(walk_env, tmp_path):
                 if servers:  # the README stopped it from terminal 2
                     assert await servers[-1].exited() == 0
                 servers.append(await Server.start(commands.strip(), walk_env))
+                streams = 0
                 continue
             await shell.run(commands)
+            streams += commands.count("curl -sN")
             if servers[-1].proc.returncode is None and "kill" not in commands:
-                await settle(servers[-1])
+                await settle(servers[-1], streams)
         servers[-1].proc.send_signal(signal.SIGINT)  # "Ctrl-C in terminal 1"
         assert await servers[-1].exited() == 0
         assert await shell.close() == 0
@@ -202,6 +219,7 @@ def check_what_the_reader_saw(shell: Shell, servers: list[Server], home: Path) -
     assert f"{first.url}?token={first.token}" in text  # hive-server token
     assert (home / "token").read_text().strip() == second.token  # --token-file made it
     types = [f["type"] for f in frames]
+    assert "session_snapshot" in types, f"no snapshot frame; the shell printed:\n{text[-4000:]}"
     at = types.index("session_snapshot")  # where the stream opened after the restart begins
     before, after = frames[:at], frames[at:]
     # ?after_seq=0: every event from the first, live ones following, no gap
