@@ -27,7 +27,7 @@ from aiohttp import web
 
 from hive_server.app import create_app
 from hive_server.llm.offline import OfflineClient
-from hive_server.services.session_store import SessionStore
+from hive_server.services.sessions.store import SessionStore
 from hive_server.settings import Settings
 
 TOKEN = "bench-token-0123456789"

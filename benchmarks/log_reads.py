@@ -33,7 +33,7 @@ import orjson
 from benchmarks.http import raw_tail
 from hive_server.core.eventlog_reader import read_page_file, scan_lines_after
 from hive_server.models.events import Event, EventType
-from hive_server.services.event_history import HistoryPage
+from hive_server.services.sessions.event_history import HistoryPage
 from hive_server.web.history import page_body
 
 REPLAY, CHUNK = 10_000, 1000

@@ -96,7 +96,7 @@ def our_app(root: Path) -> tuple[web.Application, Callable]:
         async with aiohttp.ClientSession(headers=AUTH) as http, http.post(
                 f"http://127.0.0.1:{port}/api/sessions", json={"session_id": "bench"}) as resp:
             assert resp.status == 201, await resp.text()
-        session = app[keys.SESSIONS].get("bench").session
+        session = app[keys.SESSIONS].get("bench").journal
 
         def publish(value: str) -> None:
             session.emit(LlmTextDelta(content=f"@@{value}@@", snapshot=""))

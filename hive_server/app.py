@@ -16,16 +16,16 @@ from hive_server.core.clock import Clock, SystemClock
 from hive_server.llm.base import LLMClient
 from hive_server.llm.factory import make_llm
 from hive_server.models.budget import BudgetLimit
-from hive_server.services.accounting import ColdTotals
-from hive_server.services.budget import make_budgets
-from hive_server.services.catalog import AgentCatalog, CatalogWatcher
-from hive_server.services.queen_sessions import QueenSessions
-from hive_server.services.queens import QueenRegistry
-from hive_server.services.sessions import SessionManager, SessionOptions
-from hive_server.services.trigger_scheduler import TriggerScheduler
-from hive_server.services.watcher import FolderWatcher
-from hive_server.services.webhook_ingress import WebhookIngress
-from hive_server.services.webhooks import DeliveryStore, WebhookInbox
+from hive_server.services.budget.budgets import make_budgets
+from hive_server.services.catalog.agents import AgentCatalog, CatalogWatcher
+from hive_server.services.catalog.queens import QueenRegistry
+from hive_server.services.catalog.watcher import FolderWatcher
+from hive_server.services.journal.accounting import ColdTotals
+from hive_server.services.sessions.manager import SessionManager, SessionOptions
+from hive_server.services.sessions.queen_sessions import QueenSessions
+from hive_server.services.sessions.webhook_ingress import WebhookIngress
+from hive_server.services.triggers.scheduler import TriggerScheduler
+from hive_server.services.webhooks.signatures import DeliveryStore, WebhookInbox
 from hive_server.settings import Settings
 from hive_server.web import (
     colony,

@@ -8,22 +8,22 @@ from prometheus_client import CollectorRegistry
 from hive_server.core.clock import Clock
 from hive_server.llm.base import LLMClient
 from hive_server.llm.metered import MeteredLLM
-from hive_server.services.accounting import ColdTotals
-from hive_server.services.budget import Budgets
-from hive_server.services.catalog import AgentCatalog
-from hive_server.services.queen_sessions import QueenSessions
-from hive_server.services.queens import QueenRegistry
-from hive_server.services.session_store import SessionStore
-from hive_server.services.sessions import SessionManager
-from hive_server.services.trigger_scheduler import TriggerScheduler
-from hive_server.services.webhook_ingress import WebhookIngress
+from hive_server.services.budget.budgets import Budgets
+from hive_server.services.catalog.agents import AgentCatalog
+from hive_server.services.catalog.queens import QueenRegistry
+from hive_server.services.journal.accounting import ColdTotals
+from hive_server.services.sessions.manager import SessionManager
+from hive_server.services.sessions.queen_sessions import QueenSessions
+from hive_server.services.sessions.store import SessionStore
+from hive_server.services.sessions.webhook_ingress import WebhookIngress
+from hive_server.services.triggers.scheduler import TriggerScheduler
 from hive_server.settings import Settings
 
 SETTINGS = web.AppKey("settings", Settings)
 CLOCK = web.AppKey("clock", Clock)
 LLM = web.AppKey("llm", LLMClient)
 SESSIONS = web.AppKey("sessions", SessionManager)
-BUDGETS = web.AppKey("budgets", Budgets)  # spend limits (services/budget.py)
+BUDGETS = web.AppKey("budgets", Budgets)  # spend limits (services/budget/budgets.py)
 SSE_STREAMS = web.AppKey("sse_streams", set)
 QUEENS = web.AppKey("queens", QueenRegistry)
 QUEEN_SESSIONS = web.AppKey("queen_sessions", QueenSessions)

@@ -58,7 +58,7 @@ class Settings(BaseModel):
     queen_inbox_size: int = 256
     stale_turn_seconds: float = Field(default=300.0, gt=0)  # a silent queen turn is failed
     resume_concurrency: int = Field(default=16, ge=1, le=256)  # sessions resumed at once at start
-    # spend limits (services/budget.py): each new session's own limit, and every session
+    # spend limits (services/budget/budgets.py): each new session's own limit, and every session
     # together per UTC day; None is no limit
     session_budget_tokens: int | None = Field(default=None, ge=1)
     session_budget_usd: float | None = Field(default=None, gt=0)

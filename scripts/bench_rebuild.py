@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from hive_server.models.events import Event, EventType
-from hive_server.services.conversation import rebuild_from_file
+from hive_server.services.runtime.conversation import rebuild_from_file
 
 SENTENCE = ("the queen reads the notes, plans the next step and hands the research to a worker "
             "who reports back with a short summary of what changed since yesterday")

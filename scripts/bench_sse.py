@@ -69,7 +69,7 @@ async def _measure(app: web.Application, port: int, subscribers: int, events: in
         base = f"http://127.0.0.1:{port}/api/sessions"
         async with http.post(base, json={"session_id": "bench"}) as resp:
             assert resp.status == 201
-        session = app[keys.SESSIONS].get("bench").session
+        session = app[keys.SESSIONS].get("bench").journal
         last = session.last_seq + events
         readies = [asyncio.Event() for _ in range(subscribers)]
         done = [0]

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 from hive_server.core.clock import SystemClock
 from hive_server.models.triggers import TimerConfig
-from hive_server.services.trigger_scheduler import FireInfo, TriggerScheduler
+from hive_server.services.triggers.scheduler import FireInfo, TriggerScheduler
 
 CRON_EXPRS = ["*/5 * * * *", "0 9 * * 1-5", "30 2 * * *", "15 */2 * * *"]
 ZONES = ["UTC", "Europe/Berlin", "America/New_York", "Asia/Tokyo"]

@@ -111,7 +111,7 @@ async def _post_all(url: str, signed: list[tuple[bytes, dict[str, str]]],
 
 
 async def _count_fires(app: web.Application, expected: int) -> int:
-    session = app[keys.SESSIONS].get(SESSION).session
+    session = app[keys.SESSIONS].get(SESSION).journal
     sub = session.subscribe(maxsize=expected + 16,
                             types=frozenset({EventType.TRIGGER_FIRED.value}))
     fired = 0

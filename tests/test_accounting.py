@@ -11,7 +11,7 @@ import pytest
 from hive_server.llm.base import Usage
 from hive_server.llm.pricing import cost_usd
 from hive_server.models.usage import Histogram, UsageTotals
-from hive_server.services.accounting import _record, merge, percentile
+from hive_server.services.journal.accounting import _record, merge, percentile
 from tests.conftest import create_session
 from tests.fakes import text_turn
 from tests.queen_support import chat, claude, of_type, open_stream, read_log, until

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from hive_server import errors
-from hive_server.services.catalog import AgentCatalog, CatalogChange, CatalogWatcher
+from hive_server.services.catalog.agents import AgentCatalog, CatalogChange, CatalogWatcher
 
 LOADED_AT = 1_700_000_000.0
 SHOUT_TOOLS = "def shout(text: str) -> str:\n    '''Shout.'''\n    return text.upper()\n"

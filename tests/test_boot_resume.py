@@ -18,8 +18,8 @@ from hive_server.app import create_app
 from hive_server.core.clock import FakeClock
 from hive_server.llm.offline import OfflineClient
 from hive_server.models.session import SessionMeta
-from hive_server.services.session_store import SessionFiles, SessionStore
-from hive_server.services.tools import builtin_tools
+from hive_server.services.sessions.store import SessionFiles, SessionStore
+from hive_server.services.tools.base import builtin_tools
 from hive_server.settings import Settings
 from tests.conftest import AUTH, create_session, make_settings
 from tests.queen_support import of_type

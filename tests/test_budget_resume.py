@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 
 from hive_server import keys
-from hive_server.services.trigger_hold import RELEASING_FILE
+from hive_server.services.triggers.hold import RELEASING_FILE
 from tests.agent_fixtures import write_agent
 from tests.conftest import create_session, make_settings
 from tests.queen_support import chat, of_type, open_stream, read_log, until, until_any

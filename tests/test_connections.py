@@ -42,7 +42,7 @@ class Server:
         self.url = f"http://127.0.0.1:{self.port}/"
 
     def subscribers(self, session_id: str) -> int:
-        return self.app[keys.SESSIONS].get(session_id).session.bus.subscriber_count
+        return self.app[keys.SESSIONS].get(session_id).journal.bus.subscriber_count
 
     async def create_session(self) -> None:
         async with aiohttp.ClientSession(headers=AUTH) as http:
@@ -107,7 +107,7 @@ async def test_a_stalled_reader_is_dropped_and_its_socket_closed(serve):
     sock = await server.connect(STREAM)
     try:
         await until(lambda: server.subscribers("s") == 1)
-        session = server.app[keys.SESSIONS].get("s").session
+        session = server.app[keys.SESSIONS].get("s").journal
         text = "x" * 65536
         for _ in range(200):  # megabytes for a reader that takes a kilobyte at a time
             session.emit(ClientOutputDelta(content=text, snapshot=""))

@@ -12,7 +12,7 @@ from typing import Any
 
 from hive_server import keys
 from hive_server.models.events import Event
-from hive_server.services.conversation import (
+from hive_server.services.runtime.conversation import (
     INTERRUPTED,
     Rebuilt,
     append_message,
@@ -20,7 +20,7 @@ from hive_server.services.conversation import (
     rebuild_from_file,
     recent_window,
 )
-from hive_server.services.open_turn import RESTART_NOTE
+from hive_server.services.runtime.open_turn import RESTART_NOTE
 from tests.conftest import create_session
 from tests.fakes.fake_anthropic import validate_request
 from tests.queen_support import chat, open_stream, until
@@ -329,7 +329,7 @@ async def test_the_rebuilt_history_equals_what_the_live_queen_holds(client):
     stream.close()
     assert (await client.delete("/api/sessions/s")).status == 200  # the log is flushed
 
-    from_file = rebuild_from_file(live.session.dir / "events.jsonl")
+    from_file = rebuild_from_file(live.journal.dir / "events.jsonl")
 
     assert from_file.messages == normalize(live.queen.messages)
     assert from_file.pending == []

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from hive_server import keys
-from hive_server.services.open_turn import RESTART_NOTE, RESTART_RESULT
+from hive_server.services.runtime.open_turn import RESTART_NOTE, RESTART_RESULT
 from tests.agent_fixtures import agents_tree
 from tests.conftest import create_session, make_settings
 from tests.queen_support import chat, of_type, open_stream, texts, until

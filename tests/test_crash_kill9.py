@@ -19,7 +19,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from hive_server.services.open_turn import RESTART_NOTE, RESTART_RESULT
+from hive_server.services.runtime.open_turn import RESTART_NOTE, RESTART_RESULT
 from tests.agent_fixtures import write_agent
 from tests.fakes import Block, FakeAnthropic, Turn, text_turn
 from tests.server_process import ServerProcess

@@ -16,7 +16,7 @@ import pytest
 from hive_server import keys
 from hive_server.models.event_data import ClientInputReceived
 from hive_server.models.events import Event
-from hive_server.services.export import CHUNK_BYTES, open_export
+from hive_server.services.sessions.export import CHUNK_BYTES, open_export
 from tests.conftest import create_session
 from tests.queen_support import chat, open_stream, until
 from tests.session_log import BAD_LINE, IMG, SCRIPT, SESSION, write_session

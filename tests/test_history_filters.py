@@ -121,7 +121,7 @@ async def test_types_keep_only_those_events_backward_and_forward(cold):
 
 async def test_a_live_page_holds_the_events_not_yet_written(client):
     await create_session(client, session_id="s")
-    session = client.app[keys.SESSIONS].get("s").session
+    session = client.app[keys.SESSIONS].get("s").journal
     first = await page(client, "s", "?after_seq=0&limit=10000")
     for i in range(5):
         session.emit(ClientOutputDelta(content=f"c{i}", snapshot=""))

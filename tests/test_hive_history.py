@@ -10,8 +10,8 @@ import pytest
 from hive_server import keys
 from hive_server.core.eventlog import Durability, EventLog
 from hive_server.models.session import SessionMeta
-from hive_server.services import session as session_module
-from hive_server.services.session import Session
+from hive_server.services.journal import journal as session_module
+from hive_server.services.journal.journal import SessionJournal
 from tests.agent_fixtures import agents_tree
 from tests.conftest import create_session
 from tests.queen_support import chat, chatted, open_stream, until
@@ -59,7 +59,7 @@ async def test_rows_count_messages_in_memory_and_write_them_at_stop(client, sett
     assert talk["last_message"].startswith("second question xxx")
     assert len(talk["last_message"]) <= 120
     assert talk["created_at"] <= talk["last_active_at"]
-    assert abs(talk["created_at"] - client.app[keys.SESSIONS].get("talk").session.loaded_at) < 60
+    assert abs(talk["created_at"] - client.app[keys.SESSIONS].get("talk").journal.loaded_at) < 60
     assert talk["live"] is True and talk["cold"] is False and talk["agent_path"] == ""
     # nothing was written per chat: meta.json still holds what the start wrote
     assert meta_file(settings, "talk")["message_count"] == 0
@@ -101,7 +101,7 @@ async def test_the_debounced_write_lands_without_a_stop(tmp_path, monkeypatch):
     await log.open()
     meta = SessionMeta(session_id="s", created_at="t", updated_at="t", queen_id="q",
                        queen_name="Q", model="m")
-    session = Session(meta, tmp_path / "s", log)
+    session = SessionJournal(meta, tmp_path / "s", log)
     session.record_input("a trigger task", "trigger")
     session.record_input("hi there", "user")
     flushes = [t for t in asyncio.all_tasks() if t.get_name() == "meta-flush:s"]

@@ -229,8 +229,8 @@ async def test_a_chat_with_display_message_shows_it_and_the_queen_gets_the_messa
 
 async def test_attachments_are_refused_clearly_and_nothing_is_recorded(client):
     await create_session(client, session_id="i")
-    before = client.app[keys.SESSIONS].get("i").session.last_seq
+    before = client.app[keys.SESSIONS].get("i").journal.last_seq
     resp = await client.post("/api/sessions/i/chat", json={
         "message": "look", "images": [{"type": "image_url", "image_url": {"url": "data:,"}}]})
     assert resp.status == 400 and (await resp.json())["code"] == "images_not_supported"
-    assert client.app[keys.SESSIONS].get("i").session.last_seq == before
+    assert client.app[keys.SESSIONS].get("i").journal.last_seq == before

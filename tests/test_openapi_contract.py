@@ -17,7 +17,7 @@ from hive_server.models.contract import PATH_PARAMETERS
 from hive_server.models.queen import is_queen_id
 from hive_server.models.session import RESERVED_IDS, is_safe_id
 from hive_server.models.triggers import SAFE_ID_RE, TimerConfig, TriggerSpec, WebhookConfig
-from hive_server.services.workspace_files import check_path
+from hive_server.services.sessions.workspace_files import check_path
 from tests.conftest import create_session, make_settings
 
 ACCEPTS = {"session_id": lambda v: is_safe_id(v) and v not in RESERVED_IDS,

@@ -13,9 +13,9 @@ import pytest
 
 from hive_server import keys
 from hive_server.models.events import Event
-from hive_server.services.agent_loop import CONTEXT_CHARS
-from hive_server.services.conversation import append_message, normalize, rebuild_from_file
-from hive_server.services.queen import resumed_results
+from hive_server.services.runtime.agent_loop import CONTEXT_CHARS
+from hive_server.services.runtime.conversation import append_message, normalize, rebuild_from_file
+from hive_server.services.runtime.queen import resumed_results
 from tests.conftest import create_session
 from tests.fakes import error, text_turn, tool_turn, validate_request
 from tests.queen_support import (
@@ -104,7 +104,7 @@ async def test_a_cancel_that_lands_before_the_execution_starts_loses_nothing(cli
     assert texts(events)[-1].endswith('You said: "hello\nagain".')  # the model got both
     stream.close()
     assert (await client.delete("/api/sessions/s")).status == 200
-    rebuilt = rebuild_from_file(live.session.dir / "events.jsonl")
+    rebuilt = rebuild_from_file(live.journal.dir / "events.jsonl")
     assert rebuilt.pending == []
     assert rebuilt.messages == normalize(live.queen.messages)
 
@@ -144,7 +144,7 @@ async def test_a_crash_after_any_event_leaves_a_history_the_api_accepts(client, 
     live = client.app[keys.SESSIONS].get("s")
     stream.close()
     assert (await client.delete("/api/sessions/s")).status == 200
-    lines = (live.session.dir / "events.jsonl").read_bytes().splitlines(keepends=True)
+    lines = (live.journal.dir / "events.jsonl").read_bytes().splitlines(keepends=True)
 
     cut = tmp_path / "cut.jsonl"
     for end in range(len(lines) + 1):

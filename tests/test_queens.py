@@ -10,9 +10,9 @@ import pytest
 from hive_server import errors
 from hive_server.models.queen import DEFAULT_QUEEN, QueenProfile
 from hive_server.models.triggers import parse_triggers_file
-from hive_server.services.catalog import AgentCatalog
-from hive_server.services.queens import QueenRegistry
-from hive_server.services.tools import BUILTIN_TOOL_NAMES, bind_tools
+from hive_server.services.catalog.agents import AgentCatalog
+from hive_server.services.catalog.queens import QueenRegistry
+from hive_server.services.tools.base import BUILTIN_TOOL_NAMES, bind_tools
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -27,7 +27,7 @@ from hive_server.models.event_data import (
     UsageData,
 )
 from hive_server.models.events import Event
-from hive_server.services.conversation import rebuild_from_file
+from hive_server.services.runtime.conversation import rebuild_from_file
 
 WORDS = st.text(st.sampled_from("ab \u2028\"\\é"), min_size=1, max_size=20).filter(str.strip)
 

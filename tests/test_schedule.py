@@ -10,7 +10,7 @@ import pytest
 from croniter import croniter
 
 from hive_server.models.triggers import TimerConfig
-from hive_server.services.schedule import MissedTicks, missed_ticks, next_fire
+from hive_server.services.triggers.schedule import MissedTicks, missed_ticks, next_fire
 
 
 def local_ts(zone: str, text: str, fold: int = 0) -> float:

@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hive_server.models.triggers import TimerConfig
-from hive_server.services.schedule import next_fire
+from hive_server.services.triggers.schedule import next_fire
 
 # zones with a one-hour change both ways, one with a 30-minute change, one south of the equator
 ZONES = ["Europe/Berlin", "America/New_York", "Australia/Lord_Howe", "America/Santiago"]

@@ -106,7 +106,7 @@ def test_a_log_line_is_kept_as_the_json_only_when_it_is_the_whole_envelope():
 
 async def test_two_clients_get_the_log_line_as_their_frame(client):
     await create_session(client, session_id="s")
-    session = client.app[keys.SESSIONS].get("s").session
+    session = client.app[keys.SESSIONS].get("s").journal
     streams = [await client.get("/api/sessions/s/events", params={"after_seq": str(
         session.last_seq)}) for _ in range(2)]
     session.emit(ClientOutputDelta(content="one", snapshot="one"))

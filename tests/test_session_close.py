@@ -11,7 +11,7 @@ from hive_server.core.eventlog import Durability, EventLog
 from hive_server.errors import Unavailable
 from hive_server.models.event_data import ClientOutputDelta
 from hive_server.models.session import SessionMeta
-from hive_server.services.session import Session
+from hive_server.services.journal.journal import SessionJournal
 
 FULL = Path("/dev/full")  # every write fails with ENOSPC
 
@@ -22,7 +22,7 @@ async def test_close_after_the_log_failed_still_ends_streams_and_marks_stopped(t
     await log.open()
     meta = SessionMeta(session_id="s", created_at="t", updated_at="t", queen_id="q",
                        queen_name="Q", model="m")
-    session = Session(meta, tmp_path / "s", log)
+    session = SessionJournal(meta, tmp_path / "s", log)
     stream = session.subscribe()
     with pytest.raises(Unavailable) as failed:  # a 503 for whoever asked, not a 500
         await session.emit_durable(ClientOutputDelta(content="x", snapshot="x"))

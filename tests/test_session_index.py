@@ -12,8 +12,8 @@ import pytest
 
 from hive_server.models.events import Event
 from hive_server.models.session import SessionMeta
-from hive_server.services.activity import QueenActivity
-from hive_server.services.session_index import INDEX_FILE
+from hive_server.services.journal.activity import QueenActivity
+from hive_server.services.sessions.index import INDEX_FILE
 from tests.conftest import create_session
 from tests.fakes import error
 from tests.queen_support import chat, claude, open_stream, read_log, until
@@ -56,7 +56,7 @@ async def test_a_deleted_index_is_rebuilt_from_the_meta_files(make_client, on_di
 
 async def test_a_corrupt_index_is_kept_aside_logged_and_rebuilt(make_client, on_disk, caplog):
     (on_disk.home / INDEX_FILE).write_bytes(b"this is not a database" * 100)
-    caplog.set_level(logging.WARNING, "hive_server.services.session_index")
+    caplog.set_level(logging.WARNING, "hive_server.services.sessions.index")
     client = await make_client(on_disk)
     assert set(await history(client)) == {"a", "b"}
     kept = list(on_disk.home.glob(f"{INDEX_FILE}.corrupt-*"))

@@ -126,7 +126,7 @@ async def test_live_sessions_resume_after_restart(make_client, tmp_path):
 
 async def test_event_history_live_and_cold(client):
     await create_session(client, session_id="h")
-    session = client.app[keys.SESSIONS].get("h").session
+    session = client.app[keys.SESSIONS].get("h").journal
     for i in range(30):
         session.emit(ClientOutputDelta(content=str(i), snapshot=""))
     resp = await client.get("/api/sessions/h/events/history?limit=10")
@@ -253,7 +253,7 @@ async def test_agent_delete_racing_a_session_stop_still_deletes(make_client, tmp
         if len(manager.live()) < 2:
             break
         await asyncio.sleep(0)
-    (other,) = [live.session.id for live in manager.live()]  # the race is really set up
+    (other,) = [live.journal.id for live in manager.live()]  # the race is really set up
     await manager.stop(other)  # a user stops the other one meanwhile
     resp = await delete
     assert resp.status == 200, await resp.text()

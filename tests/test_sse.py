@@ -13,7 +13,7 @@ from tests.sse_reader import read_all, read_frame, read_until
 
 
 def emit_many(client, sid: str, n: int) -> None:
-    session = client.app[keys.SESSIONS].get(sid).session
+    session = client.app[keys.SESSIONS].get(sid).journal
     for i in range(n):
         session.emit(ClientOutputDelta(content=f"c{i}", snapshot=""))
 
@@ -133,7 +133,7 @@ async def test_resume_point_beyond_the_log_skips_no_new_event(client):
     for resume in ({"headers": {"Last-Event-ID": "50"}}, {"params": {"after_seq": "50"}}):
         resp = await client.get("/api/sessions/s/events", **resume)
         assert resp.status == 200
-        start = client.app[keys.SESSIONS].get("s").session.last_seq
+        start = client.app[keys.SESSIONS].get("s").journal.last_seq
         emit_many(client, "s", 3)
         frames = await read_until(resp, lambda e, end=start + 3: e["seq"] == end)
         assert [f["id"] for f in frames] == [start + 1, start + 2, start + 3]

@@ -14,7 +14,7 @@ from hive_server.cli import build_parser
 from hive_server.core.clock import FakeClock
 from hive_server.llm.base import StreamItem, TextDelta, ToolSpec, TurnResult, Usage
 from hive_server.llm.offline import OfflineClient
-from hive_server.services.conversation import rebuild_from_file
+from hive_server.services.runtime.conversation import rebuild_from_file
 from hive_server.settings import SettingsError, load_settings
 from tests.agent_fixtures import write_agent
 from tests.conftest import create_session, make_settings

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from hive_server.services.tools import tool_from_function
+from hive_server.services.tools.base import tool_from_function
 
 
 def google(day: str, tag: str = "x") -> str:

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from hive_server.services.tools import (
+from hive_server.services.tools.base import (
     RESULT_MAX_CHARS,
     ToolError,
     builtin_tools,

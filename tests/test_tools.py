@@ -12,7 +12,7 @@ import pytest
 from pydantic import Field
 
 from hive_server import errors
-from hive_server.services.tools import (
+from hive_server.services.tools.base import (
     READ_MAX_BYTES,
     WRITE_MAX_BYTES,
     AgentLoadError,

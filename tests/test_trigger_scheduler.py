@@ -12,7 +12,7 @@ import pytest
 from hive_server.core.clock import FakeClock
 from hive_server.errors import Conflict, NotFound, Unavailable
 from hive_server.models.triggers import TimerConfig
-from hive_server.services.trigger_scheduler import (
+from hive_server.services.triggers.scheduler import (
     MISSED_CAP,
     FireInfo,
     MissedInfo,

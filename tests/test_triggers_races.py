@@ -11,7 +11,7 @@ import pytest
 
 from hive_server import keys
 from hive_server.core.clock import FakeClock
-from hive_server.services.triggers import SessionTriggers
+from hive_server.services.triggers.session_triggers import SessionTriggers
 from tests.conftest import create_session
 from tests.queen_support import of_type, open_stream, until
 from tests.trigger_support import card, cards, ms, next_fired, post_trigger, timer, utc

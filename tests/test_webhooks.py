@@ -17,7 +17,7 @@ from standardwebhooks import Webhook
 from hive_server.core.clock import FakeClock
 from hive_server.errors import InvalidInput, Unauthorized, Unavailable
 from hive_server.models.triggers import WebhookConfig
-from hive_server.services.webhooks import (
+from hive_server.services.webhooks.signatures import (
     DeliveryStore,
     WebhookInbox,
     filter_headers,

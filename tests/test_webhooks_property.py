@@ -16,7 +16,7 @@ from standardwebhooks import Webhook
 
 from hive_server.errors import Unauthorized
 from hive_server.models.triggers import WebhookConfig
-from hive_server.services.webhooks import verify_signature
+from hive_server.services.webhooks.signatures import verify_signature
 
 NOW = 1_800_000_000
 STANDARD = WebhookConfig(signature="standard", secret_env="HOOK_SECRET")

@@ -87,7 +87,7 @@ class AgentDeleted(Response):
 
 # -- colonies and workers -------------------------------------------------------------------------
 class ColonyView(Response):
-    """A colony loaded in a session (``services/colony.py`` ``Colony.view``)."""
+    """A colony loaded in a session (``services/runtime/colony.py`` ``Colony.view``)."""
 
     agent_id: str
     name: str

@@ -3,7 +3,7 @@
 A limit caps tokens (input plus output) and/or cost in USD. It is set per session
 (``meta.json`` ``budget``, ``PATCH /api/sessions/{id}``), per agent (``agent.json``
 ``budget``: the sessions running that agent together, per UTC day) and server-wide
-(settings: every session together, per UTC day). ``services/budget.py`` enforces them.
+(settings: every session together, per UTC day). ``services/budget/budgets.py`` enforces them.
 """
 
 from __future__ import annotations

@@ -89,7 +89,7 @@ def at_most_one(*names: str) -> JsonSchema:
 
 
 def agent_path(agents_dir_names: tuple[str, ...] = ("agents",)) -> JsonSchema:
-    """``agents/<id>`` or a bare ``<id>`` (services/catalog.py resolve_path); the document
+    """``agents/<id>`` or a bare ``<id>`` (services/catalog/agents.py resolve_path); the document
     adds the absolute agents folder when it is built."""
     prefixes = "|".join(escape(name) + "/" for name in agents_dir_names)
     return {"type": "string", "pattern": rf"^(?:{prefixes})?{AGENT_ID_RE.pattern[1:-1]}$",

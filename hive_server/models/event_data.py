@@ -1,7 +1,7 @@
 """The ``data`` of every event type: one pydantic model per type, the only place it is defined
 (the trigger and webhook ones are in ``trigger_events.py``; ``MODELS`` lists them all).
 
-Emitters build these models (``Session.emit(ClientInputReceived(...))``); readers (the
+Emitters build these models (``SessionJournal.emit(ClientInputReceived(...))``); readers (the
 conversation rebuild, the activity tracker) parse a stored ``data`` dict back through them with
 ``parse_data``. Field names are Hive's where Hive's UI reads them (``content`` on inputs,
 ``iteration``/``inner_turn`` on deltas, ``questions`` on ``client_input_requested``, top-level

@@ -1,9 +1,9 @@
 """Handoff notes: what a session leaves for whoever picks it up next.
 
-Built deterministically from the session's own events when it stops (``services/handoff.py``),
-stored as the ``session_summary`` event and as ``handoff`` in ``meta.json`` (so the history
-row and the export show it, live or cold). ``to_markdown`` and ``to_text`` render it; the
-export calls them.
+Built deterministically from the session's own events when it stops
+(``services/journal/handoff.py``), stored as the ``session_summary`` event and as ``handoff``
+in ``meta.json`` (so the history row and the export show it, live or cold). ``to_markdown``
+and ``to_text`` render it; the export calls them.
 """
 
 from __future__ import annotations

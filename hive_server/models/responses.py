@@ -198,7 +198,7 @@ class EventView(Response):
 
 class EventPage(Response):
     """A page of a session's event log, backward or forward (``after_seq``), maybe filtered
-    by type (``web/history.py``; the keys' meanings: ``services/event_history.py``)."""
+    by type (``web/history.py``; the keys' meanings: ``services/sessions/event_history.py``)."""
 
     events: list[EventView]
     session_id: str

@@ -93,7 +93,7 @@ class SessionMeta(BaseModel):
     """What ``meta.json`` holds. Written atomically on every change.
 
     ``message_count``, ``last_message`` and ``last_input_at`` follow the inputs handed to the
-    queen (kept in memory and written lazily, see ``Session.record_input``);
+    queen (kept in memory and written lazily, see ``SessionJournal.record_input``);
     ``message_count`` is None in a meta.json written before they existed.
     ``status`` follows the queen's turns (``QueenActivity``); ``last_active_at`` moves with
     each input and each status change; ``title`` is given at create or by PATCH, else drawn
@@ -122,9 +122,9 @@ class SessionMeta(BaseModel):
     first_message: str | None = None
     title: str | None = None
     warnings: list[StateWarning] = Field(default_factory=list)
-    handoff: Handoff | None = None  # notes of the last stop (services/handoff.py)
-    usage: UsageTotals | None = None  # tokens, cost, latency... (services/accounting.py)
-    budget: BudgetLimit | None = None  # this session's spend limit (services/budget.py)
+    handoff: Handoff | None = None  # notes of the last stop (services/journal/handoff.py)
+    usage: UsageTotals | None = None  # tokens, cost, latency... (services/journal/accounting.py)
+    budget: BudgetLimit | None = None  # this session's spend limit (services/budget/budgets.py)
     budget_park: BudgetPark | None = None  # why it is parked in status budget_exceeded
 
     @field_validator("phase", mode="before")

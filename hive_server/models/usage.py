@@ -3,8 +3,8 @@ and its answers (``GET /api/sessions/{id}/stats``'s ``usage``, ``GET /api/usage`
 
 ``UsageTotals`` is what a session's events add up to, through ``through_seq``: every event with
 a seq up to it is counted, none after it. Latencies are kept as histograms (bucket index ->
-count, buckets ``HISTOGRAM_BASE`` wide in ratio, see ``services/accounting.py``) so the totals
-of many sessions add up exactly and their percentiles come from the merged histogram.
+count, buckets ``HISTOGRAM_BASE`` wide in ratio, see ``services/journal/accounting.py``) so the
+totals of many sessions add up exactly and their percentiles come from the merged histogram.
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ from hive_server.models.agent_views import (
 )
 from hive_server.models.api import AgentMetadataBody, DeleteAgentBody, LoadColonyBody
 from hive_server.models.responses import DataTables
-from hive_server.services.history import agent_overview
+from hive_server.services.sessions.history import agent_overview
 from hive_server.web.body import json_response, parse_json
 from hive_server.web.openapi import doc
 from hive_server.web.views import agent_view, discover_view
@@ -56,7 +56,7 @@ async def colonies(request: web.Request) -> web.Response:
     """The colony loaded in the session, if any."""
     live = request.app[keys.SESSIONS].get(request.match_info["session_id"])
     loaded = [live.colony.to_dict()] if live.colony is not None else []
-    return json_response(ColonyList(session_id=live.session.id, colonies=[
+    return json_response(ColonyList(session_id=live.journal.id, colonies=[
         ColonyView.model_validate(colony) for colony in loaded]))
 
 

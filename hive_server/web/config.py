@@ -9,7 +9,7 @@ from aiohttp import web
 from hive_server import keys
 from hive_server.llm.base import LLMClient
 from hive_server.models.responses import LlmConfig, ModelList, ModelOption
-from hive_server.services.agent_loop import CONTEXT_CHARS
+from hive_server.services.runtime.agent_loop import CONTEXT_CHARS
 from hive_server.settings import Settings
 from hive_server.web.body import json_response
 from hive_server.web.openapi import doc

@@ -1,5 +1,5 @@
 """``GET /api/sessions/{id}/export?format=markdown|text|html|jsonl``: a session's transcript
-(live or cold) streamed as a download, chunk by chunk (``services/export.py``)."""
+(live or cold) streamed as a download, chunk by chunk (``services/sessions/export.py``)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from aiohttp import web
 
 from hive_server import keys
 from hive_server.models.api import ExportQuery
-from hive_server.services.export import open_export
+from hive_server.services.sessions.export import open_export
 from hive_server.web.openapi import doc
 
 routes = web.RouteTableDef()

@@ -10,7 +10,7 @@ from aiohttp import web
 
 from hive_server import keys
 from hive_server.models.workspace import WorkspaceListing
-from hive_server.services.workspace_files import list_workspace, open_workspace_file
+from hive_server.services.sessions.workspace_files import list_workspace, open_workspace_file
 from hive_server.web.body import json_response
 from hive_server.web.openapi import doc
 

@@ -24,7 +24,7 @@ async def health(request: web.Request) -> web.Response:
         status="ok",
         version=__version__,
         sessions=len(lives),
-        agents_loaded=sum(1 for live in lives if live.session.meta.agent_id),
+        agents_loaded=sum(1 for live in lives if live.journal.meta.agent_id),
         provider=llm.provider,
         model=llm.default_model,
         durability=app[keys.SETTINGS].durability.value,

@@ -8,7 +8,7 @@ after seq N (with a ``before_*`` cursor: 400). ``types=a,b`` keeps only events o
 session_id, total, returned, truncated, limit``) and Hive's (``start_index``: the first event's
 seq; ``start_offset``: the byte offset of its line in ``events.jsonl``; ``has_more_older``);
 what ``total``, ``truncated`` and ``has_more_older`` mean with filters:
-``services/event_history.py``.
+``services/sessions/event_history.py``.
 
 The body is spliced from each event's JSON bytes (the log lines as read: one ``orjson.loads``
 per line checks it, no ``Event`` is built; ``Line.to_json``), with no dict or model round trip;
@@ -24,7 +24,7 @@ from hive_server import keys
 from hive_server.errors import InvalidInput
 from hive_server.models.api import HistoryQuery
 from hive_server.models.responses import EventPage
-from hive_server.services.event_history import HistoryCursor, HistoryPage, history_page
+from hive_server.services.sessions.event_history import HistoryCursor, HistoryPage, history_page
 from hive_server.web.body import int_query
 from hive_server.web.openapi import doc
 from hive_server.web.sse import types_query

@@ -25,8 +25,8 @@ from hive_server import keys
 from hive_server.models.event_data import SessionSnapshot, schemas
 from hive_server.models.events import Event, utc_now_iso
 from hive_server.models.responses import EventSchemas, EventView
-from hive_server.services.catalog import CatalogChange
-from hive_server.services.live_feed import live_frame
+from hive_server.services.catalog.agents import CatalogChange
+from hive_server.services.sessions.live_feed import live_frame
 from hive_server.web.body import json_response
 from hive_server.web.openapi import doc
 from hive_server.web.sse import serve_sse

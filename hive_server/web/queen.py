@@ -43,7 +43,7 @@ async def cancel(request: web.Request) -> web.Response:
     """Cancel the queen's current turn and its workers (``cancel-queen``: Hive's name)."""
     live = request.app[keys.SESSIONS].get(request.match_info["session_id"])
     cancelled = await live.queen.cancel()
-    return json_response(Cancelled(session_id=live.session.id, cancelled=cancelled))
+    return json_response(Cancelled(session_id=live.journal.id, cancelled=cancelled))
 
 
 @routes.delete("/api/sessions/{session_id}/queue")
@@ -52,7 +52,7 @@ async def clear_queue(request: web.Request) -> web.Response:
     """Drop the inputs waiting for the queen (her current turn goes on)."""
     live = request.app[keys.SESSIONS].get(request.match_info["session_id"])
     event = await live.queen.clear_queue()
-    return json_response(QueueDropped(session_id=live.session.id, dropped=event.data["dropped"],
+    return json_response(QueueDropped(session_id=live.journal.id, dropped=event.data["dropped"],
                                       input_seqs=event.data["input_seqs"], seq=event.seq))
 
 

@@ -23,8 +23,8 @@ from hive_server.models.responses import (
     SessionStopped,
 )
 from hive_server.models.session_query import SessionListQuery
-from hive_server.services.history import agent_sessions, history_page
-from hive_server.services.session_patch import patch_session
+from hive_server.services.sessions.history import agent_sessions, history_page
+from hive_server.services.sessions.patch import patch_session
 from hive_server.web.body import check_message, json_response, parse_json, parse_query
 from hive_server.web.openapi import doc
 from hive_server.web.views import (

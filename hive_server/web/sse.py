@@ -23,7 +23,7 @@ from hive_server.core.bus import Subscription
 from hive_server.errors import InvalidInput
 from hive_server.models.api import EventsQuery
 from hive_server.models.events import Event, EventType
-from hive_server.services.sessions import LiveSession
+from hive_server.services.sessions.manager import Session
 from hive_server.web.body import int_query, plain_int
 from hive_server.web.openapi import doc
 
@@ -58,12 +58,12 @@ def types_query(request: web.Request, code: str = "invalid_types") -> frozenset[
     return wanted
 
 
-def snapshot_event(live: LiveSession) -> Event:
+def snapshot_event(live: Session) -> Event:
     """The synthesised ``session_snapshot`` (``seq`` 0: it is not in the log)."""
     snapshot = live.queen.snapshot()
-    return Event(seq=0, type=EventType.SESSION_SNAPSHOT.value, session_id=live.session.id,
+    return Event(seq=0, type=EventType.SESSION_SNAPSHOT.value, session_id=live.journal.id,
                  execution_id=snapshot.current_execution_id,
-                 colony_id=live.session.meta.agent_id, data=snapshot.model_dump())
+                 colony_id=live.journal.meta.agent_id, data=snapshot.model_dump())
 
 
 class Framed(Protocol):
@@ -116,7 +116,7 @@ async def stream_events(request: web.Request) -> web.StreamResponse:
     live = request.app[keys.SESSIONS].get(request.match_info["session_id"])
     after, types = _resume_point(request), types_query(request)
     settings = request.app[keys.SETTINGS]
-    session = live.session
+    session = live.journal
     sub = session.subscribe(settings.sse_queue_size, types)
     opening: Event | None = None
     if after is not None:  # an id past the end (lost in a crash, or an older incarnation)

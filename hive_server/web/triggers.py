@@ -15,23 +15,23 @@ from hive_server.models.agent_views import (
 from hive_server.models.api import PatchTriggerBody, RunTriggerBody
 from hive_server.models.held import HeldWebhooks
 from hive_server.models.triggers import TriggerSpec
-from hive_server.services.sessions import LiveSession
-from hive_server.services.triggers import Trigger
+from hive_server.services.sessions.manager import Session
+from hive_server.services.triggers.session_triggers import Trigger
 from hive_server.web.body import json_response, parse_json, read_object
 from hive_server.web.openapi import doc
 
 routes = web.RouteTableDef()
 
 
-def _live(request: web.Request) -> LiveSession:
+def _live(request: web.Request) -> Session:
     return request.app[keys.SESSIONS].get(request.match_info["session_id"])
 
 
-def _card(live: LiveSession, trigger: Trigger) -> TriggerCard:
+def _card(live: Session, trigger: Trigger) -> TriggerCard:
     return TriggerCard.model_validate(live.triggers.card(trigger))
 
 
-def _cards(live: LiveSession) -> list[TriggerCard]:
+def _cards(live: Session) -> list[TriggerCard]:
     return [TriggerCard.model_validate(card) for card in live.triggers.cards()]
 
 
@@ -40,7 +40,7 @@ def _cards(live: LiveSession) -> list[TriggerCard]:
 async def list_triggers(request: web.Request) -> web.Response:
     """The session's trigger cards."""
     live = _live(request)
-    return json_response(TriggerList(session_id=live.session.id, triggers=_cards(live)))
+    return json_response(TriggerList(session_id=live.journal.id, triggers=_cards(live)))
 
 
 @routes.get("/api/sessions/{session_id}/entry-points")
@@ -48,7 +48,7 @@ async def list_triggers(request: web.Request) -> web.Response:
 async def entry_points(request: web.Request) -> web.Response:
     """The session's entry points (trigger cards)."""
     live = _live(request)
-    return json_response(EntryPoints(session_id=live.session.id, entry_points=_cards(live)))
+    return json_response(EntryPoints(session_id=live.journal.id, entry_points=_cards(live)))
 
 
 @routes.post("/api/sessions/{session_id}/triggers")

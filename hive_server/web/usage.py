@@ -9,8 +9,8 @@ from hive_server import keys
 from hive_server.models.agent_views import QueenStats
 from hive_server.models.session_query import SessionFilterQuery
 from hive_server.models.usage import SessionStats, UsageSummary
-from hive_server.services.accounting import usage_view
-from hive_server.services.usage import SessionAccount, session_account, usage_of
+from hive_server.services.journal.accounting import usage_view
+from hive_server.services.sessions.usage import SessionAccount, session_account, usage_of
 from hive_server.web.body import json_response, parse_query
 from hive_server.web.openapi import doc
 
@@ -46,7 +46,7 @@ def stats_view(account: SessionAccount) -> SessionStats:
                             last_seq=account.last_seq, uptime_seconds=None, queen=None,
                             workers=usage.workers, subscribers=0, dropped_subscribers=0,
                             colony_id=account.meta.agent_id, usage=usage)
-    session, queen = live.session, live.queen
+    session, queen = live.journal, live.queen
     return SessionStats(
         session_id=session.id, live=True, last_seq=session.last_seq,
         uptime_seconds=round(session.uptime_seconds, 3),

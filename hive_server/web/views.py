@@ -8,11 +8,11 @@ from hive_server.models.agent import AgentManifest, WorkerSpec
 from hive_server.models.agent_views import AgentView, Discover, ValidAgentView, WorkerEntry
 from hive_server.models.responses import ColdSessionView, HistoryRow, LiveSessionView
 from hive_server.models.session import QueenPhase, SessionMeta
-from hive_server.services.agent_folder import AgentEntry
-from hive_server.services.colony import DEFAULT_WORKER
-from hive_server.services.history import AgentOverview, AgentUsage, HistoryEntry
-from hive_server.services.sessions import LiveSession
-from hive_server.services.tools import BUILTIN_TOOL_NAMES
+from hive_server.services.catalog.agent_folder import AgentEntry
+from hive_server.services.runtime.colony import DEFAULT_WORKER
+from hive_server.services.sessions.history import AgentOverview, AgentUsage, HistoryEntry
+from hive_server.services.sessions.manager import Session
+from hive_server.services.tools.base import BUILTIN_TOOL_NAMES
 
 
 def queen_phase(agent_id: str | None) -> QueenPhase:
@@ -20,13 +20,13 @@ def queen_phase(agent_id: str | None) -> QueenPhase:
     return "colony" if agent_id else "independent"
 
 
-def live_session_view(live: LiveSession) -> LiveSessionView:
+def live_session_view(live: Session) -> LiveSessionView:
     return LiveSessionView(**live_session_fields(live))
 
 
-def live_session_fields(live: LiveSession) -> dict[str, object]:
+def live_session_fields(live: Session) -> dict[str, object]:
     """The fields of ``LiveSessionView`` (``LiveSessionDetail`` adds its entry points)."""
-    session, colony = live.session, live.colony
+    session, colony = live.journal, live.colony
     meta = session.meta
     manifest = colony.manifest if colony is not None else None
     return {
@@ -106,7 +106,7 @@ def history_row(entry: HistoryEntry) -> HistoryRow:
     })
 
 
-def _intro(live: LiveSession) -> str:
+def _intro(live: Session) -> str:
     profile = live.queen.profile
     title = f", {profile.title}" if profile.title else ""
     if live.colony is None:

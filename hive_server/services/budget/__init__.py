@@ -1,0 +1,1 @@
+"""Spend limits: the budgets, their limits and the spend ledger."""

@@ -1,0 +1,1 @@
+"""Catalog: agent folders and queen profiles on disk, and the watcher that reloads them."""

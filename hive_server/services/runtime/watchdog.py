@@ -1,0 +1,63 @@
+"""The stale-turn watchdog: a queen turn that goes silent is failed, not left spinning.
+
+One ``TurnWatchdog`` per session (a session part: it starts with the session and its task is
+cancelled and awaited when the session stops). It looks at the session's last turn event
+(``SessionJournal.last_turn_seq``: an event with an execution id) every tenth of
+``stale_seconds`` on the injected clock. While the queen runs a turn, any event of it (the
+queen's text, tool calls and model turns, its workers' steps) is progress; an event that is
+not the turn's (a chat queued meanwhile, a trigger fire) is not. A turn that produced none for ``stale_seconds``
+(measured from when the watchdog saw the last one, so at most a tenth late) is failed by
+``Queen.fail_stale``: ``execution_failed {error_type: "stale"}``, its tool calls and workers
+cancelled, the queen free for the next input. A turn waiting on an ``ask_user`` answer is
+waiting for a person, not stuck: it never goes stale.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from hive_server.core.clock import Clock
+from hive_server.services.journal.journal import SessionJournal
+from hive_server.services.runtime.queen import Queen
+
+log = logging.getLogger(__name__)
+CHECKS_PER_PERIOD = 10
+
+
+class TurnWatchdog:
+    def __init__(self, session: SessionJournal, queen: Queen, clock: Clock, stale_seconds: float):
+        self.session = session
+        self.queen = queen
+        self.clock = clock
+        self.stale_seconds = stale_seconds
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name=f"watchdog:{self.session.id}")
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _run(self) -> None:
+        step = self.stale_seconds / CHECKS_PER_PERIOD
+        seen, since = self.session.last_turn_seq, self.clock.time()
+        while True:
+            await self.clock.sleep_until(min(since + self.stale_seconds,
+                                             self.clock.time() + step))
+            now = self.clock.time()
+            if self.session.last_turn_seq != seen or not self.queen.may_stall:
+                seen, since = self.session.last_turn_seq, now  # progress, or nothing to watch
+            elif now - since >= self.stale_seconds:
+                log.warning("session %s: the queen's turn produced no event for %g s; "
+                            "failing it as stale", self.session.id, now - since)
+                try:
+                    await self.queen.fail_stale(self.stale_seconds)
+                except Exception:  # the watchdog's task boundary: log it, keep watching
+                    log.exception("session %s: failing a stale turn failed", self.session.id)
+                seen, since = self.session.last_turn_seq, self.clock.time()

@@ -1,0 +1,80 @@
+"""Pages of a session's event log (live or cold), as ``/events/history`` serves them.
+
+A backward page (the default) holds the newest ``limit`` events before its cursor: ``before_seq``
+(Hive's ``before_index`` is the same number, since our seqs ascend with the lines) or a byte
+offset (``before_offset``, the ``start_offset`` of the previous page). A forward page
+(``after_seq=N``) holds the oldest ``limit`` events with seq > N; the next one is
+``after_seq=<its last seq>``. Both are ascending. ``types`` keeps only events of those types;
+the page then holds up to ``limit`` events of those types, whatever lies between them.
+
+What the answer's counts mean, with or without filters:
+
+- ``total``: the session's last seq (not a count of events, and not of the matching ones).
+- ``has_more_older``: an older event of the wanted types exists (older than the page's first
+  event; older than the cursor when the page is empty).
+- ``truncated``: the page stopped at ``limit`` with more matching events beyond it in its
+  direction: older ones for a backward page (the same as ``has_more_older``), newer ones up to
+  ``total`` for a forward page.
+
+A live session's page holds only events appended before the request (none being written
+meanwhile): its buffered events are flushed to the log first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from functools import partial
+
+from hive_server.core.eventlog_reader import EventPage, read_forward_page_file, read_page_file
+from hive_server.services.sessions.history import live_or_cold
+from hive_server.services.sessions.manager import SessionManager
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class HistoryCursor:
+    """Where a page starts: at most one of ``before_seq``/``before_offset`` and ``after_seq``
+    (the handler refuses both); ``types``: the event types kept (None: all)."""
+
+    before_seq: int | None = None
+    before_offset: int | None = None
+    after_seq: int | None = None
+    types: frozenset[str] | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class HistoryPage:
+    page: EventPage
+    total: int  # the session's last seq
+    forward: bool = False
+
+    @property
+    def start_index(self) -> int:
+        """The seq of the first event (0 for an empty page): the next page's ``before_index``."""
+        return self.page.first_seq
+
+    @property
+    def has_more_older(self) -> bool:
+        return self.page.more_older
+
+    @property
+    def truncated(self) -> bool:
+        return self.page.more_newer if self.forward else self.page.more_older
+
+
+async def history_page(manager: SessionManager, session_id: str, limit: int,
+                       cursor: HistoryCursor) -> HistoryPage:
+    live = await live_or_cold(manager, session_id)
+    upto: int | None = None
+    if live is not None:
+        upto = live.journal.last_seq
+        await live.journal.log.flush()
+    path = manager.store.path(session_id) / "events.jsonl"
+    if cursor.after_seq is not None:
+        read = partial(read_forward_page_file, path, limit, cursor.after_seq)
+    else:
+        read = partial(read_page_file, path, limit, before_seq=cursor.before_seq,
+                       before_offset=cursor.before_offset)
+    page = await asyncio.to_thread(read, upto_seq=upto, types=cursor.types)
+    return HistoryPage(page, upto if upto is not None else page.last_seq,
+                       forward=cursor.after_seq is not None)

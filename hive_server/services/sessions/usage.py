@@ -1,0 +1,63 @@
+"""The accounting of one session (``GET /api/sessions/{id}/stats``) and of many
+(``GET /api/usage``), live or cold; the numbers come from ``services/journal/accounting.py``."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import Iterable
+
+from hive_server.models.session import SessionMeta
+from hive_server.models.session_query import SessionFilterQuery
+from hive_server.models.usage import UsageTotals
+from hive_server.services.journal.accounting import ColdTotals, merge
+from hive_server.services.sessions.history import live_or_cold
+from hive_server.services.sessions.manager import Session, SessionManager
+
+LOG = "events.jsonl"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class SessionAccount:
+    meta: SessionMeta
+    live: Session | None
+    last_seq: int
+    totals: UsageTotals
+
+
+async def session_account(manager: SessionManager, cold: ColdTotals,
+                          session_id: str) -> SessionAccount:
+    """A session's totals (404 ``session_not_found``, 409 ``session_loading``)."""
+    live = await live_or_cold(manager, session_id)
+    if live is not None:
+        session = live.journal
+        totals = await session.accounting.totals(session.dir / LOG)
+        return SessionAccount(session.meta, live, session.last_seq, totals)
+    meta = await manager.store.read_meta(session_id)
+    folder = manager.store.path(session_id)
+    totals = await asyncio.to_thread(cold.totals, folder, meta.usage)
+    return SessionAccount(meta, None, totals.through_seq, totals)
+
+
+async def usage_of(manager: SessionManager, cold: ColdTotals,
+                   query: SessionFilterQuery) -> tuple[int, UsageTotals]:
+    """How many sessions the history filters select, and their totals summed."""
+    metas = await manager.store.index.matching(query.to_filter())
+    return len(metas), await sessions_usage(manager, cold, metas)
+
+
+async def sessions_usage(manager: SessionManager, cold: ColdTotals,
+                         metas: Iterable[SessionMeta]) -> UsageTotals:
+    """The sum over ``metas`` (live ones from memory, cold ones from meta or their log)."""
+    lives = {live.journal.id: live for live in manager.live()}
+    parts: list[UsageTotals] = []
+    colds: list[SessionMeta] = []
+    for meta in metas:
+        live = lives.get(meta.session_id)
+        if live is None:
+            colds.append(meta)
+        else:
+            parts.append(await live.journal.accounting.totals(live.journal.dir / LOG))
+    folders = [(manager.store.path(meta.session_id), meta.usage) for meta in colds]
+    parts += await asyncio.to_thread(lambda: [cold.totals(*item) for item in folders])
+    return merge(parts)

@@ -1,0 +1,215 @@
+"""Webhook ingress: verify, dedup, record, deliver (or hold in the inbox).
+
+``POST /hooks/{agent_id}/{trigger_id}`` proves itself by the trigger's signature scheme, not
+by the API token. A valid delivery is recorded (dedup store, then the session log or the
+inbox) before the caller answers 202; a repeated delivery id fires nothing, across restarts.
+
+A session may have changed the trigger's config (PATCH), so each live session with the trigger
+active checks the delivery against its own config and gets it only if that check passes. With
+no such session the delivery is checked against the definition the inbox will hand it to.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+import orjson
+
+from hive_server.core.clock import Clock
+from hive_server.errors import Conflict, HiveError, NotFound, Unauthorized, Unavailable
+from hive_server.models.event_data import WebhookRejected
+from hive_server.models.triggers import TriggerSpec, WebhookConfig, parse_triggers_file
+from hive_server.services.catalog.agents import AgentCatalog
+from hive_server.services.sessions.manager import Session, SessionManager
+from hive_server.services.webhooks.signatures import (
+    DeliveryStore,
+    WebhookInbox,
+    check_secret,
+    filter_headers,
+    given_delivery_id,
+    verify_signature,
+)
+
+log = logging.getLogger(__name__)
+GITHUB_MAX_BYTES = 25 * 1024 * 1024
+"""The body limit for a GitHub-signed trigger (GitHub sends up to 25 MB)."""
+BodyReader = Callable[[int], Awaitable[bytes]]
+Refusal = tuple[Session, Unauthorized | Unavailable]
+
+
+@dataclasses.dataclass(slots=True)
+class WebhookIngress:
+    catalog: AgentCatalog
+    sessions: SessionManager
+    store: DeliveryStore
+    inbox: WebhookInbox
+    clock: Clock
+    secret: Callable[[str], str | None]
+    allow_unsigned: bool
+    accepted: int = 0
+    duplicates: int = 0
+
+    def config_for(self, agent_id: str, trigger_id: str) -> WebhookConfig:
+        """The config a delivery is checked against when no live session takes it."""
+        spec = self._find(agent_id, trigger_id)
+        if spec.webhook is None:
+            raise NotFound(f"trigger {trigger_id!r} is not a webhook trigger",
+                           code="trigger_not_found")
+        return spec.webhook
+
+    def configs_for(self, agent_id: str, trigger_id: str) -> list[WebhookConfig]:
+        """Every config a delivery may be checked against (``NotFound`` if none)."""
+        configs = [config for _, config in self._targets(agent_id, trigger_id)]
+        return configs or [self.config_for(agent_id, trigger_id)]
+
+    def _targets(self, agent_id: str,
+                 trigger_id: str) -> list[tuple[Session, WebhookConfig]]:
+        """The live sessions with the trigger active, each with its own config."""
+        return [(live, config) for live in self.sessions.live()
+                if live.colony is not None and live.colony.agent_id == agent_id
+                and (config := live.triggers.webhook_config(trigger_id)) is not None]
+
+    def _find(self, agent_id: str, trigger_id: str) -> TriggerSpec:
+        for live in self.sessions.live():
+            if live.colony is not None and live.colony.agent_id == agent_id:
+                trigger = live.triggers.triggers.get(trigger_id)
+                if trigger is not None:
+                    return trigger.spec
+        entry = self.catalog.get(agent_id)
+        specs, _ = parse_triggers_file(entry.triggers_raw or b"[]")
+        for spec in specs:
+            if spec.id == trigger_id:
+                return spec
+        raise NotFound(f"no trigger {trigger_id!r} for agent {agent_id!r}",
+                       code="trigger_not_found")
+
+    def _verify(self, config: WebhookConfig, headers: Mapping[str, str],
+                body: bytes) -> str | None:
+        if config.signature == "none" and not self.allow_unsigned:
+            raise Unauthorized("unsigned webhooks are accepted only on a loopback listener",
+                               code="invalid_signature")
+        check_secret(config, self.secret)
+        secret = self.secret(config.secret_env) if config.secret_env else None
+        return verify_signature(config, secret, headers, body, self.clock.time())
+
+    def _verify_targets(self, targets: list[tuple[Session, WebhookConfig]],
+                        headers: Mapping[str, str], body: bytes,
+                        ) -> tuple[str | None, list[Session], list[Refusal]]:
+        """The delivery id, the sessions whose config verifies the delivery and those whose
+        config refuses it; when none verifies it, the first refusal (``Unauthorized``, or
+        ``Unavailable`` for an unset secret) is raised."""
+        verdicts: dict[WebhookConfig, str | Unauthorized | Unavailable | None] = {}
+        for _, config in targets:
+            if config not in verdicts:
+                try:
+                    verdicts[config] = self._verify(config, headers, body)
+                except (Unauthorized, Unavailable) as exc:
+                    verdicts[config] = exc
+        refusals = [(live, verdict) for live, config in targets
+                    if isinstance(verdict := verdicts[config], Unauthorized | Unavailable)]
+        if len(refusals) == len(targets):
+            raise refusals[0][1]
+        ids = [v for v in verdicts.values() if isinstance(v, str)]
+        refused = {id(live) for live, _ in refusals}
+        accepted = [live for live, _ in targets if id(live) not in refused]
+        return (ids[0] if ids else None), accepted, refusals
+
+    async def receive(self, agent_id: str, trigger_id: str, headers: Mapping[str, str],
+                      read_body: BodyReader, limit: int) -> dict[str, Any]:
+        """Take one delivery (the body is read through ``read_body``, at most ``limit``
+        bytes, more for a GitHub-signed trigger). A refusal is logged with the agent and the
+        trigger, and stored as ``webhook_rejected`` in each live session with the trigger."""
+        try:
+            return await self._receive(agent_id, trigger_id, headers, read_body, limit)
+        except HiveError as exc:
+            await self._reject(self._having(agent_id, trigger_id), agent_id, trigger_id,
+                               headers, exc)
+            raise
+
+    async def _receive(self, agent_id: str, trigger_id: str, headers: Mapping[str, str],
+                       read_body: BodyReader, limit: int) -> dict[str, Any]:
+        configs = self.configs_for(agent_id, trigger_id)
+        if any(config.signature == "github" for config in configs):
+            limit = max(limit, GITHUB_MAX_BYTES)
+        body = await read_body(limit)
+        targets: list[Session] = []
+        if candidates := self._targets(agent_id, trigger_id):
+            delivery_id, targets, refusals = self._verify_targets(candidates, headers, body)
+            for live, exc in refusals:
+                await self._reject([live], agent_id, trigger_id, headers, exc)
+        else:
+            delivery_id = self._verify(self.config_for(agent_id, trigger_id), headers, body)
+        delivery_id = delivery_id or f"local-{uuid.uuid4().hex}"
+        if not await self.store.record(agent_id, trigger_id, delivery_id):
+            self.duplicates += 1
+            await self._reject(targets, agent_id, trigger_id, headers, Conflict(
+                "this delivery id was taken before; it fires nothing", code="duplicate"))
+            return {"delivery_id": delivery_id, "duplicate": True, "delivered_to": []}
+        self.accepted += 1
+        delivery = {"delivery_id": delivery_id, "agent_id": agent_id,
+                    "received_at": int(self.clock.time() * 1000),
+                    "headers": filter_headers(headers), "payload": _payload(body)}
+        if not targets:
+            return await self._hold(agent_id, trigger_id, delivery)
+        for live in targets:
+            try:
+                await live.triggers.receive_webhook(trigger_id, delivery)
+            except HiveError as exc:  # recorded in that session's log; its queen is busy/going
+                log.warning("webhook %s for session %s not handed to the queen: %s",
+                            delivery_id, live.journal.id, exc)
+        return {"delivery_id": delivery_id, "delivered_to": [live.journal.id for live in targets]}
+
+    async def _hold(self, agent_id: str, trigger_id: str,
+                    delivery: dict[str, Any]) -> dict[str, Any]:
+        """Keep a delivery no live session takes in the inbox (the sessions that have the
+        trigger inactive show it as held)."""
+        delivery_id = delivery["delivery_id"]
+        try:
+            await self.inbox.put(agent_id, trigger_id, delivery)
+        except (Unavailable, OSError) as exc:  # not accepted: let the sender's retry through
+            await self.store.forget(agent_id, trigger_id, delivery_id)
+            raise Unavailable(f"the delivery could not be stored: {exc}",
+                              code="inbox_unavailable") from exc
+        log.info("webhook %s for agent %r trigger %r held: no live session has it active",
+                 delivery_id, agent_id, trigger_id)
+        for live in self._having(agent_id, trigger_id):
+            await live.triggers.webhook_held(trigger_id)
+        for live, _ in self._targets(agent_id, trigger_id):  # one went live meanwhile
+            await live.triggers.take_held(trigger_id)
+        return {"delivery_id": delivery_id, "delivered_to": [], "held": True}
+
+    def _having(self, agent_id: str, trigger_id: str) -> list[Session]:
+        """The live sessions with the agent's trigger, active or not."""
+        return [live for live in self.sessions.live()
+                if live.colony is not None and live.colony.agent_id == agent_id
+                and trigger_id in live.triggers.triggers]
+
+    async def _reject(self, sessions: list[Session], agent_id: str, trigger_id: str,
+                      headers: Mapping[str, str], exc: HiveError) -> None:
+        """Log a refusal (naming the agent and the trigger) and store it in ``sessions``."""
+        names = ", ".join(live.journal.id for live in sessions) or "no live session"
+        log.warning("webhook for agent %r trigger %r rejected (%s: %s); recorded in %s",
+                    agent_id, trigger_id, exc.code, exc.message, names)
+        rejected = WebhookRejected(
+            agent_id=agent_id, trigger_id=trigger_id, reason=exc.code, error=exc.message,
+            delivery_id=given_delivery_id(headers),
+            received_at=int(self.clock.time() * 1000), headers=filter_headers(headers))
+        for live in sessions:
+            try:
+                await live.triggers.webhook_rejected(rejected)
+            except HiveError as error:  # that session is stopping: the refusal stands
+                log.warning("session %s: webhook_rejected not stored: %s", live.journal.id,
+                            error)
+
+
+def _payload(body: bytes) -> Any:
+    if not body:
+        return None
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return body.decode("utf-8", errors="replace")

@@ -1,0 +1,1 @@
+"""Triggers: a session's timer and webhook triggers, their cards, store, schedule and scheduler."""

@@ -1,0 +1,1 @@
+"""Webhooks: signatures, deliveries and the inbox of sessions that are not live."""
