@@ -4,12 +4,12 @@ One ``TurnWatchdog`` per session (a session part: it starts with the session and
 cancelled and awaited when the session stops). It looks at the session's last turn event
 (``SessionJournal.last_turn_seq``: an event with an execution id) every tenth of
 ``stale_seconds`` on the injected clock. While the queen runs a turn, any event of it (the
-queen's text, tool calls and model turns, its workers' steps) is progress; an event that is
-not the turn's (a chat queued meanwhile, a trigger fire) is not. A turn that produced none for ``stale_seconds``
-(measured from when the watchdog saw the last one, so at most a tenth late) is failed by
-``Queen.fail_stale``: ``execution_failed {error_type: "stale"}``, its tool calls and workers
-cancelled, the queen free for the next input. A turn waiting on an ``ask_user`` answer is
-waiting for a person, not stuck: it never goes stale.
+queen's text, tool calls and model turns, its workers' steps) is progress; an event that is not
+the turn's (a chat queued meanwhile, a trigger fire) is not. A turn that produced none for
+``stale_seconds`` (measured from when the watchdog saw the last one, so at most a tenth late)
+is failed by ``Queen.fail_stale``: ``execution_failed {error_type: "stale"}``, its tool calls
+and workers cancelled, the queen free for the next input. A turn waiting on an ``ask_user``
+answer is waiting for a person, not stuck: it never goes stale.
 """
 
 from __future__ import annotations
