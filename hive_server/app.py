@@ -25,7 +25,8 @@ from hive_server.services.sessions.manager import SessionManager, SessionOptions
 from hive_server.services.sessions.queen_sessions import QueenSessions
 from hive_server.services.sessions.webhook_ingress import WebhookIngress
 from hive_server.services.triggers.scheduler import TriggerScheduler
-from hive_server.services.webhooks.signatures import DeliveryStore, WebhookInbox
+from hive_server.services.webhooks.deliveries import DeliveryStore
+from hive_server.services.webhooks.inbox import WebhookInbox
 from hive_server.settings import Settings
 from hive_server.web import (
     colony,

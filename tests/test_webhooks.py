@@ -17,12 +17,9 @@ from standardwebhooks import Webhook
 from hive_server.core.clock import FakeClock
 from hive_server.errors import InvalidInput, Unauthorized, Unavailable
 from hive_server.models.triggers import WebhookConfig
-from hive_server.services.webhooks.signatures import (
-    DeliveryStore,
-    WebhookInbox,
-    filter_headers,
-    verify_signature,
-)
+from hive_server.services.webhooks.deliveries import DeliveryStore
+from hive_server.services.webhooks.inbox import WebhookInbox
+from hive_server.services.webhooks.signatures import filter_headers, verify_signature
 
 NOW = 1_800_000_000
 STANDARD = WebhookConfig(signature="standard", secret_env="HOOK_SECRET")

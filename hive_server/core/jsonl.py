@@ -1,6 +1,6 @@
-"""Small durable JSON-lines files (the webhook dedup store and inbox): append one line with
-fsync, read every object line back (skipping a torn or junk line), take and remove a file.
-Blocking: call them through ``asyncio.to_thread``."""
+"""Small durable JSON-lines files (the webhook dedup store and inbox, held trigger fires):
+append one line with fsync, read every object line back (skipping a torn or junk line), take
+and remove a file. Blocking: call them through ``asyncio.to_thread``."""
 
 from __future__ import annotations
 

@@ -35,7 +35,7 @@ from hive_server.services.sessions.session import Session
 from hive_server.services.sessions.start import SessionOptions, SessionParts
 from hive_server.services.sessions.store import SessionStore
 from hive_server.services.triggers.scheduler import TriggerScheduler
-from hive_server.services.webhooks.signatures import WebhookInbox
+from hive_server.services.webhooks.inbox import WebhookInbox
 
 log = logging.getLogger(__name__)
 NEW_FILES = ("events.jsonl", "meta.json", "triggers.json")  # what a new session's start writes

@@ -28,7 +28,7 @@ from hive_server.services.sessions.session import Session
 from hive_server.services.tools.base import Tool, builtin_tools
 from hive_server.services.triggers.scheduler import TriggerScheduler
 from hive_server.services.triggers.session_triggers import SessionTriggers
-from hive_server.services.webhooks.signatures import WebhookInbox
+from hive_server.services.webhooks.inbox import WebhookInbox
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

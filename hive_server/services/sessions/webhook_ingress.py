@@ -25,9 +25,9 @@ from hive_server.models.event_data import WebhookRejected
 from hive_server.models.triggers import TriggerSpec, WebhookConfig, parse_triggers_file
 from hive_server.services.catalog.agents import AgentCatalog
 from hive_server.services.sessions.manager import Session, SessionManager
+from hive_server.services.webhooks.deliveries import DeliveryStore
+from hive_server.services.webhooks.inbox import WebhookInbox
 from hive_server.services.webhooks.signatures import (
-    DeliveryStore,
-    WebhookInbox,
     check_secret,
     filter_headers,
     given_delivery_id,

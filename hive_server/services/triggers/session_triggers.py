@@ -57,7 +57,8 @@ from hive_server.services.triggers.store import FILENAME as TRIGGERS_FILE
 from hive_server.services.triggers.store import KeptAside, SavedTriggers, TriggerStore
 from hive_server.services.triggers.text import fire_text
 from hive_server.services.triggers.webhook import WebhookTriggers
-from hive_server.services.webhooks.signatures import WebhookInbox, missing_secret
+from hive_server.services.webhooks.inbox import WebhookInbox
+from hive_server.services.webhooks.signatures import missing_secret
 
 log = logging.getLogger(__name__)
 __all__ = ["SessionTriggers", "Trigger"]

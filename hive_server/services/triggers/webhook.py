@@ -12,7 +12,7 @@ from hive_server.models.event_data import TriggerMissed, WebhookReceived, Webhoo
 from hive_server.models.triggers import WebhookConfig
 from hive_server.services.triggers.cards import Trigger
 from hive_server.services.triggers.host import TriggerHost
-from hive_server.services.webhooks.signatures import WebhookInbox
+from hive_server.services.webhooks.inbox import WebhookInbox
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,5 @@
-"""Webhook signature verification, header allow-list, durable dedup and the cold-agent inbox.
+"""Webhook signature verification and the header allow-list (dedup: ``deliveries.py``; the
+cold-agent inbox: ``inbox.py``).
 
 No HTTP framework here: the route hands over the raw body, the headers and the clock time.
 
@@ -27,7 +28,6 @@ raises ``Unauthorized``; no other exception escapes ``verify_signature``.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import hashlib
@@ -36,17 +36,11 @@ import logging
 import re
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from pathlib import Path
 
-import orjson
 from standardwebhooks import Webhook
 
-from hive_server.core.clock import Clock, SystemClock
-from hive_server.core.files import write_atomic
-from hive_server.core.jsonl import append_line, read_records, take_records
-from hive_server.errors import InvalidInput, Unauthorized, Unavailable
-from hive_server.models.held import HeldDelivery, HeldTrigger, HeldWebhooks
-from hive_server.models.triggers import SAFE_ID_RE, WebhookConfig
+from hive_server.errors import Unauthorized, Unavailable
+from hive_server.models.triggers import WebhookConfig
 
 log = logging.getLogger(__name__)
 
@@ -220,169 +214,3 @@ def filter_headers(headers: Mapping[str, str]) -> dict[str, str]:
 
 def _readable(value: str) -> str:
     return value.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
-
-
-def _check_segment(value: str, what: str) -> str:
-    if not isinstance(value, str) or not SAFE_ID_RE.match(value):
-        raise InvalidInput(f"invalid {what}", code="invalid_id")
-    return value
-
-
-def _delivery_key(agent_id: str, trigger_id: str, delivery_id: str) -> str:
-    return hashlib.sha256(orjson.dumps([agent_id, trigger_id, delivery_id])).hexdigest()[:32]
-
-
-class DeliveryStore:
-    """Remembers delivery ids so a repeated delivery is acknowledged once, across restarts.
-
-    One append-only ``deliveries.jsonl`` under ``root`` holds ``{"k": <hash>, "t": <time>}``
-    lines; the key is a SHA-256 of (agent_id, trigger_id, delivery_id), so untrusted ids never
-    reach a path. Ids are kept ``retention_seconds`` (default 7 days, far beyond the 5-minute
-    timestamp tolerance of Standard Webhooks) and at most ``max_entries`` (oldest dropped
-    first). The file is compacted when it holds twice as many lines as live entries.
-    """
-
-    FILENAME = "deliveries.jsonl"
-
-    def __init__(
-        self,
-        root: Path,
-        *,
-        clock: Clock | None = None,
-        retention_seconds: float = 7 * 86400,
-        max_entries: int = 100_000,
-    ):
-        self._path = root / self.FILENAME
-        self._clock = clock or SystemClock()
-        self._retention = retention_seconds
-        self._max_entries = max_entries
-        self._seen: dict[str, float] | None = None
-        self._lines = 0
-        self._lock = asyncio.Lock()
-
-    async def record(self, agent_id: str, trigger_id: str, delivery_id: str) -> bool:
-        """True if the delivery is new (now durably recorded), False for a duplicate."""
-        key = _delivery_key(agent_id, trigger_id, delivery_id)
-        async with self._lock:
-            now = self._clock.time()
-            seen = await self._load(now)
-            self._expire(seen, now)
-            if key in seen:
-                return False
-            line = orjson.dumps({"k": key, "t": now}) + b"\n"
-            await asyncio.to_thread(append_line, self._path, line)
-            seen[key] = now
-            self._lines += 1
-            if self._lines > 2 * len(seen) + 1024:
-                await self._compact(seen)
-            return True
-
-    async def forget(self, agent_id: str, trigger_id: str, delivery_id: str) -> None:
-        """Undo ``record`` for a delivery that could not be accepted after all (so the
-        sender's retry is not mistaken for a duplicate). Durable (a tombstone line)."""
-        key = _delivery_key(agent_id, trigger_id, delivery_id)
-        async with self._lock:
-            seen = await self._load(self._clock.time())
-            if seen.pop(key, None) is None:
-                return
-            line = orjson.dumps({"k": key, "t": self._clock.time(), "forget": True}) + b"\n"
-            await asyncio.to_thread(append_line, self._path, line)
-            self._lines += 1
-
-    async def _load(self, now: float) -> dict[str, float]:
-        if self._seen is not None:
-            return self._seen
-        records, damaged = await asyncio.to_thread(read_records, self._path)
-        seen: dict[str, float] = {}
-        for record in records:
-            key, at = record.get("k"), record.get("t")
-            if isinstance(key, str) and record.get("forget") is True:
-                seen.pop(key, None)
-            elif isinstance(key, str) and isinstance(at, int | float):
-                seen[key] = float(at)
-        self._seen, self._lines = seen, len(records)
-        self._expire(seen, now)
-        if damaged or len(seen) < len(records):
-            await self._compact(seen)
-        return seen
-
-    def _expire(self, seen: dict[str, float], now: float) -> None:
-        cutoff = now - self._retention
-        while seen:
-            oldest = next(iter(seen))
-            if seen[oldest] >= cutoff and len(seen) <= self._max_entries:
-                break
-            del seen[oldest]
-
-    async def _compact(self, seen: dict[str, float]) -> None:
-        data = b"".join(orjson.dumps({"k": k, "t": t}) + b"\n" for k, t in seen.items())
-        await asyncio.to_thread(write_atomic, self._path, data)
-        self._lines = len(seen)
-
-
-class WebhookInbox:
-    """Deliveries for an agent's trigger while no live session has it active.
-
-    ``root/inbox/<agent_id>/<trigger_id>.jsonl``, one delivery per line, fsynced on ``put``.
-    ``take`` returns them in arrival order and deletes the file (durably) before returning,
-    so a hand-over is at most once. A full inbox (``max_bytes``) refuses with ``Unavailable``
-    so the sender retries later.
-    """
-
-    def __init__(self, root: Path, *, max_bytes: int = 16 * 1024 * 1024):
-        self._root = root / "inbox"
-        self._max_bytes = max_bytes
-        self._lock = asyncio.Lock()
-
-    def _path(self, agent_id: str, trigger_id: str) -> Path:
-        agent = _check_segment(agent_id, "agent id")
-        trigger = _check_segment(trigger_id, "trigger id")
-        return self._root / agent / f"{trigger}.jsonl"
-
-    async def put(self, agent_id: str, trigger_id: str, delivery: dict) -> None:
-        path = self._path(agent_id, trigger_id)
-        try:
-            line = orjson.dumps(delivery) + b"\n"
-        except TypeError as exc:
-            raise InvalidInput(f"delivery is not JSON-serialisable: {exc}") from None
-        async with self._lock:
-            stored = await asyncio.to_thread(append_line, path, line, self._max_bytes)
-        if not stored:
-            raise Unavailable("webhook inbox is full", code="inbox_full")
-
-    async def take(self, agent_id: str, trigger_id: str) -> list[dict]:
-        path = self._path(agent_id, trigger_id)
-        async with self._lock:
-            return await asyncio.to_thread(take_records, path)
-
-    async def held(self) -> HeldWebhooks:
-        """Every delivery waiting in the inbox, by agent and trigger (without payloads)."""
-        async with self._lock:
-            found = await asyncio.to_thread(self._scan)
-        held = [_held(agent_id, trigger_id, records) for agent_id, trigger_id, records in found]
-        return HeldWebhooks(held=held, total=sum(h.count for h in held))
-
-    def _scan(self) -> list[tuple[str, str, list[dict]]]:
-        if not self._root.is_dir():
-            return []
-        found = []
-        for folder in sorted(self._root.iterdir()):
-            if not folder.is_dir() or not SAFE_ID_RE.match(folder.name):
-                continue
-            for path in sorted(folder.glob("*.jsonl")):
-                records, _ = read_records(path)
-                if records and SAFE_ID_RE.match(path.stem):
-                    found.append((folder.name, path.stem, records))
-        return found
-
-
-def _held(agent_id: str, trigger_id: str, records: list[dict]) -> HeldTrigger:
-    deliveries = [HeldDelivery(
-        delivery_id=str(r.get("delivery_id") or ""),
-        received_at=r["received_at"] if isinstance(r.get("received_at"), int) else None,
-        headers={str(k): str(v) for k, v in headers.items()})
-        for r in records
-        for headers in [r["headers"] if isinstance(r.get("headers"), dict) else {}]]
-    return HeldTrigger(agent_id=agent_id, trigger_id=trigger_id, count=len(deliveries),
-                       first_received_at=deliveries[0].received_at,
-                       last_received_at=deliveries[-1].received_at, deliveries=deliveries)
