@@ -20,16 +20,18 @@ from pathlib import Path
 
 import pydantic
 
-from hive_server import errors
 from hive_server.core.files import write_atomic
+from hive_server.errors.catalog import (
+    AgentNotFound,
+    AgentPathOutside,
+    ManifestUnreadable,
+    MetadataInvalid,
+)
 from hive_server.models.agent import AgentManifest, is_agent_id
 from hive_server.models.validation import describe_validation_error
-from hive_server.services.tools.base import (
-    BUILTIN_TOOL_NAMES,
-    AgentLoadError,
-    Tool,
-    tools_from_module,
-)
+from hive_server.services.tools.base import AgentLoadError, Tool
+from hive_server.services.tools.builtins import BUILTIN_TOOL_NAMES
+from hive_server.services.tools.plugins import tools_from_module
 
 log = logging.getLogger(__name__)
 
@@ -222,10 +224,9 @@ def _error_entry(folder: Path, error: str, old: AgentEntry | None, now: float,
 
 def _real_folder(folder: Path, root: Path) -> Path:
     if folder.is_symlink() or folder.resolve().parent != root:
-        raise errors.InvalidInput(f"{folder.name!r} is not a real folder inside the agents dir",
-                                  code="agent_path_outside")
+        raise AgentPathOutside(f"{folder.name!r} is not a real folder inside the agents dir")
     if not folder.is_dir():
-        raise errors.NotFound(f"agent {folder.name!r} not found", code="agent_not_found")
+        raise AgentNotFound(folder.name)
     return folder
 
 
@@ -240,15 +241,13 @@ def patch_manifest(folder: Path, root: Path, fields: dict[str, object]) -> None:
     try:
         raw = json.loads(_read_inside(path, root) or b"null")
     except (AgentLoadError, OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise errors.InvalidInput(f"agent.json cannot be read: {exc}",
-                                  code="agent_invalid") from exc
+        raise ManifestUnreadable(f"agent.json cannot be read: {exc}") from exc
     if not isinstance(raw, dict):
-        raise errors.InvalidInput("agent.json is missing or not a JSON object",
-                                  code="agent_invalid")
+        raise ManifestUnreadable("agent.json is missing or not a JSON object")
     merged = {**raw, **fields}
     try:
         AgentManifest.model_validate(merged)
     except pydantic.ValidationError as exc:
         detail = describe_validation_error(exc)
-        raise errors.ValidationFailed(f"invalid metadata: {detail}") from exc
+        raise MetadataInvalid(detail) from exc
     write_atomic(path, (json.dumps(merged, indent=2, ensure_ascii=False) + "\n").encode())

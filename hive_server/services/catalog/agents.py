@@ -27,7 +27,17 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
 from pathlib import Path
 
-from hive_server import errors
+from hive_server.errors.catalog import (
+    AgentAmbiguous,
+    AgentInvalid,
+    AgentNotFound,
+    AgentPathInvalid,
+    AgentPathOutside,
+    AgentRequired,
+    MetadataEmpty,
+    MetadataFieldNotAllowed,
+    ReadmeNotFound,
+)
 from hive_server.models.agent import METADATA_FIELDS, is_agent_id
 from hive_server.services.catalog.agent_folder import (
     AgentEntry,
@@ -86,23 +96,21 @@ class AgentCatalog:
     def get(self, agent_id: str) -> AgentEntry:
         entry = self._entries.get(agent_id)
         if entry is None:
-            raise errors.NotFound(f"agent {agent_id!r} not found", code="agent_not_found")
+            raise AgentNotFound(agent_id)
         return entry
 
     def readme(self, agent_id: str) -> str:
         """The text of the agent folder's README.md (404 ``readme_not_found`` without one)."""
         text = self.get(agent_id).readme
         if text is None:
-            raise errors.NotFound(f"agent {agent_id!r} has no README.md",
-                                  code="readme_not_found")
+            raise ReadmeNotFound(agent_id)
         return text
 
     def get_valid(self, agent_id: str) -> AgentEntry:
         """The entry, which must be loadable (``InvalidInput`` ``agent_invalid`` otherwise)."""
         entry = self.get(agent_id)
         if not entry.is_valid:
-            raise errors.InvalidInput(f"agent {agent_id!r} is invalid: {entry.error}",
-                                      code="agent_invalid")
+            raise AgentInvalid(agent_id, entry.error)
         return entry
 
     def lookup(self, agent_id: str | None, agent_path: str | None) -> AgentEntry:
@@ -111,13 +119,11 @@ class AgentCatalog:
         Exactly one of them: both is ``agent_ambiguous``, neither ``agent_required``.
         """
         if agent_id is not None and agent_path is not None:
-            raise errors.InvalidInput("give agent_id or agent_path, not both",
-                                      code="agent_ambiguous")
+            raise AgentAmbiguous()
         if agent_path is not None:
             agent_id = self.resolve_path(agent_path)  # an empty path: agent_path_invalid
         if not agent_id:
-            raise errors.InvalidInput("agent_id or agent_path is required",
-                                      code="agent_required")
+            raise AgentRequired()
         return self.get(agent_id)
 
     def resolve_path(self, agent_path: str) -> str:
@@ -131,7 +137,7 @@ class AgentCatalog:
         """
         text = agent_path.strip()
         if not text or "\x00" in text:
-            raise errors.InvalidInput("agent_path must not be empty", code="agent_path_invalid")
+            raise AgentPathInvalid()
         root = self.agents_dir.resolve()
         candidate = Path(text)
         if not candidate.is_absolute():
@@ -141,9 +147,8 @@ class AgentCatalog:
             candidate = root.joinpath(*parts)
         folder = candidate.parent.resolve() / candidate.name
         if folder.parent != root or not is_agent_id(folder.name) or folder.is_symlink():
-            raise errors.InvalidInput(
-                f"agent_path {agent_path!r} is not a folder directly inside the agents directory",
-                code="agent_path_outside")
+            raise AgentPathOutside(
+                f"agent_path {agent_path!r} is not a folder directly inside the agents directory")
         return folder.name
 
     def subscribe(self, callback: ChangeCallback) -> Callable[[], None]:
@@ -205,11 +210,9 @@ class AgentCatalog:
         """
         not_allowed = sorted(set(fields) - METADATA_FIELDS)
         if not_allowed:
-            raise errors.InvalidInput(
-                f"fields {not_allowed} cannot be patched; allowed: {sorted(METADATA_FIELDS)}",
-                code="metadata_field_not_allowed")
+            raise MetadataFieldNotAllowed(not_allowed, sorted(METADATA_FIELDS))
         if not fields:
-            raise errors.InvalidInput("no fields to update", code="metadata_empty")
+            raise MetadataEmpty()
         async with self._write_lock:
             folder = self._folder_for_write(agent_id)
             await asyncio.to_thread(patch_manifest, folder, self.agents_dir.resolve(),

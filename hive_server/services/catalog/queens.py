@@ -15,7 +15,7 @@ from pathlib import Path
 import pydantic
 import yaml
 
-from hive_server import errors
+from hive_server.errors.catalog import QueenInvalid, QueenNotFound
 from hive_server.models.queen import DEFAULT_QUEEN, QueenProfile, is_queen_id
 from hive_server.models.validation import describe_validation_error
 
@@ -81,9 +81,8 @@ class QueenRegistry:
             return self.default()
         bad = self._loaded.invalid.get(queen_id)
         if bad is not None:
-            raise errors.InvalidInput(f"queen {queen_id!r} is invalid: {bad.error}",
-                                      code="queen_invalid")
-        raise errors.NotFound(f"queen {queen_id!r} not found", code="queen_not_found")
+            raise QueenInvalid(queen_id, bad.error)
+        raise QueenNotFound(queen_id)
 
 
 def _load_dir(queens_dir: Path) -> _Loaded:

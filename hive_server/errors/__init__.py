@@ -1,7 +1,12 @@
 """Domain errors. Each has a stable ``code``; the web layer maps classes to HTTP statuses.
 
 Nothing here knows about HTTP. Services raise these; one middleware turns them into
-``{"error": message, "code": code}`` with a status chosen by the class.
+``{"error": message, "code": code, **extra}`` with a status chosen by the class.
+
+This module holds the base class and one class per status (its generic code). The named
+errors, each a subclass carrying its own code and message, are grouped by concern:
+``errors.sessions``, ``errors.catalog``, ``errors.triggers`` and ``errors.requests``. A raise
+site names the error (``raise SessionLoading(session_id)``); it never spells a code.
 """
 
 from __future__ import annotations
