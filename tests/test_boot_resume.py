@@ -19,7 +19,7 @@ from hive_server.core.clock import FakeClock
 from hive_server.llm.offline import OfflineClient
 from hive_server.models.session import SessionMeta
 from hive_server.services.sessions.store import SessionFiles, SessionStore
-from hive_server.services.tools.base import builtin_tools
+from hive_server.services.tools.builtins import builtin_tools
 from hive_server.settings import Settings
 from tests.conftest import AUTH, create_session, make_settings
 from tests.queen_support import of_type
@@ -166,8 +166,8 @@ async def test_a_webhook_for_a_session_not_resumed_yet_is_held_and_handed_over(
 
 
 def test_builtin_tool_schemas_are_built_once_and_each_session_keeps_its_workspace(tmp_path):
-    first = builtin_tools(tmp_path / "one", lambda: 0.0)
-    second = builtin_tools(tmp_path / "two", lambda: 86400.0)
+    first = builtin_tools(tmp_path / "one", FakeClock(0.0))
+    second = builtin_tools(tmp_path / "two", FakeClock(86400.0))
     for name in ("get_time", "read_file", "write_file", "list_files"):
         assert first[name].spec is second[name].spec, name
     assert first["get_time"].run is not second["get_time"].run
@@ -176,8 +176,8 @@ def test_builtin_tool_schemas_are_built_once_and_each_session_keeps_its_workspac
 async def test_each_sessions_builtin_tools_use_its_own_workspace_and_clock(tmp_path):
     (tmp_path / "one").mkdir()
     (tmp_path / "two").mkdir()
-    first = builtin_tools(tmp_path / "one", lambda: 0.0)
-    second = builtin_tools(tmp_path / "two", lambda: 86400.0)
+    first = builtin_tools(tmp_path / "one", FakeClock(0.0))
+    second = builtin_tools(tmp_path / "two", FakeClock(86400.0))
     await first["write_file"].run({"path": "x.txt", "content": "one"})
     assert (tmp_path / "one" / "x.txt").read_text() == "one"
     assert not (tmp_path / "two" / "x.txt").exists()

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from hive_server.services.tools.base import tools_from_module
+from hive_server.services.tools.plugins import tools_from_module
 
 ROOT = Path(__file__).resolve().parents[1]
 GOLDEN = json.loads((ROOT / "tests" / "golden" / "example_agent_tools.json").read_text())

@@ -12,7 +12,8 @@ from hive_server.models.queen import DEFAULT_QUEEN, QueenProfile
 from hive_server.models.triggers import parse_triggers_file
 from hive_server.services.catalog.agents import AgentCatalog
 from hive_server.services.catalog.queens import QueenRegistry
-from hive_server.services.tools.base import BUILTIN_TOOL_NAMES, bind_tools
+from hive_server.services.tools.base import bind_tools
+from hive_server.services.tools.builtins import BUILTIN_TOOL_NAMES
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -14,12 +14,9 @@ from typing import Any
 
 import pytest
 
-from hive_server.services.tools.base import (
-    RESULT_MAX_CHARS,
-    ToolError,
-    builtin_tools,
-    tool_from_function,
-)
+from hive_server.core.clock import FakeClock
+from hive_server.services.tools.base import RESULT_MAX_CHARS, ToolError, tool_from_function
+from hive_server.services.tools.builtins import builtin_tools
 
 
 class Unprintable:
@@ -98,7 +95,7 @@ async def test_sync_tools_run_on_the_executor_they_are_given() -> None:
 async def test_write_file_refuses_a_fifo_instead_of_blocking_a_thread(tmp_path: Path) -> None:
     fifo = tmp_path / "pipe"
     os.mkfifo(fifo)
-    write = builtin_tools(tmp_path, lambda: 0.0)["write_file"]
+    write = builtin_tools(tmp_path, FakeClock(0.0))["write_file"]
     try:
         async with asyncio.timeout(2):
             with pytest.raises(ToolError, match="'pipe' is not a regular file"):

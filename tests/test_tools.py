@@ -12,17 +12,16 @@ import pytest
 from pydantic import Field
 
 from hive_server import errors
+from hive_server.core.clock import FakeClock
 from hive_server.services.tools.base import (
-    READ_MAX_BYTES,
-    WRITE_MAX_BYTES,
     AgentLoadError,
     Tool,
     ToolError,
     bind_tools,
-    builtin_tools,
     tool_from_function,
-    tools_from_module,
 )
+from hive_server.services.tools.builtins import READ_MAX_BYTES, WRITE_MAX_BYTES, builtin_tools
+from hive_server.services.tools.plugins import tools_from_module
 
 NOW = 1_800_000_000.0  # 2027-01-15T08:00:00Z
 
@@ -253,7 +252,7 @@ def workspace(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def builtins(workspace: Path) -> dict[str, Tool]:
-    return builtin_tools(workspace, lambda: NOW)
+    return builtin_tools(workspace, FakeClock(NOW))
 
 
 async def test_get_time_uses_the_clock_and_time_zones(builtins: dict[str, Tool]) -> None:
@@ -342,7 +341,7 @@ async def test_file_tool_errors_are_clear(builtins: dict[str, Tool]) -> None:
 
 
 async def test_list_files_on_a_missing_workspace(tmp_path: Path) -> None:
-    tools = builtin_tools(tmp_path / "not-yet", lambda: NOW)
+    tools = builtin_tools(tmp_path / "not-yet", FakeClock(NOW))
     assert await tools["list_files"].run({}) == "(the workspace is empty)"
     await tools["write_file"].run({"path": "first.txt", "content": "1"})
     assert (tmp_path / "not-yet" / "first.txt").read_text() == "1"

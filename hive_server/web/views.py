@@ -12,7 +12,7 @@ from hive_server.services.catalog.agent_folder import AgentEntry
 from hive_server.services.runtime.colony import DEFAULT_WORKER
 from hive_server.services.sessions.history import AgentOverview, AgentUsage, HistoryEntry
 from hive_server.services.sessions.manager import Session
-from hive_server.services.tools.base import BUILTIN_TOOL_NAMES
+from hive_server.services.tools.builtins import BUILTIN_TOOL_NAMES
 
 
 def queen_phase(agent_id: str | None) -> QueenPhase:

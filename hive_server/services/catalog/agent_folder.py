@@ -29,12 +29,9 @@ from hive_server.errors.catalog import (
 )
 from hive_server.models.agent import AgentManifest, is_agent_id
 from hive_server.models.validation import describe_validation_error
-from hive_server.services.tools.base import (
-    BUILTIN_TOOL_NAMES,
-    AgentLoadError,
-    Tool,
-    tools_from_module,
-)
+from hive_server.services.tools.base import AgentLoadError, Tool
+from hive_server.services.tools.builtins import BUILTIN_TOOL_NAMES
+from hive_server.services.tools.plugins import tools_from_module
 
 log = logging.getLogger(__name__)
 

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Callable
-from typing import Any
 
+from hive_server.core.clock import Clock
 from hive_server.errors.catalog import AgentInvalid, UnknownTools
 from hive_server.llm.base import LLMClient, ToolSpec
 from hive_server.models.agent import AgentManifest, WorkerSpec
+from hive_server.models.agent_views import ColonyView
 from hive_server.models.event_data import (
     LlmTextDelta,
     WorkerCompleted,
@@ -29,13 +29,8 @@ from hive_server.services.journal.journal import SessionJournal
 from hive_server.services.runtime.agent_loop import LoopContext, run_agent_loop
 from hive_server.services.runtime.worker_ids import WorkerIds
 from hive_server.services.runtime.worker_runs import WorkerRuns
-from hive_server.services.tools.base import (
-    Tool,
-    ToolError,
-    bind_tools,
-    builtin_tools,
-    tool_from_function,
-)
+from hive_server.services.tools.base import Tool, ToolError, bind_tools, tool_from_function
+from hive_server.services.tools.builtins import builtin_tools
 
 DEFAULT_WORKER = "default"
 
@@ -50,7 +45,7 @@ class WorkerStats:
 
 class Colony:
     def __init__(self, session: SessionJournal, entry: AgentEntry, llm: LLMClient,
-                 clock_now: Callable[[], float], *, ids: WorkerIds,
+                 clock: Clock, *, ids: WorkerIds,
                  model_override: str | None = None):
         if not entry.is_valid or entry.manifest is None:
             raise AgentInvalid(entry.agent_id, entry.error)
@@ -59,7 +54,7 @@ class Colony:
         self.manifest: AgentManifest = entry.manifest
         self.llm = llm
         self.model = model_override or self.manifest.model or session.meta.model
-        self.available = {**builtin_tools(session.workspace, clock_now),
+        self.available = {**builtin_tools(session.workspace, clock),
                           **bind_tools(entry.tools, session.workspace)}
         self.workers = self._worker_specs()
         self._tools = {name: self._select(spec.tools) for name, spec in self.workers.items()}
@@ -67,7 +62,7 @@ class Colony:
         self._ids = ids  # the session's: ids never repeat in its log
         self.stats = WorkerStats()
         self.runs = WorkerRuns()  # for GET .../workers
-        self._now = clock_now
+        self._clock = clock
         self._run_worker_tool = self._build_run_worker_tool()
 
     @property
@@ -126,16 +121,16 @@ class Colony:
         """Run one worker to completion; its failure raises ToolError for the queen."""
         async with self._slots:
             worker_id = self._ids.next(worker)
-            run = self.runs.start(worker_id, worker, task, self._now())
+            run = self.runs.start(worker_id, worker, task, self._clock.time())
             try:
                 result = await self._run(worker_id, worker, task)
             except asyncio.CancelledError:
-                self.runs.finish(run, "cancelled", self._now(), error="cancelled")
+                self.runs.finish(run, "cancelled", self._clock.time(), error="cancelled")
                 raise
             except ToolError as exc:
-                self.runs.finish(run, "failed", self._now(), error=str(exc))
+                self.runs.finish(run, "failed", self._clock.time(), error=str(exc))
                 raise
-            self.runs.finish(run, "completed", self._now(), result=result)
+            self.runs.finish(run, "completed", self._clock.time(), result=result)
             return result
 
     async def _run(self, worker_id: str, worker: str, task: str) -> str:
@@ -174,16 +169,14 @@ class Colony:
         return (spec.system_prompt or self.manifest.system_prompt or
                 f"You are a worker of {self.manifest.name}.") + goal
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "agent_id": self.agent_id, "name": self.manifest.name,
-            "agent_path": str(self.entry.path), "description": self.manifest.description,
-            "goal": self.manifest.goal, "version": self.entry.version,
-            "loaded_at": self.entry.loaded_at, "workers": sorted(self.workers),
-            "tools": sorted(self.available), "max_parallel_workers":
-                self.manifest.max_parallel_workers,
-            "workers_running": self.stats.running,
-        }
+    def view(self) -> ColonyView:
+        return ColonyView(
+            agent_id=self.agent_id, name=self.manifest.name, agent_path=str(self.entry.path),
+            description=self.manifest.description, goal=self.manifest.goal,
+            version=self.entry.version, loaded_at=self.entry.loaded_at,
+            workers=sorted(self.workers), tools=sorted(self.available),
+            max_parallel_workers=self.manifest.max_parallel_workers,
+            workers_running=self.stats.running)
 
 
 def find_agent(catalog: AgentCatalog, agent_id: str | None, agent_path: str | None) -> AgentEntry:

@@ -225,7 +225,7 @@ class SessionManager:
             return await self._load(live, find_agent(self.catalog, agent_id, agent_path))
 
     async def _load(self, live: Session, entry: AgentEntry) -> Colony:
-        colony = Colony(live.journal, entry, self.llm, self.clock.time, ids=live.worker_ids,
+        colony = Colony(live.journal, entry, self.llm, self.clock, ids=live.worker_ids,
                         model_override=self.options.model_override)
         live.colony = colony
         await live.journal.save_meta(agent_id=entry.agent_id, agent_path=str(entry.path))

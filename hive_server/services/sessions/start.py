@@ -25,7 +25,8 @@ from hive_server.services.runtime.queen import Queen
 from hive_server.services.runtime.watchdog import TurnWatchdog
 from hive_server.services.runtime.worker_ids import WorkerIds
 from hive_server.services.sessions.session import Session
-from hive_server.services.tools.base import Tool, builtin_tools
+from hive_server.services.tools.base import Tool
+from hive_server.services.tools.builtins import builtin_tools
 from hive_server.services.triggers.scheduler import TriggerScheduler
 from hive_server.services.triggers.session_triggers import SessionTriggers
 from hive_server.services.webhooks.inbox import WebhookInbox
@@ -90,4 +91,4 @@ class SessionParts:
         return live
 
     def _base_tools(self, session: SessionJournal) -> dict[str, Tool]:
-        return builtin_tools(session.workspace, self.clock.time)
+        return builtin_tools(session.workspace, self.clock)

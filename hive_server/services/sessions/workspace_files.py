@@ -21,7 +21,8 @@ from hive_server.errors import InvalidInput, NotFound
 from hive_server.models.workspace import EntryKind, WorkspaceEntry, WorkspaceListing
 from hive_server.services.sessions.history import live_or_cold
 from hive_server.services.sessions.manager import SessionManager
-from hive_server.services.tools.base import ToolError, confine
+from hive_server.services.tools.base import ToolError
+from hive_server.services.tools.builtins import confine
 
 MAX_ENTRIES = 10_000
 CHUNK_BYTES = 64 * 1024

@@ -1,11 +1,6 @@
-"""Tools the model can call: agent tools from ``tools.py`` and the built-in workspace tools.
-
-Trust model: an agent folder's ``tools.py`` is trusted code. It is imported and runs inside the
-server process with the server's permissions, like a plugin — install only agents you trust.
-Its tools receive arguments the model chose, validated against the function's signature. The
-confinement below (no absolute paths, no ``..``, no symlinks leading out, size caps) protects the
-*built-in* file tools, which the model drives with arbitrary paths; it is not a sandbox for
-agent code.
+"""The tool base: what a tool the model can call is, and how a type-hinted function becomes
+one. Agent tools are loaded from an agent folder's ``tools.py`` by ``plugins.py``; the built-in
+workspace tools are in ``builtins.py``.
 
 A ``Tool`` is a ``ToolSpec`` (what the model sees) plus ``run(args) -> str``. ``run`` raises
 ``ToolError`` for an error result. A function with a ``workspace: Path`` parameter gets the
@@ -19,18 +14,13 @@ import asyncio
 import contextvars
 import dataclasses
 import functools
-import importlib.util
 import inspect
 import logging
-import sys
-import time
 import typing
 from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import Executor
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pydantic
 import pydantic_core
@@ -45,11 +35,8 @@ log = logging.getLogger(__name__)
 RunFn = Callable[[dict[str, Any]], Awaitable[str]]
 
 WORKSPACE_PARAM = "workspace"
-READ_MAX_BYTES = 256 * 1024
-WRITE_MAX_BYTES = 1024 * 1024
-LIST_MAX_ENTRIES = 500
-RESULT_MAX_CHARS = READ_MAX_BYTES + 1024  # longer tool results are cut (read_file's fit)
-BUILTIN_TOOL_NAMES = frozenset({"get_time", "read_file", "write_file", "list_files"})
+RESULT_MAX_CHARS = 257 * 1024
+"""Longer tool results are cut. ``read_file``'s 256 KiB and its truncation note fit."""
 
 
 class ToolError(Exception):
@@ -92,7 +79,7 @@ def bind_tools(tools: Mapping[str, Tool], workspace: Path) -> dict[str, Tool]:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
-class _FunctionCall:
+class FunctionCall:
     """Validates arguments, calls the function, renders the result.
 
     A sync function runs on ``executor`` (the default executor when ``None``): the catalog
@@ -108,7 +95,7 @@ class _FunctionCall:
     workspace: Path | None = None
     executor: Executor | None = None
 
-    def bind(self, workspace: Path) -> _FunctionCall:
+    def bind(self, workspace: Path) -> FunctionCall:
         return dataclasses.replace(self, workspace=workspace)
 
     async def __call__(self, args: dict[str, Any]) -> str:
@@ -175,12 +162,12 @@ def tool_from_function(fn: Callable[..., Any], *, name: str | None = None,
     Raises ``TypeError``/``NameError`` (or pydantic's ``PydanticUserError`` for a type it
     cannot validate) when the function cannot be a tool.
     """
-    spec, call = _spec_and_call(fn, name=name, executor=executor)
+    spec, call = spec_and_call(fn, name=name, executor=executor)
     return Tool(spec, call, call.bind if call.wants_workspace else None)
 
 
-def _spec_and_call(fn: Callable[..., Any], *, name: str | None = None,
-                   executor: Executor | None = None) -> tuple[ToolSpec, _FunctionCall]:
+def spec_and_call(fn: Callable[..., Any], *, name: str | None = None,
+                  executor: Executor | None = None) -> tuple[ToolSpec, FunctionCall]:
     """The function's tool spec (its JSON schema) and the call that validates and runs it."""
     tool_name = name or fn.__name__
     signature = inspect.signature(fn)
@@ -202,186 +189,6 @@ def _spec_and_call(fn: Callable[..., Any], *, name: str | None = None,
         f"{tool_name}_arguments", __config__=pydantic.ConfigDict(extra="forbid"), **fields)
     schema = strip_titles(args_model.model_json_schema())
     spec = ToolSpec(tool_name, summary or f"Run {tool_name}.", schema)
-    call = _FunctionCall(tool_name, fn, args_model, WORKSPACE_PARAM in signature.parameters,
+    call = FunctionCall(tool_name, fn, args_model, WORKSPACE_PARAM in signature.parameters,
                          executor=executor)
     return spec, call
-
-
-def tools_from_module(path: Path, module_name: str, *, source: bytes | None = None,
-                      executor: Executor | None = None) -> dict[str, Tool]:
-    """Load ``tools.py`` at ``path``; every public, hinted function defined in it is a tool.
-
-    ``module_name`` must be unique per agent and version (so a reload runs the new code). The
-    module sits in ``sys.modules`` only while its body runs (so dataclasses and the like can
-    find it) and is removed afterwards. No bytecode cache is written into the agent folder.
-    ``source`` is the file's content when the caller has already read it (the catalog does, so
-    the code that runs is the code its version hash describes). Sync tools run on ``executor``.
-    """
-    module = _load_module(path, module_name, source)
-    tools: dict[str, Tool] = {}
-    for attr, value in vars(module).items():
-        if attr.startswith("_") or not inspect.isfunction(value):
-            continue
-        if value.__module__ != module_name or not value.__annotations__:
-            continue  # imported from elsewhere, or an unhinted helper
-        try:
-            tools[attr] = tool_from_function(value, executor=executor)
-        except (TypeError, NameError, ValueError, pydantic.PydanticUserError) as exc:
-            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            raise AgentLoadError(f"tools.py: function {attr!r}: {reason}") from exc
-    return tools
-
-
-def _load_module(path: Path, module_name: str, source: bytes | None) -> Any:
-    spec = importlib.util.spec_from_file_location(module_name, path)
-    if spec is None:
-        raise AgentLoadError(f"cannot load {path.name} as a Python module")
-    module = importlib.util.module_from_spec(spec)
-    try:
-        text = path.read_bytes() if source is None else source
-        code = compile(text, str(path), "exec", dont_inherit=True)
-    except SyntaxError as exc:
-        raise AgentLoadError(f"tools.py has a syntax error at line {exc.lineno}: {exc.msg}",
-                             extra={"line": exc.lineno}) from exc
-    except (OSError, ValueError) as exc:
-        raise AgentLoadError(f"tools.py cannot be read: {exc}") from exc
-    sys.modules[module_name] = module
-    try:
-        exec(code, module.__dict__)
-    except (Exception, SystemExit) as exc:  # foreign module code: any failure is a load error
-        raise AgentLoadError(f"tools.py failed to import: {type(exc).__name__}: {exc}") from exc
-    finally:
-        sys.modules.pop(module_name, None)
-    return module
-
-
-# ---------------------------------------------------------------- built-in workspace tools
-
-
-def builtin_tools(workspace: Path, clock_now: Callable[[], float]) -> dict[str, Tool]:
-    """``get_time``, ``read_file``, ``write_file``, ``list_files`` for one session workspace
-    (``get_time`` reads ``clock_now``). Their schemas are the ones built once per process."""
-
-    def now_in(timezone: str | None = None) -> str:
-        return iso_time(clock_now(), timezone)
-
-    tools = {}
-    for spec, call in _builtin_prototypes():
-        own = dataclasses.replace(call, fn=now_in) if call.fn is get_time else call.bind(workspace)
-        tools[spec.name] = Tool(spec, own)
-    return tools
-
-
-@functools.cache
-def _builtin_prototypes() -> tuple[tuple[ToolSpec, _FunctionCall], ...]:
-    """Each built-in tool's schema and argument model, built once per process: a pydantic
-    model and its JSON schema per session were a fifth of a boot with many sessions."""
-    return tuple(_spec_and_call(fn) for fn in (get_time, read_file, write_file, list_files))
-
-
-def get_time(timezone: str | None = None) -> str:
-    """Return the current date and time in ISO 8601.
-
-    Args:
-        timezone: IANA time zone name such as "Europe/Berlin"; UTC when omitted.
-    """
-    return iso_time(time.time(), timezone)  # a session's own copy reads the server's clock
-
-
-def iso_time(now: float, timezone: str | None) -> str:
-    if not timezone:
-        return datetime.fromtimestamp(now, UTC).isoformat()
-    try:
-        zone = ZoneInfo(timezone)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise ToolError(f"unknown time zone {timezone!r}; use an IANA name such as "
-                        "'Europe/Berlin'") from exc
-    return datetime.fromtimestamp(now, zone).isoformat()
-
-
-def confine(workspace: Path, path: str) -> Path:
-    """Resolve ``path`` inside ``workspace``; refuse absolute paths, ``..`` and symlink escapes."""
-    if not path.strip():
-        raise ToolError("path must not be empty")
-    candidate = Path(path)
-    if candidate.is_absolute() or path.startswith("~"):
-        raise ToolError(f"absolute paths are not allowed: {path!r}; "
-                        "use a path relative to the workspace")
-    if ".." in candidate.parts:
-        raise ToolError(f"'..' is not allowed in paths: {path!r}")
-    root = workspace.resolve()
-    target = (root / candidate).resolve()
-    if not target.is_relative_to(root):
-        raise ToolError(f"{path!r} leads outside the workspace (through a symlink)")
-    return target
-
-
-def read_file(path: str, *, workspace: Path) -> str:
-    """Read a text file from the session workspace (at most 256 KiB are returned).
-
-    Args:
-        path: File path relative to the workspace, e.g. "notes/today.md".
-    """
-    target = confine(workspace, path)
-    if target.is_dir():
-        raise ToolError(f"{path!r} is a directory; use list_files")
-    if not target.is_file():
-        raise ToolError(f"no such file in the workspace: {path!r}")
-    with target.open("rb") as handle:
-        data = handle.read(READ_MAX_BYTES + 1)
-    text = data[:READ_MAX_BYTES].decode("utf-8", errors="replace")
-    if len(data) > READ_MAX_BYTES:
-        size = target.stat().st_size
-        text += f"\n\n[truncated: showing the first {READ_MAX_BYTES} of {size} bytes]"
-    return text
-
-
-def write_file(path: str, content: str, append: bool = False, *, workspace: Path) -> str:
-    """Write (or append) text to a file in the session workspace; folders are created.
-
-    Args:
-        path: File path relative to the workspace, e.g. "reports/summary.md".
-        content: The text to write (at most 1 MiB per call).
-        append: Add to the end of the file instead of replacing it.
-    """
-    data = content.encode("utf-8")
-    if len(data) > WRITE_MAX_BYTES:
-        raise ToolError(f"content is {len(data)} bytes; the limit is {WRITE_MAX_BYTES} per call")
-    target = confine(workspace, path)
-    if target.is_dir() or target == workspace.resolve():
-        raise ToolError(f"{path!r} is a directory")
-    if target.exists() and not target.is_file():  # a FIFO would block this thread
-        raise ToolError(f"{path!r} is not a regular file")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with target.open("ab" if append else "wb") as handle:
-        handle.write(data)
-    verb = "appended" if append else "wrote"
-    return f"{verb} {len(data)} bytes to {path}"
-
-
-def list_files(path: str = ".", *, workspace: Path) -> str:
-    """List the files and folders of a workspace folder (folders end with "/").
-
-    Args:
-        path: Folder relative to the workspace; the workspace itself when omitted.
-    """
-    target = confine(workspace, path)
-    if not target.exists():
-        if target == workspace.resolve():
-            return "(the workspace is empty)"
-        raise ToolError(f"no such folder in the workspace: {path!r}")
-    if not target.is_dir():
-        raise ToolError(f"{path!r} is a file; use read_file")
-    entries = sorted(target.iterdir(), key=lambda p: p.name)
-    lines = [_describe(entry) for entry in entries[:LIST_MAX_ENTRIES]]
-    if len(entries) > LIST_MAX_ENTRIES:
-        lines.append(f"[{len(entries) - LIST_MAX_ENTRIES} more entries not shown]")
-    return "\n".join(lines) if lines else "(empty folder)"
-
-
-def _describe(entry: Path) -> str:
-    if entry.is_symlink():
-        return f"{entry.name} (symlink)"
-    if entry.is_dir():
-        return f"{entry.name}/"
-    return f"{entry.name} ({entry.stat().st_size} bytes)"
