@@ -14,9 +14,10 @@ from hive_server.models.trigger_events import TriggerOutcome
 
 
 class Response(BaseModel):
-    """A response body; a key the model does not declare is a programming error."""
+    """A response body, frozen once built; a key the model does not declare is a programming
+    error."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", frozen=True)
     OMIT_NONE: ClassVar[bool] = False
     """Leave out keys whose value is None (optional keys of the wire shape)."""
 
@@ -76,6 +77,8 @@ class AgentList(Response):
 
 class Discover(RootModel[dict[str, list[ValidAgentView]]]):
     """``GET /api/discover``: the valid agents by category, categories at the top level."""
+
+    model_config = ConfigDict(frozen=True)
 
 
 class AgentDeleted(Response):
@@ -170,31 +173,35 @@ class WorkerList(Response):
 # -- triggers and webhooks ------------------------------------------------------------------------
 class TriggerCard(Response):
     """A trigger card: the ``trigger_*`` event fields plus ``id`` and ``error``. A
-    triggers.json entry that could not be used has only its id, ``error`` and nulls."""
+    triggers.json entry that could not be used has only its id, ``error`` and the defaults
+    (nulls, inactive, never fired); every key is always sent."""
+
+    model_config = ConfigDict(json_schema_serialization_defaults_required=True)
 
     id: str | None
     trigger_id: str | None
     name: str | None
-    trigger_type: Literal["timer", "webhook"] | None
-    trigger_config: dict[str, JsonValue] | None
-    task: str | None
-    active: bool
-    next_fire_in: float | None = Field(description="seconds; null when not armed")
-    next_fire_at: int | None = Field(description="epoch ms; null when not armed")
-    fire_count: int
-    last_fired_at: int | None = Field(description="epoch ms")
+    trigger_type: Literal["timer", "webhook"] | None = None
+    trigger_config: dict[str, JsonValue] | None = None
+    task: str | None = None
+    active: bool = False
+    next_fire_in: float | None = Field(default=None, description="seconds; null when not armed")
+    next_fire_at: int | None = Field(default=None, description="epoch ms; null when not armed")
+    fire_count: int = 0
+    last_fired_at: int | None = Field(default=None, description="epoch ms")
     source: Literal["folder", "api"]
-    enabled: bool
+    enabled: bool = False
     error: str | None
     last_outcome: TriggerOutcome | None = Field(
+        default=None,
         description="what became of the latest fire or delivery: fired, coalesced (merged "
                     "into the pending input), held (webhook kept in the inbox), rejected "
                     "(webhook refused), failed (the queen could not take it), skipped "
                     "(misfire: skip)")
-    last_outcome_at: int | None = Field(description="epoch ms")
-    last_error: str | None = Field(description="the latest rejection or failure, "
-                                               "'<code>: <message>'")
-    last_error_at: int | None = Field(description="epoch ms")
+    last_outcome_at: int | None = Field(default=None, description="epoch ms")
+    last_error: str | None = Field(default=None, description="the latest rejection or "
+                                   "failure, '<code>: <message>'")
+    last_error_at: int | None = Field(default=None, description="epoch ms")
 
 
 class TriggerList(Response):

@@ -12,15 +12,16 @@ from hive_server.models.agent_views import (
     ColonyList,
     ColonyLoaded,
     ColonyUnloaded,
-    ColonyView,
     Discover,
     ValidAgentView,
 )
 from hive_server.models.api import AgentMetadataBody, DeleteAgentBody, LoadColonyBody
 from hive_server.models.responses import DataTables
+from hive_server.services.sessions.agents import remove_agent, update_agent_metadata
 from hive_server.services.sessions.history import agent_overview
 from hive_server.web.body import json_response, parse_json
 from hive_server.web.openapi import doc
+from hive_server.web.paths import live_session
 from hive_server.web.views import agent_view, discover_view
 
 routes = web.RouteTableDef()
@@ -30,13 +31,11 @@ routes = web.RouteTableDef()
 @doc(LoadColonyBody, status=201, response=ColonyLoaded)
 async def load_colony(request: web.Request) -> web.Response:
     """Load an agent folder into the session as its colony."""
-    manager = request.app[keys.SESSIONS]
-    session_id = request.match_info["session_id"]
-    manager.get(session_id)
+    live = live_session(request)  # 404 before the body is read
     body = await parse_json(request, LoadColonyBody)
-    colony = await manager.load_colony(session_id, body.agent_id, body.agent_path)
-    return json_response(ColonyLoaded(session_id=session_id,
-                                      colony=ColonyView.model_validate(colony.to_dict())),
+    colony = await request.app[keys.SESSIONS].load_colony(live.journal.id, body.agent_id,
+                                                          body.agent_path)
+    return json_response(ColonyLoaded(session_id=live.journal.id, colony=colony.view()),
                          status=201)
 
 
@@ -54,10 +53,9 @@ async def unload_colony(request: web.Request) -> web.Response:
 @doc(response=ColonyList)
 async def colonies(request: web.Request) -> web.Response:
     """The colony loaded in the session, if any."""
-    live = request.app[keys.SESSIONS].get(request.match_info["session_id"])
-    loaded = [live.colony.to_dict()] if live.colony is not None else []
-    return json_response(ColonyList(session_id=live.journal.id, colonies=[
-        ColonyView.model_validate(colony) for colony in loaded]))
+    live = live_session(request)
+    loaded = [live.colony.view()] if live.colony is not None else []
+    return json_response(ColonyList(session_id=live.journal.id, colonies=loaded))
 
 
 @routes.get("/api/discover")
@@ -98,12 +96,8 @@ async def agent_readme(request: web.Request) -> web.Response:
 async def delete_agent(request: web.Request) -> web.Response:
     """Stop the sessions using an agent and delete its folder."""
     body = await parse_json(request, DeleteAgentBody)
-    catalog = request.app[keys.CATALOG]
-    agent_id = catalog.lookup(body.agent_id, body.agent_path).agent_id
-    stopped = await request.app[keys.SESSIONS].stop_agent_sessions(agent_id)
-    await catalog.delete(agent_id)
-    return json_response(AgentDeleted(agent_id=agent_id, deleted=agent_id, purged=True,
-                                      stopped_sessions=stopped))
+    return json_response(await remove_agent(request.app[keys.SESSIONS], body.agent_id,
+                                            body.agent_path))
 
 
 @routes.patch("/api/agents/metadata")
@@ -111,10 +105,8 @@ async def delete_agent(request: web.Request) -> web.Response:
 async def patch_metadata(request: web.Request) -> web.Response:
     """Update an agent's name, description, goal, icon, tags or category."""
     body = await parse_json(request, AgentMetadataBody)
-    agent_id = request.app[keys.CATALOG].lookup(body.agent_id, body.agent_path).agent_id
     fields = body.model_dump(exclude_unset=True, exclude={"agent_id", "agent_path"})
-    entry = await request.app[keys.CATALOG].update_metadata(agent_id, fields)
-    loaded = any(live.colony is not None and live.colony.agent_id == agent_id
-                 for live in request.app[keys.SESSIONS].live())
-    return json_response(agent_view(entry, loaded))
+    agent = await update_agent_metadata(request.app[keys.SESSIONS], body.agent_id,
+                                        body.agent_path, fields)
+    return json_response(agent_view(agent.entry, agent.loaded, agent.usage))
 

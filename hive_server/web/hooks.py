@@ -18,9 +18,8 @@ routes = web.RouteTableDef()
 @doc(status=202, response=WebhookReceipt, also={200: WebhookReceipt})
 async def receive(request: web.Request) -> web.Response:
     """Webhook ingress, verified by the trigger's signature scheme."""
-    result = await request.app[keys.WEBHOOKS].receive(
+    receipt = await request.app[keys.WEBHOOKS].receive(
         request.match_info["agent_id"], request.match_info["trigger_id"],
         dict(request.headers), functools.partial(read_limited, request),
         request.app[keys.SETTINGS].max_body_bytes)
-    receipt = WebhookReceipt.model_validate(result)
     return json_response(receipt, status=200 if receipt.duplicate else 202)

@@ -29,6 +29,7 @@ from hive_server.services.catalog.agents import CatalogChange
 from hive_server.services.sessions.live_feed import live_frame
 from hive_server.web.body import json_response
 from hive_server.web.openapi import doc
+from hive_server.web.paths import live_session
 from hive_server.web.sse import serve_sse
 
 routes = web.RouteTableDef()
@@ -50,7 +51,7 @@ class FeedEnd:
 @doc(response=SessionSnapshot)
 async def snapshot(request: web.Request) -> web.Response:
     """The queen's state now: executing, waiting for the user, tool calls in flight."""
-    live = request.app[keys.SESSIONS].get(request.match_info["session_id"])
+    live = live_session(request)
     return json_response(live.queen.snapshot())
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from hive_server import keys
-from hive_server.errors.sessions import ImagesNotSupported
+from hive_server.errors import InvalidInput
 from hive_server.models.api import ChatBody
 from hive_server.models.responses import (
     Cancelled,
@@ -17,6 +17,7 @@ from hive_server.models.responses import (
 )
 from hive_server.web.body import check_message, json_response, parse_json
 from hive_server.web.openapi import doc
+from hive_server.web.paths import live_session
 
 routes = web.RouteTableDef()
 
@@ -25,11 +26,12 @@ routes = web.RouteTableDef()
 @doc(ChatBody, status=202, response=ChatAccepted)
 async def chat(request: web.Request) -> web.Response:
     """Send the queen a message (queued if she is busy)."""
-    live = request.app[keys.SESSIONS].get(request.match_info["session_id"])
+    live = live_session(request)
     body = await parse_json(request, ChatBody)
     check_message(body.message, request.app[keys.SETTINGS].max_message_chars)
     if body.images:
-        raise ImagesNotSupported()
+        raise InvalidInput("attachments (images, files) are not supported by this server",
+                           code="images_not_supported")
     event, _ = await live.queen.deliver(body.message, shown=body.display_message)
     return json_response(ChatAccepted(status="accepted", delivered=True, seq=event.seq,
                                       queued=live.queen.pending), status=202)
@@ -40,7 +42,7 @@ async def chat(request: web.Request) -> web.Response:
 @doc(response=Cancelled)
 async def cancel(request: web.Request) -> web.Response:
     """Cancel the queen's current turn and its workers (``cancel-queen``: Hive's name)."""
-    live = request.app[keys.SESSIONS].get(request.match_info["session_id"])
+    live = live_session(request)
     cancelled = await live.queen.cancel()
     return json_response(Cancelled(session_id=live.journal.id, cancelled=cancelled))
 
@@ -49,7 +51,7 @@ async def cancel(request: web.Request) -> web.Response:
 @doc(response=QueueDropped)
 async def clear_queue(request: web.Request) -> web.Response:
     """Drop the inputs waiting for the queen (her current turn goes on)."""
-    live = request.app[keys.SESSIONS].get(request.match_info["session_id"])
+    live = live_session(request)
     event = await live.queen.clear_queue()
     return json_response(QueueDropped(session_id=live.journal.id, dropped=event.data["dropped"],
                                       input_seqs=event.data["input_seqs"], seq=event.seq))

@@ -2,17 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from aiohttp import web
 
 from hive_server import keys
-from hive_server.core.eventlog import last_seq_file
-from hive_server.errors import NotFound
-from hive_server.models.agent_views import TriggerCard
 from hive_server.models.api import CreateSessionBody, RenameSessionBody
 from hive_server.models.responses import (
-    LiveSessionDetail,
     LiveSessions,
     LiveSessionView,
     SessionAnswer,
@@ -24,15 +18,11 @@ from hive_server.models.responses import (
 )
 from hive_server.models.session_query import SessionListQuery
 from hive_server.services.sessions.history import agent_sessions, history_page
+from hive_server.services.sessions.lookup import find_session
 from hive_server.services.sessions.patch import patch_session
 from hive_server.web.body import check_message, json_response, parse_json, parse_query
 from hive_server.web.openapi import doc
-from hive_server.web.views import (
-    cold_session_view,
-    history_row,
-    live_session_fields,
-    live_session_view,
-)
+from hive_server.web.views import history_row, live_session_view, session_answer
 
 routes = web.RouteTableDef()
 
@@ -91,19 +81,9 @@ async def delete_history(request: web.Request) -> web.Response:
 @doc(response=SessionAnswer, also={202: SessionLoading})
 async def get_session(request: web.Request) -> web.Response:
     """A live session (with entry points), or a cold one from disk."""
-    manager = request.app[keys.SESSIONS]
-    session_id = request.match_info["session_id"]
-    if manager.is_loading(session_id):
-        return json_response(SessionLoading(session_id=session_id, loading=True), status=202)
-    try:
-        live = manager.get(session_id)
-        cards = [TriggerCard.model_validate(card) for card in live.triggers.cards()]
-        return json_response(LiveSessionDetail(**live_session_fields(live), entry_points=cards))
-    except NotFound:  # a live session's id is valid: only a cold one's is checked (400)
-        path = manager.store.path(session_id)
-        meta = await manager.store.read_meta(session_id)
-    last_seq = await asyncio.to_thread(last_seq_file, path / "events.jsonl")
-    return json_response(cold_session_view(meta, last_seq))
+    found = await find_session(request.app[keys.SESSIONS], request.match_info["session_id"])
+    answer, status = session_answer(found)
+    return json_response(answer, status=status)
 
 
 @routes.delete("/api/sessions/{session_id}")

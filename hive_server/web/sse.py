@@ -20,12 +20,13 @@ from aiohttp_sse import EventSourceResponse
 
 from hive_server import keys
 from hive_server.core.bus import Subscription
-from hive_server.errors.requests import InvalidLastEventId, InvalidTypes
+from hive_server.errors import InvalidInput
 from hive_server.models.api import EventsQuery
 from hive_server.models.events import Event, EventType
 from hive_server.services.sessions.manager import Session
 from hive_server.web.body import int_query, plain_int
 from hive_server.web.openapi import doc
+from hive_server.web.paths import live_session
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
@@ -39,22 +40,22 @@ def _resume_point(request: web.Request) -> int | None:
     if header is not None and header.strip():
         value = plain_int(header.strip())
         if value is None:
-            raise InvalidLastEventId()
+            raise InvalidInput("Last-Event-ID must be a seq (ASCII digits only)",
+                               code="invalid_last_event_id")
         return value
     return int_query(request, "after_seq", None)
 
 
-def types_query(request: web.Request,
-                error: type[InvalidTypes] = InvalidTypes) -> frozenset[str] | None:
+def types_query(request: web.Request, code: str = "invalid_types") -> frozenset[str] | None:
     """``?types=a,b``: the event types wanted (None: all; no names is no filter). An unknown
-    name is a 400 ``error`` naming it."""
+    name is a 400 ``code`` naming it."""
     raw = request.query.get("types", "")
     wanted = frozenset(t.strip() for t in raw.split(",") if t.strip())
     if not wanted:
         return None
     unknown = wanted - {t.value for t in EventType}
     if unknown:
-        raise error(unknown)
+        raise InvalidInput(f"unknown event types: {sorted(unknown)}", code=code)
     return wanted
 
 
@@ -113,7 +114,7 @@ class EventStream:
 @doc(stream=True, query=EventsQuery)
 async def stream_events(request: web.Request) -> web.StreamResponse:
     """The session's events as Server-Sent Events, resumable by seq."""
-    live = request.app[keys.SESSIONS].get(request.match_info["session_id"])
+    live = live_session(request)
     after, types = _resume_point(request), types_query(request)
     settings = request.app[keys.SETTINGS]
     session = live.journal

@@ -15,76 +15,65 @@ from hive_server.models.agent_views import (
 from hive_server.models.api import PatchTriggerBody, RunTriggerBody
 from hive_server.models.held import HeldWebhooks
 from hive_server.models.triggers import TriggerSpec
-from hive_server.services.sessions.manager import Session
-from hive_server.services.triggers.session_triggers import Trigger
 from hive_server.web.body import json_response, parse_json, read_object
 from hive_server.web.openapi import doc
+from hive_server.web.paths import live_session
 
 routes = web.RouteTableDef()
-
-
-def _live(request: web.Request) -> Session:
-    return request.app[keys.SESSIONS].get(request.match_info["session_id"])
-
-
-def _card(live: Session, trigger: Trigger) -> TriggerCard:
-    return TriggerCard.model_validate(live.triggers.card(trigger))
-
-
-def _cards(live: Session) -> list[TriggerCard]:
-    return [TriggerCard.model_validate(card) for card in live.triggers.cards()]
 
 
 @routes.get("/api/sessions/{session_id}/triggers")
 @doc(response=TriggerList)
 async def list_triggers(request: web.Request) -> web.Response:
     """The session's trigger cards."""
-    live = _live(request)
-    return json_response(TriggerList(session_id=live.journal.id, triggers=_cards(live)))
+    live = live_session(request)
+    return json_response(TriggerList(session_id=live.journal.id,
+                                     triggers=live.triggers.cards()))
 
 
 @routes.get("/api/sessions/{session_id}/entry-points")
 @doc(response=EntryPoints)
 async def entry_points(request: web.Request) -> web.Response:
     """The session's entry points (trigger cards)."""
-    live = _live(request)
-    return json_response(EntryPoints(session_id=live.journal.id, entry_points=_cards(live)))
+    live = live_session(request)
+    return json_response(EntryPoints(session_id=live.journal.id,
+                                     entry_points=live.triggers.cards()))
 
 
 @routes.post("/api/sessions/{session_id}/triggers")
 @doc(TriggerSpec, status=201, response=TriggerCard)
 async def create_trigger(request: web.Request) -> web.Response:
     """Create a trigger for this session."""
-    live = _live(request)
+    live = live_session(request)
     trigger = await live.triggers.create(await read_object(request))
-    return json_response(_card(live, trigger), status=201)
+    return json_response(live.triggers.card(trigger), status=201)
 
 
 @routes.get("/api/sessions/{session_id}/triggers/{trigger_id}")
 @doc(response=TriggerCard)
 async def get_trigger(request: web.Request) -> web.Response:
     """One trigger's card (with its last outcome and last error)."""
-    live = _live(request)
-    return json_response(_card(live, live.triggers.get(request.match_info["trigger_id"])))
+    live = live_session(request)
+    return json_response(live.triggers.card_of(request.match_info["trigger_id"]))
 
 
 @routes.patch("/api/sessions/{session_id}/triggers/{trigger_id}")
 @doc(PatchTriggerBody, response=TriggerCard)
 async def patch_trigger(request: web.Request) -> web.Response:
     """Change a trigger's task or config (validated first)."""
-    live = _live(request)
+    live = live_session(request)
     live.triggers.get(request.match_info["trigger_id"])
     body = await parse_json(request, PatchTriggerBody)
     trigger = await live.triggers.update(request.match_info["trigger_id"], body.task,
                                          body.trigger_config)
-    return json_response(_card(live, trigger))
+    return json_response(live.triggers.card(trigger))
 
 
 @routes.delete("/api/sessions/{session_id}/triggers/{trigger_id}")
 @doc(response=TriggerDeleted)
 async def delete_trigger(request: web.Request) -> web.Response:
     """Delete a trigger."""
-    live = _live(request)
+    live = live_session(request)
     trigger_id = request.match_info["trigger_id"]
     await live.triggers.remove(trigger_id)
     return json_response(TriggerDeleted(trigger_id=trigger_id, deleted=True))
@@ -94,31 +83,31 @@ async def delete_trigger(request: web.Request) -> web.Response:
 @doc(response=TriggerCard)
 async def activate(request: web.Request) -> web.Response:
     """Activate a trigger (arms its timer)."""
-    live = _live(request)
+    live = live_session(request)
     trigger = await live.triggers.activate(request.match_info["trigger_id"])
-    return json_response(_card(live, trigger))
+    return json_response(live.triggers.card(trigger))
 
 
 @routes.post("/api/sessions/{session_id}/triggers/{trigger_id}/deactivate")
 @doc(response=TriggerCard)
 async def deactivate(request: web.Request) -> web.Response:
     """Deactivate a trigger (disarms its timer)."""
-    live = _live(request)
+    live = live_session(request)
     trigger = await live.triggers.deactivate(request.match_info["trigger_id"])
-    return json_response(_card(live, trigger))
+    return json_response(live.triggers.card(trigger))
 
 
 @routes.post("/api/sessions/{session_id}/triggers/{trigger_id}/run")
 @doc(RunTriggerBody, status=202, response=TriggerRun)
 async def run(request: web.Request) -> web.Response:
     """Fire a trigger once now; its schedule does not move."""
-    live = _live(request)
+    live = live_session(request)
     trigger_id = request.match_info["trigger_id"]
     live.triggers.get(trigger_id)
     body = await parse_json(request, RunTriggerBody, allow_empty=True)
     seq = await live.triggers.run(trigger_id, body.payload)
     return json_response(TriggerRun(trigger_id=trigger_id, fired=True, seq=seq,
-                                    trigger=_card(live, live.triggers.get(trigger_id))),
+                                    trigger=live.triggers.card_of(trigger_id)),
                          status=202)
 
 

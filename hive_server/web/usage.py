@@ -21,11 +21,9 @@ routes = web.RouteTableDef()
 @doc(response=SessionStats)
 async def stats(request: web.Request) -> web.Response:
     """Counters and accounting (tokens, cost, latency, workers, trigger fires) of a session."""
-    session_id = request.match_info["session_id"]
     account = await session_account(request.app[keys.SESSIONS], request.app[keys.COLD_USAGE],
-                                    session_id)
-    budget = await request.app[keys.BUDGETS].view_of(session_id)
-    return json_response(stats_view(account).model_copy(update={"budget": budget}))
+                                    request.match_info["session_id"])
+    return json_response(stats_view(account))
 
 
 @routes.get("/api/usage")
@@ -45,7 +43,7 @@ def stats_view(account: SessionAccount) -> SessionStats:
         return SessionStats(session_id=account.meta.session_id, live=False,
                             last_seq=account.last_seq, uptime_seconds=None, queen=None,
                             workers=usage.workers, subscribers=0, dropped_subscribers=0,
-                            colony_id=account.meta.agent_id, usage=usage)
+                            colony_id=account.meta.agent_id, usage=usage, budget=account.budget)
     session, queen = live.journal, live.queen
     return SessionStats(
         session_id=session.id, live=True, last_seq=session.last_seq,
@@ -53,4 +51,5 @@ def stats_view(account: SessionAccount) -> SessionStats:
         queen=QueenStats(busy=queen.busy, queued=queen.pending, executions=queen.executions),
         workers=usage.workers, subscribers=session.bus.subscriber_count,
         dropped_subscribers=session.bus.dropped_subscribers,
-        colony_id=live.colony.agent_id if live.colony else None, usage=usage)
+        colony_id=live.colony.agent_id if live.colony else None, usage=usage,
+        budget=account.budget)

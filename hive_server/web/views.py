@@ -3,14 +3,28 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from hive_server.models.agent import AgentManifest, WorkerSpec
-from hive_server.models.agent_views import AgentView, Discover, ValidAgentView, WorkerEntry
-from hive_server.models.responses import ColdSessionView, HistoryRow, LiveSessionView
+from hive_server.models.agent_views import (
+    AgentView,
+    Discover,
+    Response,
+    ValidAgentView,
+    WorkerEntry,
+)
+from hive_server.models.responses import (
+    ColdSessionView,
+    HistoryRow,
+    LiveSessionDetail,
+    LiveSessionView,
+    SessionLoading,
+)
 from hive_server.models.session import QueenPhase, SessionMeta
 from hive_server.services.catalog.agent_folder import AgentEntry
 from hive_server.services.runtime.colony import DEFAULT_WORKER
 from hive_server.services.sessions.history import AgentOverview, AgentUsage, HistoryEntry
+from hive_server.services.sessions.lookup import ColdSession, LoadingSession
 from hive_server.services.sessions.manager import Session
 from hive_server.services.tools.builtins import BUILTIN_TOOL_NAMES
 
@@ -21,89 +35,70 @@ def queen_phase(agent_id: str | None) -> QueenPhase:
 
 
 def live_session_view(live: Session) -> LiveSessionView:
-    return LiveSessionView(**live_session_fields(live))
+    return _live(LiveSessionView, live)
 
 
-def live_session_fields(live: Session) -> dict[str, object]:
-    """The fields of ``LiveSessionView`` (``LiveSessionDetail`` adds its entry points)."""
+def session_answer(found: Session | ColdSession | LoadingSession) -> tuple[Response, int]:
+    """``GET /api/sessions/{id}``: a live session with its entry points (trigger cards), the
+    one on disk, or 202 while it loads."""
+    if isinstance(found, LoadingSession):
+        return SessionLoading(session_id=found.session_id, loading=True), 202
+    if isinstance(found, ColdSession):
+        return _on_disk(ColdSessionView, found.meta, found.last_seq,
+                        created_at=found.meta.created_at, live=False, cold=True), 200
+    return _live(LiveSessionDetail, found, entry_points=found.triggers.cards()), 200
+
+
+L = TypeVar("L", bound=LiveSessionView)
+D = TypeVar("D", bound=ColdSessionView | HistoryRow)
+
+
+def _live(shape: type[L], live: Session, **more: object) -> L:
+    """A live session's view (``more``: the fields a detail adds)."""
     session, colony = live.journal, live.colony
     meta = session.meta
     manifest = colony.manifest if colony is not None else None
-    return {
-        "session_id": session.id,
-        "colony_id": colony.agent_id if colony else None,
-        "colony_name": manifest.name if manifest else None,
-        "has_worker": colony is not None,
-        "agent_path": meta.agent_path or "",  # Hive's UI calls .endsWith on it: never null
-        "description": manifest.description if manifest else "",
-        "goal": manifest.goal if manifest else "",
-        "node_count": len(colony.workers) if colony else 0,
-        "loaded_at": session.loaded_at,
-        "uptime_seconds": round(session.uptime_seconds, 3),
-        "intro_message": _intro(live),
-        "queen_phase": queen_phase(colony.agent_id if colony else None),
-        "queen_id": meta.queen_id,
-        "queen_name": meta.queen_name,
-        "colony_spawned": False,
-        "spawned_colony_id": None,
-        "model": meta.model,
-        "last_seq": session.last_seq,
-        "created_at": meta.created_at,
-        "title": meta.title,
-        "status": meta.status,
-        "last_error": meta.last_error,
-        "last_active_at": meta.active_iso,
-        "last_message": meta.last_message,
-        "message_count": meta.message_count,
-        "live": True,
-        "cold": False,
-        "warnings": [w.model_dump(mode="json") for w in meta.warnings],
-    }
+    return shape(
+        session_id=session.id,
+        colony_id=colony.agent_id if colony else None,
+        colony_name=manifest.name if manifest else None,
+        has_worker=colony is not None,
+        agent_path=meta.agent_path or "",  # Hive's UI calls .endsWith on it: never null
+        description=manifest.description if manifest else "",
+        goal=manifest.goal if manifest else "",
+        node_count=len(colony.workers) if colony else 0,
+        loaded_at=session.loaded_at,
+        uptime_seconds=round(session.uptime_seconds, 3),
+        intro_message=_intro(live),
+        queen_phase=queen_phase(colony.agent_id if colony else None),
+        queen_id=meta.queen_id, queen_name=meta.queen_name,
+        colony_spawned=False, spawned_colony_id=None,
+        model=meta.model, last_seq=session.last_seq, created_at=meta.created_at,
+        title=meta.title, status=meta.status, last_error=meta.last_error,
+        last_active_at=meta.active_iso, last_message=meta.last_message,
+        message_count=meta.message_count, live=True, cold=False, warnings=meta.warnings,
+        **more)
 
 
-def _cold_fields(meta: SessionMeta, last_seq: int) -> dict[str, object]:
-    return {
-        "session_id": meta.session_id,
-        "colony_id": meta.agent_id,
-        "agent_path": meta.agent_path or "",
-        "queen_id": meta.queen_id,
-        "queen_name": meta.queen_name,
-        "queen_phase": queen_phase(meta.agent_id),
-        "colony_spawned": False,
-        "spawned_colony_id": None,
-        "model": meta.model,
-        "status": meta.status,
-        "last_error": meta.last_error,
-        "first_message": meta.first_message,
-        "created_at": meta.created_at,
-        "updated_at": meta.updated_at,
-        "stopped_at": meta.stopped_at,
-        "last_seq": last_seq,
-        "title": meta.title,
-        "live": False,
-        "cold": True,
-        "warnings": [w.model_dump(mode="json") for w in meta.warnings],
-        "handoff": meta.handoff,
-    }
-
-
-def cold_session_view(meta: SessionMeta, last_seq: int) -> ColdSessionView:
-    return ColdSessionView(**_cold_fields(meta, last_seq))
+def _on_disk(shape: type[D], meta: SessionMeta, last_seq: int, **more: object) -> D:
+    """A session's view from its ``meta.json`` (``more``: the fields of the cold view or of
+    the history row)."""
+    return shape(
+        session_id=meta.session_id, colony_id=meta.agent_id, agent_path=meta.agent_path or "",
+        queen_id=meta.queen_id, queen_name=meta.queen_name,
+        queen_phase=queen_phase(meta.agent_id), colony_spawned=False, spawned_colony_id=None,
+        model=meta.model, status=meta.status, last_error=meta.last_error,
+        first_message=meta.first_message, updated_at=meta.updated_at,
+        stopped_at=meta.stopped_at, last_seq=last_seq, title=meta.title,
+        warnings=meta.warnings, handoff=meta.handoff, **more)
 
 
 def history_row(entry: HistoryEntry) -> HistoryRow:
     """A row of ``GET /api/sessions/history``: times in epoch seconds, as Hive's UI reads."""
-    return HistoryRow(**{
-        **_cold_fields(entry.meta, entry.last_seq),
-        "created_at": entry.created_at,
-        "last_active_at": entry.last_active_at,
-        "last_message": entry.meta.last_message,
-        "has_messages": entry.has_messages,
-        "message_count": entry.meta.message_count,
-        "agent_name": None,
-        "live": entry.live,
-        "cold": not entry.live,
-    })
+    return _on_disk(HistoryRow, entry.meta, entry.last_seq, created_at=entry.created_at,
+                    last_active_at=entry.last_active_at, last_message=entry.meta.last_message,
+                    has_messages=entry.has_messages, message_count=entry.meta.message_count,
+                    agent_name=None, live=entry.live, cold=not entry.live)
 
 
 def _intro(live: Session) -> str:
@@ -120,24 +115,31 @@ def agent_view(entry: AgentEntry, loaded: bool, usage: AgentUsage | None = None,
     the base keys and its ``error``. ``queen_name``: the queen a new session of the colony
     gets (Hive's UI labels the colony's replies with it before a session exists)."""
     manifest, usage = entry.manifest, usage or AgentUsage()
-    base: dict[str, object] = {
-        "agent_id": entry.agent_id, "path": str(entry.path), "is_loaded": loaded,
-        "version": entry.version, "valid": entry.is_valid, "error": entry.error,
-        "has_triggers": entry.triggers_raw is not None, "has_readme": entry.readme is not None,
-        "session_count": usage.session_count, "run_count": usage.run_count,
-        "last_active": _iso(usage.last_active), "created_at": None,
-    }
     if manifest is None:
-        return AgentView(**base)
+        return _agent(AgentView, entry, loaded, usage)
     worker_names = sorted({DEFAULT_WORKER, *manifest.workers})
-    return ValidAgentView(**base, **{"name": manifest.name, "description": manifest.description,
-            "goal": manifest.goal, "category": manifest.category, "tags": manifest.tags,
-            "icon": manifest.icon, "model": manifest.model,
-            "tool_count": len(entry.worker_tool_names()),
-            "node_count": len(worker_names), "worker_count": len(worker_names),
-            "worker_names": worker_names,
-            "workers": _worker_entries(entry, manifest, worker_names, queen_name),
-            "tools": sorted(entry.tools)})
+    return _agent(ValidAgentView, entry, loaded, usage, name=manifest.name,
+                  description=manifest.description, goal=manifest.goal,
+                  category=manifest.category, tags=manifest.tags, icon=manifest.icon,
+                  model=manifest.model, tool_count=len(entry.worker_tool_names()),
+                  node_count=len(worker_names), worker_count=len(worker_names),
+                  worker_names=worker_names,
+                  workers=_worker_entries(entry, manifest, worker_names, queen_name),
+                  tools=sorted(entry.tools))
+
+
+A = TypeVar("A", bound=AgentView)
+
+
+def _agent(shape: type[A], entry: AgentEntry, loaded: bool, usage: AgentUsage,
+           **more: object) -> A:
+    """An agent folder's view: the keys of any folder (``more``: a valid one's)."""
+    return shape(agent_id=entry.agent_id, path=str(entry.path), is_loaded=loaded,
+                 version=entry.version, valid=entry.is_valid, error=entry.error,
+                 has_triggers=entry.triggers_raw is not None,
+                 has_readme=entry.readme is not None, session_count=usage.session_count,
+                 run_count=usage.run_count, last_active=_iso(usage.last_active),
+                 created_at=None, **more)
 
 
 def _worker_entries(entry: AgentEntry, manifest: AgentManifest, names: list[str],

@@ -14,6 +14,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
+from hive_server.models.agent_views import TriggerCard
 from hive_server.models.event_data import (
     ClientInputReceived,
     ClientInputRequested,
@@ -158,12 +159,12 @@ _ANY_STREAM = frozenset({EventType.TOOL_CALL_COMPLETED, EventType.WORKER_FAILED,
 
 
 class _Cards(Protocol):
-    def cards(self) -> list[dict[str, Any]]: ...
+    def cards(self) -> list[TriggerCard]: ...
 
 
 def armed_triggers(triggers: _Cards) -> list[HandoffTrigger]:
     """The active triggers among a session's trigger cards, with their next fire."""
-    return [HandoffTrigger(trigger_id=card["trigger_id"], name=card["name"],
-                           trigger_type=card["trigger_type"], next_fire_at=card["next_fire_at"],
-                           task=preview(card["task"]))
-            for card in triggers.cards() if card["active"] and card["trigger_type"] is not None]
+    return [HandoffTrigger(trigger_id=card.trigger_id, name=card.name,
+                           trigger_type=card.trigger_type, next_fire_at=card.next_fire_at,
+                           task=preview(card.task))
+            for card in triggers.cards() if card.active and card.trigger_type is not None]

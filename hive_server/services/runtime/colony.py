@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from typing import Any
 
 from hive_server.core.clock import Clock
 from hive_server.errors.catalog import AgentInvalid, UnknownTools
 from hive_server.llm.base import LLMClient, ToolSpec
 from hive_server.models.agent import AgentManifest, WorkerSpec
+from hive_server.models.agent_views import ColonyView
 from hive_server.models.event_data import (
     LlmTextDelta,
     WorkerCompleted,
@@ -169,16 +169,14 @@ class Colony:
         return (spec.system_prompt or self.manifest.system_prompt or
                 f"You are a worker of {self.manifest.name}.") + goal
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "agent_id": self.agent_id, "name": self.manifest.name,
-            "agent_path": str(self.entry.path), "description": self.manifest.description,
-            "goal": self.manifest.goal, "version": self.entry.version,
-            "loaded_at": self.entry.loaded_at, "workers": sorted(self.workers),
-            "tools": sorted(self.available), "max_parallel_workers":
-                self.manifest.max_parallel_workers,
-            "workers_running": self.stats.running,
-        }
+    def view(self) -> ColonyView:
+        return ColonyView(
+            agent_id=self.agent_id, name=self.manifest.name, agent_path=str(self.entry.path),
+            description=self.manifest.description, goal=self.manifest.goal,
+            version=self.entry.version, loaded_at=self.entry.loaded_at,
+            workers=sorted(self.workers), tools=sorted(self.available),
+            max_parallel_workers=self.manifest.max_parallel_workers,
+            workers_running=self.stats.running)
 
 
 def find_agent(catalog: AgentCatalog, agent_id: str | None, agent_path: str | None) -> AgentEntry:

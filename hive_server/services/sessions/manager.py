@@ -72,6 +72,11 @@ class SessionManager:
     def live(self) -> list[Session]:
         return list(self._live.values())
 
+    def running(self, agent_id: str) -> list[Session]:
+        """The live sessions that have the agent ``agent_id`` loaded as their colony."""
+        return [live for live in self._live.values()
+                if live.colony is not None and live.colony.agent_id == agent_id]
+
     def get(self, session_id: str) -> Session:
         """The live session, or NotFound (Conflict with loading=True while it is starting)."""
         if session_id in self._live:
@@ -264,8 +269,7 @@ class SessionManager:
 
     async def stop_agent_sessions(self, agent_id: str) -> list[str]:
         """Stop every live session that has ``agent_id`` loaded (before deleting the agent)."""
-        ids = [live.journal.id for live in self.live()
-               if live.colony is not None and live.colony.agent_id == agent_id]
+        ids = [live.journal.id for live in self.running(agent_id)]
         for session_id in ids:
             with contextlib.suppress(NotFound):  # stopped by someone else meanwhile
                 await self.stop(session_id, reason="agent_deleted")

@@ -7,6 +7,7 @@ import asyncio
 import dataclasses
 from collections.abc import Iterable
 
+from hive_server.models.budget import BudgetView
 from hive_server.models.session import SessionMeta
 from hive_server.models.session_query import SessionFilterQuery
 from hive_server.models.usage import UsageTotals
@@ -23,16 +24,19 @@ class SessionAccount:
     live: Session | None
     last_seq: int
     totals: UsageTotals
+    budget: BudgetView | None = None  # a live session's spend limits now
 
 
 async def session_account(manager: SessionManager, cold: ColdTotals,
                           session_id: str) -> SessionAccount:
-    """A session's totals (404 ``session_not_found``, 409 ``session_loading``)."""
+    """A session's totals, and its spend limits when live (404 ``session_not_found``, 409
+    ``session_loading``)."""
     live = await live_or_cold(manager, session_id)
     if live is not None:
         session = live.journal
         totals = await session.accounting.totals(session.dir / LOG)
-        return SessionAccount(session.meta, live, session.last_seq, totals)
+        return SessionAccount(session.meta, live, session.last_seq, totals,
+                              await manager.budgets.view_of(session_id))
     meta = await manager.store.read_meta(session_id)
     folder = manager.store.path(session_id)
     totals = await asyncio.to_thread(cold.totals, folder, meta.usage)

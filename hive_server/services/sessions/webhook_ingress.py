@@ -21,6 +21,7 @@ import orjson
 
 from hive_server.core.clock import Clock
 from hive_server.errors import Conflict, HiveError, NotFound, Unauthorized, Unavailable
+from hive_server.models.agent_views import WebhookReceipt
 from hive_server.models.event_data import WebhookRejected
 from hive_server.models.triggers import TriggerSpec, WebhookConfig, parse_triggers_file
 from hive_server.services.catalog.agents import AgentCatalog
@@ -69,16 +70,13 @@ class WebhookIngress:
     def _targets(self, agent_id: str,
                  trigger_id: str) -> list[tuple[Session, WebhookConfig]]:
         """The live sessions with the trigger active, each with its own config."""
-        return [(live, config) for live in self.sessions.live()
-                if live.colony is not None and live.colony.agent_id == agent_id
-                and (config := live.triggers.webhook_config(trigger_id)) is not None]
+        return [(live, config) for live in self.sessions.running(agent_id)
+                if (config := live.triggers.webhook_config(trigger_id)) is not None]
 
     def _find(self, agent_id: str, trigger_id: str) -> TriggerSpec:
-        for live in self.sessions.live():
-            if live.colony is not None and live.colony.agent_id == agent_id:
-                trigger = live.triggers.triggers.get(trigger_id)
-                if trigger is not None:
-                    return trigger.spec
+        for live in self.sessions.running(agent_id):
+            if (spec := live.triggers.spec(trigger_id)) is not None:
+                return spec
         entry = self.catalog.get(agent_id)
         specs, _ = parse_triggers_file(entry.triggers_raw or b"[]")
         for spec in specs:
@@ -119,7 +117,7 @@ class WebhookIngress:
         return (ids[0] if ids else None), accepted, refusals
 
     async def receive(self, agent_id: str, trigger_id: str, headers: Mapping[str, str],
-                      read_body: BodyReader, limit: int) -> dict[str, Any]:
+                      read_body: BodyReader, limit: int) -> WebhookReceipt:
         """Take one delivery (the body is read through ``read_body``, at most ``limit``
         bytes, more for a GitHub-signed trigger). A refusal is logged with the agent and the
         trigger, and stored as ``webhook_rejected`` in each live session with the trigger."""
@@ -131,7 +129,7 @@ class WebhookIngress:
             raise
 
     async def _receive(self, agent_id: str, trigger_id: str, headers: Mapping[str, str],
-                       read_body: BodyReader, limit: int) -> dict[str, Any]:
+                       read_body: BodyReader, limit: int) -> WebhookReceipt:
         configs = self.configs_for(agent_id, trigger_id)
         if any(config.signature == "github" for config in configs):
             limit = max(limit, GITHUB_MAX_BYTES)
@@ -148,7 +146,7 @@ class WebhookIngress:
             self.duplicates += 1
             await self._reject(targets, agent_id, trigger_id, headers, Conflict(
                 "this delivery id was taken before; it fires nothing", code="duplicate"))
-            return {"delivery_id": delivery_id, "duplicate": True, "delivered_to": []}
+            return WebhookReceipt(delivery_id=delivery_id, delivered_to=[], duplicate=True)
         self.accepted += 1
         delivery = {"delivery_id": delivery_id, "agent_id": agent_id,
                     "received_at": int(self.clock.time() * 1000),
@@ -161,10 +159,11 @@ class WebhookIngress:
             except HiveError as exc:  # recorded in that session's log; its queen is busy/going
                 log.warning("webhook %s for session %s not handed to the queen: %s",
                             delivery_id, live.journal.id, exc)
-        return {"delivery_id": delivery_id, "delivered_to": [live.journal.id for live in targets]}
+        return WebhookReceipt(delivery_id=delivery_id,
+                              delivered_to=[live.journal.id for live in targets])
 
     async def _hold(self, agent_id: str, trigger_id: str,
-                    delivery: dict[str, Any]) -> dict[str, Any]:
+                    delivery: dict[str, Any]) -> WebhookReceipt:
         """Keep a delivery no live session takes in the inbox (the sessions that have the
         trigger inactive show it as held)."""
         delivery_id = delivery["delivery_id"]
@@ -180,13 +179,12 @@ class WebhookIngress:
             await live.triggers.webhook_held(trigger_id)
         for live, _ in self._targets(agent_id, trigger_id):  # one went live meanwhile
             await live.triggers.take_held(trigger_id)
-        return {"delivery_id": delivery_id, "delivered_to": [], "held": True}
+        return WebhookReceipt(delivery_id=delivery_id, delivered_to=[], held=True)
 
     def _having(self, agent_id: str, trigger_id: str) -> list[Session]:
         """The live sessions with the agent's trigger, active or not."""
-        return [live for live in self.sessions.live()
-                if live.colony is not None and live.colony.agent_id == agent_id
-                and trigger_id in live.triggers.triggers]
+        return [live for live in self.sessions.running(agent_id)
+                if live.triggers.spec(trigger_id) is not None]
 
     async def _reject(self, sessions: list[Session], agent_id: str, trigger_id: str,
                       headers: Mapping[str, str], exc: HiveError) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Literal
 
+from hive_server.models.agent_views import TriggerCard
 from hive_server.models.triggers import TriggerProblem, TriggerSpec, TriggerState
 
 Source = Literal["folder", "api"]
@@ -41,10 +42,14 @@ def outcome_fields(state: TriggerState) -> dict[str, Any]:
             "last_error": state.last_error, "last_error_at": _ms(state.last_error_at)}
 
 
-def problem_card(problem: TriggerProblem) -> dict[str, Any]:
-    """The card of a triggers.json entry that could not be used: its id, error and nulls."""
-    return {"id": problem.trigger_id, "trigger_id": problem.trigger_id,
-            "name": problem.trigger_id, "error": problem.error, "active": False,
-            "source": "folder", "trigger_type": None, "trigger_config": None, "task": None,
-            "next_fire_in": None, "next_fire_at": None, "fire_count": 0,
-            "last_fired_at": None, "enabled": False, **outcome_fields(TriggerState())}
+def trigger_card(fields: dict[str, Any], error: str | None, state: TriggerState) -> TriggerCard:
+    """A trigger's card: its event fields (``card_fields``) plus ``id`` (our older name of
+    ``trigger_id``), ``error`` (why it cannot work as defined) and its last outcome."""
+    return TriggerCard(id=fields["trigger_id"], **fields, error=error, **outcome_fields(state))
+
+
+def problem_card(problem: TriggerProblem) -> TriggerCard:
+    """The card of a triggers.json entry that could not be used: its id and error; every
+    other key has the card model's default (null, inactive, never fired)."""
+    return TriggerCard(id=problem.trigger_id, trigger_id=problem.trigger_id,
+                       name=problem.trigger_id, source="folder", error=problem.error)

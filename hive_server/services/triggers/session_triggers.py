@@ -25,6 +25,7 @@ from typing import Any
 
 from hive_server.core.clock import Clock
 from hive_server.errors import Conflict, HiveError, InvalidInput, NotFound, Unavailable
+from hive_server.models.agent_views import TriggerCard
 from hive_server.models.event_data import (
     TriggerActivated,
     TriggerAvailable,
@@ -48,8 +49,8 @@ from hive_server.services.triggers.cards import (
     Source,
     Trigger,
     card_fields,
-    outcome_fields,
     problem_card,
+    trigger_card,
 )
 from hive_server.services.triggers.hold import HeldFires
 from hive_server.services.triggers.scheduler import FireInfo, MissedInfo, TriggerScheduler
@@ -171,6 +172,12 @@ class SessionTriggers(WebhookTriggers, HeldFires):
         if trigger is None:
             raise NotFound(f"trigger {trigger_id!r} not found", code="trigger_not_found")
         return trigger
+
+    def spec(self, trigger_id: str) -> TriggerSpec | None:
+        """The definition of this session's trigger ``trigger_id``, active or not (None when
+        the session has no such trigger)."""
+        trigger = self.triggers.get(trigger_id)
+        return trigger.spec if trigger is not None else None
 
     async def create(self, data: dict[str, Any]) -> Trigger:
         """Create an API trigger from its JSON definition (``id`` or ``trigger_id``; without
@@ -343,18 +350,20 @@ class SessionTriggers(WebhookTriggers, HeldFires):
         next_at = self.scheduler.next_fire_at(self._key(trigger.spec.id)) if active else None
         return card_fields(trigger, next_at, self.clock.time())
 
-    def card(self, trigger: Trigger) -> dict[str, Any]:
-        """A trigger card: the event fields plus ``id`` (our older name), ``error`` (why it
-        cannot work as defined, e.g. its webhook secret is not set) and its last outcome."""
-        fields = self._fields(trigger)
-        return {"id": fields["trigger_id"], **fields, "error": self._problem(trigger),
-                **outcome_fields(trigger.state)}
+    def card(self, trigger: Trigger) -> TriggerCard:
+        """A trigger card; its ``error``: why it cannot work as defined (e.g. its webhook
+        secret is not set)."""
+        return trigger_card(self._fields(trigger), self._problem(trigger), trigger.state)
 
     def _problem(self, trigger: Trigger) -> str | None:
         webhook = trigger.spec.webhook
         return missing_secret(webhook, self.secret) if webhook is not None else None
 
-    def cards(self) -> list[dict[str, Any]]:
+    def card_of(self, trigger_id: str) -> TriggerCard:
+        """The card of trigger ``trigger_id`` (404 ``trigger_not_found``)."""
+        return self.card(self.get(trigger_id))
+
+    def cards(self) -> list[TriggerCard]:
         return ([self.card(t) for t in self.triggers.values()]
                 + [problem_card(p) for p in self.problems])
 
