@@ -225,7 +225,7 @@ class FileUnreadable(InvalidInput):
 
     code = "file_unreadable"
 
-    def __init__(self, path: str, reason: str):
+    def __init__(self, path: str, reason: str | None):
         super().__init__(f"{path!r} cannot be read: {reason}")
 
 

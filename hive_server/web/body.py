@@ -9,13 +9,11 @@ from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
 from hive_server import keys
-from hive_server.errors import UnsupportedMediaType, ValidationFailed
-from hive_server.errors.requests import (
-    BodyTooLarge,
-    EmptyMessage,
-    InvalidQuery,
-    MalformedJson,
-    MessageTooLarge,
+from hive_server.errors import (
+    InvalidInput,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    ValidationFailed,
 )
 from hive_server.models.agent_views import Response
 from hive_server.models.validation import describe_validation_error
@@ -26,13 +24,13 @@ M = TypeVar("M", bound=BaseModel)
 async def read_limited(request: web.Request, limit: int) -> bytes:
     """The raw body, refusing more than ``limit`` bytes without reading them all."""
     if request.content_length is not None and request.content_length > limit:
-        raise BodyTooLarge(limit)
+        raise PayloadTooLarge(f"body over {limit} bytes", code="payload_too_large")
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.content.iter_chunked(64 * 1024):
         size += len(chunk)
         if size > limit:
-            raise BodyTooLarge(limit)
+            raise PayloadTooLarge(f"body over {limit} bytes", code="payload_too_large")
         chunks.append(chunk)
     return b"".join(chunks)
 
@@ -43,7 +41,7 @@ async def parse_json(request: web.Request, model: type[M], *, allow_empty: bool 
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise ValidationFailed(describe_validation_error(exc),
+        raise ValidationFailed(describe_validation_error(exc), code="validation_error",
                                extra={"details": _details(exc)}) from None
 
 
@@ -54,13 +52,14 @@ async def read_object(request: web.Request, *, allow_empty: bool = False) -> dic
     if not raw.strip() and allow_empty:
         return {}
     if request.content_type != "application/json":
-        raise UnsupportedMediaType("body must be application/json")
+        raise UnsupportedMediaType("body must be application/json",
+                                   code="unsupported_media_type")
     try:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
-        raise MalformedJson(exc) from None
+        raise InvalidInput(f"malformed JSON: {exc}", code="malformed_json") from None
     if not isinstance(data, dict):
-        raise ValidationFailed("body must be a JSON object")
+        raise ValidationFailed("body must be a JSON object", code="validation_error")
     return data
 
 
@@ -88,9 +87,10 @@ def int_query(request: web.Request, name: str, default: int | None, *, minimum: 
         return default
     value = plain_int(raw)
     if value is None:
-        raise InvalidQuery(f"{name} must be an integer (ASCII digits only)")
+        raise InvalidInput(f"{name} must be an integer (ASCII digits only)",
+                           code="invalid_query")
     if value < minimum or (maximum is not None and value > maximum):
-        raise InvalidQuery(f"{name} out of range")
+        raise InvalidInput(f"{name} out of range", code="invalid_query")
     return value
 
 
@@ -105,7 +105,8 @@ def parse_query(request: web.Request, model: type[M]) -> M:
         if name in QUERY_EXEMPT or value == "":
             continue
         if name in values:
-            raise InvalidQuery(f"query parameter {name!r} is repeated", parameter=name)
+            raise InvalidInput(f"query parameter {name!r} is repeated", code="invalid_query",
+                               extra={"parameter": name})
         values[name] = value
     try:
         return model.model_validate(values)
@@ -114,7 +115,7 @@ def parse_query(request: web.Request, model: type[M]) -> M:
         name = str(error["loc"][0]) if error["loc"] else ""
         message = (f"unknown query parameter {name!r}" if error["type"] == "extra_forbidden"
                    else f"query parameter {name!r}: {error['msg']}")
-        raise InvalidQuery(message, parameter=name) from None
+        raise InvalidInput(message, code="invalid_query", extra={"parameter": name}) from None
 
 
 def json_response(payload: object, status: int = 200) -> web.Response:
@@ -131,6 +132,6 @@ def json_response(payload: object, status: int = 200) -> web.Response:
 def check_message(text: str, limit: int, what: str = "message") -> None:
     """A message for the queen: not blank (400), at most ``limit`` characters (413)."""
     if not text.strip():
-        raise EmptyMessage(what)
+        raise InvalidInput(f"{what} is empty", code="empty_message")
     if len(text) > limit:
-        raise MessageTooLarge(what, limit)
+        raise PayloadTooLarge(f"{what} over {limit} characters", code="message_too_large")

@@ -27,8 +27,7 @@ from urllib.parse import urlsplit
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from hive_server.errors import Unauthorized
-from hive_server.errors.requests import HostNotAllowed, OriginNotAllowed
+from hive_server.errors import Forbidden, Unauthorized
 from hive_server.settings import LOOPBACK_HOSTS, Settings
 from hive_server.web.errors import error_answer
 
@@ -123,7 +122,7 @@ class Guard:
     def _admit(self, request: web.Request) -> bool:
         """Raise for a refused request; False for a CORS preflight to answer here."""
         if not self._host_ok(request.host):
-            raise HostNotAllowed()
+            raise Forbidden("Host header not allowed", code="host_not_allowed")
         method = request.method
         if method == "OPTIONS" and "Access-Control-Request-Method" in request.headers:
             return False
@@ -131,7 +130,7 @@ class Guard:
             self._check_origin(request)
         if (self.auth_required and _needs_token(request.path)
                 and not _token_matches(request_token(request), self.token)):
-            raise Unauthorized("missing or invalid token")
+            raise Unauthorized("missing or invalid token", code="unauthorized")
         return True
 
     def _host_ok(self, host: str) -> bool:
@@ -148,9 +147,10 @@ class Guard:
         origin."""
         origin = request.headers.get("Origin")
         if origin is None and TOKEN_COOKIE in request.cookies:
-            raise OriginNotAllowed("a request using the cookie must carry Origin")
+            raise Forbidden("a request using the cookie must carry Origin",
+                            code="origin_not_allowed")
         if origin is not None and not self.origin_allowed(request, origin):
-            raise OriginNotAllowed("Origin not allowed")
+            raise Forbidden("Origin not allowed", code="origin_not_allowed")
 
     def origin_allowed(self, request: web.Request, origin: str) -> bool:
         """``origin`` is listed in ``allowed_origins`` or is this server's own origin."""
@@ -175,7 +175,8 @@ class Guard:
         """Answer an ``OPTIONS`` preflight from an allowed origin (its ACAO is added by
         ``cors_headers`` like on every response); refuse any other."""
         if not self.origin_allowed(request, request.headers.get("Origin", "")):
-            raise OriginNotAllowed("CORS preflight from an origin not allowed")
+            raise Forbidden("CORS preflight from an origin not allowed",
+                            code="origin_not_allowed")
         return web.Response(status=204, headers=PREFLIGHT_HEADERS)
 
     async def cors_headers(self, request: web.Request, response: web.StreamResponse) -> None:

@@ -16,7 +16,21 @@ from hive_server.core.clock import Clock
 from hive_server.core.descriptors import out_of_descriptors, remove_new_folder
 from hive_server.core.eventlog import EventLog
 from hive_server.core.signal import ChangeSignal
-from hive_server.errors import Conflict, InvalidInput, NotFound, Unavailable
+from hive_server.errors import InvalidInput, NotFound
+from hive_server.errors.sessions import (
+    ColonyAlreadyLoaded,
+    EmptyTitle,
+    InvalidSessionId,
+    NoColonyLoaded,
+    NothingToResume,
+    ResourceExhausted,
+    SessionAlreadyLive,
+    SessionIdMismatch,
+    SessionLive,
+    SessionLoading,
+    SessionNotLive,
+    ShuttingDown,
+)
 from hive_server.llm.base import LLMClient
 from hive_server.models.api import CreateSessionBody
 from hive_server.models.event_data import WorkerColonyLoaded, WorkerColonyUnloaded
@@ -82,9 +96,8 @@ class SessionManager:
         if session_id in self._live:
             return self._live[session_id]
         if self.is_loading(session_id):
-            raise Conflict(f"session {session_id!r} is loading", code="session_loading",
-                           extra={"loading": True})
-        raise NotFound(f"session {session_id!r} is not live", code="session_not_live")
+            raise SessionLoading(session_id)
+        raise SessionNotLive(session_id)
 
     def is_loading(self, session_id: str) -> bool:
         """Starting, or waiting for its turn in the resume at start (``BootResume``)."""
@@ -97,7 +110,7 @@ class SessionManager:
         """Title a live session (its meta save) or a cold one (see ``edit_cold``)."""
         self.store.path(session_id)
         if not title.strip():
-            raise InvalidInput("title is empty", code="empty_title")
+            raise EmptyTitle()
         await self._settled(session_id)
         if (live := self._live.get(session_id)) is not None:
             await live.journal.save_meta(title=title.strip())
@@ -110,7 +123,7 @@ class SessionManager:
         (409 ``session_live`` when it went live meanwhile: its meta is its own then)."""
         await self._settled(session_id)
         if session_id in self._live:
-            raise Conflict(f"session {session_id!r} is live", code="session_live")
+            raise SessionLive(session_id)
         self._claim(session_id)
         try:
             return await self.store.update(session_id, changes)
@@ -122,7 +135,7 @@ class SessionManager:
         session_id = self._choose_id(body)
         await self._settled(session_id)
         if body.queen_resume_from and not self.store.exists(session_id):
-            raise NotFound(f"no session {session_id!r} to resume", code="session_not_found")
+            raise NothingToResume(session_id)
         self._claim(session_id)
         try:
             return await self._open(session_id, body)
@@ -133,23 +146,21 @@ class SessionManager:
         """The id a create names (an empty one is invalid, never "make one up")."""
         resume_from, given = body.queen_resume_from, body.session_id
         if resume_from is not None and given is not None and resume_from != given:
-            raise InvalidInput("session_id and queen_resume_from name different sessions",
-                               code="invalid_session_id")
+            raise SessionIdMismatch()
         session_id = resume_from if resume_from is not None else given
         if session_id is None:
             return new_session_id()
         if not is_safe_id(session_id) or session_id in RESERVED_IDS:
-            raise InvalidInput(f"invalid session id: {session_id!r}", code="invalid_session_id")
+            raise InvalidSessionId(session_id)
         return session_id
 
     def _claim(self, session_id: str) -> None:
         if self._closed:
-            raise Conflict("server is shutting down", code="shutting_down")
+            raise ShuttingDown()
         if session_id in self._live:
-            raise Conflict(f"session {session_id!r} is already live", code="session_live")
+            raise SessionAlreadyLive(session_id)
         if self.is_loading(session_id):
-            raise Conflict(f"session {session_id!r} is loading", code="session_loading",
-                           extra={"loading": True})
+            raise SessionLoading(session_id)
         self._loading.add(session_id)
 
     async def _open(self, session_id: str, body: CreateSessionBody, *,
@@ -184,8 +195,7 @@ class SessionManager:
                 await asyncio.to_thread(remove_new_folder, directory, NEW_FILES, ("workspace",))
                 self.store.index.remove(session_id)
             if out_of_descriptors(exc):
-                raise Unavailable("the server has run out of file descriptors; try again "
-                                  "later", code="resource_exhausted") from exc
+                raise ResourceExhausted() from exc
             raise
         self._live[session_id] = live
         self.changes.notify()
@@ -225,8 +235,7 @@ class SessionManager:
         live = self.get(session_id)
         async with live.colony_lock:
             if live.colony is not None:
-                raise Conflict(f"colony {live.colony.agent_id!r} is already loaded",
-                               code="colony_already_loaded")
+                raise ColonyAlreadyLoaded(live.colony.agent_id)
             return await self._load(live, find_agent(self.catalog, agent_id, agent_path))
 
     async def _load(self, live: Session, entry: AgentEntry) -> Colony:
@@ -257,7 +266,7 @@ class SessionManager:
         async with live.colony_lock:  # after a load in progress, never in the middle of it
             colony = live.colony
             if colony is None:
-                raise Conflict("no colony is loaded", code="no_colony_loaded")
+                raise NoColonyLoaded()
             if colony.stats.running:
                 await live.queen.cancel()
             await live.triggers.detach_folder()
@@ -286,8 +295,7 @@ class SessionManager:
         self.store.path(session_id)
         await self._settled(session_id)
         if self.is_loading(session_id):
-            raise Conflict(f"session {session_id!r} is loading", code="session_loading",
-                           extra={"loading": True})
+            raise SessionLoading(session_id)
         await self._exclusive(session_id, self._stop_and_delete(session_id))
 
     async def _stop_and_delete(self, session_id: str) -> None:
@@ -391,5 +399,5 @@ async def _cut_short(sessions: list[SessionJournal], timeout: float | None) -> N
 def _title(title: str | None) -> str | None:
     """A title given at create, stripped (400 ``empty_title`` when blank)."""
     if title is not None and not title.strip():
-        raise InvalidInput("title is empty", code="empty_title")
+        raise EmptyTitle()
     return title.strip() if title is not None else None

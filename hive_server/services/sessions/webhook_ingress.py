@@ -20,7 +20,14 @@ from typing import Any
 import orjson
 
 from hive_server.core.clock import Clock
-from hive_server.errors import Conflict, HiveError, NotFound, Unauthorized, Unavailable
+from hive_server.errors import HiveError, Unauthorized, Unavailable
+from hive_server.errors.triggers import (
+    DuplicateDelivery,
+    InboxUnavailable,
+    NoAgentTrigger,
+    NotAWebhookTrigger,
+    UnsignedOffLoopback,
+)
 from hive_server.models.agent_views import WebhookReceipt
 from hive_server.models.event_data import WebhookRejected
 from hive_server.models.triggers import TriggerSpec, WebhookConfig, parse_triggers_file
@@ -58,8 +65,7 @@ class WebhookIngress:
         """The config a delivery is checked against when no live session takes it."""
         spec = self._find(agent_id, trigger_id)
         if spec.webhook is None:
-            raise NotFound(f"trigger {trigger_id!r} is not a webhook trigger",
-                           code="trigger_not_found")
+            raise NotAWebhookTrigger(trigger_id)
         return spec.webhook
 
     def configs_for(self, agent_id: str, trigger_id: str) -> list[WebhookConfig]:
@@ -82,14 +88,12 @@ class WebhookIngress:
         for spec in specs:
             if spec.id == trigger_id:
                 return spec
-        raise NotFound(f"no trigger {trigger_id!r} for agent {agent_id!r}",
-                       code="trigger_not_found")
+        raise NoAgentTrigger(agent_id, trigger_id)
 
     def _verify(self, config: WebhookConfig, headers: Mapping[str, str],
                 body: bytes) -> str | None:
         if config.signature == "none" and not self.allow_unsigned:
-            raise Unauthorized("unsigned webhooks are accepted only on a loopback listener",
-                               code="invalid_signature")
+            raise UnsignedOffLoopback()
         check_secret(config, self.secret)
         secret = self.secret(config.secret_env) if config.secret_env else None
         return verify_signature(config, secret, headers, body, self.clock.time())
@@ -144,8 +148,7 @@ class WebhookIngress:
         delivery_id = delivery_id or f"local-{uuid.uuid4().hex}"
         if not await self.store.record(agent_id, trigger_id, delivery_id):
             self.duplicates += 1
-            await self._reject(targets, agent_id, trigger_id, headers, Conflict(
-                "this delivery id was taken before; it fires nothing", code="duplicate"))
+            await self._reject(targets, agent_id, trigger_id, headers, DuplicateDelivery())
             return WebhookReceipt(delivery_id=delivery_id, delivered_to=[], duplicate=True)
         self.accepted += 1
         delivery = {"delivery_id": delivery_id, "agent_id": agent_id,
@@ -171,8 +174,7 @@ class WebhookIngress:
             await self.inbox.put(agent_id, trigger_id, delivery)
         except (Unavailable, OSError) as exc:  # not accepted: let the sender's retry through
             await self.store.forget(agent_id, trigger_id, delivery_id)
-            raise Unavailable(f"the delivery could not be stored: {exc}",
-                              code="inbox_unavailable") from exc
+            raise InboxUnavailable(exc) from exc
         log.info("webhook %s for agent %r trigger %r held: no live session has it active",
                  delivery_id, agent_id, trigger_id)
         for live in self._having(agent_id, trigger_id):

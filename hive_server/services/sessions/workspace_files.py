@@ -17,7 +17,12 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import BinaryIO
 
-from hive_server.errors import InvalidInput, NotFound
+from hive_server.errors.sessions import (
+    FileUnreadable,
+    InvalidPath,
+    NotAFile,
+    WorkspaceFileNotFound,
+)
 from hive_server.models.workspace import EntryKind, WorkspaceEntry, WorkspaceListing
 from hive_server.services.sessions.history import live_or_cold
 from hive_server.services.sessions.manager import SessionManager
@@ -100,11 +105,11 @@ def _kind(item: os.DirEntry[str]) -> EntryKind:
 def check_path(root: Path, path: str) -> Path:
     """``path`` inside the workspace ``root`` (resolved), or 400 ``invalid_path``."""
     if "\x00" in path:
-        raise InvalidInput("a path must not contain NUL", code="invalid_path")
+        raise InvalidPath("a path must not contain NUL")
     try:
         return confine(root, path)
     except ToolError as exc:
-        raise InvalidInput(str(exc), code="invalid_path") from None
+        raise InvalidPath(str(exc)) from None
 
 
 def _open(root: Path, path: str) -> WorkspaceFile:
@@ -113,12 +118,10 @@ def _open(root: Path, path: str) -> WorkspaceFile:
         fd = os.open(target, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError as exc:
         if exc.errno in (errno.ENOENT, errno.ENOTDIR, errno.ENAMETOOLONG):
-            raise NotFound(f"no such file in the workspace: {path!r}",
-                           code="file_not_found") from None
-        raise InvalidInput(f"{path!r} cannot be read: {exc.strerror}",  # ELOOP, EACCES
-                           code="file_unreadable") from None
+            raise WorkspaceFileNotFound(path) from None
+        raise FileUnreadable(path, exc.strerror) from None  # ELOOP, EACCES
     info = os.fstat(fd)
     if not stat.S_ISREG(info.st_mode):
         os.close(fd)
-        raise InvalidInput(f"{path!r} is not a file", code="not_a_file")
+        raise NotAFile(path)
     return WorkspaceFile(target.name, info.st_size, os.fdopen(fd, "rb"))

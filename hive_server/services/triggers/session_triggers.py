@@ -24,7 +24,9 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from hive_server.core.clock import Clock
-from hive_server.errors import Conflict, HiveError, InvalidInput, NotFound, Unavailable
+from hive_server.errors import HiveError
+from hive_server.errors.sessions import SessionStopping
+from hive_server.errors.triggers import TaskRequired, TriggerExists, TriggerNotFound
 from hive_server.models.agent_views import TriggerCard
 from hive_server.models.event_data import (
     TriggerActivated,
@@ -87,7 +89,7 @@ class SessionTriggers(WebhookTriggers, HeldFires):
         """Hold the session's trigger lock; refuse once the session is stopping."""
         async with self._lock:
             if self._stopped:
-                raise Unavailable("the session is stopping", code="session_stopping")
+                raise SessionStopping()
             yield
 
     # -- loading --------------------------------------------------------------------------------
@@ -170,7 +172,7 @@ class SessionTriggers(WebhookTriggers, HeldFires):
     def get(self, trigger_id: str) -> Trigger:
         trigger = self.triggers.get(trigger_id)
         if trigger is None:
-            raise NotFound(f"trigger {trigger_id!r} not found", code="trigger_not_found")
+            raise TriggerNotFound(trigger_id)
         return trigger
 
     def spec(self, trigger_id: str) -> TriggerSpec | None:
@@ -190,7 +192,7 @@ class SessionTriggers(WebhookTriggers, HeldFires):
             spec = TriggerSpec.parse(data)
             _require_task(spec.task)
             if spec.id in self.triggers:
-                raise Conflict(f"trigger {spec.id!r} already exists", code="trigger_exists")
+                raise TriggerExists(spec.id)
             self.saved.api[spec.id] = spec
             self.saved.state.pop(spec.id, None)
             trigger, stored = await self._add(spec, "api", announce=True, resume=False)
@@ -370,5 +372,4 @@ class SessionTriggers(WebhookTriggers, HeldFires):
 
 def _require_task(task: str) -> None:
     if not task.strip():
-        raise InvalidInput("a trigger needs a task (what the queen is asked to do when it "
-                           "fires)", code="task_required")
+        raise TaskRequired()
