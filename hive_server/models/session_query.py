@@ -17,7 +17,7 @@ from typing import cast
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from hive_server.errors import InvalidInput
+from hive_server.errors.requests import InvalidQuery
 from hive_server.models.session import SESSION_STATUSES, SessionStatus
 
 _STATUS = "|".join(SESSION_STATUSES)
@@ -130,5 +130,5 @@ class Cursor(BaseModel):
         """400 ``invalid_query`` for anything that is not a cursor this server gave."""
         found = CURSOR_RE.fullmatch(raw)
         if found is None:
-            raise InvalidInput("cursor: not a cursor from a previous page", code="invalid_query")
+            raise InvalidQuery("cursor: not a cursor from a previous page")
         return cls(active=float(found[1]), session_id=found[2])

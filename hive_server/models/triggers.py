@@ -29,7 +29,7 @@ from pydantic import (
     model_validator,
 )
 
-from hive_server.errors import InvalidInput
+from hive_server.errors.triggers import TriggerInvalid
 from hive_server.models.contract import (
     CRON_PATTERN,
     SAFE_ID_PATTERN,
@@ -256,11 +256,11 @@ class TriggerSpec(BaseModel):
 
     @classmethod
     def parse(cls, data: object) -> TriggerSpec:
-        """Validate API input; raises ``InvalidInput`` (code ``invalid_trigger``)."""
+        """Validate API input; raises ``TriggerInvalid`` (400 ``invalid_trigger``)."""
         try:
             return cls.model_validate(data)
         except ValidationError as exc:
-            raise InvalidInput(describe_validation_error(exc), code="invalid_trigger") from None
+            raise TriggerInvalid(describe_validation_error(exc)) from None
 
     def updated(
         self, *, task: str | None = None, trigger_config: dict[str, JsonValue] | None = None

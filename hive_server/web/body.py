@@ -9,11 +9,13 @@ from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
 from hive_server import keys
-from hive_server.errors import (
-    InvalidInput,
-    PayloadTooLarge,
-    UnsupportedMediaType,
-    ValidationFailed,
+from hive_server.errors import UnsupportedMediaType, ValidationFailed
+from hive_server.errors.requests import (
+    BodyTooLarge,
+    EmptyMessage,
+    InvalidQuery,
+    MalformedJson,
+    MessageTooLarge,
 )
 from hive_server.models.agent_views import Response
 from hive_server.models.validation import describe_validation_error
@@ -24,13 +26,13 @@ M = TypeVar("M", bound=BaseModel)
 async def read_limited(request: web.Request, limit: int) -> bytes:
     """The raw body, refusing more than ``limit`` bytes without reading them all."""
     if request.content_length is not None and request.content_length > limit:
-        raise PayloadTooLarge(f"body over {limit} bytes", code="payload_too_large")
+        raise BodyTooLarge(limit)
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.content.iter_chunked(64 * 1024):
         size += len(chunk)
         if size > limit:
-            raise PayloadTooLarge(f"body over {limit} bytes", code="payload_too_large")
+            raise BodyTooLarge(limit)
         chunks.append(chunk)
     return b"".join(chunks)
 
@@ -41,7 +43,7 @@ async def parse_json(request: web.Request, model: type[M], *, allow_empty: bool 
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise ValidationFailed(describe_validation_error(exc), code="validation_error",
+        raise ValidationFailed(describe_validation_error(exc),
                                extra={"details": _details(exc)}) from None
 
 
@@ -52,14 +54,13 @@ async def read_object(request: web.Request, *, allow_empty: bool = False) -> dic
     if not raw.strip() and allow_empty:
         return {}
     if request.content_type != "application/json":
-        raise UnsupportedMediaType("body must be application/json",
-                                   code="unsupported_media_type")
+        raise UnsupportedMediaType("body must be application/json")
     try:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
-        raise InvalidInput(f"malformed JSON: {exc}", code="malformed_json") from None
+        raise MalformedJson(exc) from None
     if not isinstance(data, dict):
-        raise ValidationFailed("body must be a JSON object", code="validation_error")
+        raise ValidationFailed("body must be a JSON object")
     return data
 
 
@@ -87,10 +88,9 @@ def int_query(request: web.Request, name: str, default: int | None, *, minimum: 
         return default
     value = plain_int(raw)
     if value is None:
-        raise InvalidInput(f"{name} must be an integer (ASCII digits only)",
-                           code="invalid_query")
+        raise InvalidQuery(f"{name} must be an integer (ASCII digits only)")
     if value < minimum or (maximum is not None and value > maximum):
-        raise InvalidInput(f"{name} out of range", code="invalid_query")
+        raise InvalidQuery(f"{name} out of range")
     return value
 
 
@@ -105,8 +105,7 @@ def parse_query(request: web.Request, model: type[M]) -> M:
         if name in QUERY_EXEMPT or value == "":
             continue
         if name in values:
-            raise InvalidInput(f"query parameter {name!r} is repeated", code="invalid_query",
-                               extra={"parameter": name})
+            raise InvalidQuery(f"query parameter {name!r} is repeated", parameter=name)
         values[name] = value
     try:
         return model.model_validate(values)
@@ -115,7 +114,7 @@ def parse_query(request: web.Request, model: type[M]) -> M:
         name = str(error["loc"][0]) if error["loc"] else ""
         message = (f"unknown query parameter {name!r}" if error["type"] == "extra_forbidden"
                    else f"query parameter {name!r}: {error['msg']}")
-        raise InvalidInput(message, code="invalid_query", extra={"parameter": name}) from None
+        raise InvalidQuery(message, parameter=name) from None
 
 
 def json_response(payload: object, status: int = 200) -> web.Response:
@@ -132,6 +131,6 @@ def json_response(payload: object, status: int = 200) -> web.Response:
 def check_message(text: str, limit: int, what: str = "message") -> None:
     """A message for the queen: not blank (400), at most ``limit`` characters (413)."""
     if not text.strip():
-        raise InvalidInput(f"{what} is empty", code="empty_message")
+        raise EmptyMessage(what)
     if len(text) > limit:
-        raise PayloadTooLarge(f"{what} over {limit} characters", code="message_too_large")
+        raise MessageTooLarge(what, limit)

@@ -21,7 +21,7 @@ import orjson
 from aiohttp import web
 
 from hive_server import keys
-from hive_server.errors import InvalidInput
+from hive_server.errors.requests import InvalidHistoryTypes, InvalidQuery
 from hive_server.models.api import HistoryQuery
 from hive_server.models.responses import EventPage
 from hive_server.services.sessions.event_history import HistoryCursor, HistoryPage, history_page
@@ -38,12 +38,11 @@ def _cursor(request: web.Request) -> HistoryCursor:
     before_offset = int_query(request, "before_offset", None, minimum=0)
     after_seq = int_query(request, "after_seq", None, minimum=0)
     if None not in (before_seq, before_index) and before_seq != before_index:
-        raise InvalidInput("before_seq and before_index differ", code="invalid_query")
+        raise InvalidQuery("before_seq and before_index differ")
     if after_seq is not None and (before_seq, before_index, before_offset) != (None,) * 3:
-        raise InvalidInput("after_seq pages forward: give it without a before_* cursor",
-                           code="invalid_query")
+        raise InvalidQuery("after_seq pages forward: give it without a before_* cursor")
     return HistoryCursor(before_seq=before_seq or before_index, before_offset=before_offset,
-                         after_seq=after_seq, types=types_query(request, "invalid_query"))
+                         after_seq=after_seq, types=types_query(request, InvalidHistoryTypes))
 
 
 def page_body(session_id: str, limit: int, result: HistoryPage) -> bytes:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from hive_server import keys
-from hive_server.errors import InvalidInput
+from hive_server.errors.sessions import ImagesNotSupported
 from hive_server.models.api import ChatBody
 from hive_server.models.responses import (
     Cancelled,
@@ -30,8 +30,7 @@ async def chat(request: web.Request) -> web.Response:
     body = await parse_json(request, ChatBody)
     check_message(body.message, request.app[keys.SETTINGS].max_message_chars)
     if body.images:
-        raise InvalidInput("attachments (images, files) are not supported by this server",
-                           code="images_not_supported")
+        raise ImagesNotSupported()
     event, _ = await live.queen.deliver(body.message, shown=body.display_message)
     return json_response(ChatAccepted(status="accepted", delivered=True, seq=event.seq,
                                       queued=live.queen.pending), status=202)

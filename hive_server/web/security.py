@@ -27,7 +27,8 @@ from urllib.parse import urlsplit
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from hive_server.errors import Forbidden, Unauthorized
+from hive_server.errors import Unauthorized
+from hive_server.errors.requests import HostNotAllowed, OriginNotAllowed
 from hive_server.settings import LOOPBACK_HOSTS, Settings
 from hive_server.web.errors import error_answer
 
@@ -122,7 +123,7 @@ class Guard:
     def _admit(self, request: web.Request) -> bool:
         """Raise for a refused request; False for a CORS preflight to answer here."""
         if not self._host_ok(request.host):
-            raise Forbidden("Host header not allowed", code="host_not_allowed")
+            raise HostNotAllowed()
         method = request.method
         if method == "OPTIONS" and "Access-Control-Request-Method" in request.headers:
             return False
@@ -130,7 +131,7 @@ class Guard:
             self._check_origin(request)
         if (self.auth_required and _needs_token(request.path)
                 and not _token_matches(request_token(request), self.token)):
-            raise Unauthorized("missing or invalid token", code="unauthorized")
+            raise Unauthorized("missing or invalid token")
         return True
 
     def _host_ok(self, host: str) -> bool:
@@ -147,10 +148,9 @@ class Guard:
         origin."""
         origin = request.headers.get("Origin")
         if origin is None and TOKEN_COOKIE in request.cookies:
-            raise Forbidden("a request using the cookie must carry Origin",
-                            code="origin_not_allowed")
+            raise OriginNotAllowed("a request using the cookie must carry Origin")
         if origin is not None and not self.origin_allowed(request, origin):
-            raise Forbidden("Origin not allowed", code="origin_not_allowed")
+            raise OriginNotAllowed("Origin not allowed")
 
     def origin_allowed(self, request: web.Request, origin: str) -> bool:
         """``origin`` is listed in ``allowed_origins`` or is this server's own origin."""
@@ -175,8 +175,7 @@ class Guard:
         """Answer an ``OPTIONS`` preflight from an allowed origin (its ACAO is added by
         ``cors_headers`` like on every response); refuse any other."""
         if not self.origin_allowed(request, request.headers.get("Origin", "")):
-            raise Forbidden("CORS preflight from an origin not allowed",
-                            code="origin_not_allowed")
+            raise OriginNotAllowed("CORS preflight from an origin not allowed")
         return web.Response(status=204, headers=PREFLIGHT_HEADERS)
 
     async def cors_headers(self, request: web.Request, response: web.StreamResponse) -> None:

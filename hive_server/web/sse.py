@@ -20,7 +20,7 @@ from aiohttp_sse import EventSourceResponse
 
 from hive_server import keys
 from hive_server.core.bus import Subscription
-from hive_server.errors import InvalidInput
+from hive_server.errors.requests import InvalidLastEventId, InvalidTypes
 from hive_server.models.api import EventsQuery
 from hive_server.models.events import Event, EventType
 from hive_server.services.sessions.manager import Session
@@ -40,22 +40,22 @@ def _resume_point(request: web.Request) -> int | None:
     if header is not None and header.strip():
         value = plain_int(header.strip())
         if value is None:
-            raise InvalidInput("Last-Event-ID must be a seq (ASCII digits only)",
-                               code="invalid_last_event_id")
+            raise InvalidLastEventId()
         return value
     return int_query(request, "after_seq", None)
 
 
-def types_query(request: web.Request, code: str = "invalid_types") -> frozenset[str] | None:
+def types_query(request: web.Request,
+                error: type[InvalidTypes] = InvalidTypes) -> frozenset[str] | None:
     """``?types=a,b``: the event types wanted (None: all; no names is no filter). An unknown
-    name is a 400 ``code`` naming it."""
+    name is a 400 ``error`` naming it."""
     raw = request.query.get("types", "")
     wanted = frozenset(t.strip() for t in raw.split(",") if t.strip())
     if not wanted:
         return None
     unknown = wanted - {t.value for t in EventType}
     if unknown:
-        raise InvalidInput(f"unknown event types: {sorted(unknown)}", code=code)
+        raise error(unknown)
     return wanted
 
 

@@ -29,6 +29,7 @@ from typing import Any, Protocol
 
 from hive_server.core.clock import Clock
 from hive_server.errors import HiveError, NotFound
+from hive_server.errors.sessions import SessionNotLive
 from hive_server.llm.base import TurnResult
 from hive_server.models.budget import (
     BudgetExceeded,
@@ -257,7 +258,7 @@ class Budgets:
     def get(self, session_id: str) -> SessionBudget:
         budget = self.sessions.get(session_id)
         if budget is None:
-            raise NotFound(f"session {session_id!r} is not live", code="session_not_live")
+            raise SessionNotLive(session_id)
         return budget
 
     async def view_of(self, session_id: str) -> BudgetView | None:

@@ -20,7 +20,7 @@ from typing import Any, Protocol
 from hive_server.core.bus import EventBus, Subscription
 from hive_server.core.eventlog import EventLog
 from hive_server.core.files import write_atomic
-from hive_server.errors import Unavailable
+from hive_server.errors.sessions import LogUnavailable, SessionStopping
 from hive_server.models.event_data import EventData, SessionStopped, SessionSummary
 from hive_server.models.events import Event
 from hive_server.models.handoff import HandoffTrigger
@@ -87,7 +87,7 @@ class SessionJournal:
         raced the stop is refused, not a server error).
         """
         if self._sealed:
-            raise Unavailable(f"session {self.id!r} is stopping", code="session_stopping")
+            raise SessionStopping(self.id)
         event = Event(
             seq=self.log.last_seq + 1, type=payload.TYPE.value, session_id=self.id,
             stream_id=stream_id, node_id=node_id or stream_id, execution_id=execution_id,
@@ -97,8 +97,7 @@ class SessionJournal:
         try:
             stored = self.log.append(event)
         except RuntimeError as exc:  # the log failed earlier (disk full, I/O error)
-            raise Unavailable(f"session {self.id!r} cannot store events: {exc}",
-                              code="log_unavailable") from exc
+            raise LogUnavailable(self.id, exc) from exc
         self.bus.publish(event)
         self.accounting.observe(event)
         self.notes.add(event.seq, event.type, event.stream_id, event.data, event.timestamp)
@@ -117,8 +116,7 @@ class SessionJournal:
         try:
             await stored
         except (OSError, RuntimeError) as exc:
-            raise Unavailable(f"session {self.id!r} cannot store events: {exc}",
-                              code="log_unavailable") from exc
+            raise LogUnavailable(self.id, exc) from exc
         return event
 
     def subscribe(self, maxsize: int | None = None,
@@ -177,7 +175,7 @@ class SessionJournal:
         the session is stopping: its folder may be about to be deleted)."""
         async with self._meta_lock:
             if self._sealed:
-                raise Unavailable(f"session {self.id!r} is stopping", code="session_stopping")
+                raise SessionStopping(self.id)
             await self._write_meta(changes)
 
     async def _write_meta(self, changes: dict[str, Any]) -> None:

@@ -17,7 +17,7 @@ from collections import deque
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import Any, Literal
 
-from hive_server.errors import Busy, Unavailable
+from hive_server.errors.sessions import InboxFull, SessionStopping
 from hive_server.llm.base import LLMClient, LLMError, ToolSpec
 from hive_server.models.event_data import (
     ClientInputCommitted,
@@ -142,7 +142,7 @@ class Queen:
         when this returns) and whether a trigger input was coalesced into one already pending.
         """
         if self._stopped or self.session.stopping:
-            raise Unavailable("the session is stopping", code="session_stopping")
+            raise SessionStopping()
         if source == "user" and self._asking is not None:
             return await self._answer(text, shown), False
         if key is not None and (queued := self._pending_for(key)) is not None:
@@ -152,7 +152,7 @@ class Queen:
             await stored
             return event, True
         if len(self._inbox) >= self.inbox_size:
-            raise Busy("the queen's inbox is full; retry later", code="inbox_full")
+            raise InboxFull()
         event, stored = self._emit_input(text, source, key, trigger_seq, shown=shown)
         self._inbox.append(InboxItem(text, event.seq, source, key))
         self._wakeup.set()

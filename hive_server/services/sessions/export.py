@@ -20,7 +20,7 @@ import orjson
 
 from hive_server.core.eventlog_reader import last_seq_file
 from hive_server.core.log_scan import LogScan
-from hive_server.errors import InvalidInput
+from hive_server.errors.sessions import InvalidFormat
 from hive_server.models.events import EventType
 from hive_server.models.session import SessionMeta
 from hive_server.services.sessions.export_formats import FORMATS, Format
@@ -45,8 +45,7 @@ class Export:
 async def open_export(manager: SessionManager, session_id: str, fmt: str) -> Export:
     """The export of a session in ``fmt`` (400 ``invalid_format``; 404; 409 loading)."""
     if fmt not in EXPORT_FORMATS:
-        raise InvalidInput(f"format must be one of {', '.join(EXPORT_FORMATS)}",
-                           code="invalid_format")
+        raise InvalidFormat(EXPORT_FORMATS)
     live = await live_or_cold(manager, session_id)
     path = manager.store.path(session_id) / "events.jsonl"
     if live is not None:

@@ -14,7 +14,9 @@ import dataclasses
 from pathlib import Path
 
 from hive_server.core.eventlog import last_seq_file
-from hive_server.errors import InvalidInput, NotFound
+from hive_server.errors import NotFound
+from hive_server.errors.requests import InvalidQuery
+from hive_server.errors.sessions import InvalidAgentId, SessionNotFound
 from hive_server.models.agent import is_agent_id
 from hive_server.models.session import CorruptSession, SessionMeta
 from hive_server.models.session_query import SessionFilter, SessionListQuery
@@ -65,7 +67,7 @@ class AgentOverview:
 async def history_page(manager: SessionManager, query: SessionListQuery) -> HistoryPage:
     """One page of the sessions on disk matching the query, newest activity first."""
     if query.cursor is not None and query.page is not None:
-        raise InvalidInput("give cursor or page, not both", code="invalid_query")
+        raise InvalidQuery("give cursor or page, not both")
     index = manager.store.index
     found = await index.query(query.to_filter(), query.limit, query.cursor, query.page)
     return HistoryPage(await _entries(manager, found.metas), found.total, found.next_cursor,
@@ -107,7 +109,7 @@ async def agent_sessions(manager: SessionManager, agent_id: str) -> list[History
     """The sessions (newest activity first) that have ``agent_id`` as their colony (the agent
     folder itself may be gone: its sessions stay on disk)."""
     if not is_agent_id(agent_id):
-        raise InvalidInput(f"invalid agent id: {agent_id!r}", code="invalid_agent_id")
+        raise InvalidAgentId(agent_id)
     metas = await manager.store.index.matching(SessionFilter(agent_id=agent_id))
     return await _entries(manager, metas)
 
@@ -119,5 +121,5 @@ async def live_or_cold(manager: SessionManager, session_id: str) -> Session | No
         return manager.get(session_id)
     except NotFound:
         if not await asyncio.to_thread(manager.store.exists, session_id):
-            raise NotFound(f"session {session_id!r} not found", code="session_not_found") from None
+            raise SessionNotFound(session_id) from None
         return None

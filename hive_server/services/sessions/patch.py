@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from hive_server.errors import InvalidInput, NotFound
+from hive_server.errors import NotFound
+from hive_server.errors.sessions import EmptyTitle
 from hive_server.models.api import RenameSessionBody
 from hive_server.models.budget import BudgetView
 from hive_server.models.responses import SessionRenamed
@@ -48,7 +49,7 @@ def _cold_changes(body: RenameSessionBody) -> dict[str, object]:
                                   else body.budget}
     if body.title is not None:
         if not body.title.strip():
-            raise InvalidInput("title is empty", code="empty_title")
+            raise EmptyTitle()
         changes["title"] = body.title.strip()
     return changes
 

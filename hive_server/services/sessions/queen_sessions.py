@@ -18,7 +18,8 @@ import asyncio
 import dataclasses
 from typing import Literal
 
-from hive_server.errors import Conflict, InvalidInput, NotFound
+from hive_server.errors import Conflict, NotFound
+from hive_server.errors.sessions import InvalidQueenId, NotQueenSession
 from hive_server.models.api import CreateSessionBody, QueenSessionBody
 from hive_server.models.queen import QueenProfile, is_queen_id
 from hive_server.models.session import SessionMeta
@@ -44,7 +45,7 @@ class QueenSessions:
     def profile(self, queen_id: str) -> QueenProfile:
         """The queen named by a URL's ``queen_id`` (400 when it is not an id, 404 unknown)."""
         if not is_queen_id(queen_id):
-            raise InvalidInput(f"invalid queen id: {queen_id!r}", code="invalid_queen_id")
+            raise InvalidQueenId(queen_id)
         return self.manager.queens.get(queen_id)
 
     def _lock(self, queen_id: str) -> asyncio.Lock:
@@ -126,5 +127,4 @@ class QueenSessions:
 
 def _check_owner(meta: SessionMeta, queen: str) -> None:
     if meta.queen_id != queen:
-        raise NotFound(f"session {meta.session_id!r} is not a session of queen {queen!r}",
-                       code="session_not_found")
+        raise NotQueenSession(meta.session_id, queen)

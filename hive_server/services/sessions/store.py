@@ -19,7 +19,7 @@ from pathlib import Path
 
 from hive_server.core.eventlog import OpenInfo, last_seq_file, open_for_append
 from hive_server.core.files import keep_aside, write_atomic
-from hive_server.errors import InvalidInput, NotFound
+from hive_server.errors.sessions import InvalidSessionId, SessionCorrupt, SessionNotFound
 from hive_server.models.session import CorruptSession, SessionMeta, is_safe_id
 from hive_server.services.journal.journal import utc_iso
 from hive_server.services.runtime.conversation import Rebuilt, rebuild_from_file
@@ -44,10 +44,10 @@ class SessionStore:
 
     def path(self, session_id: str) -> Path:
         if not is_safe_id(session_id):
-            raise InvalidInput(f"invalid session id: {session_id!r}", code="invalid_session_id")
+            raise InvalidSessionId(session_id)
         path = self.root / session_id
         if path.parent != self.root:
-            raise InvalidInput(f"invalid session id: {session_id!r}", code="invalid_session_id")
+            raise InvalidSessionId(session_id)
         return path
 
     def exists(self, session_id: str) -> bool:
@@ -61,12 +61,10 @@ class SessionStore:
         ``meta.json`` is corrupt or unreadable (kept aside, see ``_load``)."""
         found = await asyncio.to_thread(self._load, self.path(session_id))
         if found is None:
-            raise NotFound(f"session {session_id!r} not found", code="session_not_found")
+            raise SessionNotFound(session_id)
         if isinstance(found, CorruptSession):
             self.index.mark_corrupt(found)
-            raise InvalidInput(f"session {session_id!r} has a corrupt meta.json (kept as "
-                               f"{found.kept_as}): {found.error}", code="session_corrupt",
-                               extra={"kept_as": found.kept_as})
+            raise SessionCorrupt(session_id, found.kept_as, found.error)
         return found
 
     async def update(self, session_id: str, changes: dict[str, object]) -> SessionMeta:
@@ -146,7 +144,7 @@ class SessionStore:
     async def delete(self, session_id: str) -> None:
         path = self.path(session_id)
         if not path.is_dir() or path.is_symlink():
-            raise NotFound(f"session {session_id!r} not found", code="session_not_found")
+            raise SessionNotFound(session_id)
         await asyncio.to_thread(shutil.rmtree, path)
         self.index.remove(session_id)
 

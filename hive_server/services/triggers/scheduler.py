@@ -32,7 +32,7 @@ from typing import TypeVar
 
 from hive_server.core.clock import Clock
 from hive_server.core.stats import LAG_BUCKETS, Histogram
-from hive_server.errors import Conflict, NotFound, Unavailable
+from hive_server.errors.triggers import SchedulerClosed, TimerArmed, TimerChanged, TimerNotArmed
 from hive_server.models.triggers import MisfirePolicy, TimerConfig
 from hive_server.services.triggers.schedule import MissedTicks, missed_ticks, next_fire
 
@@ -121,9 +121,9 @@ class TriggerScheduler:
     ) -> float:
         """Start the timer for ``key``; returns its next fire time. ``Conflict`` if armed."""
         if self._closed:
-            raise Unavailable("trigger scheduler is closed")
+            raise SchedulerClosed()
         if key in self._timers:
-            raise Conflict(f"timer {key!r} is already armed", code="timer_armed")
+            raise TimerArmed(key)
         now = self._clock.time()
         backlog = None
         if last_tick is not None:
@@ -141,14 +141,14 @@ class TriggerScheduler:
         """
         old = self._timers.get(key)
         if old is None:
-            raise NotFound(f"timer {key!r} is not armed", code="timer_not_armed")
+            raise TimerNotArmed(key)
         new_anchor = old.anchor if anchor is None else anchor
         cursor = max(self._clock.time(), old.cursor)
         next_at = next_fire(cfg, cursor, new_anchor)  # fails before anything changes
         del self._timers[key]
         await self._stop(old)
         if key in self._timers or self._closed:
-            raise Conflict(f"timer {key!r} changed while re-arming", code="timer_armed")
+            raise TimerChanged(key)
         timer = _Timer(key, cfg, new_anchor, old.on_fire, old.on_missed, cursor, next_at)
         self._start(timer, None)
         return next_at

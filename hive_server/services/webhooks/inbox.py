@@ -9,14 +9,14 @@ from pathlib import Path
 import orjson
 
 from hive_server.core.jsonl import append_line, read_records, take_records
-from hive_server.errors import InvalidInput, Unavailable
+from hive_server.errors.triggers import InvalidId, NotSerialisable, WebhookInboxFull
 from hive_server.models.held import HeldDelivery, HeldTrigger, HeldWebhooks
 from hive_server.models.triggers import SAFE_ID_RE
 
 
 def _check_segment(value: str, what: str) -> str:
     if not isinstance(value, str) or not SAFE_ID_RE.match(value):
-        raise InvalidInput(f"invalid {what}", code="invalid_id")
+        raise InvalidId(what)
     return value
 
 
@@ -44,11 +44,11 @@ class WebhookInbox:
         try:
             line = orjson.dumps(delivery) + b"\n"
         except TypeError as exc:
-            raise InvalidInput(f"delivery is not JSON-serialisable: {exc}") from None
+            raise NotSerialisable(exc) from None
         async with self._lock:
             stored = await asyncio.to_thread(append_line, path, line, self._max_bytes)
         if not stored:
-            raise Unavailable("webhook inbox is full", code="inbox_full")
+            raise WebhookInboxFull()
 
     async def take(self, agent_id: str, trigger_id: str) -> list[dict]:
         path = self._path(agent_id, trigger_id)

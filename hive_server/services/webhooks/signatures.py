@@ -39,7 +39,13 @@ from datetime import UTC, datetime
 
 from standardwebhooks import Webhook
 
-from hive_server.errors import Unauthorized, Unavailable
+from hive_server.errors import Unauthorized
+from hive_server.errors.triggers import (
+    InvalidSignature,
+    MissingSignature,
+    SecretNotConfigured,
+    StaleTimestamp,
+)
 from hive_server.models.triggers import WebhookConfig
 
 log = logging.getLogger(__name__)
@@ -69,7 +75,7 @@ _TIMESTAMP_RE = re.compile(r"^[0-9]{1,12}$")
 
 def _invalid(reason: str) -> Unauthorized:
     log.info("webhook rejected: %s", reason)
-    return Unauthorized("invalid signature", code="invalid_signature")
+    return InvalidSignature()
 
 
 def missing_secret(cfg: WebhookConfig, secret: Callable[[str], str | None]) -> str | None:
@@ -86,8 +92,7 @@ def check_secret(cfg: WebhookConfig, secret: Callable[[str], str | None]) -> Non
     the server is not ready to verify the delivery, which is not the sender's fault."""
     if (problem := missing_secret(cfg, secret)) is not None:
         log.warning("webhook refused: %s", problem)
-        raise Unavailable(f"the webhook secret is not configured ({cfg.secret_env})",
-                          code="secret_not_configured")
+        raise SecretNotConfigured(cfg.secret_env)
 
 
 def _lower(headers: Mapping[str, str]) -> dict[str, str]:
@@ -142,7 +147,7 @@ def _key_github(secret: str | None) -> bytes:
 
 def _missing(what: str) -> Unauthorized:
     log.info("webhook rejected: missing %s", what)
-    return Unauthorized("missing signature", code="missing_signature")
+    return MissingSignature()
 
 
 def _verify_standard(webhook: Webhook, headers: dict[str, str], body: bytes,
@@ -159,7 +164,7 @@ def _verify_standard(webhook: Webhook, headers: dict[str, str], body: bytes,
     timestamp = int(ts_raw)
     if abs(now - timestamp) > TOLERANCE_SECONDS:
         log.info("webhook rejected: timestamp %s is outside the tolerance", timestamp)
-        raise Unauthorized("stale timestamp", code="stale_timestamp")
+        raise StaleTimestamp()
     when = datetime.fromtimestamp(timestamp, UTC)
     expected = webhook.sign(msg_id, when, body.decode("utf-8")).encode("ascii")
     if not any(hmac.compare_digest(sig.encode("utf-8", "surrogatepass"), expected)
