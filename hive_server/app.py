@@ -19,7 +19,7 @@ from hive_server.models.budget import BudgetLimit
 from hive_server.services.budget.budgets import make_budgets
 from hive_server.services.catalog.agents import AgentCatalog, CatalogWatcher
 from hive_server.services.catalog.queens import QueenRegistry
-from hive_server.services.catalog.watcher import FolderWatcher
+from hive_server.services.catalog.watcher import FolderWatcher, stop_watchers
 from hive_server.services.journal.accounting import ColdTotals
 from hive_server.services.sessions.manager import SessionManager, SessionOptions
 from hive_server.services.sessions.queen_sessions import QueenSessions
@@ -73,8 +73,7 @@ def create_app(settings: Settings, *, llm: LLMClient | None = None,
     app[keys.SSE_STREAMS] = set()
     app[keys.COLD_USAGE] = ColdTotals()
     app.cleanup_ctx.append(_llm_ctx)
-    app.cleanup_ctx.append(_queens_ctx)
-    app.cleanup_ctx.append(_catalog_ctx)
+    app.cleanup_ctx.append(_folders_ctx)
     app.cleanup_ctx.append(_scheduler_ctx)
     app.cleanup_ctx.append(_budgets_ctx)
     app.cleanup_ctx.append(_sessions_ctx)
@@ -94,25 +93,22 @@ async def _llm_ctx(app: web.Application) -> AsyncIterator[None]:
     await app[keys.LLM].aclose()
 
 
-async def _queens_ctx(app: web.Application) -> AsyncIterator[None]:
-    """Queen profiles, reloaded by a watcher while the server runs."""
-    registry = QueenRegistry(app[keys.SETTINGS].queens_dir)
-    app[keys.QUEENS] = registry
-    watcher = FolderWatcher(registry.queens_dir, registry.reload, name="queens",
-                            watch=app[keys.SETTINGS].watch_folders)
-    await watcher.start()
-    yield
-    await watcher.stop()
-
-
-async def _catalog_ctx(app: web.Application) -> AsyncIterator[None]:
-    """The agent catalog, reloaded by a watcher while the server runs."""
-    catalog = AgentCatalog(app[keys.SETTINGS].agents_dir)
-    app[keys.CATALOG] = catalog
-    watcher = CatalogWatcher(catalog, watch=app[keys.SETTINGS].watch_folders)
-    await watcher.start()
-    yield
-    await watcher.stop()
+async def _folders_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Queen profiles and the agent catalog, each reloaded by its folder's watcher while the
+    server runs (``watch_folders``); the two watchers stop concurrently."""
+    settings = app[keys.SETTINGS]
+    registry = QueenRegistry(settings.queens_dir)
+    catalog = AgentCatalog(settings.agents_dir)
+    app[keys.QUEENS], app[keys.CATALOG] = registry, catalog
+    watchers = (FolderWatcher(registry.queens_dir, registry.reload, name="queens",
+                              watch=settings.watch_folders),
+                CatalogWatcher(catalog, watch=settings.watch_folders))
+    try:
+        for watcher in watchers:
+            await watcher.start()
+        yield
+    finally:
+        await stop_watchers(watchers)  # a watcher never started stops at once
 
 
 async def _scheduler_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -126,6 +126,11 @@ SERVE_OPTIONS: list[tuple[str, str, dict[str, Any], str]] = [
      "port of that second listener (0 picks a free one)"),
     ("--ui-dir", "ui_dir", {"metavar": "DIR"},
      "serve this built single-page app (a folder with index.html) from /"),
+    ("--no-watch-folders", "watch_folders",
+     {"action": "store_false", "default": None, "dest": "watch_folders"},
+     "scan the agents and queens folders once at start instead of reloading them whenever "
+     "they change (HIVE_WATCH_FOLDERS=false, or watch_folders = false in config.toml, does "
+     "the same)"),
     ("--allow-origin", "allowed_origins",
      {"action": "append", "dest": "allowed_origins", "metavar": "ORIGIN"},
      "also accept cookie requests and CORS from this scheme://host[:port]; repeatable "
@@ -140,6 +145,7 @@ DEFAULTS_SHOWN = {
     "ui_dir": "none", "allowed_origins": "none", "session_budget_tokens": "no limit",
     "session_budget_usd": "no limit", "daily_budget_tokens": "no limit",
     "daily_budget_usd": "no limit",
+    "watch_folders": "watched, both folders are reloaded while the server runs",
 }
 
 

@@ -141,9 +141,10 @@ ENV_NAMES = {field: f"HIVE_{field.upper()}" for field in (
     "model", "webhook_host", "webhook_port", "token", "token_file", "ui_dir", "allowed_origins",
     "shutdown_grace_seconds", "access_log", "slow_request_seconds", "stale_turn_seconds",
     "resume_concurrency", "session_budget_tokens", "session_budget_usd", "daily_budget_tokens",
-    "daily_budget_usd")}
+    "daily_budget_usd", "watch_folders")}
 FLAG_NAMES = {field: "--" + field.replace("_", "-") for field in Settings.model_fields} | {
-    "allowed_origins": "--allow-origin", "shutdown_grace_seconds": "--shutdown-grace"}
+    "allowed_origins": "--allow-origin", "shutdown_grace_seconds": "--shutdown-grace",
+    "watch_folders": "--no-watch-folders"}
 # Options config.toml may set: ``home`` is where the file was found (it cannot move it), the
 # Anthropic settings come from their own environment variables only.
 CONFIG_KEYS = frozenset(Settings.model_fields) - {
@@ -193,8 +194,9 @@ def load_settings(flags: Mapping[str, Any], environ: Mapping[str, str] | None = 
 
 class _Environment(PydanticBaseSettingsSource):
     """``ENV_NAMES`` read from ``environ`` (EnvSettingsSource reads only os.environ); empty
-    ones are unset. ``HIVE_NO_AUTH`` is true for 1, true, yes or on (any case) and false
-    otherwise; ``HIVE_ALLOWED_ORIGINS`` is comma-separated."""
+    ones are unset. ``HIVE_NO_AUTH`` (likewise ``HIVE_ACCESS_LOG``, ``HIVE_WATCH_FOLDERS``) is
+    true for 1, true, yes or on (any case) and false otherwise; ``HIVE_ALLOWED_ORIGINS`` is
+    comma-separated."""
 
     def __init__(self, environ: Mapping[str, str]):
         super().__init__(Settings)
@@ -210,7 +212,7 @@ class _Environment(PydanticBaseSettingsSource):
 
     def prepare_field_value(self, field_name: str, field: Any, value: Any,
                             value_is_complex: bool) -> Any:
-        if field_name in ("no_auth", "access_log"):
+        if field_name in ("no_auth", "access_log", "watch_folders"):
             return value.lower() in TRUE_WORDS
         if field_name == "allowed_origins":
             return [part for part in value.split(",") if part.strip()]

@@ -101,16 +101,22 @@ BLOCKING = threading.Event()  # the gate of a sync tool that blocks its thread
 
 
 def write_agent(agents_dir: Path, agent_id: str, manifest: dict[str, Any] | str | None = None,
-                *, tools: str | None = None, readme: str | None = None) -> Path:
+                *, tools: str | None = None, triggers: list[Any] | str | None = None,
+                readme: str | None = None) -> Path:
+    """The folder ``agents_dir/agent_id``: ``agent.json`` from ``manifest`` (a dict, or raw
+    text), and each of ``tools.py``, ``triggers.json`` (a list, or raw text) and ``README.md``
+    that is given. The one builder of agent folders in the tests."""
     folder = agents_dir / agent_id
     folder.mkdir(parents=True, exist_ok=True)
     if manifest is not None:
         text = manifest if isinstance(manifest, str) else json.dumps(manifest)
         (folder / "agent.json").write_text(text)
-    if tools is not None:
-        (folder / "tools.py").write_text(tools)
-    if readme is not None:
-        (folder / "README.md").write_text(readme)
+    if triggers is not None and not isinstance(triggers, str):
+        triggers = json.dumps(triggers, indent=2)
+    for name, content in (("tools.py", tools), ("triggers.json", triggers),
+                          ("README.md", readme)):
+        if content is not None:
+            (folder / name).write_text(content)
     return folder
 
 

@@ -10,43 +10,32 @@ from pathlib import Path
 
 import pytest
 
-from hive_server import errors
+from hive_server import errors, keys
 from hive_server.services.catalog.agents import AgentCatalog, CatalogChange, CatalogWatcher
+from tests.agent_fixtures import write_agent
+from tests.conftest import make_settings
+from tests.queen_support import write_queen
+from tests.sse_reader import read_until
 
 LOADED_AT = 1_700_000_000.0
 SHOUT_TOOLS = "def shout(text: str) -> str:\n    '''Shout.'''\n    return text.upper()\n"
-
-
-def make_agent(root: Path, agent_id: str, manifest: dict | str | None = None, *,
-               tools: str | None = None, triggers: str | None = None,
-               readme: str | None = None) -> Path:
-    folder = root / agent_id
-    folder.mkdir(parents=True, exist_ok=True)
-    if manifest is not None:
-        text = manifest if isinstance(manifest, str) else json.dumps(manifest)
-        (folder / "agent.json").write_text(text)
-    for name, content in (("tools.py", tools), ("triggers.json", triggers),
-                          ("README.md", readme)):
-        if content is not None:
-            (folder / name).write_text(content)
-    return folder
 
 
 @pytest.fixture
 def agents_dir(tmp_path: Path) -> Path:
     """A realistic agents dir: two good agents and every kind of junk next to them."""
     root = tmp_path / "agents"
-    make_agent(root, "alpha", {"name": "Alpha", "tools": ["shout"], "future_key": 1},
+    write_agent(root, "alpha", {"name": "Alpha", "tools": ["shout"], "future_key": 1},
                tools=SHOUT_TOOLS, triggers="[]", readme="# Alpha\n")
-    make_agent(root, "beta", {"name": "Beta", "category": "ops"})
+    write_agent(root, "beta", {"name": "Beta", "category": "ops"})
     (root / "notes.txt").write_text("a plain file, not an agent")
-    make_agent(root, ".hidden", {"name": "Hidden"})
-    make_agent(root, "__pycache__")
-    make_agent(root, "no_manifest", readme="just a readme")
-    make_agent(root, "bad_json", "{not json")
-    make_agent(root, "bad_schema", {"name": "", "max_parallel_workers": 99})
-    make_agent(root, "Bad Name", {"name": "Spaces"})
-    make_agent(root, "broken_tools", {"name": "Broken"}, tools="def oops(:\n")
+    write_agent(root, ".hidden", {"name": "Hidden"})
+    write_agent(root, "__pycache__")
+    write_agent(root, "no_manifest", readme="just a readme")
+    write_agent(root, "bad_json", "{not json")
+    write_agent(root, "bad_schema", {"name": "", "max_parallel_workers": 99})
+    write_agent(root, "Bad Name", {"name": "Spaces"})
+    write_agent(root, "broken_tools", {"name": "Broken"}, tools="def oops(:\n")
     return root
 
 
@@ -105,8 +94,8 @@ async def test_reload_reports_added_changed_and_removed(catalog: AgentCatalog,
                                                         agents_dir: Path) -> None:
     seen: list[CatalogChange] = []
     catalog.subscribe(seen.append)
-    make_agent(agents_dir, "gamma", {"name": "Gamma"})
-    make_agent(agents_dir, "beta", {"name": "Beta 2"})
+    write_agent(agents_dir, "gamma", {"name": "Gamma"})
+    write_agent(agents_dir, "beta", {"name": "Beta 2"})
     shutil.rmtree(agents_dir / "alpha")
     change = await catalog.reload()
     assert change == CatalogChange(added=("gamma",), changed=("beta",), removed=("alpha",))
@@ -118,7 +107,7 @@ async def test_unchanged_folders_are_not_parsed_again(tmp_path: Path) -> None:
     root = tmp_path / "agents"
     imports = tmp_path / "imports.log"
     counting = f"open({str(imports)!r}, 'a').write('x')\n" + SHOUT_TOOLS
-    folder = make_agent(root, "counted", {"name": "Counted"}, tools=counting)
+    folder = write_agent(root, "counted", {"name": "Counted"}, tools=counting)
     catalog = AgentCatalog(root)
     await catalog.reload()
     first = catalog.get("counted")
@@ -150,12 +139,12 @@ async def test_a_failing_subscriber_never_breaks_the_others(catalog: AgentCatalo
     seen: list[CatalogChange] = []
     catalog.subscribe(explode)
     unsubscribe = catalog.subscribe(seen.append)
-    make_agent(agents_dir, "delta", {"name": "Delta"})
+    write_agent(agents_dir, "delta", {"name": "Delta"})
     await catalog.reload()
     assert seen == [CatalogChange(added=("delta",))]
     unsubscribe()
     unsubscribe()  # idempotent
-    make_agent(agents_dir, "epsilon", {"name": "Epsilon"})
+    write_agent(agents_dir, "epsilon", {"name": "Epsilon"})
     await catalog.reload()
     assert len(seen) == 1
 
@@ -180,7 +169,7 @@ async def test_resolve_path_accepts_an_absolute_path(catalog: AgentCatalog,
                                    "agents/alpha/tools.py", "linked_out", "Bad Name"])
 async def test_resolve_path_refuses_anything_else(catalog: AgentCatalog, agents_dir: Path,
                                                   tmp_path: Path, given: str) -> None:
-    make_agent(tmp_path / "elsewhere", "linked_out", {"name": "Outside"})
+    write_agent(tmp_path / "elsewhere", "linked_out", {"name": "Outside"})
     (agents_dir / "linked_out").symlink_to(tmp_path / "elsewhere" / "linked_out")
     with pytest.raises(errors.InvalidInput) as refused:
         catalog.resolve_path(given)
@@ -189,7 +178,7 @@ async def test_resolve_path_refuses_anything_else(catalog: AgentCatalog, agents_
 
 async def test_symlinked_folder_is_listed_with_an_error(agents_dir: Path,
                                                         tmp_path: Path) -> None:
-    make_agent(tmp_path / "elsewhere", "outside", {"name": "Outside"})
+    write_agent(tmp_path / "elsewhere", "outside", {"name": "Outside"})
     (agents_dir / "outside").symlink_to(tmp_path / "elsewhere" / "outside")
     catalog = AgentCatalog(agents_dir)
     await catalog.reload()
@@ -207,7 +196,7 @@ async def test_delete_removes_the_folder_and_reloads(catalog: AgentCatalog,
 
 async def test_delete_refuses_folders_outside(catalog: AgentCatalog, agents_dir: Path,
                                               tmp_path: Path) -> None:
-    target = make_agent(tmp_path / "elsewhere", "outside", {"name": "Outside"})
+    target = write_agent(tmp_path / "elsewhere", "outside", {"name": "Outside"})
     (agents_dir / "outside").symlink_to(target)
     await catalog.reload()
     with pytest.raises(errors.InvalidInput) as refused:
@@ -253,7 +242,7 @@ async def test_update_metadata_validates_before_writing(catalog: AgentCatalog,
 
 async def test_update_metadata_can_fix_a_manifest_but_never_writes_an_invalid_one(
         catalog: AgentCatalog, agents_dir: Path) -> None:
-    make_agent(agents_dir, "nameless", {"description": "forgot the name"})
+    write_agent(agents_dir, "nameless", {"description": "forgot the name"})
     await catalog.reload()
     assert catalog.get("nameless").error == "agent.json is invalid: name: Field required"
     entry = await catalog.update_metadata("nameless", {"name": "Named"})
@@ -272,7 +261,7 @@ async def test_watcher_sees_a_new_folder(tmp_path: Path) -> None:
     await watcher.start()
     try:
         assert root.is_dir() and watcher.running
-        staging = make_agent(root, ".staging", {"name": "Late"})  # hidden: never listed
+        staging = write_agent(root, ".staging", {"name": "Late"})  # hidden: never listed
         staging.rename(root / "late")  # appears at once, complete
         await asyncio.wait_for(arrived.wait(), timeout=10)
     finally:
@@ -285,9 +274,27 @@ async def test_watcher_sees_a_new_folder(tmp_path: Path) -> None:
 
 async def test_without_watching_the_folder_is_scanned_once_at_start(tmp_path: Path) -> None:
     root = tmp_path / "agents"
-    make_agent(root, "early", {"name": "Early"})
+    write_agent(root, "early", {"name": "Early"})
     catalog = AgentCatalog(root)
     watcher = CatalogWatcher(catalog, watch=False)  # the watch_folders = false setting
     await watcher.start()
     assert not watcher.running and catalog.get_valid("early").manifest.name == "Early"  # type: ignore[union-attr]
     await watcher.stop()
+
+
+async def test_an_app_watching_its_folders_reloads_them_and_stops_both_watchers(make_client,
+                                                                                tmp_path):
+    settings = make_settings(tmp_path, watch_folders=True)  # the tests' default is off
+    client = await make_client(settings)
+    events = await client.get("/api/events/global")
+    write_agent(settings.agents_dir, ".staging", {"name": "Late"}).rename(
+        settings.agents_dir / "late")
+    (frame,) = await read_until(events, lambda e: e["type"] == "tool_catalog_refreshed", 10)
+    assert frame["event"]["data"]["added"] == ["late"]
+    write_queen(settings.queens_dir)  # "warden"
+    async with asyncio.timeout(10):
+        while "warden" not in [queen.id for queen in client.app[keys.QUEENS].list()]:  # noqa: ASYNC110
+            await asyncio.sleep(0.02)  # a file event from the OS: the registry has nothing to await
+    events.close()
+    await client.close()
+    assert [t for t in asyncio.all_tasks() if t.get_name().startswith("watch:")] == []

@@ -176,7 +176,7 @@ NO_FLAGS = {name: None for name in ("host", "port", "home", "agents_dir", "queen
                                     "slow_request_seconds", "stale_turn_seconds",
                                     "resume_concurrency", "session_budget_tokens",
                                     "session_budget_usd", "daily_budget_tokens",
-                                    "daily_budget_usd")}
+                                    "daily_budget_usd", "watch_folders")}
 
 
 def test_settings_precedence_is_flag_env_config_default(tmp_path):
@@ -204,9 +204,9 @@ def test_every_serve_option_has_an_env_var(tmp_path):
            "HIVE_ALLOWED_ORIGINS": "http://localhost:5173, https://Hive.Example:443",
            "HIVE_ACCESS_LOG": "yes", "HIVE_SLOW_REQUEST_SECONDS": "0.25",
            "HIVE_RESUME_CONCURRENCY": "3", "HIVE_SESSION_BUDGET_TOKENS": "5000",
-           "HIVE_DAILY_BUDGET_USD": "2.5"}
+           "HIVE_DAILY_BUDGET_USD": "2.5", "HIVE_WATCH_FOLDERS": "false"}
     settings = load_settings(NO_FLAGS, env)
-    assert settings.resume_concurrency == 3
+    assert settings.resume_concurrency == 3 and settings.watch_folders is False
     assert (settings.session_budget_tokens, settings.daily_budget_usd) == (5000, 2.5)
     assert (settings.access_log, settings.slow_request_seconds) == (True, 0.25)
     assert (settings.host, settings.port, settings.durability, settings.no_auth,
@@ -218,6 +218,23 @@ def test_every_serve_option_has_an_env_var(tmp_path):
         tmp_path / "h", tmp_path / "a", tmp_path / "q")
     options = set(vars(build_parser().parse_args(["serve"]))) - {"command"}
     assert options == set(NO_FLAGS)
+
+
+def serve_flags(*argv: str) -> dict[str, object]:
+    return {k: v for k, v in vars(build_parser().parse_args(["serve", *argv])).items()
+            if k != "command"}
+
+
+def test_folders_are_watched_unless_the_flag_the_env_or_the_config_says_not(tmp_path):
+    home = tmp_path / "home"
+    env = {"HIVE_HOME": str(home)}
+    assert load_settings(serve_flags(), env).watch_folders is True
+    assert load_settings(serve_flags("--no-watch-folders"), env).watch_folders is False
+    assert load_settings(serve_flags(), env | {"HIVE_WATCH_FOLDERS": "0"}).watch_folders is False
+    home.mkdir()
+    (home / "config.toml").write_text("watch_folders = false\n")
+    assert load_settings(serve_flags(), env).watch_folders is False
+    assert load_settings(serve_flags(), env | {"HIVE_WATCH_FOLDERS": "Yes"}).watch_folders is True
 
 
 @pytest.mark.parametrize(("config", "said"), [

@@ -61,11 +61,9 @@ def fired(events: list[dict], trigger_id: str | None = None) -> list[dict]:
 def write_triggers_agent(agents_dir: Path, agent_id: str, triggers: list[Any] | str,
                          *, tools: str | None = None) -> Path:
     """An agent folder with a ``triggers.json`` (a list, or raw text)."""
-    folder = write_agent(agents_dir, agent_id, {"name": agent_id.title(),
-                                                "description": "has triggers"}, tools=tools)
-    text = triggers if isinstance(triggers, str) else json.dumps(triggers, indent=2)
-    (folder / "triggers.json").write_text(text)
-    return folder
+    return write_agent(agents_dir, agent_id, {"name": agent_id.title(),
+                                              "description": "has triggers"},
+                       tools=tools, triggers=triggers)
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:

@@ -1,11 +1,12 @@
 """``FolderWatcher``: one owned task that runs ``watchfiles.awatch`` on a folder and calls a
-reload coroutine after each debounced batch of changes (agents dir, queens dir)."""
+reload coroutine after each debounced batch of changes (agents dir, queens dir);
+``stop_watchers`` stops several at once."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from contextlib import suppress
 from pathlib import Path
 
@@ -84,3 +85,11 @@ class FolderWatcher:
             await self._reload_fn()
         except Exception:  # task boundary: a failed scan must not end the watcher
             log.exception("%s reload failed", self._name)
+
+
+async def stop_watchers(watchers: Iterable[FolderWatcher]) -> None:
+    """Stop every watcher concurrently: each waits up to one poll step of its watch thread, so
+    the agents and queens watchers stop in the time of one."""
+    async with asyncio.TaskGroup() as group:
+        for watcher in watchers:
+            group.create_task(watcher.stop(), name=f"stop:{watcher.root.name}")
