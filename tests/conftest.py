@@ -74,8 +74,12 @@ async def make_client(aiohttp_client: Any, tmp_path: Path) -> AsyncIterator[Clie
 
 
 @pytest.fixture
-async def client(make_client: ClientFactory, settings: Settings) -> TestClient:
-    return await make_client(settings)
+async def client(make_client: ClientFactory, settings: Settings,
+                 fake_clock: FakeClock) -> TestClient:
+    """The app on ``settings`` and ``fake_clock``: a test that moves time requests
+    ``fake_clock`` too (the same clock). A module that needs more before or after the start
+    overrides ``client`` and requests this one (``async def client(agents_dir, client)``)."""
+    return await make_client(settings, clock=fake_clock)
 
 
 @pytest.fixture

@@ -30,8 +30,8 @@ def agents_dir(settings) -> Path:
 
 
 @pytest.fixture
-async def client(make_client, settings, agents_dir):
-    return await make_client(settings)
+async def client(agents_dir, client):
+    return client  # started on the agents_dir written first
 
 
 async def discover(client) -> dict:

@@ -20,11 +20,6 @@ def settings(tmp_path):
     return settings
 
 
-@pytest.fixture
-async def client(make_client, settings, fake_clock):
-    return await make_client(settings, clock=fake_clock)
-
-
 async def scrape(client) -> dict[str, dict[tuple, float]]:
     """family name -> {labels as sorted (name, value) pairs, plus the sample name: value}."""
     resp = await client.get("/metrics")

@@ -26,11 +26,6 @@ from tests.trigger_support import (
 
 
 @pytest.fixture
-async def client(make_client, settings, fake_clock):
-    return await make_client(settings, clock=fake_clock)
-
-
-@pytest.fixture
 async def stream(client):
     await create_session(client, session_id="s")
     resp = await open_stream(client, "s")

@@ -18,8 +18,7 @@ from tests.trigger_support import card, cards, ms, next_fired, post_trigger, tim
 
 
 @pytest.fixture
-async def client(make_client, settings, fake_clock):
-    client = await make_client(settings, clock=fake_clock)
+async def client(client):
     await create_session(client, session_id="s")
     return client
 

@@ -47,11 +47,6 @@ def settings(tmp_path):
     return settings
 
 
-@pytest.fixture
-async def client(make_client, settings, fake_clock):
-    return await make_client(settings, clock=fake_clock)
-
-
 def standard(clock: FakeClock, msg_id: str = "msg_1", body: bytes = BODY, *,
              secret: str = SECRET, skew: int = 0) -> dict[str, str]:
     ts = datetime.fromtimestamp(int(clock.time()) + skew, UTC)

@@ -23,11 +23,6 @@ def settings(tmp_path):
     return settings
 
 
-@pytest.fixture
-async def client(make_client, settings, fake_clock):
-    return await make_client(settings, clock=fake_clock)
-
-
 async def raw_post(client: TestClient, path: str, header_lines: bytes,
                    body: bytes = b"{}") -> tuple[int, dict]:
     """POST with header bytes exactly as given; the status and the JSON answer."""

@@ -32,8 +32,7 @@ def settings(tmp_path):
 
 
 @pytest.fixture
-async def client(make_client, settings, fake_clock):
-    client = await make_client(settings, clock=fake_clock)
+async def client(client):
     for session_id in ("s", "t"):
         await create_session(client, session_id=session_id, agent_id="hooks")
     return client
