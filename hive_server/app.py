@@ -98,7 +98,7 @@ async def _folders_ctx(app: web.Application) -> AsyncIterator[None]:
     server runs (``watch_folders``); the two watchers stop concurrently."""
     settings = app[keys.SETTINGS]
     registry = QueenRegistry(settings.queens_dir)
-    catalog = AgentCatalog(settings.agents_dir)
+    catalog = AgentCatalog(settings.agents_dir, clock=app[keys.CLOCK])
     app[keys.QUEENS], app[keys.CATALOG] = registry, catalog
     watchers = (FolderWatcher(registry.queens_dir, registry.reload, name="queens",
                               watch=settings.watch_folders),

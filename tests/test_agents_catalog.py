@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from hive_server import errors, keys
+from hive_server.core.clock import FakeClock
 from hive_server.services.catalog.agents import AgentCatalog, CatalogChange, CatalogWatcher
 from tests.agent_fixtures import write_agent
 from tests.conftest import make_settings
@@ -41,7 +42,7 @@ def agents_dir(tmp_path: Path) -> Path:
 
 @pytest.fixture
 async def catalog(agents_dir: Path) -> AgentCatalog:
-    cat = AgentCatalog(agents_dir, now=lambda: LOADED_AT)
+    cat = AgentCatalog(agents_dir, clock=FakeClock(LOADED_AT))
     await cat.reload()
     return cat
 

@@ -21,12 +21,12 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
 from pathlib import Path
 
+from hive_server.core.clock import Clock, SystemClock
 from hive_server.errors.catalog import (
     AgentAmbiguous,
     AgentInvalid,
@@ -73,9 +73,9 @@ ChangeCallback = Callable[[CatalogChange], None]
 class AgentCatalog:
     """The agents found in ``agents_dir``; ``reload()`` refreshes them."""
 
-    def __init__(self, agents_dir: Path, *, now: Callable[[], float] = time.time) -> None:
+    def __init__(self, agents_dir: Path, *, clock: Clock | None = None) -> None:
         self.agents_dir = agents_dir
-        self._now = now
+        self._clock = clock or SystemClock()
         self._entries: dict[str, AgentEntry] = {}
         self._subscribers: list[ChangeCallback] = []
         self._scan_lock = asyncio.Lock()
@@ -171,7 +171,7 @@ class AgentCatalog:
         """Rescan the agents dir; notify subscribers when something changed."""
         async with self._scan_lock:
             old = self._entries
-            new = await asyncio.to_thread(self._scan, old, self._now())
+            new = await asyncio.to_thread(self._scan, old, self._clock.time())
             change = _diff(old, new)
             self._entries = new
         if change:
