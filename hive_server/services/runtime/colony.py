@@ -13,7 +13,6 @@ import asyncio
 import dataclasses
 
 from hive_server.core.clock import Clock
-from hive_server.errors.catalog import AgentInvalid, UnknownTools
 from hive_server.llm.base import LLMClient, ToolSpec
 from hive_server.models.agent import AgentManifest, WorkerSpec
 from hive_server.models.agent_views import ColonyView
@@ -47,8 +46,7 @@ class Colony:
     def __init__(self, session: SessionJournal, entry: AgentEntry, llm: LLMClient,
                  clock: Clock, *, ids: WorkerIds,
                  model_override: str | None = None):
-        if not entry.is_valid or entry.manifest is None:
-            raise AgentInvalid(entry.agent_id, entry.error)
+        assert entry.manifest is not None, "a colony loads a valid entry (catalog.get_valid)"
         self.session = session
         self.entry = entry
         self.manifest: AgentManifest = entry.manifest
@@ -75,12 +73,10 @@ class Colony:
         return {DEFAULT_WORKER: default, **self.manifest.workers}
 
     def _select(self, names: list[str]) -> dict[str, Tool]:
-        """The named tools; every tool the agent has when the list is empty."""
+        """The named tools (the catalog has checked that each exists); every tool the agent
+        has when the list is empty."""
         if not names:
             return dict(self.available)
-        unknown = sorted(set(names) - set(self.available))
-        if unknown:
-            raise UnknownTools(self.agent_id, unknown)
         return {name: self.available[name] for name in names}
 
     def describe(self) -> str:

@@ -47,8 +47,6 @@ class FireInfo:
     key: str
     tick: float
     """The scheduled time (epoch seconds) this fire is for."""
-    fired_at: float
-    """Clock time when the fire was dispatched."""
     missed: int = 0
     """0 for an on-time fire; for a catch-up fire, how many missed ticks it stands in for."""
 
@@ -213,7 +211,7 @@ class TriggerScheduler:
             raise RuntimeError(f"schedule did not advance past {tick}")
         if following > now:
             timer.cursor, timer.next_at = tick, following
-            await self._call(timer, timer.on_fire, FireInfo(timer.key, tick, now))
+            await self._fire(timer, FireInfo(timer.key, tick), now)
             return
         due = missed_ticks(timer.cfg, timer.cursor, now, timer.anchor, cap=MISSED_CAP)
         await self._catch_up(timer, due, now)
@@ -231,13 +229,16 @@ class TriggerScheduler:
         if timer.on_missed is not None:
             await self._call(timer, timer.on_missed, info)
         if fire and not timer.stopped:
-            await self._call(timer, timer.on_fire, FireInfo(timer.key, due.last, now, due.count))
+            await self._fire(timer, FireInfo(timer.key, due.last, due.count), now)
+
+    async def _fire(self, timer: _Timer, info: FireInfo, now: float) -> None:
+        """Observe how late the fire is dispatched (``lag``), then call ``on_fire``."""
+        self.lag.observe(max(0.0, now - info.tick))
+        await self._call(timer, timer.on_fire, info)
 
     async def _call(
         self, timer: _Timer, callback: Callable[[_Info], Awaitable[None]], info: _Info
     ) -> None:
-        if isinstance(info, FireInfo):
-            self.lag.observe(max(0.0, info.fired_at - info.tick))
         try:
             await callback(info)
         except Exception:
