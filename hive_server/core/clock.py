@@ -8,8 +8,8 @@ Services take the app's ``Clock`` (``keys.CLOCK``), never a bare ``now`` functio
 ``time.time`` default: timers, trigger states, budget days, webhook timestamps and dedup, agent
 ``loaded_at``, worker runs and ``get_time`` read it. (Event timestamps and a session's
 ``loaded_at``/uptime are still the journal's own system-clock reads.) Short in-process intervals
-(the text-delta throttle, the event log's batch window) use the event loop's monotonic time: a
-wall clock can jump, and a fake one would stop them.
+(the text-delta throttle, a model turn's latency, the event log's batch window) use the event
+loop's monotonic time: a wall clock can jump, and a fake one would stop them.
 """
 
 from __future__ import annotations

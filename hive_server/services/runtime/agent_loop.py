@@ -127,15 +127,15 @@ async def _stream_turn(ctx: LoopContext, system: str, messages: list[Message],
                        window: list[Message], specs: list[Any], iteration: int) -> TurnResult:
     result: TurnResult | None = None
     deltas = _Deltas(ctx, iteration)
-    clock = asyncio.get_running_loop().time
-    began, first = clock(), None
+    monotonic = asyncio.get_running_loop().time  # latencies: not the (wall) Clock
+    began, first = monotonic(), None
     stream = ctx.llm.stream_turn(system=system, messages=window, tools=specs,
                                  model=ctx.model, max_tokens=ctx.max_tokens)
     try:
         async with contextlib.aclosing(stream):
             async for item in stream:
                 if isinstance(item, TextDelta):
-                    first = clock() if first is None else first
+                    first = monotonic() if first is None else first
                     deltas.add(item.text)
                 else:
                     result = item
@@ -144,7 +144,7 @@ async def _stream_turn(ctx: LoopContext, system: str, messages: list[Message],
     if result is None:
         raise RuntimeError("the model stream ended without a result")
     append_message(messages, result.message())
-    _emit(ctx, _turn_complete(result, iteration, clock() - began,
+    _emit(ctx, _turn_complete(result, iteration, monotonic() - began,
                               None if first is None else first - began))
     return result
 
