@@ -13,15 +13,13 @@ from __future__ import annotations
 
 
 class HiveError(Exception):
-    """Base class of every domain error."""
+    """Base class of every domain error: ``code`` is the class's, ``extra`` joins the answer."""
 
     code: str = "error"
 
-    def __init__(self, message: str, *, code: str | None = None, extra: dict | None = None):
+    def __init__(self, message: str, *, extra: dict | None = None):
         super().__init__(message)
         self.message = message
-        if code is not None:
-            self.code = code
         self.extra = extra or {}
 
 

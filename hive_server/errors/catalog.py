@@ -32,15 +32,6 @@ class AgentInvalid(InvalidInput):
         super().__init__(f"agent {agent_id!r} is invalid: {error}")
 
 
-class UnknownTools(InvalidInput):
-    """The agent names tools that neither its tools.py nor the built-ins define (400)."""
-
-    code = AgentInvalid.code
-
-    def __init__(self, agent_id: str, unknown: list[str]):
-        super().__init__(f"agent {agent_id!r} names unknown tools: {unknown}")
-
-
 class ManifestUnreadable(InvalidInput):
     """agent.json cannot be read or parsed, or is not a JSON object (400)."""
 
