@@ -1,1 +1,2 @@
-"""Tools: the tool base, plugin loading from agent folders and the built-in tools."""
+"""Tools: the tool base (``base.py``), loading an agent folder's ``tools.py`` (``plugins.py``) and
+the built-in workspace tools (``builtins.py``)."""

@@ -1,1 +1,2 @@
-"""Webhooks: signatures, deliveries and the inbox of sessions that are not live."""
+"""Webhooks: signature checks (``signatures.py``), delivery dedup (``deliveries.py``) and the
+inbox for triggers that no live session has active (``inbox.py``)."""
