@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+import sys
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,34 @@ TOKEN = "test-token-0123456789"
 hypothesis_settings.register_profile(
     "hive", deadline=None, suppress_health_check=[HealthCheck.too_slow])
 hypothesis_settings.load_profile("hive")
+
+# Every test that starts a process (a server, Chromium, a setup script, a child to kill -9) is
+# marked ``slow`` (./scripts/test --fast skips them); a test that starts one unmarked fails.
+SPAWN_EVENTS = frozenset({"subprocess.Popen", "os.system", "os.posix_spawn", "os.spawn",
+                          "os.fork", "os.forkpty", "os.exec"})
+_spawned: list[str] = []
+
+
+def _note_spawn(event: str, args: tuple[Any, ...]) -> None:
+    if event in SPAWN_EVENTS:
+        _spawned.append(f"{event} {args[0]!r}")
+
+
+sys.addaudithook(_note_spawn)  # an audit hook stays for the process: it only notes
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item: pytest.Item) -> Iterator[None]:
+    _spawned.clear()  # from here: this test's fixtures, then the test
+    return (yield)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    result = yield
+    if _spawned and item.get_closest_marker("slow") is None:
+        pytest.fail(f"started a process but is not marked slow: {_spawned[0]}", pytrace=False)
+    return result
 
 
 def make_settings(tmp_path: Path, **overrides: Any) -> Settings:

@@ -15,7 +15,7 @@ import pytest
 from benchmarks.report import END, START
 from tests.server_process import server_env
 
-pytestmark = pytest.mark.timeout(900)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 ROOT = Path(__file__).resolve().parents[1]
 MEASURES = [
     "idle RSS, no sessions", "GET /api/health (vs hello)", "GET /api/sessions/{id} (vs hello)",

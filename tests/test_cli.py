@@ -26,6 +26,7 @@ async def server(tmp_path):
     await proc.kill_quietly()
 
 
+@pytest.mark.slow
 async def test_serves_health_with_printed_token_and_cleans_up(server):
     await server.start()
     runtime = server.home / "server.json"
@@ -45,6 +46,7 @@ async def test_serves_health_with_printed_token_and_cleans_up(server):
     assert not runtime.exists()
 
 
+@pytest.mark.slow
 async def test_sigterm_with_100_open_streams_exits_fast(server):
     await server.start()
     connector = aiohttp.TCPConnector(limit=0)
@@ -79,6 +81,7 @@ async def ended_cleanly(stream: aiohttp.ClientResponse) -> bool:
     return True
 
 
+@pytest.mark.slow
 async def test_kill_9_keeps_seq_contiguous_and_resumes(server, tmp_path):
     await server.start()
     async with aiohttp.ClientSession(headers=server.headers) as http:
@@ -126,6 +129,7 @@ async def run_to_exit(*args: str, timeout: float = 30.0) -> tuple[int, bytes, by
     return proc.returncode, out, err
 
 
+@pytest.mark.slow
 async def test_refuses_no_auth_on_public_host(tmp_path):
     code, out, err = await run_to_exit(
         "serve", "--host", "0.0.0.0", "--port", "0", "--no-auth",
@@ -136,6 +140,7 @@ async def test_refuses_no_auth_on_public_host(tmp_path):
     assert not (tmp_path / "home" / "server.json").exists()
 
 
+@pytest.mark.slow
 async def test_second_server_on_the_same_home_is_refused(server, tmp_path):
     await server.start()
     async with aiohttp.ClientSession(headers=server.headers) as http:
@@ -155,6 +160,7 @@ async def test_second_server_on_the_same_home_is_refused(server, tmp_path):
             assert resp.status == 200
 
 
+@pytest.mark.slow
 async def test_stale_server_json_is_replaced_not_written_through(server, tmp_path):
     server.home.mkdir()
     elsewhere = tmp_path / "elsewhere.txt"
@@ -294,6 +300,7 @@ def test_shutdown_grace_comes_from_flag_env_or_config_and_must_be_positive(tmp_p
                                 "number above 0")
 
 
+@pytest.mark.slow
 async def test_a_port_in_use_is_one_line_that_suggests_port_0(tmp_path):
     taken = socket.socket()
     taken.bind(("127.0.0.1", 0))

@@ -80,6 +80,7 @@ def test_token_prints_the_running_servers_url_with_its_token(tmp_path, capsys, m
     assert capsys.readouterr().out == "http://127.0.0.1:4321/\n"
 
 
+@pytest.mark.slow
 async def test_token_without_a_running_server_says_so_and_exits_1(tmp_path, capsys):
     home = tmp_path / "home"
     assert main(["token", "--home", str(home)]) == 1
@@ -97,6 +98,7 @@ async def test_token_without_a_running_server_says_so_and_exits_1(tmp_path, caps
     assert "cannot read" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 async def test_no_auth_ready_line_has_no_token_and_server_json_records_the_webhooks(tmp_path):
     server = ServerProcess(tmp_path, "--no-auth", "--webhook-port", "0")
     try:

@@ -23,7 +23,7 @@ from tests.server_process import ServerProcess
 
 REASON = skip_reason()
 pytestmark = [pytest.mark.skipif(REASON is not None, reason=REASON or ""),
-              pytest.mark.timeout(120)]
+              pytest.mark.timeout(120), pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[1]
 BERLIN = 'call:get_time {"timezone": "Europe/Berlin"}'
 

@@ -25,6 +25,8 @@ from tests.fakes import Block, FakeAnthropic, Turn, text_turn
 from tests.server_process import ServerProcess
 from tests.sse_reader import read_frame, read_until
 
+pytestmark = pytest.mark.slow  # every test here starts a process
+
 TIMEOUT = 20.0
 SLOW_TOOLS = '''import time
 

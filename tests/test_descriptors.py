@@ -112,6 +112,7 @@ def low_limit() -> None:
     resource.setrlimit(resource.RLIMIT_NOFILE, (LIMIT, LIMIT))
 
 
+@pytest.mark.slow
 @LINUX
 async def test_running_out_of_descriptors_gives_503_never_500_nor_an_orphan_folder(tmp_path):
     server = ServerProcess(tmp_path, preexec=low_limit)

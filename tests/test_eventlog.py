@@ -347,6 +347,7 @@ asyncio.run(main())
 """
 
 
+@pytest.mark.slow
 async def test_sigkilled_writer_leaves_a_contiguous_log(tmp_path):
     path = tmp_path / "events.jsonl"
     child = await asyncio.create_subprocess_exec(

@@ -31,6 +31,8 @@ from schemathesis.specs.openapi.checks import (
 from tests.server_process import READY, server_env
 from tests.test_openapi import API
 
+pytestmark = pytest.mark.slow  # every test here starts a process
+
 TOKEN = "fuzz-token-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 STREAMS = r"/events$|^/api/sessions/live$|^/api/events/global$"

@@ -321,6 +321,7 @@ async def test_a_key_with_surrounding_whitespace_works_and_a_blank_one_means_off
         await blank.aclose()
 
 
+@pytest.mark.slow
 def test_a_server_on_the_offline_model_never_loads_the_anthropic_sdk():
     """The SDK costs seconds of import: the CLI, the app and the services load without it."""
     code = ("import sys, hive_server.cli, hive_server.app, hive_server.services.sessions.manager; "

@@ -24,6 +24,8 @@ import pytest
 
 from tests.server_process import READY, server_env
 
+pytestmark = pytest.mark.slow  # every test here starts a process
+
 ROOT = Path(__file__).resolve().parents[1]
 SECTION = "## Five minutes with hive_server"
 BLOCK = re.compile(r"^```bash\n(.*?)^```", re.MULTILINE | re.DOTALL)

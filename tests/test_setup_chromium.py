@@ -12,6 +12,8 @@ import pytest
 
 from tests.test_setup_script import pip_calls, repo, run_setup
 
+pytestmark = pytest.mark.slow  # every test here starts a process
+
 __all__ = ["repo"]  # the fixture, used by name below
 
 APT = '#!/usr/bin/env bash\necho "$*" >> "$APT_CALLS"\n'

@@ -20,6 +20,8 @@ from tests.agent_fixtures import write_agent
 from tests.server_process import ServerProcess
 from tests.sse_reader import read_until
 
+pytestmark = pytest.mark.slow  # every test here starts a process
+
 TIMEOUT = 20.0
 TOOLS = '''import asyncio
 import time

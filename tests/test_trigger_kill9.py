@@ -17,6 +17,8 @@ import pytest
 from tests.server_process import ServerProcess
 from tests.sse_reader import read_frame, read_until
 
+pytestmark = pytest.mark.slow  # every test here starts a process
+
 INTERVAL_MINUTES = 0.02  # 1.2 s
 TIMEOUT = 20.0
 
