@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 
 # The public API as docs/api.md describes it:
-# (method, path) -> (body model, success status, response model; None for SSE and the document).
+# (method, path) -> (body model, success status, response model; None for SSE and text).
 # Written out by hand on purpose: the document is built from the live route table, so only a
 # list kept apart from it notices a route that appears, disappears or changes its answer.
 API: dict[tuple[str, str], tuple[str | None, str, str | None]] = {
     ("get", "/api/health"): (None, "200", "Health"),
-    ("get", "/api/openapi.json"): (None, "200", None),
+    ("get", "/api/openapi.json"): (None, "200", "OpenApiDocument"),
     ("get", "/api/queen/profiles"): (None, "200", "QueenProfiles"),
     ("post", "/api/sessions"): ("CreateSessionBody", "201", "LiveSessionView"),
     ("get", "/api/sessions"): (None, "200", "LiveSessions"),

@@ -17,6 +17,11 @@ class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
 
 
+class OptionalBody:
+    """Marks a body that may be left out: an empty request body reads as ``{}``
+    (``web/body.py`` ``parse_json``) and the OpenAPI document says it is not required."""
+
+
 def _phase(value: object) -> object:
     """Hive's phases (``independent`` | ``colony``); legacy names are normalised."""
     if isinstance(value, str):
@@ -38,7 +43,7 @@ NEW_SESSION_ID = Field(default=None, max_length=128,
 MESSAGE = contract.on_string(contract.message())
 
 
-class CreateSessionBody(_Body):
+class CreateSessionBody(_Body, OptionalBody):
     """``colony_id`` is Hive's name for the agent id (an alias of ``agent_id``): give at most
     one of ``agent_id``, ``agent_path``, ``colony_id``. ``queen_resume_from`` names a session
     on disk; with ``session_id`` as well, both name the same one."""
@@ -72,7 +77,7 @@ class CreateSessionBody(_Body):
         return self
 
 
-class QueenSessionBody(BaseModel):
+class QueenSessionBody(BaseModel, OptionalBody):
     """``POST /api/queen/{queen_id}/session`` and ``/session/new``. Other keys Hive's UI
     sends (``crm_setup``, ``park_others``, ...) are accepted and ignored."""
 
@@ -173,7 +178,7 @@ class PatchTriggerBody(_Body):
         "anyOf": [timer_schema(), webhook_schema(), {"type": "null"}]})
 
 
-class RunTriggerBody(_Body):
+class RunTriggerBody(_Body, OptionalBody):
     payload: JsonValue = None
 
 

@@ -18,6 +18,25 @@ from hive_server.models.queen import QueenProfile
 from hive_server.models.session import CorruptSession, QueenPhase, SessionStatus, StateWarning
 
 
+class ErrorBody(Response):
+    """Every error answer (4xx, 5xx): a message and a stable code (``docs/api.md``); some
+    codes add keys (``loading``, ``details``, ``parameter``, ...)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    error: str
+    code: str
+
+
+class OpenApiDocument(Response):
+    """``GET /api/openapi.json``: the OpenAPI 3.1 document of every route."""
+
+    openapi: Literal["3.1.0"]
+    info: dict[str, str]
+    paths: dict[str, dict[str, JsonValue]]
+    components: dict[str, dict[str, JsonValue]]
+
+
 class Health(Response):
     status: Literal["ok"]
     version: str
@@ -323,3 +342,5 @@ class DataTables(Response):
 
 class SessionAnswer(RootModel[LiveSessionDetail | ColdSessionView]):
     """``GET /api/sessions/{id}``: the live session, or the one on disk."""
+
+    model_config = ConfigDict(frozen=True)

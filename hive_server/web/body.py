@@ -18,6 +18,7 @@ from hive_server.errors.requests import (
     MessageTooLarge,
 )
 from hive_server.models.agent_views import Response
+from hive_server.models.api import OptionalBody
 from hive_server.models.validation import describe_validation_error
 
 M = TypeVar("M", bound=BaseModel)
@@ -37,9 +38,9 @@ async def read_limited(request: web.Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-async def parse_json(request: web.Request, model: type[M], *, allow_empty: bool = False) -> M:
-    """Parse the body as ``model``. An empty body is ``{}`` when ``allow_empty``."""
-    data = await read_object(request, allow_empty=allow_empty)
+async def parse_json(request: web.Request, model: type[M]) -> M:
+    """Parse the body as ``model``. An empty body is ``{}`` for an ``OptionalBody`` model."""
+    data = await read_object(request, allow_empty=issubclass(model, OptionalBody))
     try:
         return model.model_validate(data)
     except ValidationError as exc:
@@ -118,8 +119,9 @@ def parse_query(request: web.Request, model: type[M]) -> M:
 
 
 def json_response(payload: object, status: int = 200) -> web.Response:
-    """A JSON response: a response model (``models/responses.py``, ``agent_views.py``)
-    serialised by itself, anything else by orjson (the same serializer as the log)."""
+    """Every JSON answer on the wire, errors included, is encoded here: a response model
+    (``models/responses.py``, ``agent_views.py``) serialised by itself, anything else by
+    orjson (the same serializer as the log); both write compact UTF-8 JSON."""
     if isinstance(payload, BaseModel):
         omit_none = isinstance(payload, Response) and payload.OMIT_NONE
         body = payload.model_dump_json(exclude_none=omit_none).encode()

@@ -12,6 +12,8 @@ from aiohttp.typedefs import Handler
 
 from hive_server import errors
 from hive_server.core.descriptors import out_of_descriptors
+from hive_server.models.responses import ErrorBody
+from hive_server.web.body import json_response
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +62,7 @@ def status_for(exc: errors.HiveError) -> int:
 
 
 def error_response(status: int, message: str, code: str, **extra: object) -> web.Response:
-    return web.json_response({"error": message, "code": code, **extra}, status=status)
+    return json_response(ErrorBody(error=message, code=code, **extra), status=status)
 
 
 @web.middleware

@@ -21,6 +21,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode
 
 from hive_server import __version__, keys
+from hive_server.models.api import OptionalBody
 from hive_server.models.contract import (
     AGENTS_DIR_KEY,
     LIMIT_KEY,
@@ -28,6 +29,7 @@ from hive_server.models.contract import (
     JsonSchema,
     agent_path,
 )
+from hive_server.models.responses import ErrorBody, OpenApiDocument
 from hive_server.settings import Settings
 from hive_server.web.body import json_response
 
@@ -67,16 +69,14 @@ def doc(body: Model | None = None, *, status: int = 200, stream: bool = False,
     return register
 
 
-ERROR_SCHEMA = {"type": "object", "required": ["error", "code"], "properties": {
-    "error": {"type": "string"}, "code": {"type": "string"}}}
 ERROR = {"description": "error", "content": {"application/json": {
-    "schema": {"$ref": "#/components/schemas/Error"}}}}
+    "schema": {"$ref": REF.format(model="Error")}}}}
 SECURITY = [{"bearer": []}, {"header": []}, {"query": []}, {"cookie": []}]
 
 
 def build_document(app: web.Application) -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
-    schemas: dict[str, Any] = {"Error": ERROR_SCHEMA}
+    schemas: dict[str, Any] = {"Error": ErrorBody.model_json_schema(mode="serialization")}
     for route in app.router.routes():
         info = route.resource.get_info() if route.resource is not None else {}
         path = info.get("formatter") or info.get("path")
@@ -116,8 +116,9 @@ def _operation(route: web.AbstractRoute, path: str, schemas: dict[str, Any]) -> 
         operation["parameters"] += _query_parameters(meta.query)
     if meta.body is not None:
         name = _component(meta.body, schemas, "validation")
-        operation["requestBody"] = {"required": name != "CreateSessionBody", "content": {
-            "application/json": {"schema": {"$ref": f"#/components/schemas/{name}"}}}}
+        schema = {"$ref": REF.format(model=name)}
+        operation["requestBody"] = {"required": not issubclass(meta.body, OptionalBody),
+                                    "content": {"application/json": {"schema": schema}}}
     return operation
 
 
@@ -184,6 +185,7 @@ def _walk(node: object) -> Iterator[dict[str, Any]]:
 
 
 @routes.get("/api/openapi.json")
+@doc(response=OpenApiDocument)
 async def openapi(request: web.Request) -> web.Response:
     """The OpenAPI 3.1 document of every route."""
-    return json_response(build_document(request.app))
+    return json_response(OpenApiDocument.model_validate(build_document(request.app)))

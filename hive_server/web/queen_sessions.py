@@ -17,7 +17,7 @@ routes = web.RouteTableDef()
 
 
 async def _body(request: web.Request) -> QueenSessionBody:
-    body = await parse_json(request, QueenSessionBody, allow_empty=True)
+    body = await parse_json(request, QueenSessionBody)
     if body.initial_prompt is not None:
         check_message(body.initial_prompt, request.app[keys.SETTINGS].max_message_chars,
                       "initial_prompt")

@@ -31,7 +31,7 @@ routes = web.RouteTableDef()
 @doc(CreateSessionBody, status=201, response=LiveSessionView)
 async def create_session(request: web.Request) -> web.Response:
     """Create a session, or resume one from disk."""
-    body = await parse_json(request, CreateSessionBody, allow_empty=True)
+    body = await parse_json(request, CreateSessionBody)
     if body.initial_prompt is not None:
         check_message(body.initial_prompt, request.app[keys.SETTINGS].max_message_chars,
                       "initial_prompt")

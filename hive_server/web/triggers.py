@@ -104,7 +104,7 @@ async def run(request: web.Request) -> web.Response:
     live = live_session(request)
     trigger_id = request.match_info["trigger_id"]
     live.triggers.get(trigger_id)
-    body = await parse_json(request, RunTriggerBody, allow_empty=True)
+    body = await parse_json(request, RunTriggerBody)
     seq = await live.triggers.run(trigger_id, body.payload)
     return json_response(TriggerRun(trigger_id=trigger_id, fired=True, seq=seq,
                                     trigger=live.triggers.card_of(trigger_id)),
