@@ -12,6 +12,7 @@ from aiohttp.typedefs import Handler
 
 from hive_server import errors
 from hive_server.core.descriptors import out_of_descriptors
+from hive_server.errors.sessions import ResourceExhausted
 from hive_server.models.responses import ErrorBody
 from hive_server.web.body import json_response
 
@@ -88,8 +89,7 @@ def error_answer(request: web.Request, exc: Exception) -> web.StreamResponse:
         return response
     if out_of_descriptors(exc):  # EMFILE/ENFILE anywhere on the request path: not a bug
         log.warning("out of file descriptors in %s %s: %s", request.method, request.path, exc)
-        return error_response(503, "the server has run out of file descriptors; try "
-                              "again later", "resource_exhausted")
+        return error_answer(request, ResourceExhausted())
     # a bug answers JSON, with its traceback logged
     log.error("unhandled error in %s %s", request.method, request.path, exc_info=exc)
     return error_response(500, "internal server error", "internal_error")
