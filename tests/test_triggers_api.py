@@ -105,14 +105,19 @@ async def test_a_cron_timer_fires_at_local_wall_time_across_a_dst_change(
 
 # -- the routes ----------------------------------------------------------------------------------
 
-async def test_create_list_run_patch_deactivate_activate_and_delete(client, stream, fake_clock):
-    t0 = fake_clock.time()
+async def test_created_triggers_are_listed_and_an_id_taken_is_409(client, stream):
     await post_trigger(client, "s", timer("tick", interval_minutes=10))
     await post_trigger(client, "s", webhook("hook", signature="none"))
     assert set(await cards(client, "s")) == {"tick", "hook"}
     dup = await client.post("/api/sessions/s/triggers", json=timer("tick", interval_minutes=1))
     assert dup.status == 409 and (await dup.json())["code"] == "trigger_exists"
+    assert set(await cards(client, "s")) == {"tick", "hook"}
 
+
+async def test_run_fires_now_with_its_payload_and_leaves_the_schedule_alone(client, stream,
+                                                                           fake_clock):
+    t0 = fake_clock.time()
+    await post_trigger(client, "s", timer("tick", interval_minutes=10))
     run = await client.post("/api/sessions/s/triggers/tick/run", json={"payload": {"n": 1}})
     assert run.status == 202
     ran = await run.json()
@@ -122,8 +127,12 @@ async def test_create_list_run_patch_deactivate_activate_and_delete(client, stre
     assert event["seq"] == ran["seq"]
     assert event["data"]["manual"] is True and event["data"]["tick"] is None
     assert event["data"]["payload"] == {"n": 1}
-    assert (await client.post("/api/sessions/s/triggers/tick/run")).status == 202
+    assert (await client.post("/api/sessions/s/triggers/tick/run")).status == 202  # no body
 
+
+async def test_a_patch_reschedules_on_the_same_phase_and_says_so(client, stream, fake_clock):
+    t0 = fake_clock.time()
+    await post_trigger(client, "s", timer("tick", interval_minutes=10))
     await fake_clock.advance(120)
     patched = await client.patch("/api/sessions/s/triggers/tick",
                                  json={"trigger_config": {"interval_minutes": 3},
@@ -136,20 +145,30 @@ async def test_create_list_run_patch_deactivate_activate_and_delete(client, stre
     assert (updated["data"]["trigger_id"], updated["data"]["task"]) == ("tick", "new task")
     await fake_clock.advance(60)
     event, _ = await next_fired(stream)
-    assert event["data"]["tick"] == ms(t0 + 180) and event["data"]["fire_count"] == 3
+    assert event["data"]["tick"] == ms(t0 + 180) and event["data"]["fire_count"] == 1
 
+
+async def test_deactivate_drops_the_timer_and_activate_schedules_it_from_now(client, stream,
+                                                                           fake_clock):
+    t0 = fake_clock.time()
+    await post_trigger(client, "s", timer("tick", interval_minutes=10))
     off = await (await client.post("/api/sessions/s/triggers/tick/deactivate")).json()
     assert off["active"] is False and off["next_fire_at"] is None and off["next_fire_in"] is None
     assert len(client.app[keys.SCHEDULER]) == 0
     await until(stream, "trigger_deactivated")
     await fake_clock.advance(50)
     on = await (await client.post("/api/sessions/s/triggers/tick/activate")).json()
-    assert on["active"] is True and on["next_fire_at"] == ms(t0 + 230 + 180)
+    assert on["active"] is True and on["next_fire_at"] == ms(t0 + 50 + 600)
     (activated,) = of_type(await until(stream, "trigger_activated"), "trigger_activated")
     card_only = ("id", "error", "last_outcome", "last_outcome_at", "last_error", "last_error_at")
     assert activated["data"] == {k: v for k, v in on.items() if k not in card_only}
     assert len(client.app[keys.SCHEDULER]) == 1
 
+
+async def test_delete_removes_the_trigger_and_its_timer(client, stream):
+    await post_trigger(client, "s", timer("tick", interval_minutes=10))
+    await post_trigger(client, "s", webhook("hook", signature="none"))
+    assert len(client.app[keys.SCHEDULER]) == 1  # the webhook has no timer
     deleted = await client.delete("/api/sessions/s/triggers/tick")
     assert await deleted.json() == {"trigger_id": "tick", "deleted": True}
     await until(stream, "trigger_removed")
