@@ -4,6 +4,7 @@ site spells a code) and is listed in docs/api.md's error table, in the row of it
 from __future__ import annotations
 
 import ast
+import functools
 import re
 from pathlib import Path
 
@@ -26,6 +27,7 @@ NOT_ANSWERED: dict[type[errors.HiveError], str] = {
 }
 
 
+@functools.cache
 def _trees() -> list[tuple[Path, ast.Module]]:
     return [(path, ast.parse(path.read_text(), str(path))) for path in SOURCES]
 
@@ -41,9 +43,14 @@ def _calls(tree: ast.AST) -> list[ast.Call]:
 
 def literal_codes(tree: ast.AST) -> list[int]:
     """Lines of error constructions that pass ``code=`` (a raise site spelling its code)."""
-    names = {cls.__name__ for cls in _subclasses(errors.HiveError)}
+    names = _error_names()
     return [call.lineno for call in _calls(tree) if _called_name(call) in names
             and any(k.arg == "code" for k in call.keywords)]
+
+
+@functools.cache
+def _error_names() -> frozenset[str]:
+    return frozenset(cls.__name__ for cls in _subclasses(errors.HiveError))
 
 
 def _subclasses(cls: type) -> list[type]:
@@ -66,6 +73,7 @@ def _used_names(tree: ast.AST) -> set[str | None]:
             | {value.id for value in values if isinstance(value, ast.Name)})
 
 
+@functools.cache
 def _raised_classes() -> list[type[errors.HiveError]]:
     """The error classes some module of the server constructs (or hands to a constructor)."""
     used = set().union(*(_used_names(tree) for _, tree in _trees()))
