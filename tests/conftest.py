@@ -18,6 +18,7 @@ from hive_server.core.clock import FakeClock
 from hive_server.llm.offline import OfflineClient
 from hive_server.settings import Settings
 from tests.fakes import FakeAnthropic
+from tests.hive_api import HiveApi
 
 TOKEN = "test-token-0123456789"
 
@@ -124,7 +125,12 @@ async def fake_url(fake: FakeAnthropic, aiohttp_server: Any) -> str:
     return f"http://127.0.0.1:{server.port}"
 
 
+@pytest.fixture
+def api(client: TestClient) -> HiveApi:
+    """The ``client``'s app through the test façade (tests/hive_api.py)."""
+    return HiveApi(client)
+
+
 async def create_session(client: TestClient, **body: Any) -> dict[str, Any]:
-    resp = await client.post("/api/sessions", json=body)
-    assert resp.status == 201, await resp.text()
-    return await resp.json()
+    """``HiveApi.create_session`` for the call sites that hold only a client."""
+    return await HiveApi(client).create_session(**body)

@@ -1,8 +1,9 @@
-"""Helpers shared by the queen tests: chat over HTTP, follow the SSE stream, read the log."""
+"""Helpers shared by the queen tests: the real client on the fake Messages API, queen files, and
+what a log says (of_type, texts, results in call order). The HTTP calls and the stream readers
+live in tests/hive_api.py (``chat``, ``open_stream``, ``until``... are re-exported here)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -10,8 +11,11 @@ from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient
 
 from hive_server.llm.anthropic import AnthropicClient
-from tests.conftest import create_session
-from tests.sse_reader import read_until
+from tests.hive_api import HiveApi
+from tests.hive_api import read_log as read_log  # re-exported: the tests import them from here
+from tests.hive_api import until as until
+from tests.hive_api import until_any as until_any
+from tests.hive_api import until_nth as until_nth
 
 MAX_RETRIES = 2
 
@@ -36,53 +40,18 @@ def write_queen(queens_dir: Path, queen_id: str = "warden", text: str = WARDEN_Y
 
 
 async def chat(client: TestClient, session_id: str, message: str) -> dict[str, Any]:
-    resp = await client.post(f"/api/sessions/{session_id}/chat", json={"message": message})
-    assert resp.status == 202, await resp.text()
-    return await resp.json()
+    """``HiveApi.chat`` for the call sites that hold only a client."""
+    return await HiveApi(client).chat(session_id, message)
 
 
 async def chatted(client: TestClient, session_id: str, n: int) -> None:
-    """A new session that got ``n`` chats, each one answered."""
-    await create_session(client, session_id=session_id)
-    stream = await open_stream(client, session_id, after_seq=0)
-    for i in range(n):
-        await chat(client, session_id, f"message {i}")
-    for _ in range(n):
-        await until(stream, "execution_completed")
-    stream.close()
+    """``HiveApi.chatted``: a new session that got ``n`` chats, each one answered."""
+    await HiveApi(client).chatted(session_id, n)
 
 
 async def open_stream(client: TestClient, session_id: str, after_seq: int = 0) -> ClientResponse:
-    resp = await client.get(f"/api/sessions/{session_id}/events?after_seq={after_seq}")
-    assert resp.status == 200, await resp.text()
-    return resp
-
-
-async def until(resp: ClientResponse, event_type: str, timeout: float = 5.0) -> list[dict]:
-    """The events up to and including the next one of ``event_type``."""
-    frames = await read_until(resp, lambda e: e["type"] == event_type, timeout)
-    return [frame["event"] for frame in frames]
-
-
-async def until_any(resp: ClientResponse, *event_types: str, timeout: float = 5.0) -> list[dict]:
-    """The events up to and including the next one of any of ``event_types``."""
-    frames = await read_until(resp, lambda e: e["type"] in event_types, timeout)
-    return [frame["event"] for frame in frames]
-
-
-async def until_nth(resp: ClientResponse, event_type: str, n: int,
-                    timeout: float = 5.0) -> list[dict]:
-    """The events up to and including the ``n``-th next one of ``event_type``."""
-    events: list[dict] = []
-    for _ in range(n):
-        events += await until(resp, event_type, timeout)
-    return events
-
-
-def read_log(home: Path, session_id: str) -> list[dict[str, Any]]:
-    """The complete lines of a session's log (a line being written right now is left out)."""
-    data = (home / "sessions" / session_id / "events.jsonl").read_bytes()
-    return [json.loads(line) for line in data.split(b"\n")[:-1]]
+    """``HiveApi.events``: the session's SSE stream."""
+    return await HiveApi(client).events(session_id, after_seq)
 
 
 def of_type(events: list[dict], *types: str) -> list[dict]:

@@ -9,15 +9,12 @@ from hive_server import keys
 from hive_server.core.clock import FakeClock
 from tests import agent_fixtures
 from tests.agent_fixtures import MEETING_TOOLS, Meeting, call_line, worker_line
-from tests.conftest import create_session
-from tests.queen_support import chat, of_type, open_stream, read_log, until
+from tests.hive_api import HiveApi
+from tests.queen_support import of_type, until
 from tests.sse_reader import read_until
 from tests.trigger_support import (
-    card,
-    cards,
     ms,
     next_fired,
-    post_trigger,
     timer,
     utc,
     webhook,
@@ -26,19 +23,19 @@ from tests.trigger_support import (
 
 
 @pytest.fixture
-async def stream(client):
-    await create_session(client, session_id="s")
-    resp = await open_stream(client, "s")
+async def stream(api):
+    await api.create_session(session_id="s")
+    resp = await api.events("s")
     yield resp
     resp.close()
 
 
 # -- timers firing in a live session -------------------------------------------------------------
 
-async def test_an_interval_timer_fires_on_time_and_the_queen_gets_the_task(
-        client, stream, fake_clock):
+async def test_an_interval_timer_fires_on_time_and_the_queen_gets_the_task(api, stream,
+                                                                           fake_clock):
     t0 = fake_clock.time()
-    created = await post_trigger(client, "s", timer("tick", interval_minutes=5))
+    created = await api.add_trigger("s", timer("tick", interval_minutes=5))
     assert created["active"] is True and created["fire_count"] == 0
     assert created["next_fire_at"] == ms(t0 + 300) and created["next_fire_in"] == 300
     assert created["last_fired_at"] is None and created["error"] is None
@@ -52,7 +49,7 @@ async def test_an_interval_timer_fires_on_time_and_the_queen_gets_the_task(
             "trigger_config": {"interval_minutes": 5}, "active": True, "enabled": True,
             "source": "api", "last_fired_at": ms(t0 + 300 * n),
             "next_fire_at": ms(t0 + 300 * (n + 1)), "next_fire_in": 300}
-        now = await card(client, "s", "tick")
+        now = await api.trigger("s", "tick")
         assert now["fire_count"] == n and now["last_fired_at"] == ms(t0 + 300 * n)
         assert now["next_fire_at"] == ms(t0 + 300 * (n + 1)) and now["next_fire_in"] == 300
         events = await until(stream, "execution_completed")
@@ -87,9 +84,10 @@ async def test_a_cron_timer_fires_at_local_wall_time_across_a_dst_change(
         make_client, settings, cron, zone, start, expected):
     clock = FakeClock(utc(start))
     client = await make_client(settings, clock=clock)
-    await create_session(client, session_id="s")
-    stream = await open_stream(client, "s")
-    created = await post_trigger(client, "s", timer("daily", cron=cron, timezone=zone))
+    api = HiveApi(client)
+    await api.create_session(session_id="s")
+    stream = await api.events("s")
+    created = await api.add_trigger("s", timer("daily", cron=cron, timezone=zone))
     assert created["next_fire_at"] == ms(utc(expected[0]))
     assert created["next_fire_in"] == utc(expected[0]) - utc(start)
     ticks, upcoming = [], []
@@ -97,7 +95,7 @@ async def test_a_cron_timer_fires_at_local_wall_time_across_a_dst_change(
         await clock.advance(86400)  # from midnight UTC: exactly one tick per step
         event, _ = await next_fired(stream)
         ticks.append(event["data"]["tick"])
-        upcoming.append((await card(client, "s", "daily"))["next_fire_at"])
+        upcoming.append((await api.trigger("s", "daily"))["next_fire_at"])
     assert ticks == [ms(utc(t)) for t in expected]
     assert upcoming[:-1] == ticks[1:]
     stream.close()
@@ -105,34 +103,32 @@ async def test_a_cron_timer_fires_at_local_wall_time_across_a_dst_change(
 
 # -- the routes ----------------------------------------------------------------------------------
 
-async def test_created_triggers_are_listed_and_an_id_taken_is_409(client, stream):
-    await post_trigger(client, "s", timer("tick", interval_minutes=10))
-    await post_trigger(client, "s", webhook("hook", signature="none"))
-    assert set(await cards(client, "s")) == {"tick", "hook"}
+async def test_created_triggers_are_listed_and_an_id_taken_is_409(client, api, stream):
+    await api.add_trigger("s", timer("tick", interval_minutes=10))
+    await api.add_trigger("s", webhook("hook", signature="none"))
+    assert set(await api.triggers("s")) == {"tick", "hook"}
     dup = await client.post("/api/sessions/s/triggers", json=timer("tick", interval_minutes=1))
     assert dup.status == 409 and (await dup.json())["code"] == "trigger_exists"
-    assert set(await cards(client, "s")) == {"tick", "hook"}
+    assert set(await api.triggers("s")) == {"tick", "hook"}
 
 
-async def test_run_fires_now_with_its_payload_and_leaves_the_schedule_alone(client, stream,
-                                                                           fake_clock):
+async def test_run_fires_now_with_its_payload_and_leaves_the_schedule_alone(api, stream,
+                                                                            fake_clock):
     t0 = fake_clock.time()
-    await post_trigger(client, "s", timer("tick", interval_minutes=10))
-    run = await client.post("/api/sessions/s/triggers/tick/run", json={"payload": {"n": 1}})
-    assert run.status == 202
-    ran = await run.json()
+    await api.add_trigger("s", timer("tick", interval_minutes=10))
+    ran = await api.run_trigger("s", "tick", {"n": 1})  # 202
     assert ran["fired"] is True and ran["trigger"]["fire_count"] == 1
     assert ran["trigger"]["next_fire_at"] == ms(t0 + 600), "run leaves the schedule alone"
     event, _ = await next_fired(stream)
     assert event["seq"] == ran["seq"]
     assert event["data"]["manual"] is True and event["data"]["tick"] is None
     assert event["data"]["payload"] == {"n": 1}
-    assert (await client.post("/api/sessions/s/triggers/tick/run")).status == 202  # no body
+    await api.run_trigger("s", "tick")  # no body: 202 too
 
 
-async def test_a_patch_reschedules_on_the_same_phase_and_says_so(client, stream, fake_clock):
+async def test_a_patch_reschedules_on_the_same_phase_and_says_so(client, api, stream, fake_clock):
     t0 = fake_clock.time()
-    await post_trigger(client, "s", timer("tick", interval_minutes=10))
+    await api.add_trigger("s", timer("tick", interval_minutes=10))
     await fake_clock.advance(120)
     patched = await client.patch("/api/sessions/s/triggers/tick",
                                  json={"trigger_config": {"interval_minutes": 3},
@@ -148,10 +144,10 @@ async def test_a_patch_reschedules_on_the_same_phase_and_says_so(client, stream,
     assert event["data"]["tick"] == ms(t0 + 180) and event["data"]["fire_count"] == 1
 
 
-async def test_deactivate_drops_the_timer_and_activate_schedules_it_from_now(client, stream,
+async def test_deactivate_drops_the_timer_and_activate_schedules_it_from_now(client, api, stream,
                                                                            fake_clock):
     t0 = fake_clock.time()
-    await post_trigger(client, "s", timer("tick", interval_minutes=10))
+    await api.add_trigger("s", timer("tick", interval_minutes=10))
     off = await (await client.post("/api/sessions/s/triggers/tick/deactivate")).json()
     assert off["active"] is False and off["next_fire_at"] is None and off["next_fire_in"] is None
     assert len(client.app[keys.SCHEDULER]) == 0
@@ -165,20 +161,20 @@ async def test_deactivate_drops_the_timer_and_activate_schedules_it_from_now(cli
     assert len(client.app[keys.SCHEDULER]) == 1
 
 
-async def test_delete_removes_the_trigger_and_its_timer(client, stream):
-    await post_trigger(client, "s", timer("tick", interval_minutes=10))
-    await post_trigger(client, "s", webhook("hook", signature="none"))
+async def test_delete_removes_the_trigger_and_its_timer(client, api, stream):
+    await api.add_trigger("s", timer("tick", interval_minutes=10))
+    await api.add_trigger("s", webhook("hook", signature="none"))
     assert len(client.app[keys.SCHEDULER]) == 1  # the webhook has no timer
     deleted = await client.delete("/api/sessions/s/triggers/tick")
     assert await deleted.json() == {"trigger_id": "tick", "deleted": True}
     await until(stream, "trigger_removed")
-    assert set(await cards(client, "s")) == {"hook"}
+    assert set(await api.triggers("s")) == {"hook"}
     assert len(client.app[keys.SCHEDULER]) == 0
 
 
-async def test_an_invalid_patch_is_400_and_changes_nothing(client, stream, fake_clock):
-    await post_trigger(client, "s", timer("tick", interval_minutes=10))
-    before = await card(client, "s", "tick")
+async def test_an_invalid_patch_is_400_and_changes_nothing(client, api, stream, fake_clock):
+    await api.add_trigger("s", timer("tick", interval_minutes=10))
+    before = await api.trigger("s", "tick")
     for config in ({"interval_minutes": 0}, {"cron": "61 * * * *"},
                    {"cron": "0 9 * * *", "timezone": "Mars/Olympus"},
                    {"interval_minutes": 5, "cron": "* * * * *"}, {"interval_minuts": 5},
@@ -187,13 +183,13 @@ async def test_an_invalid_patch_is_400_and_changes_nothing(client, stream, fake_
                                   json={"trigger_config": config, "task": "changed"})
         assert resp.status == 400, config
         assert (await resp.json())["code"] == "invalid_trigger"
-    assert await card(client, "s", "tick") == before
+    assert await api.trigger("s", "tick") == before
     await fake_clock.advance(600)
     event, _ = await next_fired(stream)
     assert event["data"]["tick"] == before["next_fire_at"]
     received = await until(stream, "client_input_received")
     assert received[-1]["data"]["text"].endswith("Task: water the plants")
-    types = [e["type"] for e in read_log(client.app[keys.SETTINGS].home, "s")]
+    types = [e["type"] for e in api.log("s")]
     assert "trigger_updated" not in types
 
 
@@ -205,12 +201,12 @@ async def test_an_invalid_patch_is_400_and_changes_nothing(client, stream, fake_
     {"interval_minutes": 5e15}, {"interval_minutes": 1e308},
     {}, {"interval_minutes": 5, "misfire": "sometimes"},
 ], ids=repr)
-async def test_invalid_timer_definitions_are_400_and_create_nothing(client, config):
-    await create_session(client, session_id="s")
+async def test_invalid_timer_definitions_are_400_and_create_nothing(client, api, config):
+    await api.create_session(session_id="s")
     resp = await client.post("/api/sessions/s/triggers", json=timer("bad", **config))
     assert resp.status == 400
     assert (await resp.json())["code"] == "invalid_trigger"
-    assert await cards(client, "s") == {}
+    assert await api.triggers("s") == {}
     assert len(client.app[keys.SCHEDULER]) == 0
 
 
@@ -222,11 +218,11 @@ async def test_invalid_timer_definitions_are_400_and_create_nothing(client, conf
     {"trigger_type": "timer", "trigger_config": {"interval_minutes": 5}, "name": "?",
      "trigger_id": "../x"},
 ], ids=repr)
-async def test_invalid_definitions_of_any_kind_are_400(client, spec):
-    await create_session(client, session_id="s")
+async def test_invalid_definitions_of_any_kind_are_400(client, api, spec):
+    await api.create_session(session_id="s")
     resp = await client.post("/api/sessions/s/triggers", json=spec)
     assert resp.status == 400
-    assert await cards(client, "s") == {}
+    assert await api.triggers("s") == {}
 
 
 @pytest.mark.parametrize("method,path,code", [
@@ -240,13 +236,14 @@ async def test_invalid_definitions_of_any_kind_are_400(client, spec):
     ("PATCH", "/api/sessions/ghost/triggers/x", "session_not_live"),
     ("POST", "/api/sessions/ghost/triggers/x/run", "session_not_live"),
 ])
-async def test_unknown_triggers_and_sessions_are_404_on_every_route(client, method, path, code):
-    await create_session(client, session_id="s")
+async def test_unknown_triggers_and_sessions_are_404_on_every_route(client, api, method, path,
+                                                                    code):
+    await api.create_session(session_id="s")
     body = timer("x", interval_minutes=5) if path.endswith("/triggers") else {"task": "x"}
     resp = await client.request(method, path, json=body)
     assert resp.status == 404
     assert (await resp.json())["code"] == code
-    assert await cards(client, "s") == {}
+    assert await api.triggers("s") == {}
 
 
 # -- a busy queen --------------------------------------------------------------------------------
@@ -266,11 +263,12 @@ async def meeting_client(make_client, settings, fake_clock, meeting):
 async def test_a_busy_queen_keeps_one_pending_input_per_trigger(meeting_client, meeting,
                                                                 fake_clock):
     client = meeting_client
-    await create_session(client, session_id="s", agent_id="meeting")
-    stream = await open_stream(client, "s")
-    await post_trigger(client, "s", timer("tick", task="tidy up", interval_minutes=1))
-    await post_trigger(client, "s", webhook("other", task="other work", signature="none"))
-    await chat(client, "s", worker_line(call_line("hold", name="busy")))
+    api = HiveApi(client)
+    await api.create_session(session_id="s", agent_id="meeting")
+    stream = await api.events("s")
+    await api.add_trigger("s", timer("tick", task="tidy up", interval_minutes=1))
+    await api.add_trigger("s", webhook("other", task="other work", signature="none"))
+    await api.chat("s", worker_line(call_line("hold", name="busy")))
     await read_until(stream, lambda e: e["type"] == "tool_call_started"
                      and e["data"]["tool_name"] == "hold")
     for _ in range(3):
@@ -280,7 +278,7 @@ async def test_a_busy_queen_keeps_one_pending_input_per_trigger(meeting_client, 
     await client.post("/api/sessions/s/triggers/other/run")
     assert meeting.arrived == ["busy"], "the queen is still busy with the first task"
 
-    inputs = [e for e in of_type(read_log(client.app[keys.SETTINGS].home, "s"),
+    inputs = [e for e in of_type(api.log("s"),
                                  "client_input_received") if e["data"]["source"] == "trigger"]
     first, *coalesced, other = inputs
     assert first["data"]["trigger_id"] == "tick" and first["data"]["coalesced_into"] is None
@@ -298,4 +296,4 @@ async def test_a_busy_queen_keeps_one_pending_input_per_trigger(meeting_client, 
         (first["seq"], 3), (other["seq"], 0)]
     workers = [e["data"]["task"] for e in of_type(events, "worker_started")]
     assert workers == ["tidy up", "other work"], "one execution per trigger, in arrival order"
-    assert (await card(client, "s", "tick"))["fire_count"] == 4
+    assert (await api.trigger("s", "tick"))["fire_count"] == 4

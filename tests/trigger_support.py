@@ -7,11 +7,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient
 
 from tests.agent_fixtures import write_agent
-from tests.queen_support import of_type, until
+from tests.hive_api import HiveApi
+from tests.hive_api import next_fired as next_fired  # re-exported: the tests import it from here
+from tests.queen_support import of_type
 
 
 def timer(trigger_id: str, task: str = "water the plants", **config: Any) -> dict[str, Any]:
@@ -32,25 +33,17 @@ def ms(seconds: float) -> int:
 
 
 async def post_trigger(client: TestClient, session_id: str, spec: dict[str, Any]) -> dict:
-    resp = await client.post(f"/api/sessions/{session_id}/triggers", json=spec)
-    assert resp.status == 201, await resp.text()
-    return await resp.json()
+    """``HiveApi.add_trigger`` for the call sites that hold only a client."""
+    return await HiveApi(client).add_trigger(session_id, spec)
 
 
 async def cards(client: TestClient, session_id: str) -> dict[str, dict[str, Any]]:
-    resp = await client.get(f"/api/sessions/{session_id}/triggers")
-    assert resp.status == 200, await resp.text()
-    return {card["id"]: card for card in (await resp.json())["triggers"]}
+    """``HiveApi.triggers``: the session's trigger cards by id."""
+    return await HiveApi(client).triggers(session_id)
 
 
 async def card(client: TestClient, session_id: str, trigger_id: str) -> dict[str, Any]:
-    return (await cards(client, session_id))[trigger_id]
-
-
-async def next_fired(stream: ClientResponse, timeout: float = 5.0) -> tuple[dict, list[dict]]:
-    """The next ``trigger_fired`` event and every event up to it."""
-    events = await until(stream, "trigger_fired", timeout)
-    return events[-1], events
+    return await HiveApi(client).trigger(session_id, trigger_id)
 
 
 def fired(events: list[dict], trigger_id: str | None = None) -> list[dict]:
