@@ -102,3 +102,16 @@ async def test_a_body_documented_optional_may_be_left_out_and_only_those(make_cl
     assert resp.status == 400 and (await resp.json())["code"] == "malformed_json"
     resp = await client.patch("/api/sessions/s/triggers/tick", **empty)
     assert resp.status == 400 and (await resp.json())["code"] == "malformed_json"
+
+
+async def test_a_metadata_patch_answers_the_agent_as_the_list_shows_it(make_client, settings):
+    write_triggers_agent(settings.agents_dir, "notes", [])
+    client = await make_client(settings)
+    await create_session(client, session_id="s", agent_id="notes")
+    await create_session(client, session_id="t", agent_id="notes")
+    resp = await client.patch("/api/agents/metadata", json={"agent_id": "notes", "tags": ["x"]})
+    assert resp.status == 200
+    patched = await resp.json()
+    listed = {a["agent_id"]: a for a in (await (await client.get("/api/agents")).json())["agents"]}
+    assert patched == listed["notes"]  # was: usage counts 0 in the patch's answer
+    assert (patched["session_count"], patched["is_loaded"], patched["tags"]) == (2, True, ["x"])

@@ -12,7 +12,7 @@ from hive_server import keys
 from hive_server.models.agent_views import WorkerList, WorkerResult, WorkerView
 from hive_server.models.responses import Presence, TaskList
 from hive_server.services.runtime.worker_runs import WorkerRun
-from hive_server.services.sessions.history import live_or_cold
+from hive_server.services.sessions.lookup import live_or_cold
 from hive_server.web.body import json_response
 from hive_server.web.openapi import doc
 

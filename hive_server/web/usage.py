@@ -30,10 +30,9 @@ async def stats(request: web.Request) -> web.Response:
 @doc(query=SessionFilterQuery, response=UsageSummary)
 async def usage(request: web.Request) -> web.Response:
     """The accounting summed over the sessions the history list's filters select."""
-    count, totals = await usage_of(request.app[keys.SESSIONS], request.app[keys.COLD_USAGE],
-                                   parse_query(request, SessionFilterQuery))
-    return json_response(UsageSummary(sessions=count, usage=usage_view(totals),
-                                      budget=request.app[keys.BUDGETS].server_view()))
+    query = parse_query(request, SessionFilterQuery)
+    return json_response(await usage_of(request.app[keys.SESSIONS],
+                                        request.app[keys.COLD_USAGE], query))
 
 
 def stats_view(account: SessionAccount) -> SessionStats:

@@ -23,8 +23,9 @@ async def remove_agent(manager: SessionManager, agent_id: str | None,
 async def update_agent_metadata(manager: SessionManager, agent_id: str | None,
                                 agent_path: str | None,
                                 fields: Mapping[str, object]) -> AgentOverview:
-    """Patch the agent's metadata (``AgentCatalog.update_metadata``): the entry as written and
-    whether a live session runs it (its usage is not counted here: zeros)."""
+    """Patch the agent's metadata (``AgentCatalog.update_metadata``): the agent as written, as
+    the agent list shows it (whether a live session runs it, its sessions' usage)."""
     found = manager.catalog.lookup(agent_id, agent_path).agent_id
     entry = await manager.catalog.update_metadata(found, fields)
-    return AgentOverview(entry, bool(manager.running(found)), AgentUsage())
+    usage = await manager.store.index.usage_by_agent()
+    return AgentOverview(entry, bool(manager.running(found)), usage.get(found, AgentUsage()))

@@ -27,7 +27,7 @@ import dataclasses
 from functools import partial
 
 from hive_server.core.eventlog_reader import EventPage, read_forward_page_file, read_page_file
-from hive_server.services.sessions.history import live_or_cold
+from hive_server.services.sessions.lookup import live_or_cold
 from hive_server.services.sessions.manager import SessionManager
 
 

@@ -24,7 +24,7 @@ from hive_server.errors.sessions import InvalidFormat
 from hive_server.models.events import EventType
 from hive_server.models.session import SessionMeta
 from hive_server.services.sessions.export_formats import FORMATS, Format
-from hive_server.services.sessions.history import live_or_cold
+from hive_server.services.sessions.lookup import live_or_cold
 from hive_server.services.sessions.manager import SessionManager
 from hive_server.services.sessions.transcript import WANTED, Transcript
 

@@ -14,15 +14,14 @@ import dataclasses
 from pathlib import Path
 
 from hive_server.core.eventlog import last_seq_file
-from hive_server.errors import NotFound
 from hive_server.errors.requests import InvalidQuery
-from hive_server.errors.sessions import InvalidAgentId, SessionNotFound
+from hive_server.errors.sessions import InvalidAgentId
 from hive_server.models.agent import is_agent_id
 from hive_server.models.session import CorruptSession, SessionMeta
 from hive_server.models.session_query import SessionFilter, SessionListQuery
 from hive_server.services.catalog.agent_folder import AgentEntry
 from hive_server.services.sessions.index_sql import AgentUsage, epoch
-from hive_server.services.sessions.manager import Session, SessionManager
+from hive_server.services.sessions.manager import SessionManager
 
 __all__ = ["AgentOverview", "AgentUsage", "HistoryEntry", "HistoryPage", "epoch"]
 LEGACY_EMPTY_LOG = 2  # session_started + session_stopped
@@ -112,14 +111,3 @@ async def agent_sessions(manager: SessionManager, agent_id: str) -> list[History
         raise InvalidAgentId(agent_id)
     metas = await manager.store.index.matching(SessionFilter(agent_id=agent_id))
     return await _entries(manager, metas)
-
-
-async def live_or_cold(manager: SessionManager, session_id: str) -> Session | None:
-    """The live session, or None when it is only on disk (``session_not_found`` when neither;
-    409 ``session_loading`` while it starts)."""
-    try:
-        return manager.get(session_id)
-    except NotFound:
-        if not await asyncio.to_thread(manager.store.exists, session_id):
-            raise SessionNotFound(session_id) from None
-        return None

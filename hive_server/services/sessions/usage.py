@@ -10,9 +10,9 @@ from collections.abc import Iterable
 from hive_server.models.budget import BudgetView
 from hive_server.models.session import SessionMeta
 from hive_server.models.session_query import SessionFilterQuery
-from hive_server.models.usage import UsageTotals
-from hive_server.services.journal.accounting import ColdTotals, merge
-from hive_server.services.sessions.history import live_or_cold
+from hive_server.models.usage import UsageSummary, UsageTotals
+from hive_server.services.journal.accounting import ColdTotals, merge, usage_view
+from hive_server.services.sessions.lookup import live_or_cold
 from hive_server.services.sessions.manager import Session, SessionManager
 
 LOG = "events.jsonl"
@@ -44,10 +44,13 @@ async def session_account(manager: SessionManager, cold: ColdTotals,
 
 
 async def usage_of(manager: SessionManager, cold: ColdTotals,
-                   query: SessionFilterQuery) -> tuple[int, UsageTotals]:
-    """How many sessions the history filters select, and their totals summed."""
+                   query: SessionFilterQuery) -> UsageSummary:
+    """How many sessions the history filters select, their totals summed, and today's
+    server-wide and per-agent spend limits."""
     metas = await manager.store.index.matching(query.to_filter())
-    return len(metas), await sessions_usage(manager, cold, metas)
+    totals = await sessions_usage(manager, cold, metas)
+    return UsageSummary(sessions=len(metas), usage=usage_view(totals),
+                        budget=manager.budgets.server_view())
 
 
 async def sessions_usage(manager: SessionManager, cold: ColdTotals,

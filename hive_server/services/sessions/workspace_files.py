@@ -24,7 +24,7 @@ from hive_server.errors.sessions import (
     WorkspaceFileNotFound,
 )
 from hive_server.models.workspace import EntryKind, WorkspaceEntry, WorkspaceListing
-from hive_server.services.sessions.history import live_or_cold
+from hive_server.services.sessions.lookup import live_or_cold
 from hive_server.services.sessions.manager import SessionManager
 from hive_server.services.tools.base import ToolError
 from hive_server.services.tools.builtins import confine
