@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 from aiohttp import web
 
 from hive_server import keys
@@ -30,7 +28,7 @@ async def open_session(request: web.Request) -> web.Response:
     """The queen's session: her live one, else her last one resumed, else a new one."""
     body = await _body(request)
     result = await request.app[keys.QUEEN_SESSIONS].open(request.match_info["queen_id"], body)
-    return json_response(QueenSession(**dataclasses.asdict(result)))
+    return json_response(result)
 
 
 @routes.post("/api/queen/{queen_id}/session/new")
@@ -39,7 +37,7 @@ async def new_session(request: web.Request) -> web.Response:
     """A new session with the queen."""
     body = await _body(request)
     result = await request.app[keys.QUEEN_SESSIONS].new(request.match_info["queen_id"], body)
-    return json_response(QueenSession(**dataclasses.asdict(result)))
+    return json_response(result)
 
 
 @routes.post("/api/queen/{queen_id}/session/select")
@@ -49,7 +47,7 @@ async def select_session(request: web.Request) -> web.Response:
     body = await parse_json(request, SelectQueenSessionBody)
     result = await request.app[keys.QUEEN_SESSIONS].select(request.match_info["queen_id"],
                                                            body.session_id)
-    return json_response(QueenSession(**dataclasses.asdict(result)))
+    return json_response(result)
 
 
 @routes.get("/api/queen/{queen_id}/profile")

@@ -15,13 +15,13 @@ two sessions. A session of another queen is ``session_not_found`` (404), as in H
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 from typing import Literal
 
 from hive_server.errors import Conflict, NotFound
 from hive_server.errors.sessions import InvalidQueenId, NotQueenSession
 from hive_server.models.api import CreateSessionBody, QueenSessionBody
 from hive_server.models.queen import QueenProfile, is_queen_id
+from hive_server.models.responses import QueenSession
 from hive_server.models.session import SessionMeta
 from hive_server.models.session_query import SessionFilter
 from hive_server.services.sessions.manager import Session, SessionManager
@@ -29,12 +29,10 @@ from hive_server.services.sessions.manager import Session, SessionManager
 Status = Literal["live", "resumed", "created", "colony"]
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class QueenSessionResult:
-    session_id: str
-    queen_id: str
-    status: Status
-    colony_id: str | None = None
+def _answer(session_id: str, queen_id: str, status: Status,
+            colony_id: str | None = None) -> QueenSession:
+    return QueenSession(session_id=session_id, queen_id=queen_id, status=status,
+                        colony_id=colony_id)
 
 
 class QueenSessions:
@@ -51,7 +49,7 @@ class QueenSessions:
     def _lock(self, queen_id: str) -> asyncio.Lock:
         return self._locks.setdefault(queen_id, asyncio.Lock())
 
-    async def open(self, queen_id: str, body: QueenSessionBody) -> QueenSessionResult:
+    async def open(self, queen_id: str, body: QueenSessionBody) -> QueenSession:
         """Get or create the queen's session; an ``initial_prompt`` is delivered to it."""
         queen = self.profile(queen_id).id
         async with self._lock(queen):
@@ -63,14 +61,14 @@ class QueenSessions:
                 return await self._create(queen, body)
         if body.initial_prompt:
             await live.queen.deliver(body.initial_prompt)
-        return QueenSessionResult(live.journal.id, queen, status)
+        return _answer(live.journal.id, queen, status)
 
-    async def new(self, queen_id: str, body: QueenSessionBody) -> QueenSessionResult:
+    async def new(self, queen_id: str, body: QueenSessionBody) -> QueenSession:
         queen = self.profile(queen_id).id
         async with self._lock(queen):
             return await self._create(queen, body)
 
-    async def select(self, queen_id: str, session_id: str) -> QueenSessionResult:
+    async def select(self, queen_id: str, session_id: str) -> QueenSession:
         queen = self.profile(queen_id).id
         self.manager.store.path(session_id)  # 400 for an id that is not a safe segment
         async with self._lock(queen):
@@ -78,14 +76,14 @@ class QueenSessions:
             if live is not None:
                 _check_owner(live.journal.meta, queen)
                 if live.colony is not None:
-                    return QueenSessionResult(session_id, queen, "colony", live.colony.agent_id)
-                return QueenSessionResult(session_id, queen, "live")
+                    return _answer(session_id, queen, "colony", live.colony.agent_id)
+                return _answer(session_id, queen, "live")
             meta = await self.manager.store.read_meta(session_id)
             _check_owner(meta, queen)
             if meta.agent_id:
-                return QueenSessionResult(session_id, queen, "colony", meta.agent_id)
+                return _answer(session_id, queen, "colony", meta.agent_id)
             await self._resume(session_id)
-            return QueenSessionResult(session_id, queen, "resumed")
+            return _answer(session_id, queen, "resumed")
 
     # -- helpers --------------------------------------------------------------------------------
     def _live(self, session_id: str) -> Session | None:
@@ -118,11 +116,11 @@ class QueenSessions:
                 raise
             return self.manager.get(session_id)
 
-    async def _create(self, queen: str, body: QueenSessionBody) -> QueenSessionResult:
+    async def _create(self, queen: str, body: QueenSessionBody) -> QueenSession:
         live = await self.manager.create(CreateSessionBody(
             queen_name=queen, initial_prompt=body.initial_prompt,
             initial_phase=body.initial_phase))
-        return QueenSessionResult(live.journal.id, queen, "created")
+        return _answer(live.journal.id, queen, "created")
 
 
 def _check_owner(meta: SessionMeta, queen: str) -> None:
