@@ -8,9 +8,9 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from hive_server.core import stats
-from tests.conftest import AUTH, create_session, make_settings
-from tests.queen_support import chat, open_stream, until
-from tests.trigger_support import next_fired, post_trigger, timer, webhook, write_triggers_agent
+from tests.conftest import AUTH, make_settings
+from tests.queen_support import until
+from tests.trigger_support import next_fired, timer, webhook, write_triggers_agent
 
 
 @pytest.fixture
@@ -44,18 +44,18 @@ async def test_metrics_need_the_token(client):
             assert "hive_http_requests_total" in await resp.text()
 
 
-async def test_a_chat_a_webhook_and_a_timer_show_in_the_metrics(client, fake_clock):
+async def test_a_chat_a_webhook_and_a_timer_show_in_the_metrics(client, api, fake_clock):
     appended, fsyncs = stats.EVENTS_APPENDED.value, sum(stats.FSYNC_SECONDS.counts)
-    await create_session(client, session_id="s", agent_id="hooks")
-    stream = await open_stream(client, "s")
-    await chat(client, "s", "hello")
+    await api.create_session(session_id="s", agent_id="hooks")
+    stream = await api.events("s")
+    await api.chat("s", "hello")
     await until(stream, "execution_completed")
     async with aiohttp.ClientSession() as http:
         async with http.post(client.make_url("/hooks/hooks/open"), data=b"{}") as resp:
             assert resp.status == 202
         async with http.post(client.make_url("/hooks/hooks/nothing"), data=b"{}") as resp:
             assert resp.status == 404
-    await post_trigger(client, "s", timer("tick", interval_minutes=1))
+    await api.add_trigger("s", timer("tick", interval_minutes=1))
     await fake_clock.advance(60)
     await next_fired(stream)
     got = await scrape(client)

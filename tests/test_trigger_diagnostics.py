@@ -12,8 +12,9 @@ import pytest
 from hive_server.core.clock import FakeClock
 from tests import agent_fixtures, test_webhooks_sessions
 from tests.agent_fixtures import MEETING_TOOLS, Meeting, call_line, worker_line
-from tests.conftest import create_session, make_settings
-from tests.queen_support import chat, of_type, open_stream, until
+from tests.conftest import make_settings
+from tests.hive_api import HiveApi
+from tests.queen_support import of_type, until
 from tests.sse_reader import read_until
 from tests.test_webhooks_api import (
     BODY,
@@ -23,7 +24,7 @@ from tests.test_webhooks_api import (
     log_of,
     standard,
 )
-from tests.trigger_support import card, fired, post_trigger, timer, write_triggers_agent
+from tests.trigger_support import fired, timer, write_triggers_agent
 
 MARK = b'{"marker": "PAYLOAD-7f3a9c"}'
 settings = test_webhooks_sessions.settings  # the "hooks" agent and its webhook secrets
@@ -60,7 +61,7 @@ REASONS: dict[str, tuple[str, int, Headers, bytes]] = {
 
 @pytest.mark.parametrize("reason", REASONS)
 async def test_each_refusal_is_a_webhook_rejected_event_in_each_session_with_the_trigger(
-        client, settings, fake_clock, caplog, reason):
+        client, api, settings, fake_clock, caplog, reason):
     caplog.set_level(logging.INFO)
     trigger, status, make, body = REASONS[reason]
     headers = make(fake_clock) | {"Authorization": "Bearer stolen", "Cookie": "c=1"}
@@ -76,7 +77,7 @@ async def test_each_refusal_is_a_webhook_rejected_event_in_each_session_with_the
                     "cookie"} & set(rejected["headers"])
         assert "payload" not in rejected
         assert of_type(log_of(settings, session_id), "trigger_fired") == []
-        trigger_card = await card(client, session_id, trigger)
+        trigger_card = await api.trigger(session_id, trigger)
         assert trigger_card["last_outcome"] == "rejected"
         assert trigger_card["last_error"] == f"{code}: {answer['error']}"
         assert trigger_card["last_error_at"] == trigger_card["last_outcome_at"]
@@ -86,7 +87,7 @@ async def test_each_refusal_is_a_webhook_rejected_event_in_each_session_with_the
     _assert_secret_free(settings, caplog, [*signatures, "stolen", "c=1"])
 
 
-async def test_a_replayed_delivery_is_rejected_as_a_duplicate(client, settings, fake_clock,
+async def test_a_replayed_delivery_is_rejected_as_a_duplicate(client, api, settings, fake_clock,
                                                               caplog):
     caplog.set_level(logging.INFO)
     headers = standard(fake_clock, "msg_twice", MARK)
@@ -97,14 +98,15 @@ async def test_a_replayed_delivery_is_rejected_as_a_duplicate(client, settings, 
         (rejected,) = _rejections(settings, session_id)
         assert rejected["reason"] == "duplicate" and rejected["delivery_id"] == "msg_twice"
         assert len(fired(log_of(settings, session_id))) == 1
-        assert (await card(client, session_id, "push"))["last_outcome"] == "rejected"
+        assert (await api.trigger(session_id, "push"))["last_outcome"] == "rejected"
     assert "agent 'hooks' trigger 'push' rejected (duplicate" in caplog.text
     assert headers["webhook-signature"] not in caplog.text
 
 
 async def test_an_unsigned_delivery_off_loopback_is_rejected(make_client, settings, caplog):
     client = await make_client(settings.model_copy(update={"webhook_host": "0.0.0.0"}))
-    await create_session(client, session_id="s", agent_id="hooks")
+    api = HiveApi(client)
+    await api.create_session(session_id="s", agent_id="hooks")
     status, answer = await deliver(client, "open", MARK, {"X-Request-Id": "req-1"})
     assert (status, answer["code"]) == (401, "invalid_signature")
     (rejected,) = _rejections(settings, "s")
@@ -127,7 +129,7 @@ async def test_a_delivery_that_cannot_be_held_is_rejected_in_the_inactive_sessio
 
 
 async def test_one_sessions_refusal_is_stored_there_while_the_other_fires(
-        client, settings, fake_clock):
+        client, api, settings, fake_clock):
     resp = await client.patch("/api/sessions/s/triggers/push", json={"trigger_config": {
         "signature": "github", "secret_env": "GH_SECRET"}})
     assert resp.status == 200
@@ -136,8 +138,8 @@ async def test_one_sessions_refusal_is_stored_there_while_the_other_fires(
     (rejected,) = _rejections(settings, "s")
     assert rejected["reason"] == "missing_signature"
     assert _rejections(settings, "t") == [] and len(fired(log_of(settings, "t"))) == 1
-    assert (await card(client, "s", "push"))["last_outcome"] == "rejected"
-    assert (await card(client, "t", "push"))["last_outcome"] == "fired"
+    assert (await api.trigger("s", "push"))["last_outcome"] == "rejected"
+    assert (await api.trigger("t", "push"))["last_outcome"] == "fired"
 
 
 async def test_unknown_agents_and_triggers_are_logged_by_name(client, settings, fake_clock,
@@ -153,7 +155,7 @@ async def test_unknown_agents_and_triggers_are_logged_by_name(client, settings, 
 
 
 async def test_held_deliveries_are_listed_until_the_trigger_takes_them(
-        make_client, client, settings, fake_clock):
+        make_client, client, api, settings, fake_clock):
     await client.post("/api/sessions/t/triggers/push/deactivate")
     await client.delete("/api/sessions/s")
     empty = await client.get("/api/webhooks/held")
@@ -169,23 +171,24 @@ async def test_held_deliveries_are_listed_until_the_trigger_takes_them(
     assert [d["delivery_id"] for d in held["deliveries"]] == ["msg_1", "msg_2"]
     assert held["last_received_at"] - held["first_received_at"] == 1000
     assert "PAYLOAD-7f3a9c" not in str(listing) and "webhook-signature" not in str(listing)
-    t_card = await card(client, "t", "push")
+    t_card = await api.trigger("t", "push")
     assert t_card["last_outcome"] == "held" and t_card["last_error"] is None
 
     await client.close()  # a restart keeps the outcome (triggers.json)
     client = await make_client(settings, clock=fake_clock)
-    assert (await card(client, "t", "push"))["last_outcome"] == "held"
+    api = HiveApi(client)
+    assert (await api.trigger("t", "push"))["last_outcome"] == "held"
     await client.post("/api/sessions/t/triggers/push/activate")
     assert await (await client.get("/api/webhooks/held")).json() == {"held": [], "total": 0}
-    assert (await card(client, "t", "push"))["last_outcome"] == "fired"
+    assert (await api.trigger("t", "push"))["last_outcome"] == "fired"
 
 
-async def test_held_deliveries_skipped_by_misfire_skip_say_so(client, fake_clock):
+async def test_held_deliveries_skipped_by_misfire_skip_say_so(client, api, fake_clock):
     await client.post("/api/sessions/t/triggers/quiet/deactivate")
     await client.delete("/api/sessions/s")
     await deliver(client, "quiet", BODY, standard(fake_clock, "msg_q"))
     await client.post("/api/sessions/t/triggers/quiet/activate")
-    quiet = await card(client, "t", "quiet")
+    quiet = await api.trigger("t", "quiet")
     assert quiet["last_outcome"] == "skipped" and quiet["fire_count"] == 0
 
 
@@ -203,7 +206,7 @@ async def test_one_trigger_is_read_by_id(client):
 
 
 @pytest.mark.parametrize("task", [None, "", "   \n"])
-async def test_a_trigger_without_a_task_is_refused(client, task):
+async def test_a_trigger_without_a_task_is_refused(client, api, task):
     spec = {"name": "Nightly", "trigger_type": "timer",
             "trigger_config": {"interval_minutes": 5}}
     if task is not None:
@@ -214,7 +217,7 @@ async def test_a_trigger_without_a_task_is_refused(client, task):
     assert "user-nightly" not in {c["id"] for c in listed}
     blank = await client.patch("/api/sessions/s/triggers/push", json={"task": "  "})
     assert blank.status == 400 and (await blank.json())["code"] == "task_required"
-    assert (await card(client, "s", "push"))["task"] == "triage the push"
+    assert (await api.trigger("s", "push"))["task"] == "triage the push"
 
 
 async def test_fired_coalesced_and_failed_outcomes_on_a_busy_queen(make_client, tmp_path,
@@ -223,22 +226,23 @@ async def test_fired_coalesced_and_failed_outcomes_on_a_busy_queen(make_client, 
     write_triggers_agent(settings.agents_dir, "meeting", [], tools=MEETING_TOOLS)
     meeting = agent_fixtures.MEETING = Meeting()
     client = await make_client(settings, clock=fake_clock)
-    await create_session(client, session_id="q", agent_id="meeting")
-    stream = await open_stream(client, "q")
+    api = HiveApi(client)
+    await api.create_session(session_id="q", agent_id="meeting")
+    stream = await api.events("q")
     for trigger_id in ("a", "b"):
-        await post_trigger(client, "q", timer(trigger_id, task=f"do {trigger_id}",
+        await api.add_trigger("q", timer(trigger_id, task=f"do {trigger_id}",
                                               interval_minutes=60))
-    await chat(client, "q", worker_line(call_line("hold", name="busy")))
+    await api.chat("q", worker_line(call_line("hold", name="busy")))
     await read_until(stream, lambda e: e["type"] == "tool_call_started"
                      and e["data"]["tool_name"] == "hold")
 
     assert (await client.post("/api/sessions/q/triggers/a/run")).status == 202
-    assert (await card(client, "q", "a"))["last_outcome"] == "fired"
+    assert (await api.trigger("q", "a"))["last_outcome"] == "fired"
     assert (await client.post("/api/sessions/q/triggers/a/run")).status == 202
-    assert (await card(client, "q", "a"))["last_outcome"] == "coalesced"
+    assert (await api.trigger("q", "a"))["last_outcome"] == "coalesced"
     full = await client.post("/api/sessions/q/triggers/b/run")
     assert full.status == 429 and (await full.json())["code"] == "inbox_full"
-    b_card = await card(client, "q", "b")
+    b_card = await api.trigger("q", "b")
     assert b_card["last_outcome"] == "failed" and b_card["fire_count"] == 1
     assert b_card["last_error"].startswith("inbox_full: ")
     assert b_card["last_error_at"] == int(fake_clock.time() * 1000)
