@@ -65,6 +65,24 @@ async def test_an_idle_log_holds_no_descriptor_and_reopens_for_the_next_append(
     assert path.read_bytes().count(b"\n") == 3
 
 
+@LINUX
+@pytest.mark.parametrize("durability", list(Durability))
+async def test_a_quiet_log_closes_its_file_once_synced_not_after_the_idle_time(
+        tmp_path, durability):
+    """``quiet`` (a resumed session that is up): the file is closed at the log's next sync
+    (``batch``) or at once, not ``idle_close`` later; the next append reopens it."""
+    path = tmp_path / "events.jsonl"
+    log = EventLog(path, durability, idle_close=3600)
+    await log.open()
+    await log.append(event(1))
+    log.quiet()
+    await until(lambda: descriptors_on(path) == 0)
+    await log.append(event(2))
+    assert [e.seq for e in await log.read_after(0)] == [1, 2]
+    await log.close()
+    assert path.read_bytes().count(b"\n") == 2
+
+
 def test_the_soft_descriptor_limit_is_raised_to_the_hard_one():
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     lowered = min(soft, 256)

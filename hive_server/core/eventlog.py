@@ -30,6 +30,7 @@ from pathlib import Path
 from hive_server.core.eventlog_file import (
     OpenInfo,
     open_for_append,
+    reopen_and_write,
     sync_and_close,
     write_all,
     write_sync_close,
@@ -125,6 +126,7 @@ class EventLog:
         self._flushers: list[tuple[int, asyncio.Future[None]]] = []
         self._direct = durability is not Durability.FSYNC  # write in append (module docstring)
         self._direct_writes = 0  # appends written in place: the file is not idle
+        self._quiet = False  # close the file once synced (``quiet``)
 
     @property
     def path(self) -> Path:
@@ -188,6 +190,14 @@ class EventLog:
             self._sync_deadline = asyncio.get_running_loop().time() + self._batch_interval
             self._wakeup.set()
 
+    def quiet(self) -> None:
+        """No more appends are expected for a while (a resumed session, once it is up): the
+        file is closed at ``batch`` mode's next sync (fsync and close in one thread hop), or
+        now when no sync is due, instead of ``idle_close`` seconds later. An append after
+        that reopens the file, as after an idle close."""
+        self._quiet = True
+        self._wakeup.set()
+
     async def flush(self) -> None:
         """Return once every event appended so far is written (readable, maybe not synced)."""
         target = self._last_seq
@@ -200,11 +210,13 @@ class EventLog:
         await future
 
     async def close(self) -> None:
-        """Write and fsync what is queued, stop the writer, close the file. Idempotent."""
+        """Write and fsync what is queued, stop the writer, close the file (the queued lines
+        and the file in one thread hop). Idempotent. A close that is cancelled leaves the
+        writer to finish its final write; a later close awaits it."""
         self._closed = True
         self._wakeup.set()
         if self._writer is not None:
-            await self._writer
+            await asyncio.shield(self._writer)
         file, self._file = self._file, None
         if file is not None:
             await asyncio.to_thread(file.close)
@@ -256,11 +268,13 @@ class EventLog:
         try:
             while not self._closed and self._error is None:
                 idle = await self._wait_for_work()
+                if self._closed:  # what is queued goes with the final write
+                    break
                 if self._queue and self._error is None:
                     await self._write_queued()
                 if self._sync_due():
                     await self._sync()
-                if idle:
+                if idle or (self._quiet and self._sync_deadline is None and not self._queue):
                     await self._close_file()
             if self._error is None and (self._queue or self._file is not None):
                 await self._write_queued(final=True)  # written, synced, closed: one hop
@@ -290,18 +304,20 @@ class EventLog:
         return idle
 
     async def _close_file(self) -> None:
+        self._quiet = False
         file, self._file = self._file, None
         unsynced, self._unsynced = self._unsynced, False
         if file is not None:
             await asyncio.to_thread(sync_and_close, file, unsynced)
 
-    async def _reopen(self) -> FileIO:
-        """The file again, for appending; out of descriptors, retried ``REOPEN_ATTEMPTS``
-        times ``reopen_delay`` apart (the batch waits) before the error counts."""
+    async def _reopen_and_write(self, data: bytes, fsync: bool, final: bool) -> FileIO | None:
+        """The file opened again and ``data`` written in one thread hop (closed again when
+        ``final``); out of descriptors, the open is retried ``REOPEN_ATTEMPTS`` times
+        ``reopen_delay`` apart (the batch waits) before the error counts."""
         for attempt in range(1, REOPEN_ATTEMPTS + 1):
             try:
-                return await asyncio.to_thread(FileIO, self._path, "a")
-            except OSError as exc:
+                return await asyncio.to_thread(reopen_and_write, self._path, data, fsync, final)
+            except OSError as exc:  # raised by the open: nothing was written
                 if exc.errno not in OUT_OF_DESCRIPTORS or attempt == REOPEN_ATTEMPTS:
                     raise
                 if attempt == 1:
@@ -310,15 +326,17 @@ class EventLog:
         raise AssertionError("unreachable")
 
     async def _write_queued(self, final: bool = False) -> None:
-        """The queued lines written (``final``: at close, then synced and the file closed)."""
-        if self._file is None:
-            self._file = await self._reopen()
+        """The queued lines written, with the file's reopen when it was closed idle (one
+        thread hop); ``final``: at close, then synced and the file closed."""
         batch, self._queue = self._queue, []
         self._inflight = [future for _, future in batch]
         data = b"".join(line for line, _ in batch)
         fsync = final or self._durability is Durability.FSYNC
         file, self._file = self._file, (None if final else self._file)
-        await asyncio.to_thread(write_sync_close if final else write_all, file, data, fsync)
+        if file is None:
+            self._file = await self._reopen_and_write(data, fsync, final)
+        else:
+            await asyncio.to_thread(write_sync_close if final else write_all, file, data, fsync)
         self._unsynced = not fsync
         self._written_seq += len(batch)
         EVENTS_APPENDED.add(len(batch))
@@ -335,6 +353,8 @@ class EventLog:
     async def _sync(self) -> None:
         self._sync_deadline = None
         if self._file is None:  # closed while idle: synced then
+            return
+        if self._quiet:  # the close that follows syncs it (one hop)
             return
         self._unsynced = False  # before: a line written in place meanwhile stays unsynced
         await asyncio.to_thread(timed_fsync, self._file.fileno())

@@ -57,6 +57,21 @@ def write_sync_close(file: FileIO, data: bytes, fsync: bool) -> None:
         file.close()
 
 
+def reopen_and_write(path: Path, data: bytes, fsync: bool, close: bool) -> FileIO | None:
+    """Open the log again for appending and write ``data`` (one thread hop for both); with
+    ``close``, then fsync and close it (None returned)."""
+    file = FileIO(path, "a")
+    if close:
+        write_sync_close(file, data, fsync)
+        return None
+    try:
+        write_all(file, data, fsync)
+    except BaseException:
+        file.close()
+        raise
+    return file
+
+
 def sync_and_close(file: FileIO, unsynced: bool) -> None:
     try:
         if unsynced:

@@ -193,7 +193,9 @@ class SessionJournal:
         return time.monotonic() - self.started_monotonic
 
     async def close(self, reason: str, *, mark_stopped: bool, log_stop: bool = True) -> None:
-        """Stop every part (reverse order), log ``session_stopped``, end streams, close the log.
+        """Stop every part (reverse order), log ``session_stopped``, close the log (the last
+        events written, synced and the file closed in one thread hop), then end the streams
+        (a stream that ended has its events stored), then write meta.
 
         Streams end, the log closes and meta is marked even when the log cannot be written
         (that error is raised afterwards).
@@ -207,17 +209,22 @@ class SessionJournal:
                 log.exception("session %s: stopping %r failed", self.id, part)
         self.parts.clear()
         notes: dict[str, Any] = {}
+        stored: asyncio.Future[None] | None = None
         try:
             if log_stop:
                 notes["handoff"] = self.notes.handoff(reason, self.last_seq, utc_iso(), armed)
                 self.emit(SessionSummary(handoff=notes["handoff"]))
-                await self._log_stopped(reason)
+                _, stored = self.emit(SessionStopped(reason=reason))  # the last event
         finally:
             self._sealed = True
-            self.bus.close("session_stopped")
-            await self.log.close()
+            try:
+                await self.log.close()  # the two events written, synced and closed: one hop
+            finally:
+                self.bus.close("session_stopped")  # after: a stream that ends is stored
             await self._stop_meta_flush()
             await self._final_meta(mark_stopped, notes)
+        if stored is not None:
+            await stored  # a write error of the last events is raised now
 
     def _armed(self) -> list[HandoffTrigger]:
         """The armed triggers for the handoff notes (a failure never stops a close)."""
@@ -239,7 +246,3 @@ class SessionJournal:
             async with self._meta_lock:
                 await self._write_meta(notes)
 
-    async def _log_stopped(self, reason: str) -> None:
-        _, stored = self.emit(SessionStopped(reason=reason))
-        self._sealed = True  # session_stopped is the last event
-        await stored

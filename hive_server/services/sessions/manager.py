@@ -178,7 +178,7 @@ class SessionManager:
         try:
             files = await self.store.open_files(session_id, resumed)
             info, history = event_log.start(files.log), files.history
-            live = await self._parts.start(session, profile, history, info,
+            live = await self._parts.start(session, profile, files, info,
                                            meta if resumed else None)
             parked = (await settle_restart(session, history.tracker, history.open_results,
                                            history.bad_lines) if resumed else None)
@@ -189,6 +189,8 @@ class SessionManager:
             # after the colony: its tools are in the first turn
             live.queen.start(history.pending, parked)
             await self.budgets.get(session_id).recheck()  # parked: a limit may have risen
+            if resumed and not history.pending:  # its log closes at its first sync
+                event_log.quiet()
         except BaseException as exc:
             await session.close("failed_to_start", mark_stopped=False, log_stop=False)
             if not resumed:

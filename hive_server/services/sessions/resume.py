@@ -13,11 +13,19 @@ once.
   number only goes down, and is 0 once every live session has been tried).
 - ``stop``: cancels the task and awaits it. A session cut short in the middle of its resume
   is closed as it was and stays marked live, so the next start resumes it.
+
+Each live session is some 150 long-lived objects; the cyclic garbage collector's full
+collections, which run each time the tracked objects grew by a quarter, would traverse all
+of them over and over (13 full collections, a third of the time, for 10,000 sessions). So
+every ``FREEZE_EVERY`` sessions resumed the objects made so far are frozen (``gc.freeze``:
+left out of collections), and unfrozen once the resume is done (a stopped session's cycles
+are collected again from then on).
 """
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 
@@ -25,6 +33,7 @@ from hive_server.models.session import SessionMeta
 
 log = logging.getLogger(__name__)
 CHUNK = 256  # meta.json files read per thread hop
+FREEZE_EVERY = 256  # sessions resumed between two gc.freeze() (see the module docstring)
 
 ListFolders = Callable[[], list[str]]
 LiveAmong = Callable[[Iterable[str]], list[SessionMeta]]
@@ -85,6 +94,7 @@ class BootResume:
                 log.info("resumed %d session(s) that were live at the last stop (%d could "
                          "not be resumed)", self.resumed, self.failed)
         finally:
+            gc.unfreeze()
             self._unread.clear()
             self._waiting.clear()
             self._done.set()
@@ -109,3 +119,5 @@ class BootResume:
                     self.failed += 1
             finally:
                 self._waiting.discard(meta.session_id)
+            if (self.resumed + self.failed) % FREEZE_EVERY == 0:
+                gc.freeze()

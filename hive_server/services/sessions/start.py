@@ -20,11 +20,11 @@ from hive_server.models.session import SessionMeta
 from hive_server.services.budget.budgets import Budgets
 from hive_server.services.journal.handoff import armed_triggers
 from hive_server.services.journal.journal import SessionJournal
-from hive_server.services.runtime.conversation import Rebuilt
 from hive_server.services.runtime.queen import Queen
 from hive_server.services.runtime.watchdog import TurnWatchdog
 from hive_server.services.runtime.worker_ids import WorkerIds
 from hive_server.services.sessions.session import Session
+from hive_server.services.sessions.store import SessionFiles
 from hive_server.services.tools.base import Tool
 from hive_server.services.tools.builtins import builtin_tools
 from hive_server.services.triggers.scheduler import TriggerScheduler
@@ -60,10 +60,11 @@ class SessionParts:
     budgets: Budgets
     on_change: Callable[[], None]  # a live session's queen state changed
 
-    async def start(self, session: SessionJournal, profile: QueenProfile, history: Rebuilt,
+    async def start(self, session: SessionJournal, profile: QueenProfile, files: SessionFiles,
                     info: OpenInfo, on_disk: SessionMeta | None) -> Session:
-        """``on_disk``: a resumed session's meta.json as read (None for a new session)."""
-        meta, resumed = session.meta, on_disk is not None
+        """``files``: what ``SessionStore.open_files`` read (``info``: its log, started);
+        ``on_disk``: a resumed session's meta.json as read (None for a new session)."""
+        meta, resumed, history = session.meta, on_disk is not None, files.history
         if info.truncated_bytes:
             session.emit(LogRepaired(truncated_bytes=info.truncated_bytes))
         await session.emit_durable(SessionStarted(
@@ -85,7 +86,7 @@ class SessionParts:
         budget = await self.budgets.attach(session, queen.fail, triggers, new=not resumed)
         session.parts += [budget, queen, triggers, watchdog]  # stopped in reverse order
         session.notes, session.armed_triggers = history.notes, lambda: armed_triggers(triggers)
-        await triggers.start()
+        await triggers.start(files.triggers)
         watchdog.start()
         session.activity.on_change = self.on_change
         return live

@@ -24,6 +24,7 @@ from hive_server.models.session import CorruptSession, SessionMeta, is_safe_id
 from hive_server.services.journal.journal import utc_iso
 from hive_server.services.runtime.conversation import Rebuilt, rebuild_from_file
 from hive_server.services.sessions.index import SessionIndex
+from hive_server.services.triggers.session_triggers import TriggerFiles, read_trigger_files
 
 log = logging.getLogger(__name__)
 META = "meta.json"
@@ -35,6 +36,7 @@ class SessionFiles:
 
     log: tuple[FileIO, OpenInfo]  # the log opened for appending (for ``EventLog.start``)
     history: Rebuilt  # the conversation as the log holds it (empty for a new session)
+    triggers: TriggerFiles  # the triggers' saved state (for ``SessionTriggers.start``)
 
 
 class SessionStore:
@@ -79,8 +81,8 @@ class SessionStore:
 
     async def open_files(self, session_id: str, resumed: bool) -> SessionFiles:
         """In one thread hop: the workspace folder made, ``events.jsonl`` opened for
-        appending (created, or a torn tail cut) and, for a resume, the conversation rebuilt
-        from it."""
+        appending (created, or a torn tail cut), for a resume the conversation rebuilt from
+        it, and the triggers' saved state read."""
         return await asyncio.to_thread(_open_files, self.path(session_id), resumed)
 
     async def list_metas(self) -> list[tuple[SessionMeta, int]]:
@@ -154,10 +156,11 @@ def _open_files(folder: Path, resumed: bool) -> SessionFiles:
     opened = open_for_append(folder / "events.jsonl")
     try:
         history = rebuild_from_file(folder / "events.jsonl") if resumed else Rebuilt([], [])
+        triggers = read_trigger_files(folder)
     except BaseException:
         opened[0].close()
         raise
-    return SessionFiles(opened, history)
+    return SessionFiles(opened, history, triggers)
 
 
 def _own(meta: SessionMeta, session_id: str) -> SessionMeta:

@@ -51,11 +51,6 @@ class HeldFires(TriggerHost):
     def _releasing_path(self) -> Path:
         return self.session.dir / RELEASING_FILE
 
-    def count_held(self) -> int:
-        """The held fires on disk (a hand-over a crash cut short counts: it is redone).
-        Blocking: the triggers' start reads it in one thread hop with their saved state."""
-        return len(_read_both(self._held_path, self._releasing_path))
-
     def held_count(self) -> int:
         return self._held_count or 0
 
@@ -119,6 +114,12 @@ def _policy(trigger: Trigger | None) -> MisfirePolicy:
         return "skip"
     config = trigger.spec.timer or trigger.spec.webhook
     return config.misfire if config is not None else "fire_once"
+
+
+def count_held(session_dir: Path) -> int:
+    """The held fires on disk (a hand-over a crash cut short counts: it is redone).
+    Blocking: read with the session's other files in one thread hop (``read_trigger_files``)."""
+    return len(_read_both(session_dir / HELD_FILE, session_dir / RELEASING_FILE))
 
 
 def _read_both(held: Path, releasing: Path) -> list[dict[str, Any]]:

@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 from hive_server.core.clock import Clock
@@ -54,7 +55,7 @@ from hive_server.services.triggers.cards import (
     problem_card,
     trigger_card,
 )
-from hive_server.services.triggers.hold import HeldFires
+from hive_server.services.triggers.hold import HeldFires, count_held
 from hive_server.services.triggers.scheduler import FireInfo, MissedInfo, TriggerScheduler
 from hive_server.services.triggers.store import FILENAME as TRIGGERS_FILE
 from hive_server.services.triggers.store import KeptAside, SavedTriggers, TriggerStore
@@ -65,6 +66,15 @@ from hive_server.services.webhooks.signatures import missing_secret
 
 log = logging.getLogger(__name__)
 __all__ = ["SessionTriggers", "Trigger"]
+
+
+TriggerFiles = tuple[tuple[SavedTriggers, KeptAside | None], int]  # state, held fires
+
+
+def read_trigger_files(session_dir: Path) -> TriggerFiles:
+    """A session's saved trigger state and its held fires' count (blocking: the session's
+    open reads them with its log in one thread hop, ``SessionStore.open_files``)."""
+    return TriggerStore(session_dir).read(), count_held(session_dir)
 
 
 class SessionTriggers(WebhookTriggers, HeldFires):
@@ -93,19 +103,16 @@ class SessionTriggers(WebhookTriggers, HeldFires):
             yield
 
     # -- loading --------------------------------------------------------------------------------
-    async def start(self) -> None:
-        """Load saved state and the API-created triggers; re-arm the active ones. A file that
-        could not be read whole was kept aside: reported before anything is written again."""
-        (self.saved, aside), self._held_count = await asyncio.to_thread(self._read_state)
+    async def start(self, files: TriggerFiles) -> None:
+        """Take the saved state (``read_trigger_files``) and the API-created triggers; re-arm
+        the active ones. A file that could not be read whole was kept aside: reported before
+        anything is written again."""
+        (self.saved, aside), self._held_count = files
         if aside is not None:
             await report_kept_aside(self.session, TRIGGERS_FILE, aside.error, aside.kept_as)
         self._resume_agent = self.session.meta.agent_id  # the colony a resumed session had
         for spec in self.saved.api.values():
             await self._add(spec, "api", announce=False, resume=True)
-
-    def _read_state(self) -> tuple[tuple[SavedTriggers, KeptAside | None], int]:
-        """The saved state and the held fires' count (blocking: one thread hop)."""
-        return self.store.read(), self.count_held()
 
     async def attach_folder(self, specs: list[TriggerSpec], problems: list[TriggerProblem]):
         """Add a loaded colony's triggers (edits and deletions made in this session apply)."""
