@@ -3,12 +3,20 @@
 The app under test runs in this process (so the benchmark can publish into a session at a
 fixed rate: ``session.emit``, the path every event takes); the subscribers read in another
 process (benchmarks/sse_clients.py). The raw app keeps one queue per subscriber and writes
-each frame to every response, the least an aiohttp SSE server can do.
+each frame to every response, the least an aiohttp SSE server can do. Its frames are the
+bytes ours sends (``id: <seq>`` and the event's whole envelope, ``raw_frame``), so both
+write and the clients read the same bytes.
+
+Also the CPU time of this process (the server, its publisher) per delivered event while the
+events are published: a busy machine stretches the wall-clock latencies of both sides, not
+the CPU each spends.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import itertools
 import json
 import sys
 import time
@@ -17,6 +25,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import aiohttp
+import orjson
 from aiohttp import web
 
 from benchmarks.procs import AUTH, TOKEN, scrubbed_env
@@ -26,6 +35,7 @@ from hive_server import keys
 from hive_server.app import create_app
 from hive_server.llm.offline import OfflineClient
 from hive_server.models.event_data import LlmTextDelta
+from hive_server.models.events import utc_now_iso
 from hive_server.settings import Settings
 
 Publish = Callable[[str], None]
@@ -37,7 +47,15 @@ async def run(root: Path, sizes: Sizes, rows: list[Row]) -> None:
         ours = await fanout(our_app(root / f"sse-{n}"), n, sizes)
         target = ratio_at_most(1.3) if n >= 1000 else None
         rows.append(Row(f"SSE p50 publish→client, {n} subscribers, {sizes.sse_rate} ev/s",
-                        ours, raw, "ms", target))
+                        ours.p50_ms, raw.p50_ms, "ms", target))
+        rows.append(Row(f"SSE server CPU per delivered event, {n} subscribers",
+                        ours.cpu_us, raw.cpu_us, "µs"))
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Fanout:
+    p50_ms: float  # publish -> client, the median over every frame of every subscriber
+    cpu_us: float  # this process's CPU while publishing, per delivered event
 
 
 @asynccontextmanager
@@ -53,7 +71,7 @@ async def serving(app: web.Application) -> AsyncIterator[int]:
 
 
 async def fanout(app_and_setup: tuple[web.Application, Callable], n: int,
-                 sizes: Sizes) -> float:
+                 sizes: Sizes) -> Fanout:
     app, setup = app_and_setup
     async with serving(app) as port:
         path, publish, count = await setup(port)
@@ -67,13 +85,15 @@ async def fanout(app_and_setup: tuple[web.Application, Callable], n: int,
             if count() >= n:
                 break
             await asyncio.sleep(0.001)
+        cpu = time.process_time()
         await paced(publish, sizes.sse_rate, sizes.sse_seconds)
         publish("END")
         out, _ = await clients.communicate()
+        cpu = time.process_time() - cpu
     result = json.loads(out)
     if clients.returncode != 0 or not result["frames"]:
         raise RuntimeError(f"SSE clients failed: {result}")
-    return result["p50_ms"]
+    return Fanout(result["p50_ms"], cpu * 1e6 / result["frames"])
 
 
 async def paced(publish: Publish, rate: int, seconds: float) -> None:
@@ -133,11 +153,23 @@ def raw_app() -> tuple[web.Application, Callable]:
     app.add_routes([web.get("/events", events)])
 
     async def setup(port: int) -> tuple[str, Publish, Callable[[], int]]:
+        seqs = itertools.count(1)
+
         def publish(value: str) -> None:
-            frame = b'data: {"content":"@@%s@@"}\n\n' % value.encode()
+            frame = raw_frame(next(seqs), value)
             for queue in queues:
                 queue.put_nowait(frame)
 
         return "/events", publish, lambda: len(queues)
 
     return app, setup
+
+
+def raw_frame(seq: int, value: str) -> bytes:
+    """The frame ours sends for ``LlmTextDelta(content=f"@@{value}@@", snapshot="")``: the
+    same bytes but for the timestamp's digits."""
+    event = {"seq": seq, "type": "llm_text_delta", "session_id": "bench", "stream_id": "queen",
+             "node_id": "queen", "execution_id": None, "correlation_id": None,
+             "colony_id": None, "timestamp": utc_now_iso(),
+             "data": {"content": f"@@{value}@@", "snapshot": "", "iteration": 0, "inner_turn": 0}}
+    return b"id: %d\ndata: %s\n\n" % (seq, orjson.dumps(event))

@@ -51,6 +51,7 @@ from hive_server.web.console import console_routes
 from hive_server.web.errors import SERVER_LOG, error_middleware
 from hive_server.web.metrics import metrics_middleware
 from hive_server.web.security import Guard
+from hive_server.web.sse_streams import SseStreams
 from hive_server.web.ui import ui_routes
 
 log = logging.getLogger(__name__)
@@ -70,7 +71,7 @@ def create_app(settings: Settings, *, llm: LLMClient | None = None,
     app[keys.LLM] = llm or make_llm(settings.anthropic_api_key, settings.anthropic_base_url,
                                     settings.model)
     metrics.install(app)
-    app[keys.SSE_STREAMS] = set()
+    app[keys.SSE_STREAMS] = SseStreams()
     app[keys.COLD_USAGE] = ColdTotals()
     app.cleanup_ctx.append(_llm_ctx)
     app.cleanup_ctx.append(_folders_ctx)
@@ -172,8 +173,10 @@ async def _end_streams(app: web.Application) -> None:
     before it ends), then end every other stream; the sessions' cleanup finds nothing left."""
     grace = app[keys.SETTINGS].shutdown_grace_seconds
     await app[keys.SESSIONS].shutdown(timeout=max(grace - SHUTDOWN_RESERVE, grace / 2))
-    for sub in list(app[keys.SSE_STREAMS]):
+    streams = app[keys.SSE_STREAMS]
+    for sub in streams:
         sub.close()
+    await streams.close()  # its disconnect poller
 
 
 def create_webhook_app(main: web.Application) -> web.Application:

@@ -129,3 +129,21 @@ async def test_slow_headers_and_idle_keepalive_connections_are_closed(serve):
     finally:
         slow.close()
         idle.close()
+
+
+async def test_every_stream_shares_one_disconnect_poller(serve):
+    server = await serve()
+    await server.create_session()
+    async with aiohttp.ClientSession(headers=AUTH) as http:
+        streams = [await http.get(server.url + "api/sessions/s/events") for _ in range(5)]
+        for resp in streams:
+            assert await read_frame(resp) is not None
+        pollers = [t for t in asyncio.all_tasks() if t.get_name() == "sse-disconnects"]
+        assert len(pollers) == 1 and server.subscribers("s") == 5
+        for resp in streams[:3]:
+            resp.close()
+        await until(lambda: server.subscribers("s") == 2)
+        for resp in streams[3:]:
+            resp.close()
+        await until(lambda: server.subscribers("s") == 0)
+        await until(lambda: pollers[0].done())  # it stops with the last stream

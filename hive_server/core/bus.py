@@ -40,7 +40,9 @@ class Subscription:
         if len(self._items) >= self._maxsize:
             return False
         self._items.append(event)
-        self._wake()
+        waiter = self._waiter  # ``_wake`` inlined: this runs once per event per subscriber
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
         return True
 
     def _end(self, reason: str) -> None:
@@ -58,15 +60,28 @@ class Subscription:
 
     async def get(self) -> Event | None:
         """The next event, or None once the subscription has ended and is drained."""
+        return self._items.popleft() if await self._ready() else None
+
+    async def get_all(self) -> list[Event]:
+        """Every buffered event (at least one), or [] once the subscription has ended and is
+        drained: a writer takes what piled up while it waited in one go."""
+        if not await self._ready():
+            return []
+        items = list(self._items)
+        self._items.clear()
+        return items
+
+    async def _ready(self) -> bool:
+        """Wait until an event is buffered (True) or the subscription has ended (False)."""
         while not self._items:
             if self.end_reason is not None:
-                return None
+                return False
             self._waiter = asyncio.get_running_loop().create_future()
             try:
                 await self._waiter
             finally:
                 self._waiter = None
-        return self._items.popleft()
+        return True
 
     def get_nowait(self) -> Event | None:
         return self._items.popleft() if self._items else None

@@ -16,7 +16,6 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol
 
 from aiohttp import web
-from aiohttp_sse import EventSourceResponse
 
 from hive_server import keys
 from hive_server.core.bus import Subscription
@@ -27,11 +26,10 @@ from hive_server.services.sessions.manager import Session
 from hive_server.web.body import int_query, plain_int
 from hive_server.web.openapi import doc
 from hive_server.web.paths import live_session
+from hive_server.web.sse_streams import Closable, SseResponse
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
-SEND_TIMEOUT = 30.0  # the default of sse_send_timeout_seconds
-DISCONNECT_POLL = 0.2  # how often a stream checks that its client's connection is open
 SSE_TAIL = 200  # events replayed after the snapshot of a stream opened without a cursor
 
 
@@ -79,34 +77,42 @@ class Framed(Protocol):
     def sse_frame(self) -> bytes: ...
 
 
+class Sink(Protocol):
+    """Where a stream's frames go (``SseResponse``: its write waits, for the send timeout at
+    most, only when the client's connection is backed up)."""
+
+    async def write(self, data: bytes) -> None: ...
+
+
 class EventStream:
     """One SSE client: a subscription written to one response."""
 
-    def __init__(self, response: EventSourceResponse, sub: Subscription,
-                 send_timeout: float = SEND_TIMEOUT):
+    def __init__(self, response: Sink, sub: Subscription):
         self.response = response
         self.sub = sub
-        self.send_timeout = send_timeout
         self.last_sent = 0
 
     async def write(self, events: Sequence[Framed]) -> None:
-        fresh = [e for e in events if e.seq > self.last_sent
-                 and (self.sub.types is None or e.type in self.sub.types)]
-        if not fresh:
+        """Write the events (ascending seqs) not sent yet and of the wanted types, in one
+        write."""
+        types = self.sub.types
+        fresh = events
+        if not events:
             return
+        if events[0].seq <= self.last_sent or types is not None:  # (live events: neither)
+            fresh = [e for e in events
+                     if e.seq > self.last_sent and (types is None or e.type in types)]
+            if not fresh:
+                return
         # each event's frame is built once and shared by every stream (``Event.sse_frame``)
         chunk = fresh[0].sse_frame() if len(fresh) == 1 else b"".join(
-            e.sse_frame() for e in fresh)
-        async with asyncio.timeout(self.send_timeout):
-            await self.response.write(chunk)
+            [e.sse_frame() for e in fresh])
+        await self.response.write(chunk)
         self.last_sent = fresh[-1].seq
 
     async def pump(self) -> None:
         """Live events until the subscription ends; writes whatever is buffered in one go."""
-        while (event := await self.sub.get()) is not None:
-            batch = [event]
-            while (more := self.sub.get_nowait()) is not None:
-                batch.append(more)
+        while batch := await self.sub.get_all():
             await self.write(batch)
 
 
@@ -126,8 +132,8 @@ async def stream_events(request: web.Request) -> web.StreamResponse:
         opening = snapshot_event(live)
         after = max(0, opening.data["snapshot_seq"] - SSE_TAIL)
 
-    async def send(response: EventSourceResponse) -> None:
-        stream = EventStream(response, sub, settings.sse_send_timeout_seconds)
+    async def send(response: SseResponse) -> None:
+        stream = EventStream(response, sub)
         if opening is not None and (types is None or opening.type in types):
             await response.write(b"data: %s\n\n" % opening.to_json())  # no id: seq 0
         stream.last_sent = after
@@ -138,28 +144,22 @@ async def stream_events(request: web.Request) -> web.StreamResponse:
     return await serve_sse(request, sub, send)
 
 
-class Closable(Protocol):
-    def close(self) -> None: ...
-
-
 async def serve_sse(request: web.Request, closer: Closable,
-                    send: Callable[[EventSourceResponse], Awaitable[None]]
-                    ) -> EventSourceResponse:
+                    send: Callable[[SseResponse], Awaitable[None]]) -> SseResponse:
     """Open an SSE response, run ``send`` on it, and always clean up.
 
-    ``closer`` ends ``send``'s stream: it is closed when the client goes away (the keep-alive
-    task ends) and at shutdown (``app[SSE_STREAMS]``).
+    ``closer`` ends ``send``'s stream: ``app[SSE_STREAMS]`` closes it when the client goes
+    away (its connection closed or its keep-alive failed) and at shutdown.
     """
     settings = request.app[keys.SETTINGS]
     send_timeout = settings.sse_send_timeout_seconds
-    response = EventSourceResponse(ping_interval=settings.sse_keepalive_seconds,
-                                   send_timeout=send_timeout)
+    response = SseResponse(ping_interval=settings.sse_keepalive_seconds,
+                           send_timeout=send_timeout)
     streams = request.app[keys.SSE_STREAMS]
     streams.add(closer)
-    watcher: asyncio.Task[None] | None = None
     try:
         await response.prepare(request)
-        watcher = asyncio.create_task(_close_when_gone(request, response, closer))
+        streams.watch(closer, request, response)
         await send(response)
         response.stop_streaming()
         async with asyncio.timeout(send_timeout):  # the end of the stream, to a stalled reader
@@ -171,30 +171,10 @@ async def serve_sse(request: web.Request, closer: Closable,
     finally:
         closer.close()
         streams.discard(closer)
-        if watcher is not None:
-            watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await watcher
         if response.prepared:
             with contextlib.suppress(Exception):
                 response.stop_streaming()
     return response
-
-
-async def _close_when_gone(request: web.Request, response: EventSourceResponse,
-                           closer: Closable) -> None:
-    """End the stream once the client is gone: its connection closed (seen within
-    ``DISCONNECT_POLL``; aiohttp offers no per-request disconnect callback, and cancelling
-    handlers on disconnect is all or nothing) or the keep-alive task ended (a failed ping)."""
-    ping = asyncio.ensure_future(response.wait())
-    try:
-        while not ping.done() and _open(request):
-            await asyncio.wait([ping], timeout=DISCONNECT_POLL)
-    finally:
-        ping.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await ping
-    closer.close()
 
 
 def _drop(request: web.Request) -> None:
@@ -208,8 +188,3 @@ def _drop(request: web.Request) -> None:
         with contextlib.suppress(OSError):
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     transport.abort()
-
-
-def _open(request: web.Request) -> bool:
-    transport = request.transport
-    return transport is not None and not transport.is_closing()
