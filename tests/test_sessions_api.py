@@ -8,7 +8,6 @@ import shutil
 from pathlib import Path
 
 from hive_server import keys
-from hive_server.models.api import CreateSessionBody
 from hive_server.models.event_data import ClientOutputDelta
 from tests.agent_fixtures import write_agent
 from tests.conftest import create_session, make_settings
@@ -152,7 +151,7 @@ async def test_resume_while_stopping_waits_for_the_stop(client, settings):
     for _ in range(20):
         stopping = asyncio.create_task(manager.stop("r"))
         await asyncio.sleep(0)  # the stop is under way: "r" is no longer live, not yet closed
-        await manager.create(CreateSessionBody(queen_resume_from="r"))
+        await manager.resume("r")
         await stopping
         meta = json.loads((settings.home / "sessions" / "r" / "meta.json").read_text())
         assert meta["status"] == "idle"

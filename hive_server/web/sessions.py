@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from hive_server import keys
+from hive_server.errors.sessions import SessionIdMismatch
 from hive_server.models.api import CreateSessionBody, RenameSessionBody
 from hive_server.models.responses import (
     LiveSessions,
@@ -19,6 +20,7 @@ from hive_server.models.responses import (
 from hive_server.models.session_query import SessionListQuery
 from hive_server.services.sessions.history import agent_sessions, history_page
 from hive_server.services.sessions.lookup import find_session
+from hive_server.services.sessions.manager import NewSession
 from hive_server.services.sessions.patch import patch_session
 from hive_server.web.body import check_message, json_response, parse_json, parse_query
 from hive_server.web.openapi import doc
@@ -30,13 +32,31 @@ routes = web.RouteTableDef()
 @routes.post("/api/sessions")
 @doc(CreateSessionBody, status=201, response=LiveSessionView)
 async def create_session(request: web.Request) -> web.Response:
-    """Create a session, or resume one from disk."""
+    """Create a session, or resume one from disk (``queen_resume_from``)."""
     body = await parse_json(request, CreateSessionBody)
     if body.initial_prompt is not None:
         check_message(body.initial_prompt, request.app[keys.SETTINGS].max_message_chars,
                       "initial_prompt")
-    live = await request.app[keys.SESSIONS].create(body)
+    sessions, resume_from = request.app[keys.SESSIONS], _resume_from(body)
+    live = await (sessions.create(_new_session(body)) if resume_from is None
+                  else sessions.resume(resume_from))
     return json_response(live_session_view(live), status=201)
+
+
+def _resume_from(body: CreateSessionBody) -> str | None:
+    """The session a create body resumes: ``queen_resume_from`` (``session_id`` may name the
+    same one, never another)."""
+    resume_from = body.queen_resume_from
+    if resume_from is not None and body.session_id not in (None, resume_from):
+        raise SessionIdMismatch()
+    return resume_from
+
+
+def _new_session(body: CreateSessionBody) -> NewSession:
+    return NewSession(session_id=body.session_id, agent_id=body.agent_id,
+                      agent_path=body.agent_path, model=body.model,
+                      initial_prompt=body.initial_prompt, queen_name=body.queen_name,
+                      initial_phase=body.initial_phase, title=body.title)
 
 
 @routes.get("/api/sessions")

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from hive_server.core.bus import EventBus, Subscription
 from hive_server.core.eventlog import EventLog
@@ -32,12 +32,6 @@ from hive_server.services.journal.spend_gate import UNLIMITED, SpendGate
 
 log = logging.getLogger(__name__)
 META_FLUSH_SECONDS = 2.0  # inputs are counted in memory; meta.json follows at most this late
-
-
-class SessionPart(Protocol):
-    """Something a session owns and stops (queen, colony, triggers)."""
-
-    async def stop(self) -> None: ...
 
 
 def utc_iso() -> str:
@@ -63,10 +57,8 @@ class SessionJournal:
         self.gate: SpendGate = UNLIMITED  # every model call passes it (services/budget/budgets.py)
         self.started_monotonic = time.monotonic()
         self.loaded_at = time.time()
-        self.parts: list[SessionPart] = []
         self.notes = HandoffNotes()  # fed every event; a resume seeds it from the log
         self.last_turn_seq = 0  # the last event of a turn (the stale-turn watchdog reads it)
-        self.armed_triggers: Callable[[], list[HandoffTrigger]] = list  # read at close
         self.stopping = False
         self._sealed = False  # after session_stopped: nothing more is logged or saved
         self._meta_lock = asyncio.Lock()
@@ -192,27 +184,24 @@ class SessionJournal:
     def uptime_seconds(self) -> float:
         return time.monotonic() - self.started_monotonic
 
-    async def close(self, reason: str, *, mark_stopped: bool, log_stop: bool = True) -> None:
-        """Stop every part (reverse order), log ``session_stopped``, close the log (the last
-        events written, synced and the file closed in one thread hop), then end the streams
-        (a stream that ended has its events stored), then write meta.
+    async def close(self, reason: str, *, mark_stopped: bool, log_stop: bool = True,
+                    armed: list[HandoffTrigger] | None = None) -> None:
+        """The journal's part of a stop (``Session.stop``, once the parts have stopped): log
+        ``session_summary`` (its handoff notes name the ``armed`` triggers) and
+        ``session_stopped``, close the log (the last events written, synced and the file
+        closed in one thread hop), then end the streams (a stream that ended has its events
+        stored), then write meta.
 
         Streams end, the log closes and meta is marked even when the log cannot be written
         (that error is raised afterwards).
         """
         self.stopping = True
-        armed = self._armed()  # before the triggers stop and disarm
-        for part in reversed(self.parts):
-            try:
-                await part.stop()
-            except Exception:  # a part that fails to stop never keeps the others running
-                log.exception("session %s: stopping %r failed", self.id, part)
-        self.parts.clear()
         notes: dict[str, Any] = {}
         stored: asyncio.Future[None] | None = None
         try:
             if log_stop:
-                notes["handoff"] = self.notes.handoff(reason, self.last_seq, utc_iso(), armed)
+                notes["handoff"] = self.notes.handoff(reason, self.last_seq, utc_iso(),
+                                                      armed or [])
                 self.emit(SessionSummary(handoff=notes["handoff"]))
                 _, stored = self.emit(SessionStopped(reason=reason))  # the last event
         finally:
@@ -225,14 +214,6 @@ class SessionJournal:
             await self._final_meta(mark_stopped, notes)
         if stored is not None:
             await stored  # a write error of the last events is raised now
-
-    def _armed(self) -> list[HandoffTrigger]:
-        """The armed triggers for the handoff notes (a failure never stops a close)."""
-        try:
-            return self.armed_triggers()
-        except Exception:  # the notes are best effort; the close goes on
-            log.exception("session %s: reading the armed triggers failed", self.id)
-            return []
 
     async def _final_meta(self, mark_stopped: bool, notes: dict[str, Any]) -> None:
         """``meta.json`` at close: stopped (or kept live for the next start), with the

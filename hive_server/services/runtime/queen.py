@@ -14,7 +14,7 @@ import functools
 import logging
 import uuid
 from collections import deque
-from collections.abc import Callable, Coroutine, Mapping, Sequence
+from collections.abc import Coroutine, Mapping, Sequence
 from typing import Any, Literal
 
 from hive_server.errors.sessions import InboxFull, SessionStopping
@@ -39,6 +39,7 @@ from hive_server.models.queen import QueenProfile
 from hive_server.services.journal.journal import SessionJournal
 from hive_server.services.journal.spend_gate import BudgetRefused
 from hive_server.services.runtime.agent_loop import LoopContext, run_agent_loop
+from hive_server.services.runtime.colony import Colony
 from hive_server.services.runtime.conversation import (
     Message,
     append_message,
@@ -50,8 +51,6 @@ from hive_server.services.tools.base import Tool
 
 log = logging.getLogger(__name__)
 
-ToolSource = Callable[[], Mapping[str, Tool]]
-ColonyText = Callable[[], str | None]
 Source = Literal["user", "trigger"]
 
 
@@ -65,8 +64,11 @@ class InboxItem:
 
 
 class Queen:
+    """``tools``: the session's own tools (built once); ``set_colony`` adds the colony's
+    ``run_worker`` and its description in the system prompt while one is loaded."""
+
     def __init__(self, session: SessionJournal, llm: LLMClient, profile: QueenProfile, *,
-                 inbox_size: int, tools: ToolSource, colony: ColonyText,
+                 inbox_size: int, tools: Mapping[str, Tool],
                  history: list[Message] | None = None):
         self.session = session
         self.llm = llm
@@ -74,7 +76,7 @@ class Queen:
         self.inbox_size = inbox_size
         self.messages: list[Message] = history or []
         self._tools = tools
-        self._colony = colony
+        self.colony: Colony | None = None  # the colony this queen directs (``set_colony``)
         self._inbox: deque[InboxItem] = deque()
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -300,11 +302,17 @@ class Queen:
              execution_id=execution_id)
 
     # -- prompt and tools -----------------------------------------------------------------------
+    def set_colony(self, colony: Colony | None) -> None:
+        """The colony loaded into the session (None: unloaded), from the next model call on."""
+        self.colony = colony
+
     def system_prompt(self) -> str:
-        return self.profile.system_prompt_text(self._colony())
+        colony = self.colony
+        return self.profile.system_prompt_text(colony.describe() if colony is not None else None)
 
     def tools(self) -> dict[str, Tool]:
-        return {**self._tools(), "ask_user": Tool(ASK_USER_SPEC, self._ask_user)}
+        workers = {} if self.colony is None else {"run_worker": self.colony.run_worker_tool()}
+        return {**self._tools, **workers, "ask_user": Tool(ASK_USER_SPEC, self._ask_user)}
 
     async def _ask_user(self, args: dict[str, Any]) -> str:
         question = str(args.get("question") or "Please answer.")

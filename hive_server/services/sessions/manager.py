@@ -25,14 +25,12 @@ from hive_server.errors.sessions import (
     NothingToResume,
     ResourceExhausted,
     SessionAlreadyLive,
-    SessionIdMismatch,
     SessionLive,
     SessionLoading,
     SessionNotLive,
     ShuttingDown,
 )
 from hive_server.llm.base import LLMClient
-from hive_server.models.api import CreateSessionBody
 from hive_server.models.event_data import WorkerColonyLoaded, WorkerColonyUnloaded
 from hive_server.models.queen import QueenProfile
 from hive_server.models.session import RESERVED_IDS, SessionMeta, is_safe_id, new_session_id
@@ -46,16 +44,15 @@ from hive_server.services.runtime.colony import Colony, find_agent
 from hive_server.services.runtime.open_turn import settle_restart
 from hive_server.services.sessions.resume import BootResume
 from hive_server.services.sessions.session import Session
-from hive_server.services.sessions.start import SessionOptions, SessionParts
+from hive_server.services.sessions.shutdown import stop_all
+from hive_server.services.sessions.start import NewSession, SessionOptions, SessionParts
 from hive_server.services.sessions.store import SessionStore
 from hive_server.services.triggers.scheduler import TriggerScheduler
 from hive_server.services.webhooks.inbox import WebhookInbox
 
 log = logging.getLogger(__name__)
 NEW_FILES = ("events.jsonl", "meta.json", "triggers.json")  # what a new session's start writes
-LATE_CANCEL_SECONDS = 0.5  # at shutdown, how long a cancelled late session close is awaited
-STOP_CONCURRENCY = 64  # at shutdown, sessions closed at once (each close is a few thread hops)
-__all__ = ["Session", "SessionManager", "SessionOptions"]
+__all__ = ["NewSession", "Session", "SessionManager", "SessionOptions"]
 
 
 class SessionManager:
@@ -131,28 +128,26 @@ class SessionManager:
             self._loading.discard(session_id)
 
     # -- create / resume ----------------------------------------------------------------------
-    async def create(self, body: CreateSessionBody) -> Session:
-        session_id = self._choose_id(body)
+    async def create(self, new: NewSession) -> Session:
+        """A new session made from ``new`` (an id whose folder is on disk resumes that one)."""
+        session_id = new_session_id() if new.session_id is None else _valid_id(new.session_id)
         await self._settled(session_id)
-        if body.queen_resume_from and not self.store.exists(session_id):
+        return await self._claimed(session_id, new)
+
+    async def resume(self, session_id: str) -> Session:
+        """The session ``session_id`` live again from disk, its seq continued (404 when it
+        is not on disk)."""
+        await self._settled(_valid_id(session_id))
+        if not self.store.exists(session_id):
             raise NothingToResume(session_id)
+        return await self._claimed(session_id, NewSession(session_id=session_id))
+
+    async def _claimed(self, session_id: str, new: NewSession) -> Session:
         self._claim(session_id)
         try:
-            return await self._open(session_id, body)
+            return await self._open(session_id, new)
         finally:
             self._loading.discard(session_id)
-
-    def _choose_id(self, body: CreateSessionBody) -> str:
-        """The id a create names (an empty one is invalid, never "make one up")."""
-        resume_from, given = body.queen_resume_from, body.session_id
-        if resume_from is not None and given is not None and resume_from != given:
-            raise SessionIdMismatch()
-        session_id = resume_from if resume_from is not None else given
-        if session_id is None:
-            return new_session_id()
-        if not is_safe_id(session_id) or session_id in RESERVED_IDS:
-            raise InvalidSessionId(session_id)
-        return session_id
 
     def _claim(self, session_id: str) -> None:
         if self._closed:
@@ -163,36 +158,22 @@ class SessionManager:
             raise SessionLoading(session_id)
         self._loading.add(session_id)
 
-    async def _open(self, session_id: str, body: CreateSessionBody, *,
+    async def _open(self, session_id: str, new: NewSession, *,
                     on_disk: SessionMeta | None = None) -> Session:
-        """``on_disk``: the meta of a session resumed at start, as the boot scan read it."""
+        """Open ``session_id``: resumed when its folder is on disk (``on_disk``: its meta as
+        the resume at start read it), else new; a new one that fails leaves nothing behind."""
         directory = self.store.path(session_id)
         resumed = on_disk is not None or self.store.exists(session_id)  # a stat
-        meta, profile = await self._meta_for(session_id, body, resumed, on_disk)
-        wants_agent = not resumed and (body.agent_id is not None or body.agent_path is not None)
-        entry = find_agent(self.catalog, body.agent_id, body.agent_path) if wants_agent else None
-        event_log = EventLog(directory / "events.jsonl", self.options.durability)
-        session = SessionJournal(meta, directory, event_log,
+        meta, profile = await self._meta_for(session_id, new, resumed, on_disk)
+        wants_agent = new.wants_agent and not resumed
+        entry = find_agent(self.catalog, new.agent_id, new.agent_path) if wants_agent else None
+        journal = SessionJournal(meta, directory,
+                                 EventLog(directory / "events.jsonl", self.options.durability),
                                  bus_queue_size=self.options.bus_queue_size,
                                  on_meta=self.store.index.put)
         try:
-            files = await self.store.open_files(session_id, resumed)
-            info, history = event_log.start(files.log), files.history
-            live = await self._parts.start(session, profile, files, info,
-                                           meta if resumed else None)
-            parked = (await settle_restart(session, history.tracker, history.open_results,
-                                           history.bad_lines) if resumed else None)
-            if entry is not None:
-                await self._load(live, entry)
-            elif resumed and meta.agent_id:
-                await self._reload_on_resume(live, meta.agent_id)
-            # after the colony: its tools are in the first turn
-            live.queen.start(history.pending, parked)
-            await self.budgets.get(session_id).recheck()  # parked: a limit may have risen
-            if resumed and not history.pending:  # its log closes at its first sync
-                event_log.quiet()
+            live = await self._start(journal, profile, meta if resumed else None, entry)
         except BaseException as exc:
-            await session.close("failed_to_start", mark_stopped=False, log_stop=False)
             if not resumed:
                 await asyncio.to_thread(remove_new_folder, directory, NEW_FILES, ("workspace",))
                 self.store.index.remove(session_id)
@@ -203,12 +184,40 @@ class SessionManager:
         self.changes.notify()
         await live.triggers.take_held()  # held while it armed, before the ingress could see it
         log.info("session %s %s at seq %d", session_id, "resumed" if resumed else "created",
-                 session.last_seq)
-        if body.initial_prompt and not resumed:
-            await live.queen.deliver(body.initial_prompt)
+                 journal.last_seq)
+        if new.initial_prompt and not resumed:
+            await live.queen.deliver(new.initial_prompt)
         return live
 
-    async def _meta_for(self, session_id: str, body: CreateSessionBody, resumed: bool,
+    async def _start(self, journal: SessionJournal, profile: QueenProfile,
+                     on_disk: SessionMeta | None, entry: AgentEntry | None) -> Session:
+        """Its files opened, its parts built and started (``on_disk``: a resumed session's
+        meta as read); on a failure, what started is stopped, meta kept as it was."""
+        live: Session | None = None
+        try:
+            files = await self.store.open_files(journal.id, on_disk is not None)
+            info, history = journal.log.start(files.log), files.history
+            live = await self._parts.build(journal, profile, history, info, on_disk)
+            await live.start(files.triggers)
+            parked = (await settle_restart(journal, history.tracker, history.open_results,
+                                           history.bad_lines) if on_disk else None)
+            if entry is not None:
+                await self._load(live, entry)
+            elif on_disk is not None and on_disk.agent_id:
+                await self._reload_on_resume(live, on_disk.agent_id)
+            live.queen.start(history.pending, parked)  # after the colony: its tools count
+            await live.budget.recheck()  # parked: a limit may have risen
+            if on_disk is not None and not history.pending:  # its log closes at its first sync
+                journal.log.quiet()
+            return live
+        except BaseException:
+            if live is None:
+                await journal.close("failed_to_start", mark_stopped=False, log_stop=False)
+            else:
+                await live.stop("failed_to_start", mark_stopped=False, log_stop=False)
+            raise
+
+    async def _meta_for(self, session_id: str, new: NewSession, resumed: bool,
                         on_disk: SessionMeta | None) -> tuple[SessionMeta, QueenProfile]:
         if resumed:
             meta = on_disk or await self.store.read_meta(session_id)
@@ -218,16 +227,15 @@ class SessionManager:
                 log.warning("session %s: queen %r is gone; using the default queen",
                             session_id, meta.queen_id)
                 return meta, self.queens.default()
-        profile = self.queens.get(body.queen_name) if body.queen_name else self.queens.default()
+        profile = self.queens.get(new.queen_name) if new.queen_name else self.queens.default()
         now = utc_iso()
         meta = SessionMeta(
             session_id=session_id, created_at=now, updated_at=now, queen_id=profile.id,
             queen_name=profile.name,
-            model=(body.model or self.options.model_override or profile.model
+            model=(new.model or self.options.model_override or profile.model
                    or self.options.default_model),
-            phase=body.initial_phase or ("colony" if body.agent_id or body.agent_path
-                                         else "independent"),
-            message_count=0, title=_title(body.title),
+            phase=new.initial_phase or ("colony" if new.wants_agent else "independent"),
+            message_count=0, title=_title(new.title),
         )
         return meta, profile
 
@@ -243,7 +251,7 @@ class SessionManager:
     async def _load(self, live: Session, entry: AgentEntry) -> Colony:
         colony = Colony(live.journal, entry, self.llm, self.clock, ids=live.worker_ids,
                         model_override=self.options.model_override)
-        live.colony = colony
+        live.queen.set_colony(colony)
         await live.journal.save_meta(agent_id=entry.agent_id, agent_path=str(entry.path))
         await live.journal.emit_durable(WorkerColonyLoaded(
             agent_id=entry.agent_id, agent_path=str(entry.path), name=colony.manifest.name,
@@ -272,7 +280,7 @@ class SessionManager:
             if colony.stats.running:
                 await live.queen.cancel()
             await live.triggers.detach_folder()
-            live.colony = None
+            live.queen.set_colony(None)
             await live.journal.save_meta(agent_id=None, agent_path=None)
             await live.journal.emit_durable(WorkerColonyUnloaded(agent_id=colony.agent_id,
                                                                  reason=reason))
@@ -291,7 +299,7 @@ class SessionManager:
         live = self.get(session_id)
         del self._live[session_id]
         self.changes.notify()
-        await self._exclusive(session_id, live.journal.close(reason, mark_stopped=True))
+        await self._exclusive(session_id, live.stop(reason, mark_stopped=True))
 
     async def delete_history(self, session_id: str) -> None:
         self.store.path(session_id)
@@ -304,7 +312,7 @@ class SessionManager:
         live = self._live.pop(session_id, None)
         self.changes.notify()
         if live is not None:
-            await live.journal.close("deleted", mark_stopped=True)
+            await live.stop("deleted", mark_stopped=True)
         await self.store.delete(session_id)
 
     async def _exclusive(self, session_id: str, work: Coroutine[Any, Any, None]) -> None:
@@ -329,37 +337,14 @@ class SessionManager:
             await asyncio.wait([task])
 
     async def shutdown(self, timeout: float | None = None) -> None:
-        """Stop every live session but keep it marked live, so the next start resumes it.
-
-        Sessions stop concurrently, at most ``STOP_CONCURRENCY`` at once (so they finish one
-        after another, not all near the end). One still stopping, or still waiting for its
-        turn, after ``timeout`` seconds (a tool that ignores cancellation, or too many
-        sessions for the grace) is cut short: its close is cancelled and its log closed as it
-        is, so every event emitted so far is stored; the next start resumes it as after a
-        crash (its open turn is closed as interrupted)."""
+        """Stop every live session but keep it marked live, so the next start resumes it
+        (``stop_all``: concurrently, bounded, those still stopping after ``timeout`` seconds
+        cut short). Closes and deletes under way are awaited with them."""
         self._closed = True
         await self.boot.stop()  # a session cut short in its resume stays marked live
         lives, self._live = list(self._live.values()), {}
         self.changes.notify()
-        slots = asyncio.Semaphore(STOP_CONCURRENCY)
-        stops = {asyncio.create_task(self._stop_for_shutdown(live, slots),
-                                     name=f"shutdown:{live.journal.id}"): live for live in lives}
-        tasks = [*self._closing.values(), *stops]
-        if not tasks:
-            return
-        _, late = await asyncio.wait(tasks, timeout=timeout)
-        for task in late:
-            task.cancel()
-        if late:
-            await asyncio.wait(late, timeout=LATE_CANCEL_SECONDS)  # owned, but not waited on
-        await _cut_short([stops[task].journal for task in late & stops.keys()], timeout)
-
-    async def _stop_for_shutdown(self, live: Session, slots: asyncio.Semaphore) -> None:
-        try:
-            async with slots:
-                await live.journal.close("shutdown", mark_stopped=False)
-        except Exception:  # one session's failure never stops the others' shutdown
-            log.exception("session %s: shutdown failed", live.journal.id)
+        await stop_all(lives, list(self._closing.values()), timeout)
 
     async def _resume_held(self, meta: SessionMeta) -> bool:
         """Resume a session that was live at the last stop, from its meta as read (for
@@ -368,8 +353,7 @@ class SessionManager:
         session_id = meta.session_id
         self._loading.add(session_id)
         try:
-            await self._open(session_id, CreateSessionBody(queen_resume_from=session_id),
-                             on_disk=meta)
+            await self._open(session_id, NewSession(session_id=session_id), on_disk=meta)
             return True
         except Exception:  # one session that cannot resume never stops the others
             log.exception("could not resume session %s", session_id)
@@ -378,24 +362,11 @@ class SessionManager:
             self._loading.discard(session_id)
 
 
-async def _cut_short(sessions: list[SessionJournal], timeout: float | None) -> None:
-    """Close the logs of the sessions that did not stop within the shutdown's ``timeout``
-    (waited for ``LATE_CANCEL_SECONDS`` at most: thousands of them are cut short at once when
-    there are more live sessions than the grace can stop)."""
-    if not sessions:
-        return
-    named = ", ".join(session.id for session in sessions[:5])
-    log.warning("%d session(s) did not stop within %g s (%s%s); their logs are closed as "
-                "they are", len(sessions), timeout, named, ", ..." if len(sessions) > 5 else "")
-    closes = [asyncio.create_task(session.log.close(), name=f"log-close:{session.id}")
-              for session in sessions]
-    done, left = await asyncio.wait(closes, timeout=LATE_CANCEL_SECONDS)
-    for task in done:  # cancelled: its writer was cancelled with the close cut short
-        if not task.cancelled() and (exc := task.exception()) is not None:
-            log.error("closing a session's log at shutdown failed", exc_info=exc)
-    if left:  # the process ends within its grace; these finish or go with the event loop
-        log.warning("%d session log(s) still closing after %g s", len(left),
-                    LATE_CANCEL_SECONDS)
+def _valid_id(session_id: str) -> str:
+    """A session id a caller names (an empty one is invalid, never "make one up")."""
+    if not is_safe_id(session_id) or session_id in RESERVED_IDS:
+        raise InvalidSessionId(session_id)
+    return session_id
 
 
 def _title(title: str | None) -> str | None:

@@ -19,12 +19,12 @@ from typing import Literal
 
 from hive_server.errors import Conflict, NotFound
 from hive_server.errors.sessions import InvalidQueenId, NotQueenSession
-from hive_server.models.api import CreateSessionBody, QueenSessionBody
+from hive_server.models.api import QueenSessionBody
 from hive_server.models.queen import QueenProfile, is_queen_id
 from hive_server.models.responses import QueenSession
 from hive_server.models.session import SessionMeta
 from hive_server.models.session_query import SessionFilter
-from hive_server.services.sessions.manager import Session, SessionManager
+from hive_server.services.sessions.manager import NewSession, Session, SessionManager
 
 Status = Literal["live", "resumed", "created", "colony"]
 
@@ -110,14 +110,14 @@ class QueenSessions:
 
     async def _resume(self, session_id: str) -> Session:
         try:
-            return await self.manager.create(CreateSessionBody(queen_resume_from=session_id))
+            return await self.manager.resume(session_id)
         except Conflict as exc:  # made live by someone else meanwhile
             if exc.code != "session_live":
                 raise
             return self.manager.get(session_id)
 
     async def _create(self, queen: str, body: QueenSessionBody) -> QueenSession:
-        live = await self.manager.create(CreateSessionBody(
+        live = await self.manager.create(NewSession(
             queen_name=queen, initial_prompt=body.initial_prompt,
             initial_phase=body.initial_phase))
         return _answer(live.journal.id, queen, "created")
