@@ -4,7 +4,7 @@
 - ``GET /api/health`` and ``GET /api/sessions/{id}`` against raw ``GET /hello``, and
   ``POST /api/sessions/{id}/chat`` (the offline model) against raw ``POST /echo``;
 - ``events/history`` at the tail of a log against a raw seek + parse + dump of the same
-  lines.
+  lines answered by the raw app (``GET /tail``), both fetched over HTTP by the same client.
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ from typing import Any
 import aiohttp
 import orjson
 
-from benchmarks.procs import AUTH, load, our_server, raw_server, rss_mib
+from benchmarks.procs import AUTH, Proc, cpu_seconds, load, our_server, raw_server, rss_mib
+from benchmarks.raw_app import tail_body
 from benchmarks.sizes import Sizes
 from benchmarks.table import Row, at_most, ratio_at_least, ratio_at_most
 
@@ -39,7 +40,7 @@ async def run(root: Path, sizes: Sizes, rows: list[Row]) -> None:
         async with aiohttp.ClientSession(ours.url, headers=AUTH) as http:
             await make_session(http, "bench")
             await requests(ours.port, raw.port, sizes, rows)
-            rows.append(await tail(http, home, sizes))  # before the chats and their backlog
+            rows += await tail(http, (ours, raw), home, sizes)  # before the chats' backlog
             rows.append(await chats(ours.port, raw.port, sizes))
 
 
@@ -106,39 +107,39 @@ async def fill(http: aiohttp.ClientSession, session_id: str, events: int) -> Non
             seq = await last_seq(http, session_id)
 
 
-async def tail(http: aiohttp.ClientSession, home: Path, sizes: Sizes) -> Row:
-    """``events/history?limit=N`` (HTTP, median) against reading the same last N lines of
-    ``events.jsonl``: seek from the end, parse each line, dump the list (median)."""
+async def tail(http: aiohttp.ClientSession, servers: tuple[Proc, Proc], home: Path,
+               sizes: Sizes) -> list[Row]:
+    """``events/history?limit=N`` against the raw app's ``/tail`` of the same log (its last N
+    lines: seek from the end, parse each line, dump the list), both over HTTP from this
+    process, alternating (medians); and each server's CPU per answer (/proc: a busy machine
+    stretches the wall clock, not the CPU each side spends)."""
     limit = sizes.tail_events
     await make_session(http, "tail")
     await fill(http, "tail", limit + 50)
-    url = f"/api/sessions/tail/events/history?limit={limit}"
-    ours = []
-    for _ in range(sizes.tail_repeats):
-        started = time.perf_counter()
-        async with http.get(url) as resp:
-            body = await resp.read()
-        ours.append(time.perf_counter() - started)
-        if resp.status != 200 or len(orjson.loads(body)["events"]) != limit:
-            raise RuntimeError(f"events/history: {resp.status}")
     path = home / "sessions" / "tail" / "events.jsonl"
-    raw = [raw_tail(path, limit) for _ in range(sizes.tail_repeats)]
-    return Row(f"events/history tail, {limit} events (vs seek+parse+dump)",
-               statistics.median(ours) * 1000, statistics.median(raw) * 1000, "ms",
-               ratio_at_most(2.0))
+    urls = (f"{servers[0].url}/api/sessions/tail/events/history?limit={limit}",
+            f"{servers[1].url}/tail?limit={limit}&path={path}")
+    seconds: tuple[list[float], list[float]] = ([], [])
+    cpu = [0.0, 0.0]
+    for _ in range(sizes.tail_repeats):
+        for side in (0, 1):
+            before, started = cpu_seconds(servers[side].pid), time.perf_counter()
+            async with http.get(urls[side]) as resp:
+                body = await resp.read()
+            seconds[side].append(time.perf_counter() - started)
+            cpu[side] += cpu_seconds(servers[side].pid) - before
+            if resp.status != 200 or len(orjson.loads(body)["events"]) != limit:
+                raise RuntimeError(f"{urls[side]}: {resp.status}")
+    ours, raw = (statistics.median(s) * 1000 for s in seconds)
+    return [Row(f"events/history tail, {limit} events (vs seek+parse+dump)", ours, raw, "ms",
+                ratio_at_most(2.0)),
+            Row(f"events/history tail server CPU per answer, {limit} events",
+                *(c * 1000 / sizes.tail_repeats for c in cpu), "ms")]
 
 
-def raw_tail(path: Path, limit: int, block: int = 256 * 1024) -> float:
-    """Seconds to read the last ``limit`` lines of ``path`` and answer them as JSON."""
+def raw_tail(path: Path, limit: int) -> float:
+    """Seconds to read the last ``limit`` lines of ``path`` and answer them as JSON, in this
+    process (``benchmarks.raw_app.tail_body``)."""
     started = time.perf_counter()
-    with path.open("rb") as file:
-        end = file.seek(0, 2)
-        data = b""
-        while data.count(b"\n") <= limit and end > 0:
-            start = max(0, end - block)
-            file.seek(start)
-            data = file.read(end - start) + data
-            end = start
-    lines = data.splitlines()[-limit:]
-    orjson.dumps({"events": [orjson.loads(line) for line in lines]})
+    tail_body(path, limit)
     return time.perf_counter() - started

@@ -14,7 +14,11 @@ machine's speed varies (a busy machine moves both). The server under test runs a
 process (`python -m hive_server serve`, HIVE_HOME in a temp dir, durability `batch`); HTTP
 load comes from another process (benchmarks/load.py: raw sockets, keep-alive, 16
 connections pipelining 4 requests each; chat: 4 connections, one request at a time); SSE
-subscribers read in another process. A missed target says FAIL; the command still exits 0."""
+subscribers read in another process. Baselines produce the same bytes: the history tail's is
+the raw app answering the log's last lines (seek, parse, dump) over HTTP to the same client;
+the raw SSE app sends our frames' bytes. The CPU rows (the servers' own CPU time) move far
+less on a busy machine than the wall-clock ones. A missed target says FAIL; the command
+still exits 0."""
 
 
 def section(rows: list[Row], command: str, failed: list[str]) -> str:

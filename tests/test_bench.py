@@ -20,6 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 MEASURES = [
     "idle RSS, no sessions", "GET /api/health (vs hello)", "GET /api/sessions/{id} (vs hello)",
     "POST /api/sessions/{id}/chat (vs echo)", "events/history tail, 200 events",
+    "events/history tail server CPU per answer, 200 events",
     "acked appends, 1 publisher, batch (vs write+flush)",
     "acked appends, 1 publisher, fsync (vs write+fsync)",
     "replay 5000 events from the middle (vs seek+parse)",
