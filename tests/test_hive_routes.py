@@ -7,6 +7,7 @@ import json
 import pytest
 
 from hive_server import keys
+from hive_server.core.files import write_atomic
 from hive_server.llm.anthropic import AnthropicClient
 from tests.agent_fixtures import agents_tree, run_workers
 from tests.conftest import create_session, make_settings
@@ -97,7 +98,9 @@ async def test_meta_written_with_a_legacy_phase_still_loads(client, settings):
     meta = json.loads(path.read_text())
     for key in ("message_count", "last_message", "last_input_at"):
         del meta[key]
-    path.write_text(json.dumps({**meta, "phase": "some-old-phase"}))
+    # replaced whole, as an editor saves: the server may read meta.json at any moment (its
+    # index catching up), and a half-written one would rightly be kept aside as corrupt
+    write_atomic(path, json.dumps({**meta, "phase": "some-old-phase"}).encode())
     assert (await get(client, "/api/sessions/old"))["queen_phase"] == "independent"
     resumed = await create_session(client, queen_resume_from="old")
     assert resumed["queen_phase"] == "independent"
