@@ -12,8 +12,9 @@ import pytest
 
 from hive_server.models.events import Event
 from hive_server.models.session import SessionMeta
+from hive_server.models.session_query import SessionFilter
 from hive_server.services.journal.activity import QueenActivity
-from hive_server.services.sessions.index import INDEX_FILE
+from hive_server.services.sessions.index import INDEX_FILE, SessionIndex
 from tests.conftest import create_session
 from tests.fakes import error
 from tests.queen_support import chat, claude, open_stream, read_log, until
@@ -193,3 +194,29 @@ def test_the_status_of_each_turn_event():
         activity.observe(_event(seq, kind, **data))
         assert activity.status == status, kind
     assert activity.last_error == "stale: boom"
+
+
+def a_meta(session_id: str, title: str | None = None) -> SessionMeta:
+    return SessionMeta(session_id=session_id, created_at="2026-01-01T00:00:00+00:00",
+                       updated_at="2026-01-01T00:00:00+00:00", queen_id="queen",
+                       queen_name="Queen", model="m", status="stopped", title=title)
+
+
+async def test_changes_queued_together_keep_each_sessions_last_change(tmp_path):
+    """Changes queued before the index thread writes them go in one write; the last change of
+    each session wins: a removal between two puts does not undo the second put, a put before
+    a removal does not bring the row back."""
+    index = SessionIndex(tmp_path, tmp_path / "sessions", lambda folder: None)
+    await index.open()
+    index.put(a_meta("a", "one"))
+    index.put(a_meta("b"))
+    index.remove("a")
+    index.put(a_meta("a", "two"))
+    index.remove("b")
+    index.put(a_meta("c", "three"))
+    rows = await index.matching(SessionFilter())
+    assert sorted((meta.session_id, meta.title) for meta in rows) == [("a", "two"),
+                                                                       ("c", "three")]
+    index.remove("c")
+    assert [meta.session_id for meta in await index.matching(SessionFilter())] == ["a"]
+    await index.close()

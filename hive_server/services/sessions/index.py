@@ -9,7 +9,9 @@ between the session folders and the rows is read (a folder copied in or removed 
 
 Every use runs on one dedicated thread, in order: ``put``/``remove`` (called by whoever changes
 a meta, in memory or on disk) are queued without waiting, and a query queued after them sees
-them. ``close`` (the app's cleanup) drains the queue and marks the index clean.
+them. The changes queued while the thread is busy are written together, in one transaction
+(the last change of each session: a shutdown of 10,000 sessions is not 10,000 transactions).
+``close`` (the app's cleanup) drains the queue and marks the index clean.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import contextlib
 import logging
 import os
 import sqlite3
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
@@ -35,6 +38,7 @@ INDEX_FILE = "sessions.sqlite3"
 T = TypeVar("T")
 R = TypeVar("R")
 Loader = Callable[[Path], SessionMeta | CorruptSession | None]
+Change = SessionMeta | CorruptSession | None  # a session's row, or None: removed
 
 
 class SessionIndex:
@@ -48,18 +52,39 @@ class SessionIndex:
         self._db: sqlite3.Connection | None = None
         self._closed = False
         self._root_mtime = 0  # of the sessions folder when the rows last matched its folders
+        self._changes: dict[str, Change] = {}  # queued, not yet written (``_change``)
+        self._changes_lock = threading.Lock()  # the index thread takes them
+        self._write_queued = False
 
     # -- writes (queued, never awaited) -------------------------------------------------------
     def put(self, meta: SessionMeta) -> None:
         """Queue the row of ``meta`` (a new or changed session)."""
-        self._queue(lambda db, item: sql.put(db, self.root, item), meta)
+        self._change(meta.session_id, meta)
 
     def remove(self, session_id: str) -> None:
-        self._queue(sql.remove, session_id)
+        self._change(session_id, None)
 
     def mark_corrupt(self, found: CorruptSession) -> None:
         """A meta.json found corrupt (kept aside) while the server runs."""
-        self._queue(lambda db, item: sql.mark_corrupt(db, self.root, item), found)
+        self._change(found.session_id, found)
+
+    def _change(self, session_id: str, row: Change) -> None:
+        """Queue a session's change (None: its removal); one write takes every change queued
+        before it runs (the last one of each session)."""
+        with self._changes_lock:
+            self._changes[session_id] = row
+            if self._write_queued:
+                return
+            self._write_queued = True
+        self._queue(self._write_changes, None)
+
+    def _write_changes(self, db: sqlite3.Connection, _: None) -> None:
+        with self._changes_lock:
+            changes, self._changes, self._write_queued = self._changes, {}, False
+        if removed := [session_id for session_id, row in changes.items() if row is None]:
+            sql.remove_many(db, removed)
+        if rows := [item for item in changes.items() if item[1] is not None]:
+            sql.add_loaded(db, self.root, rows)
 
     def _queue(self, work: Callable[[sqlite3.Connection, T], None], arg: T) -> None:
         if not self._closed:

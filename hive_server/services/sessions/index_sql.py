@@ -117,23 +117,11 @@ def _row(meta: SessionMeta, mtime_ns: int) -> tuple[object, ...]:
             mtime_ns)
 
 
-def put(db: sqlite3.Connection, root: Path, meta: SessionMeta) -> None:
-    add_loaded(db, root, [(meta.session_id, meta)])
-
-
-def remove(db: sqlite3.Connection, session_id: str) -> None:
-    remove_many(db, {session_id})
-
-
 def remove_many(db: sqlite3.Connection, ids: Iterable[str]) -> None:
     with db:
         db.execute("BEGIN")
         for table in ("sessions", "skipped"):
             db.executemany(f"DELETE FROM {table} WHERE session_id = ?", [(i,) for i in ids])
-
-
-def mark_corrupt(db: sqlite3.Connection, root: Path, found: CorruptSession) -> None:
-    add_loaded(db, root, [(found.session_id, found)])
 
 
 def clear(db: sqlite3.Connection) -> None:
