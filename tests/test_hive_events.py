@@ -31,15 +31,15 @@ async def test_every_event_type_has_one_model_and_a_published_schema(client):
     assert "content" in props and "message" not in props
 
 
-async def test_every_stored_event_is_exactly_its_model(client, settings):
+async def test_every_stored_event_is_exactly_its_model(client, api, settings):
     """The model is the only definition of ``data``: every line reads back unchanged."""
-    await create_session(client, session_id="s")
-    stream = await open_stream(client, "s")
-    await chat(client, "s", TOOL_CHAT)
+    await api.create_session(session_id="s")
+    stream = await api.events("s")
+    await api.chat("s", TOOL_CHAT)
     await until(stream, "execution_completed")
-    await chat(client, "s", "ask me")
+    await api.chat("s", "ask me")
     await until(stream, "client_input_requested")
-    await chat(client, "s", "blue")
+    await api.chat("s", "blue")
     await until(stream, "execution_completed")
     spec = {"name": "Water", "trigger_type": "timer", "task": "water",
             "trigger_config": {"interval_minutes": 5}}
@@ -52,10 +52,10 @@ async def test_every_stored_event_is_exactly_its_model(client, settings):
         assert model.model_validate(event["data"]).model_dump() == event["data"], event
 
 
-async def test_a_chat_with_a_tool_call_has_hive_fields_and_two_bubbles(client):
-    await create_session(client, session_id="s")
-    stream = await open_stream(client, "s")
-    sent = await chat(client, "s", TOOL_CHAT)
+async def test_a_chat_with_a_tool_call_has_hive_fields_and_two_bubbles(api):
+    await api.create_session(session_id="s")
+    stream = await api.events("s")
+    sent = await api.chat("s", TOOL_CHAT)
     events = await until(stream, "execution_completed")
     events += await until(stream, "loop_state_changed")
 
@@ -76,10 +76,10 @@ async def test_a_chat_with_a_tool_call_has_hive_fields_and_two_bubbles(client):
     stream.close()
 
 
-async def test_ask_user_parks_the_queen_with_her_question_in_the_snapshot(client):
-    await create_session(client, session_id="s")
-    stream = await open_stream(client, "s")
-    await chat(client, "s", "ask me")
+async def test_ask_user_parks_the_queen_with_her_question_in_the_snapshot(client, api):
+    await api.create_session(session_id="s")
+    stream = await api.events("s")
+    await api.chat("s", "ask me")
     events = await until(stream, "loop_state_changed")
     events += await until(stream, "loop_state_changed")
     (asked,) = of_type(events, "client_input_requested")
@@ -104,7 +104,7 @@ async def test_ask_user_parks_the_queen_with_her_question_in_the_snapshot(client
     assert opening["data"]["pending_questions"] == [question]
     reload.close()
 
-    await chat(client, "s", "green")
+    await api.chat("s", "green")
     events = await until(stream, "execution_completed")
     events += await until(stream, "loop_state_changed")
     assert loop_states(events) == [("executing", None), ("awaiting_user", "turn_done")]
@@ -113,10 +113,10 @@ async def test_ask_user_parks_the_queen_with_her_question_in_the_snapshot(client
     stream.close()
 
 
-async def test_cancel_interrupts_the_loop_with_user_stopped(client):
-    await create_session(client, session_id="s")
-    stream = await open_stream(client, "s")
-    await chat(client, "s", "ask me")
+async def test_cancel_interrupts_the_loop_with_user_stopped(client, api):
+    await api.create_session(session_id="s")
+    stream = await api.events("s")
+    await api.chat("s", "ask me")
     await until(stream, "client_input_requested")
     assert (await (await client.post("/api/sessions/s/cancel")).json())["cancelled"] is True
     events = await until(stream, "execution_cancelled")
@@ -127,9 +127,9 @@ async def test_cancel_interrupts_the_loop_with_user_stopped(client):
     stream.close()
 
 
-async def test_a_trigger_input_is_not_shown_as_the_users_words(client):
-    await create_session(client, session_id="s")
-    stream = await open_stream(client, "s")
+async def test_a_trigger_input_is_not_shown_as_the_users_words(client, api):
+    await api.create_session(session_id="s")
+    stream = await api.events("s")
     spec = {"name": "Daily digest!", "trigger_type": "timer", "task": "digest",
             "trigger_config": {"interval_minutes": 60}}
     created = await (await client.post("/api/sessions/s/triggers", json=spec)).json()
@@ -175,16 +175,16 @@ async def test_a_log_written_with_older_field_names_still_rebuilds(make_client, 
     stream.close()
 
 
-async def test_the_live_feed_sends_every_sessions_state_on_change(client):
+async def test_the_live_feed_sends_every_sessions_state_on_change(client, api):
     feed = await client.get("/api/sessions/live")
     assert feed.status == 200
     first = await next_snapshot(feed)
     assert first == {"sessions": []}
-    await create_session(client, session_id="s")
+    await api.create_session(session_id="s")
     rows = (await next_snapshot(feed))["sessions"]
     assert [(r["session_id"], r["is_executing"], r["snapshot_seq"]) for r in rows] == [
         ("s", False, 1)]
-    await chat(client, "s", "ask me")
+    await api.chat("s", "ask me")
     while not (rows := (await next_snapshot(feed))["sessions"])[0]["awaiting_input"]:
         pass
     row = rows[0]

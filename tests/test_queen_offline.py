@@ -27,11 +27,11 @@ from tests.queen_support import (
 DEFAULT_PERSONA = "(as You are Queen, the coordinator of this hive.)"
 
 
-async def test_a_chat_streams_deltas_then_the_whole_turn(client):
-    await create_session(client, session_id="s")
-    stream = await open_stream(client, "s")
+async def test_a_chat_streams_deltas_then_the_whole_turn(api):
+    await api.create_session(session_id="s")
+    stream = await api.events("s")
 
-    accepted = await chat(client, "s", "hello there")
+    accepted = await api.chat("s", "hello there")
     events = await until(stream, "execution_completed")
 
     assert accepted["status"] == "accepted" and accepted["delivered"] is True
@@ -80,12 +80,12 @@ async def test_the_model_sees_earlier_turns_after_a_restart(make_client, tmp_pat
     assert [e["seq"] for e in log] == list(range(1, len(log) + 1))
 
 
-async def test_a_tool_call_runs_and_its_result_reaches_the_model(client, settings):
-    await create_session(client, session_id="s")
+async def test_a_tool_call_runs_and_its_result_reaches_the_model(api, settings):
+    await api.create_session(session_id="s")
     (settings.home / "sessions" / "s" / "workspace" / "notes.txt").write_text("hi")
-    stream = await open_stream(client, "s")
+    stream = await api.events("s")
 
-    await chat(client, "s", 'call:list_files {"path": "."}')
+    await api.chat("s", 'call:list_files {"path": "."}')
     events = await until(stream, "execution_completed")
 
     [started] = of_type(events, "tool_call_started")
@@ -99,14 +99,14 @@ async def test_a_tool_call_runs_and_its_result_reaches_the_model(client, setting
     stream.close()
 
 
-async def test_ask_user_waits_for_the_next_chat_which_answers_it(client):
-    await create_session(client, session_id="s")
-    stream = await open_stream(client, "s")
+async def test_ask_user_waits_for_the_next_chat_which_answers_it(api):
+    await api.create_session(session_id="s")
+    stream = await api.events("s")
 
-    await chat(client, "s", "please ask me something")
+    await api.chat("s", "please ask me something")
     [requested] = of_type(await until(stream, "client_input_requested"),
                           "client_input_requested")
-    answer = await chat(client, "s", "write the notes")
+    answer = await api.chat("s", "write the notes")
     events = await until(stream, "execution_completed")
 
     [question] = requested["data"]["questions"]
@@ -120,11 +120,11 @@ async def test_ask_user_waits_for_the_next_chat_which_answers_it(client):
     stream.close()
 
 
-async def test_two_inputs_racing_an_ask_user_answer_it_once_and_queue_the_other(client):
-    await create_session(client, session_id="s")
+async def test_two_inputs_racing_an_ask_user_answer_it_once_and_queue_the_other(client, api):
+    await api.create_session(session_id="s")
     queen = client.app[keys.SESSIONS].get("s").queen
-    stream = await open_stream(client, "s")
-    await chat(client, "s", "ask me")
+    stream = await api.events("s")
+    await api.chat("s", "ask me")
     await until(stream, "client_input_requested")
 
     # both land in the same loop turn, before the parked execution has resumed
@@ -140,16 +140,16 @@ async def test_two_inputs_racing_an_ask_user_answer_it_once_and_queue_the_other(
     stream.close()
 
 
-async def test_parallel_ask_user_calls_are_asked_one_after_the_other(client):
-    await create_session(client, session_id="s")
-    stream = await open_stream(client, "s")
+async def test_parallel_ask_user_calls_are_asked_one_after_the_other(api):
+    await api.create_session(session_id="s")
+    stream = await api.events("s")
 
-    await chat(client, "s", 'call:ask_user {"question": "One?"}\n'
+    await api.chat("s", 'call:ask_user {"question": "One?"}\n'
                             'call:ask_user {"question": "Two?"}')
     events = await until(stream, "client_input_requested")
-    await chat(client, "s", "first answer")
+    await api.chat("s", "first answer")
     events += await until(stream, "client_input_requested")
-    await chat(client, "s", "second answer")
+    await api.chat("s", "second answer")
     events += await until(stream, "execution_completed")
 
     first, second = of_type(events, "client_input_requested")
@@ -162,15 +162,15 @@ async def test_parallel_ask_user_calls_are_asked_one_after_the_other(client):
     stream.close()
 
 
-async def test_a_cancelled_ask_user_gets_an_error_result_and_the_next_chat_is_new(client):
-    await create_session(client, session_id="s")
-    stream = await open_stream(client, "s")
-    await chat(client, "s", "ask me")
+async def test_a_cancelled_ask_user_gets_an_error_result_and_the_next_chat_is_new(client, api):
+    await api.create_session(session_id="s")
+    stream = await api.events("s")
+    await api.chat("s", "ask me")
     await until(stream, "client_input_requested")
 
     cancelled = await (await client.post("/api/sessions/s/cancel")).json()
     events = await until(stream, "execution_cancelled")
-    after = await chat(client, "s", "never mind")
+    after = await api.chat("s", "never mind")
     events += await until(stream, "execution_completed")
 
     assert cancelled["cancelled"] is True
@@ -182,8 +182,8 @@ async def test_a_cancelled_ask_user_gets_an_error_result_and_the_next_chat_is_ne
     stream.close()
 
 
-async def test_empty_message_is_400(client):
-    await create_session(client, session_id="s")
+async def test_empty_message_is_400(client, api):
+    await api.create_session(session_id="s")
     for message in ("", "   \n\t"):
         resp = await client.post("/api/sessions/s/chat", json={"message": message})
         assert resp.status == 400
@@ -201,17 +201,17 @@ async def test_message_over_the_limit_is_413(make_client, tmp_path):
     assert (await resp.json())["code"] == "message_too_large"
 
 
-async def test_chat_to_a_session_that_is_not_live_is_404(client):
+async def test_chat_to_a_session_that_is_not_live_is_404(client, api):
     resp = await client.post("/api/sessions/never/chat", json={"message": "hi"})
     assert resp.status == 404
     assert (await resp.json())["code"] == "session_not_live"
-    await create_session(client, session_id="s")
+    await api.create_session(session_id="s")
     await client.delete("/api/sessions/s")
     assert (await client.post("/api/sessions/s/chat", json={"message": "hi"})).status == 404
 
 
-async def test_chat_body_must_be_a_json_object_with_a_message(client):
-    await create_session(client, session_id="s")
+async def test_chat_body_must_be_a_json_object_with_a_message(client, api):
+    await api.create_session(session_id="s")
     plain = await client.post("/api/sessions/s/chat", data="hello",
                               headers={"Content-Type": "text/plain"})
     malformed = await client.post("/api/sessions/s/chat", data="{nope",
@@ -273,7 +273,7 @@ async def chat_when_live(client, session_id: str, message: str, seen: list[int])
     raise AssertionError(f"session {session_id} never became live")
 
 
-async def test_create_and_chat_racing_for_one_id_never_start_a_second_queen(client, settings):
+async def test_create_and_chat_racing_for_one_id_never_start_a_second_queen(client, api, settings):
     seen: list[int] = []
     rounds = 20
     for attempt in range(rounds):
@@ -286,7 +286,7 @@ async def test_create_and_chat_racing_for_one_id_never_start_a_second_queen(clie
         assert sorted([created.status, again.status]) == [201, 409]
 
     for attempt in range(rounds):
-        await until_nth(await open_stream(client, f"race-{attempt}"), "execution_completed",
+        await until_nth(await api.events(f"race-{attempt}"), "execution_completed",
                         3 + attempt % 2)
     live = await (await client.get("/api/sessions")).json()
     assert len(live["sessions"]) == rounds

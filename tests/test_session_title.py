@@ -7,7 +7,6 @@ import json
 import pytest
 
 from tests.agent_fixtures import write_agent
-from tests.conftest import create_session
 
 
 async def rename(client, session_id: str, body: object):
@@ -23,8 +22,8 @@ async def history_row(client, session_id: str) -> dict:
     return next(row for row in rows if row["session_id"] == session_id)
 
 
-async def test_a_live_session_is_renamed_and_shows_its_title(client, settings):
-    await create_session(client, session_id="s1")
+async def test_a_live_session_is_renamed_and_shows_its_title(client, api, settings):
+    await api.create_session(session_id="s1")
     resp = await rename(client, "s1", {"title": "  Weekly notes  "})
     assert resp.status == 200
     assert await resp.json() == {"session_id": "s1", "title": "Weekly notes", "live": True,
@@ -36,17 +35,17 @@ async def test_a_live_session_is_renamed_and_shows_its_title(client, settings):
     assert meta_on_disk(settings, "s1")["title"] == "Weekly notes"  # through the meta save
 
 
-async def test_a_title_survives_stop_and_resume(client, settings):
-    await create_session(client, session_id="s1")
+async def test_a_title_survives_stop_and_resume(client, api, settings):
+    await api.create_session(session_id="s1")
     assert (await rename(client, "s1", {"title": "Kept"})).status == 200
     assert (await client.delete("/api/sessions/s1")).status == 200
     assert meta_on_disk(settings, "s1")["title"] == "Kept"
-    resumed = await create_session(client, queen_resume_from="s1")
+    resumed = await api.create_session(queen_resume_from="s1")
     assert resumed["title"] == "Kept"
 
 
-async def test_a_cold_session_is_renamed_on_disk(client, settings):
-    await create_session(client, session_id="s1")
+async def test_a_cold_session_is_renamed_on_disk(client, api, settings):
+    await api.create_session(session_id="s1")
     assert (await client.delete("/api/sessions/s1")).status == 200
     before = meta_on_disk(settings, "s1")
     resp = await rename(client, "s1", {"title": "Archived"})
@@ -63,29 +62,29 @@ async def test_a_cold_session_is_renamed_on_disk(client, settings):
     assert not [p.name for p in folder.iterdir() if p.name.endswith(".tmp")]
 
 
-async def test_a_session_without_a_title_answers_null(client):
-    await create_session(client, session_id="s1")
+async def test_a_session_without_a_title_answers_null(client, api):
+    await api.create_session(session_id="s1")
     assert (await (await client.get("/api/sessions/s1")).json())["title"] is None
     assert (await history_row(client, "s1"))["title"] is None
 
 
 @pytest.mark.parametrize("title", ["", "   ", "\n\t"])
-async def test_a_blank_title_is_400_empty_title(client, title):
-    await create_session(client, session_id="s1")
+async def test_a_blank_title_is_400_empty_title(client, api, title):
+    await api.create_session(session_id="s1")
     resp = await rename(client, "s1", {"title": title})
     assert resp.status == 400 and (await resp.json())["code"] == "empty_title"
 
 
 @pytest.mark.parametrize("body", [{}, {"title": 5}, {"title": None}, {"title": "x" * 201},
                                   {"title": "ok", "name": "typo"}])
-async def test_a_body_off_the_schema_is_422(client, body):
-    await create_session(client, session_id="s1")
+async def test_a_body_off_the_schema_is_422(client, api, body):
+    await api.create_session(session_id="s1")
     resp = await rename(client, "s1", body)
     assert resp.status == 422 and (await resp.json())["code"] == "validation_error"
 
 
-async def test_a_title_of_200_characters_is_taken(client):
-    await create_session(client, session_id="s1")
+async def test_a_title_of_200_characters_is_taken(client, api):
+    await api.create_session(session_id="s1")
     assert (await rename(client, "s1", {"title": "x" * 200})).status == 200
 
 
@@ -110,11 +109,11 @@ async def test_a_corrupt_meta_is_400_session_corrupt_and_kept(client, settings):
     assert [p.name for p in folder.iterdir() if p.name.startswith("meta.json.corrupt-")]
 
 
-async def test_a_renamed_cold_session_can_be_resumed_and_deleted(client):
-    await create_session(client, session_id="s1")
+async def test_a_renamed_cold_session_can_be_resumed_and_deleted(client, api):
+    await api.create_session(session_id="s1")
     await client.delete("/api/sessions/s1")
     assert (await rename(client, "s1", {"title": "t"})).status == 200
-    assert (await create_session(client, queen_resume_from="s1"))["title"] == "t"
+    assert (await api.create_session(queen_resume_from="s1"))["title"] == "t"
     assert (await client.delete("/api/sessions/history/s1")).status == 200
 
 

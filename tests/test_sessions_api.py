@@ -34,8 +34,8 @@ async def test_create_returns_live_dict_and_logs_session_started(client, setting
     assert (settings.home / "sessions" / sid / "workspace").is_dir()
 
 
-async def test_chosen_id_conflicts_while_live(client):
-    await create_session(client, session_id="alpha")
+async def test_chosen_id_conflicts_while_live(client, api):
+    await api.create_session(session_id="alpha")
     resp = await client.post("/api/sessions", json={"session_id": "alpha"})
     assert resp.status == 409
     assert (await resp.json())["code"] == "session_live"
@@ -60,8 +60,8 @@ async def test_unsafe_ids_are_rejected_and_touch_nothing(client, settings, tmp_p
         (settings.home / "sessions").iterdir()) == []
 
 
-async def test_get_live_cold_and_unknown(client):
-    sid = (await create_session(client, session_id="s1"))["session_id"]
+async def test_get_live_cold_and_unknown(client, api):
+    sid = (await api.create_session(session_id="s1"))["session_id"]
     live = await (await client.get(f"/api/sessions/{sid}")).json()
     assert live["cold"] is False
     resp = await client.delete(f"/api/sessions/{sid}")
@@ -76,9 +76,9 @@ async def test_get_live_cold_and_unknown(client):
     assert (await missing.json())["code"] == "session_not_found"
 
 
-async def test_list_and_history(client):
-    await create_session(client, session_id="one")
-    await create_session(client, session_id="two")
+async def test_list_and_history(client, api):
+    await api.create_session(session_id="one")
+    await api.create_session(session_id="two")
     await client.delete("/api/sessions/one")
     live = await (await client.get("/api/sessions")).json()
     assert [s["session_id"] for s in live["sessions"]] == ["two"]
@@ -87,8 +87,8 @@ async def test_list_and_history(client):
     assert flags == {"one": (False, True), "two": (True, False)}
 
 
-async def test_delete_history_stops_and_removes_folder(client, settings):
-    await create_session(client, session_id="gone")
+async def test_delete_history_stops_and_removes_folder(client, api, settings):
+    await api.create_session(session_id="gone")
     resp = await client.delete("/api/sessions/history/gone")
     assert resp.status == 200
     assert not (settings.home / "sessions" / "gone").exists()
@@ -96,10 +96,10 @@ async def test_delete_history_stops_and_removes_folder(client, settings):
     assert (await client.delete("/api/sessions/history/gone")).status == 404
 
 
-async def test_resume_keeps_id_and_continues_seq(client, settings):
-    await create_session(client, session_id="res")
+async def test_resume_keeps_id_and_continues_seq(client, api, settings):
+    await api.create_session(session_id="res")
     await client.delete("/api/sessions/res")
-    body = await create_session(client, queen_resume_from="res")
+    body = await api.create_session(queen_resume_from="res")
     assert body["session_id"] == "res"
     seqs = [e["seq"] for e in read_log(settings.home, "res")]
     assert seqs == [1, 2, 3, 4]
@@ -123,8 +123,8 @@ async def test_live_sessions_resume_after_restart(make_client, tmp_path):
     assert [e["seq"] for e in read_log(settings.home, "keep")] == [1, 2, 3, 4]
 
 
-async def test_event_history_live_and_cold(client):
-    await create_session(client, session_id="h")
+async def test_event_history_live_and_cold(client, api):
+    await api.create_session(session_id="h")
     session = client.app[keys.SESSIONS].get("h").journal
     for i in range(30):
         session.emit(ClientOutputDelta(content=str(i), snapshot=""))
@@ -145,8 +145,8 @@ async def test_event_history_live_and_cold(client):
     assert bad.status == 400
 
 
-async def test_resume_while_stopping_waits_for_the_stop(client, settings):
-    await create_session(client, session_id="r")
+async def test_resume_while_stopping_waits_for_the_stop(client, api, settings):
+    await api.create_session(session_id="r")
     manager = client.app[keys.SESSIONS]
     for _ in range(20):
         stopping = asyncio.create_task(manager.stop("r"))
@@ -161,8 +161,8 @@ async def test_resume_while_stopping_waits_for_the_stop(client, settings):
         "session_summary", "session_stopped", "session_started"] * 20
 
 
-async def test_delete_history_while_stopping_leaves_no_folder(client, settings):
-    await create_session(client, session_id="z")
+async def test_delete_history_while_stopping_leaves_no_folder(client, api, settings):
+    await api.create_session(session_id="z")
     stopping = asyncio.create_task(client.app[keys.SESSIONS].stop("z"))
     await asyncio.sleep(0)  # the stop is under way: "z" is no longer live, not yet closed
     resp = await client.delete("/api/sessions/history/z")
@@ -225,15 +225,15 @@ async def test_a_blank_initial_prompt_is_400_like_a_blank_chat_and_creates_nothi
     assert not (settings.home / "sessions" / "p").exists()
 
 
-async def test_a_copied_session_folder_is_its_own_session(client, settings):
-    await create_session(client, session_id="a")
+async def test_a_copied_session_folder_is_its_own_session(client, api, settings):
+    await api.create_session(session_id="a")
     await client.delete("/api/sessions/a")
     sessions = settings.home / "sessions"
     shutil.copytree(sessions / "a", sessions / "b")
     history = await (await client.get("/api/sessions/history")).json()
     assert sorted(s["session_id"] for s in history["sessions"]) == ["a", "b"]
     assert (await (await client.get("/api/sessions/b")).json())["session_id"] == "b"
-    body = await create_session(client, queen_resume_from="b")
+    body = await api.create_session(queen_resume_from="b")
     assert body["session_id"] == "b"
     assert read_log(settings.home, "b")[-1]["session_id"] == "b"
     assert json.loads((sessions / "b" / "meta.json").read_text())["session_id"] == "b"

@@ -18,8 +18,8 @@ def emit_many(client, sid: str, n: int) -> None:
         session.emit(ClientOutputDelta(content=f"c{i}", snapshot=""))
 
 
-async def test_frames_are_unnamed_with_seq_ids(client):
-    await create_session(client, session_id="s")
+async def test_frames_are_unnamed_with_seq_ids(client, api):
+    await api.create_session(session_id="s")
     resp = await client.get("/api/sessions/s/events", params={"after_seq": "1"})
     assert resp.status == 200
     assert resp.headers["Content-Type"].startswith("text/event-stream")
@@ -30,8 +30,8 @@ async def test_frames_are_unnamed_with_seq_ids(client):
     resp.close()
 
 
-async def test_without_a_cursor_a_snapshot_then_a_bounded_tail_then_live_events(client):
-    await create_session(client, session_id="s")
+async def test_without_a_cursor_a_snapshot_then_a_bounded_tail_then_live_events(client, api):
+    await api.create_session(session_id="s")
     emit_many(client, "s", SSE_TAIL + 10)  # seq 2 .. TAIL + 11
     last = SSE_TAIL + 11
     resp = await client.get("/api/sessions/s/events")
@@ -46,8 +46,8 @@ async def test_without_a_cursor_a_snapshot_then_a_bounded_tail_then_live_events(
     resp.close()
 
 
-async def test_the_snapshot_is_served_alone_at_snapshot(client):
-    await create_session(client, session_id="s")
+async def test_the_snapshot_is_served_alone_at_snapshot(client, api):
+    await api.create_session(session_id="s")
     resp = await client.get("/api/sessions/s/snapshot")
     body = await resp.json()
     assert resp.status == 200 and body["snapshot_seq"] == 1
@@ -56,8 +56,8 @@ async def test_the_snapshot_is_served_alone_at_snapshot(client):
     assert (await client.get("/api/sessions/nope/snapshot")).status == 404
 
 
-async def test_after_seq_zero_replays_everything(client):
-    await create_session(client, session_id="s")
+async def test_after_seq_zero_replays_everything(client, api):
+    await api.create_session(session_id="s")
     emit_many(client, "s", 5)
     resp = await client.get("/api/sessions/s/events?after_seq=0")
     frames = await read_until(resp, lambda e: e["seq"] == 6)
@@ -66,8 +66,8 @@ async def test_after_seq_zero_replays_everything(client):
     resp.close()
 
 
-async def test_last_event_id_resume_no_gap_no_duplicate_while_publishing(client):
-    await create_session(client, session_id="s")
+async def test_last_event_id_resume_no_gap_no_duplicate_while_publishing(client, api):
+    await api.create_session(session_id="s")
     emit_many(client, "s", 200)
     done = asyncio.Event()
 
@@ -85,8 +85,8 @@ async def test_last_event_id_resume_no_gap_no_duplicate_while_publishing(client)
     resp.close()
 
 
-async def test_types_filter_applies_to_replay_and_live(client):
-    await create_session(client, session_id="s")
+async def test_types_filter_applies_to_replay_and_live(client, api):
+    await api.create_session(session_id="s")
     emit_many(client, "s", 3)
     resp = await client.get("/api/sessions/s/events?after_seq=0&types=session_stopped")
     await client.delete("/api/sessions/s")
@@ -94,8 +94,8 @@ async def test_types_filter_applies_to_replay_and_live(client):
     assert [f["event"]["type"] for f in frames] == ["session_stopped"]
 
 
-async def test_stream_ends_when_session_stops(client):
-    await create_session(client, session_id="s")
+async def test_stream_ends_when_session_stops(client, api):
+    await api.create_session(session_id="s")
     resp = await client.get("/api/sessions/s/events")
     await client.delete("/api/sessions/s")
     frames = await read_all(resp)
@@ -103,10 +103,10 @@ async def test_stream_ends_when_session_stops(client):
     assert resp.content.at_eof()
 
 
-async def test_not_live_is_404(client):
+async def test_not_live_is_404(client, api):
     resp = await client.get("/api/sessions/nothing/events")
     assert resp.status == 404
-    await create_session(client, session_id="s")
+    await api.create_session(session_id="s")
     await client.delete("/api/sessions/s")
     assert (await client.get("/api/sessions/s/events")).status == 404
 
@@ -126,10 +126,10 @@ async def test_lagging_stream_is_ended_and_resumes_without_loss(make_client, tmp
     resumed.close()
 
 
-async def test_resume_point_beyond_the_log_skips_no_new_event(client):
+async def test_resume_point_beyond_the_log_skips_no_new_event(client, api):
     """An id from before a crash that lost unsynced events (or another incarnation of the id)
     resumes from the session's last seq, so the events written after it are all delivered."""
-    await create_session(client, session_id="s")
+    await api.create_session(session_id="s")
     for resume in ({"headers": {"Last-Event-ID": "50"}}, {"params": {"after_seq": "50"}}):
         resp = await client.get("/api/sessions/s/events", **resume)
         assert resp.status == 200
@@ -140,8 +140,8 @@ async def test_resume_point_beyond_the_log_skips_no_new_event(client):
         resp.close()
 
 
-async def test_types_with_no_names_is_no_filter(client):
-    await create_session(client, session_id="s")
+async def test_types_with_no_names_is_no_filter(client, api):
+    await api.create_session(session_id="s")
     resp = await client.get("/api/sessions/s/events?types=,%20,&after_seq=1")
     assert resp.status == 200
     emit_many(client, "s", 1)
