@@ -79,7 +79,8 @@ def create_app(settings: Settings, *, llm: LLMClient | None = None,
     app.cleanup_ctx.append(_budgets_ctx)
     app.cleanup_ctx.append(_sessions_ctx)
     app.on_shutdown.append(_end_streams)
-    for table in (live.routes, health.routes, sessions.routes, sse.routes, queen.routes,
+    # the most polled first: aiohttp tries the routes under a path's prefix in this order
+    for table in (health.routes, sessions.routes, live.routes, sse.routes, queen.routes,
                   colony.routes, triggers.routes, hooks.routes, openapi.routes, config.routes,
                   history.routes, queen_sessions.routes, session_panels.routes, metrics.routes,
                   usage.routes, export.routes):

@@ -122,12 +122,16 @@ def json_response(payload: object, status: int = 200) -> web.Response:
     """Every JSON answer on the wire, errors included, is encoded here: a response model
     (``models/responses.py``, ``agent_views.py``) serialised by itself, anything else by
     orjson (the same serializer as the log); both write compact UTF-8 JSON."""
+    return web.Response(body=json_bytes(payload), status=status, content_type="application/json")
+
+
+def json_bytes(payload: object) -> bytes:
+    """The bytes ``json_response`` answers for ``payload`` (a model's own serializer writes
+    them directly: ``model_dump_json`` would decode them to a str first)."""
     if isinstance(payload, BaseModel):
         omit_none = isinstance(payload, Response) and payload.OMIT_NONE
-        body = payload.model_dump_json(exclude_none=omit_none).encode()
-    else:
-        body = orjson.dumps(payload)
-    return web.Response(body=body, status=status, content_type="application/json")
+        return payload.__pydantic_serializer__.to_json(payload, exclude_none=omit_none)
+    return orjson.dumps(payload)
 
 
 def check_message(text: str, limit: int, what: str = "message") -> None:

@@ -24,7 +24,7 @@ import hmac
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
-from aiohttp import web
+from aiohttp import hdrs, web
 from aiohttp.typedefs import Handler
 
 from hive_server.errors import Unauthorized
@@ -60,7 +60,7 @@ def _host_name(value: str) -> str:
 
 
 def request_token(request: web.Request) -> str | None:
-    auth = request.headers.get("Authorization", "")
+    auth = request.headers.get(hdrs.AUTHORIZATION, "")
     if auth[:7].lower() == "bearer ":
         return auth[7:].strip()
     return (request.headers.get("X-Hive-Token") or request.cookies.get(TOKEN_COOKIE)
@@ -86,7 +86,7 @@ def _rides_cookie(request: web.Request) -> bool:
     """Whether the credentials are ambient (the cookie, or none): no token header, and no
     ``?token=`` that ``request_token`` would take (the cookie wins over the query)."""
     headers = request.headers
-    if headers.get("Authorization", "")[:7].lower() == "bearer " or "X-Hive-Token" in headers:
+    if headers.get(hdrs.AUTHORIZATION, "")[:7].lower() == "bearer " or "X-Hive-Token" in headers:
         return False
     return TOKEN_COOKIE in request.cookies or "token" not in request.query
 
@@ -125,7 +125,7 @@ class Guard:
         if not self._host_ok(request.host):
             raise HostNotAllowed()
         method = request.method
-        if method == "OPTIONS" and "Access-Control-Request-Method" in request.headers:
+        if method == "OPTIONS" and hdrs.ACCESS_CONTROL_REQUEST_METHOD in request.headers:
             return False
         if method in STATE_CHANGING and _rides_cookie(request):
             self._check_origin(request)
@@ -181,7 +181,7 @@ class Guard:
     async def cors_headers(self, request: web.Request, response: web.StreamResponse) -> None:
         """``on_response_prepare``: a response to an allowed origin (errors and streams too)
         says so, so the page can read it."""
-        origin = request.headers.get("Origin")
+        origin = request.headers.get(hdrs.ORIGIN)
         if (origin is None or request.path.startswith(HOOKS)
                 or not self.origin_allowed(request, origin)):
             return
