@@ -98,10 +98,10 @@ def log_usage(events: list[dict]) -> dict:
             "tool_calls": len(of_type(events, "tool_call_started"))}
 
 
-async def test_a_live_session_counts_its_turns_and_keeps_the_totals_in_meta(client, settings):
-    await create_session(client, session_id="s")
-    stream = await open_stream(client, "s")
-    await chat(client, "s", "call:get_time {}")
+async def test_a_live_session_counts_its_turns_and_keeps_the_totals_in_meta(client, api, settings):
+    await api.create_session(session_id="s")
+    stream = await api.events("s")
+    await api.chat("s", "call:get_time {}")
     await until(stream, "execution_completed")
     stats = await (await client.get("/api/sessions/s/stats")).json()
     expected = log_usage(read_log(settings.home, "s"))

@@ -96,8 +96,8 @@ async def test_a_limit_raised_over_the_api_resumes_work(make_client, tmp_path):
                                              "limits": [], "parked": None, "held_fires": 0}
 
 
-async def test_patch_budget_refuses_bad_input_and_sets_a_cold_sessions_limit(client):
-    await create_session(client, session_id="s")
+async def test_patch_budget_refuses_bad_input_and_sets_a_cold_sessions_limit(client, api):
+    await api.create_session(session_id="s")
     for body, status, code in (({}, 422, "validation_error"),
                                ({"budget": {"tokens": -1}}, 422, None),
                                ({"budget": {"dollars": 1}}, 422, None)):
@@ -116,7 +116,7 @@ async def test_patch_budget_refuses_bad_input_and_sets_a_cold_sessions_limit(cli
     resp = await client.patch("/api/sessions/s", json={"title": "kept"})
     assert (await resp.json()) == {"session_id": "s", "title": "kept", "live": False,
                                    "budget": None}
-    await create_session(client, session_id="s")  # resumed: the limit written cold applies
+    await api.create_session(session_id="s")  # resumed: the limit written cold applies
     budget = (await stats(client, "s"))["budget"]
     assert budget["session_budget"] == {"tokens": 9, "cost_usd": None}
     assert [(v["level"], v["limit"]) for v in budget["limits"]] == [("session", 9)]

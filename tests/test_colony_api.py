@@ -20,7 +20,6 @@ from tests.agent_fixtures import (
     run_workers,
     write_agent,
 )
-from tests.conftest import create_session
 from tests.queen_support import of_type, open_stream, read_log, until
 
 
@@ -80,8 +79,8 @@ async def test_discover_groups_agents_by_category_and_lists_invalid_folders(clie
     assert "does_not_exist" in invalid["unknown_tool"]["error"]
 
 
-async def test_discover_marks_agents_loaded_in_a_live_session(client):
-    await create_session(client, session_id="s", agent_id="notes")
+async def test_discover_marks_agents_loaded_in_a_live_session(client, api):
+    await api.create_session(session_id="s", agent_id="notes")
     loaded = {aid: card["is_loaded"] for aid, card in cards(await discover(client)).items()}
     assert loaded == {"clock": False, "notes": True, "plain": False}
     await client.delete("/api/sessions/s/colony")
@@ -102,8 +101,8 @@ async def test_reload_shows_added_changed_and_removed_agents(client, agents_dir)
     assert after["notes"]["version"] == before["notes"]["version"]
 
 
-async def test_a_broken_loaded_agent_never_breaks_discovery(client, agents_dir):
-    await create_session(client, session_id="s", agent_id="notes")
+async def test_a_broken_loaded_agent_never_breaks_discovery(client, api, agents_dir):
+    await api.create_session(session_id="s", agent_id="notes")
     (agents_dir / "notes" / "agent.json").write_text("{broken")
     (agents_dir / "notes" / "tools.py").write_text("def (:\n")
     await client.app[keys.CATALOG].reload()
@@ -120,8 +119,8 @@ async def test_a_broken_loaded_agent_never_breaks_discovery(client, agents_dir):
 
 # -- creating a session with an agent ------------------------------------------------------------
 
-async def test_create_session_with_agent_id_loads_the_colony(client, settings, agents_dir):
-    body = await create_session(client, session_id="s", agent_id="notes")
+async def test_create_session_with_agent_id_loads_the_colony(api, settings, agents_dir):
+    body = await api.create_session(session_id="s", agent_id="notes")
     assert body["colony_id"] == "notes" and body["colony_name"] == "Notes"
     assert body["has_worker"] is True and body["node_count"] == 2
     assert body["agent_path"] == str(agents_dir / "notes")
@@ -136,9 +135,9 @@ async def test_create_session_with_agent_id_loads_the_colony(client, settings, a
 
 
 @pytest.mark.parametrize("path", ["agents/notes", "notes", "../agents/notes", "ABSOLUTE"])
-async def test_create_session_with_agent_path_inside_the_agents_dir(client, agents_dir, path):
+async def test_create_session_with_agent_path_inside_the_agents_dir(api, agents_dir, path):
     given = str(agents_dir / "notes") if path == "ABSOLUTE" else path
-    body = await create_session(client, agent_path=given)
+    body = await api.create_session(agent_path=given)
     assert body["colony_id"] == "notes"
 
 
@@ -167,9 +166,9 @@ async def test_create_session_refuses_bad_agents_and_leaves_nothing(client, sett
 
 # -- load / unload -------------------------------------------------------------------------------
 
-async def test_load_and_unload_stream_events_and_update_meta(client, settings, agents_dir):
-    await create_session(client, session_id="s")
-    stream = await open_stream(client, "s", after_seq=1)
+async def test_load_and_unload_stream_events_and_update_meta(client, api, settings, agents_dir):
+    await api.create_session(session_id="s")
+    stream = await api.events("s", after_seq=1)
     resp = await client.post("/api/sessions/s/colony", json={"agent_path": "agents/notes"})
     assert resp.status == 201
     colony = (await resp.json())["colony"]
@@ -192,7 +191,7 @@ async def test_load_and_unload_stream_events_and_update_meta(client, settings, a
     stream.close()
 
 
-async def test_load_and_unload_error_codes(client, settings):
+async def test_load_and_unload_error_codes(client, api, settings):
     async def status_code(method: str, path: str, **body) -> tuple[int, str]:
         resp = await client.request(method, path, json=body)
         return resp.status, (await resp.json()).get("code", "")
@@ -200,7 +199,7 @@ async def test_load_and_unload_error_codes(client, settings):
     assert await status_code("POST", "/api/sessions/nope/colony", agent_id="notes") == (
         404, "session_not_live")
     assert await status_code("DELETE", "/api/sessions/nope/colony") == (404, "session_not_live")
-    await create_session(client, session_id="s")
+    await api.create_session(session_id="s")
     assert await status_code("POST", "/api/sessions/s/colony", agent_id="ghost") == (
         404, "agent_not_found")
     assert await status_code("POST", "/api/sessions/s/colony", agent_id="bad_schema") == (
@@ -220,11 +219,11 @@ async def test_load_and_unload_error_codes(client, settings):
 
 # -- deleting agents and patching metadata -------------------------------------------------------
 
-async def test_delete_agent_stops_its_sessions_and_removes_the_folder(client, agents_dir):
-    await create_session(client, session_id="with", agent_id="notes")
-    await create_session(client, session_id="other", agent_id="clock")
-    await create_session(client, session_id="bare")
-    stream = await open_stream(client, "with", after_seq=2)
+async def test_delete_agent_stops_its_sessions_and_removes_the_folder(client, api, agents_dir):
+    await api.create_session(session_id="with", agent_id="notes")
+    await api.create_session(session_id="other", agent_id="clock")
+    await api.create_session(session_id="bare")
+    stream = await api.events("with", after_seq=2)
     resp = await client.delete("/api/agents", json={"agent_path": "agents/notes"})
     assert resp.status == 200
     assert await resp.json() == {"agent_id": "notes", "deleted": "notes", "purged": True,
@@ -261,8 +260,8 @@ async def test_delete_agent_never_touches_anything_outside(client, tmp_path, age
         [*VALID, *INVALID, ".hidden", "__pycache__"])
 
 
-async def test_patch_metadata_updates_agent_json(client, agents_dir):
-    await create_session(client, session_id="s", agent_id="notes")
+async def test_patch_metadata_updates_agent_json(client, api, agents_dir):
+    await api.create_session(session_id="s", agent_id="notes")
     resp = await client.patch("/api/agents/metadata", json={
         "agent_id": "notes", "description": "Keeps better notes.", "tags": ["a", "b"],
         "category": "writing", "icon": "pen"})
@@ -313,8 +312,8 @@ async def test_patch_metadata_of_unknown_or_outside_agents(client, tmp_path):
 
 # -- resume --------------------------------------------------------------------------------------
 
-async def test_a_restarted_session_comes_back_with_its_colony(make_client, client, settings):
-    await create_session(client, session_id="s", agent_id="notes")
+async def test_a_restarted_session_comes_back_with_its_colony(make_client, client, api, settings):
+    await api.create_session(session_id="s", agent_id="notes")
     await client.close()
     again = await make_client(settings)
     live = await (await again.get("/api/sessions/s")).json()
@@ -332,8 +331,8 @@ async def test_a_restarted_session_comes_back_with_its_colony(make_client, clien
 
 @pytest.mark.parametrize("damage", ["deleted", "broken"])
 async def test_a_restarted_session_whose_agent_is_gone_comes_back_without_it(
-        make_client, client, settings, agents_dir, damage):
-    await create_session(client, session_id="s", agent_id="notes")
+        make_client, client, api, settings, agents_dir, damage):
+    await api.create_session(session_id="s", agent_id="notes")
     await client.close()
     if damage == "deleted":
         shutil.rmtree(agents_dir / "notes")
@@ -351,10 +350,10 @@ async def test_a_restarted_session_whose_agent_is_gone_comes_back_without_it(
 
 # -- stats and colonies --------------------------------------------------------------------------
 
-async def test_stats_and_colonies_shapes(client):
+async def test_stats_and_colonies_shapes(client, api):
     for path in ("/api/sessions/nope/stats", "/api/sessions/nope/colonies"):
         assert (await client.get(path)).status == 404
-    await create_session(client, session_id="s")
+    await api.create_session(session_id="s")
     colonies = await (await client.get("/api/sessions/s/colonies")).json()
     assert colonies == {"session_id": "s", "colonies": []}
     stats = await (await client.get("/api/sessions/s/stats")).json()
@@ -365,7 +364,7 @@ async def test_stats_and_colonies_shapes(client):
     assert stats["colony_id"] is None
 
     await client.post("/api/sessions/s/colony", json={"agent_id": "notes"})
-    stream = await open_stream(client, "s", after_seq=2)
+    stream = await api.events("s", after_seq=2)
     await run_workers(client, "s", call_line("append_note", text="one"))
     await until(stream, "execution_completed")
     stats = await (await client.get("/api/sessions/s/stats")).json()

@@ -151,21 +151,21 @@ async def test_a_pending_question_is_asked_again_and_its_answer_goes_on_with_the
     stream.close()
 
 
-async def test_a_question_pending_at_a_clean_stop_is_pending_after_a_resume(client):
-    await create_session(client, session_id="s")
-    stream = await open_stream(client, "s")
-    await chat(client, "s", "ask me")
+async def test_a_question_pending_at_a_clean_stop_is_pending_after_a_resume(client, api):
+    await api.create_session(session_id="s")
+    stream = await api.events("s")
+    await api.chat("s", "ask me")
     await until(stream, "client_input_requested")
     stream.close()
     assert (await client.delete("/api/sessions/s")).status == 200
     assert (await client.post("/api/sessions", json={"queen_resume_from": "s"})).status == 201
     snap = await (await client.get("/api/sessions/s/snapshot")).json()
-    stream = await open_stream(client, "s")
+    stream = await api.events("s")
     await until(stream, "session_started")
     await until(stream, "client_input_requested")
     snap = await (await client.get("/api/sessions/s/snapshot")).json()
     assert snap["awaiting_input"] is True and snap["pending_questions"]
-    await chat(client, "s", "blue")
+    await api.chat("s", "blue")
     events = await until(stream, "execution_completed")
     assert texts(events)[-1] == "Tool ask_user returned: blue"
     assert read_events(client, "execution_cancelled", "execution_failed") == []

@@ -10,8 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.agent_fixtures import call_line, worker_line
-from tests.conftest import create_session
-from tests.queen_support import chat, of_type, open_stream, results_in_call_order, until
+from tests.queen_support import chat, of_type, results_in_call_order, until
 
 REPO_AGENTS = Path(__file__).resolve().parent.parent / "agents"
 
@@ -43,9 +42,9 @@ def readme_messages(agent_id: str) -> list[str]:
     return [line for line in text.splitlines() if line.startswith("call:")]
 
 
-async def test_daily_notes_as_its_readme_says(client, settings):
-    await create_session(client, session_id="s", agent_id="daily_notes")
-    stream = await open_stream(client, "s")
+async def test_daily_notes_as_its_readme_says(client, api, settings):
+    await api.create_session(session_id="s", agent_id="daily_notes")
+    stream = await api.events("s")
     notes, digest_line, listing = readme_messages("daily_notes")
     saved = worker_results(await run(client, stream, notes))
     assert sorted(r.split()[2] for r in saved) == ["#1", "#2"]  # parallel: either may be #1
@@ -64,9 +63,9 @@ async def test_daily_notes_as_its_readme_says(client, settings):
     assert "Open todos: 1" in of_type(events, "tool_call_completed")[0]["data"]["result"]
 
 
-async def test_webhook_triage_as_its_readme_says(client, settings):
-    await create_session(client, session_id="s", agent_id="webhook_triage")
-    stream = await open_stream(client, "s")
+async def test_webhook_triage_as_its_readme_says(client, api, settings):
+    await api.create_session(session_id="s", agent_id="webhook_triage")
+    stream = await api.events("s")
     triage, classify_and_record, summarize = readme_messages("webhook_triage")
     events = await run(client, stream, triage)
     assert of_type(events, "worker_started")[0]["data"]["worker"] == "triager"
@@ -80,9 +79,9 @@ async def test_webhook_triage_as_its_readme_says(client, settings):
     assert len(list(workspace(settings).glob("summary-*.md"))) == 1
 
 
-async def test_webhook_triage_hourly_summary_runs_offline(client, settings):
-    await create_session(client, session_id="s", agent_id="webhook_triage")
-    stream = await open_stream(client, "s")
+async def test_webhook_triage_hourly_summary_runs_offline(client, api, settings):
+    await api.create_session(session_id="s", agent_id="webhook_triage")
+    stream = await api.events("s")
     resp = await client.post("/api/sessions/s/triggers/hourly_summary/run", json={})
     assert resp.status == 202
     events = await until(stream, "execution_completed")
@@ -91,9 +90,9 @@ async def test_webhook_triage_hourly_summary_runs_offline(client, settings):
     assert len(list(workspace(settings).glob("summary-*.md"))) == 1
 
 
-async def test_parallel_triage_calls_get_distinct_incident_ids(client, settings):
-    await create_session(client, session_id="s", agent_id="webhook_triage")
-    stream = await open_stream(client, "s")
+async def test_parallel_triage_calls_get_distinct_incident_ids(client, api, settings):
+    await api.create_session(session_id="s", agent_id="webhook_triage")
+    stream = await api.events("s")
     calls = [call_line("triage", payload_json=json.dumps({"title": f"disk full on node {n}"}))
              for n in range(12)]
     await run(client, stream, "\n".join(worker_line(call) for call in calls[:4]) + "\n"

@@ -14,7 +14,7 @@ from hive_server.services.journal import journal as session_module
 from hive_server.services.journal.journal import SessionJournal
 from tests.agent_fixtures import agents_tree
 from tests.conftest import create_session
-from tests.queen_support import chat, chatted, open_stream, until
+from tests.queen_support import chat, open_stream, until
 
 ROW_TYPES = {"session_id": str, "queen_id": str, "agent_path": str, "created_at": float,
              "last_active_at": float, "last_message": (str, type(None)), "has_messages": bool,
@@ -44,12 +44,12 @@ def meta_file(settings, session_id: str) -> dict:
     return json.loads((settings.home / "sessions" / session_id / "meta.json").read_text())
 
 
-async def test_rows_count_messages_in_memory_and_write_them_at_stop(client, settings):
-    await create_session(client, session_id="quiet")
-    await create_session(client, session_id="talk")
-    stream = await open_stream(client, "talk", after_seq=0)
-    await chat(client, "talk", "first question")
-    await chat(client, "talk", "  second\n question  " + "x" * 200)
+async def test_rows_count_messages_in_memory_and_write_them_at_stop(client, api, settings):
+    await api.create_session(session_id="quiet")
+    await api.create_session(session_id="talk")
+    stream = await api.events("talk", after_seq=0)
+    await api.chat("talk", "first question")
+    await api.chat("talk", "  second\n question  " + "x" * 200)
     await until(stream, "execution_completed")
     rows = await history(client)
     assert rows["quiet"]["has_messages"] is False and rows["quiet"]["message_count"] == 0
@@ -113,11 +113,11 @@ async def test_the_debounced_write_lands_without_a_stop(tmp_path, monkeypatch):
     await session.close("done", mark_stopped=True)
 
 
-async def test_colony_sessions_list_the_sessions_of_one_agent(client, settings):
+async def test_colony_sessions_list_the_sessions_of_one_agent(client, api, settings):
     agents_tree(settings.agents_dir)
     await client.app[keys.CATALOG].reload()
-    await create_session(client, session_id="with", colony_id="notes")
-    await create_session(client, session_id="without")
+    await api.create_session(session_id="with", colony_id="notes")
+    await api.create_session(session_id="without")
     resp = await client.get("/api/colonies/notes/sessions")
     assert resp.status == 200
     assert [s["session_id"] for s in (await resp.json())["sessions"]] == ["with"]
@@ -140,8 +140,8 @@ async def page(client, sid: str, query: str = "") -> dict:
 
 
 @pytest.mark.parametrize("cold", [False, True])
-async def test_pages_walk_back_by_index_or_by_offset_without_gaps(client, settings, cold):
-    await chatted(client, "p", 4)
+async def test_pages_walk_back_by_index_or_by_offset_without_gaps(client, api, settings, cold):
+    await api.chatted("p", 4)
     if cold:
         await client.delete("/api/sessions/p")
     last = await page(client, "p", "?limit=5")  # a read flushes the log: all is on disk now
@@ -165,8 +165,8 @@ async def test_pages_walk_back_by_index_or_by_offset_without_gaps(client, settin
     assert [e["seq"] for e in by_seq["events"]] == [total - 7, total - 6, total - 5]
 
 
-async def test_the_oldest_page_and_an_empty_one(client):
-    await create_session(client, session_id="e")
+async def test_the_oldest_page_and_an_empty_one(client, api):
+    await api.create_session(session_id="e")
     first = await page(client, "e", "?before_index=2")
     assert [e["seq"] for e in first["events"]] == [1]
     assert (first["start_index"], first["start_offset"], first["has_more_older"]) == (1, 0, False)
@@ -177,8 +177,8 @@ async def test_the_oldest_page_and_an_empty_one(client):
 
 @pytest.mark.parametrize("query", ["?before_seq=3&before_index=4", "?before_offset=-1",
                                    "?before_index=0", "?limit=10001"])
-async def test_bad_paging_queries_are_400(client, query):
-    await create_session(client, session_id="q")
+async def test_bad_paging_queries_are_400(client, api, query):
+    await api.create_session(session_id="q")
     resp = await client.get(f"/api/sessions/q/events/history{query}")
     assert resp.status == 400 and (await resp.json())["code"] == "invalid_query"
 

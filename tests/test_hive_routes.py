@@ -10,8 +10,8 @@ from hive_server import keys
 from hive_server.core.files import write_atomic
 from hive_server.llm.anthropic import AnthropicClient
 from tests.agent_fixtures import agents_tree, run_workers
-from tests.conftest import create_session, make_settings
-from tests.queen_support import open_stream, until, write_queen
+from tests.conftest import make_settings
+from tests.queen_support import until, write_queen
 
 
 @pytest.fixture
@@ -62,12 +62,12 @@ def check_types(row: dict, types: dict) -> None:
         assert isinstance(row[key], kind), (key, row[key])
 
 
-async def test_live_dicts_have_a_string_agent_path_and_hive_phases(client, settings):
-    bare = await create_session(client, session_id="bare", initial_phase="independent")
+async def test_live_dicts_have_a_string_agent_path_and_hive_phases(client, api, settings):
+    bare = await api.create_session(session_id="bare", initial_phase="independent")
     check_types(bare, LIVE_TYPES)
     assert bare["agent_path"] == "" and bare["queen_phase"] == "independent"
     assert bare["colony_spawned"] is False and bare["spawned_colony_id"] is None
-    colony = await create_session(client, session_id="col", colony_id="notes")
+    colony = await api.create_session(session_id="col", colony_id="notes")
     check_types(colony, LIVE_TYPES)
     assert colony["colony_id"] == "notes" and colony["queen_phase"] == "colony"
     assert colony["agent_path"].endswith("/notes")
@@ -84,15 +84,15 @@ async def test_live_dicts_have_a_string_agent_path_and_hive_phases(client, setti
 @pytest.mark.parametrize(("phase", "stored"), [
     ("independent", "independent"), ("colony", "colony"), ("planning", "independent"),
     ("incubating", "independent"), ("working", "colony"), ("reviewing", "colony")])
-async def test_initial_phase_takes_hive_values_and_normalises_legacy_ones(client, settings,
+async def test_initial_phase_takes_hive_values_and_normalises_legacy_ones(api, settings,
                                                                            phase, stored):
-    await create_session(client, session_id="p", initial_phase=phase)
+    await api.create_session(session_id="p", initial_phase=phase)
     meta = json.loads((settings.home / "sessions" / "p" / "meta.json").read_text())
     assert meta["phase"] == stored
 
 
-async def test_meta_written_with_a_legacy_phase_still_loads(client, settings):
-    await create_session(client, session_id="old")
+async def test_meta_written_with_a_legacy_phase_still_loads(client, api, settings):
+    await api.create_session(session_id="old")
     await client.delete("/api/sessions/old")
     path = settings.home / "sessions" / "old" / "meta.json"
     meta = json.loads(path.read_text())
@@ -102,7 +102,7 @@ async def test_meta_written_with_a_legacy_phase_still_loads(client, settings):
     # index catching up), and a half-written one would rightly be kept aside as corrupt
     write_atomic(path, json.dumps({**meta, "phase": "some-old-phase"}).encode())
     assert (await get(client, "/api/sessions/old"))["queen_phase"] == "independent"
-    resumed = await create_session(client, queen_resume_from="old")
+    resumed = await api.create_session(queen_resume_from="old")
     assert resumed["queen_phase"] == "independent"
 
 
@@ -119,13 +119,13 @@ async def test_colony_id_and_phase_errors(client, body, status, code):
     assert (await resp.json())["code"] == code
 
 
-async def test_colony_id_equal_to_agent_id_is_fine(client):
-    body = await create_session(client, colony_id="notes", agent_id="notes")
+async def test_colony_id_equal_to_agent_id_is_fine(api):
+    body = await api.create_session(colony_id="notes", agent_id="notes")
     assert body["colony_id"] == "notes"
 
 
-async def test_discover_has_categories_at_the_top_and_hive_entries(client):
-    await create_session(client, session_id="s", colony_id="notes")
+async def test_discover_has_categories_at_the_top_and_hive_entries(client, api):
+    await api.create_session(session_id="s", colony_id="notes")
     found = await get(client, "/api/discover")
     assert sorted(found) == ["general", "ops", "productivity"]
     entry = found["productivity"][0]
@@ -157,8 +157,8 @@ async def test_agents_lists_every_folder_with_errors(client):
     assert by_id["notes"]["valid"] is True and by_id["notes"]["error"] is None
 
 
-async def test_cancel_queen_presence_tasks_and_workers_answer_a_live_session(client):
-    await create_session(client, session_id="s", colony_id="notes")
+async def test_cancel_queen_presence_tasks_and_workers_answer_a_live_session(client, api):
+    await api.create_session(session_id="s", colony_id="notes")
     resp = await client.post("/api/sessions/s/cancel-queen")
     assert resp.status == 200 and (await resp.json())["cancelled"] is False
     for body in (None, {}, {"anything": [1, 2]}):
@@ -171,9 +171,9 @@ async def test_cancel_queen_presence_tasks_and_workers_answer_a_live_session(cli
     assert (await get(client, "/api/sessions/s/workers"))["workers"] == []
 
 
-async def test_workers_lists_the_colony_workers_that_ran(client):
-    await create_session(client, session_id="s", colony_id="notes")
-    stream = await open_stream(client, "s", after_seq=0)
+async def test_workers_lists_the_colony_workers_that_ran(client, api):
+    await api.create_session(session_id="s", colony_id="notes")
+    stream = await api.events("s", after_seq=0)
     await run_workers(client, "s", "count the notes")
     await until(stream, "execution_completed")
     (worker,) = (await get(client, "/api/sessions/s/workers"))["workers"]
@@ -185,8 +185,8 @@ async def test_workers_lists_the_colony_workers_that_ran(client):
     assert worker["is_active"] is False and worker["result"]["status"] == "completed"
 
 
-async def test_panels_answer_cold_sessions_and_404_unknown_ones(client):
-    await create_session(client, session_id="c")
+async def test_panels_answer_cold_sessions_and_404_unknown_ones(client, api):
+    await api.create_session(session_id="c")
     await client.delete("/api/sessions/c")
     assert (await client.post("/api/sessions/c/presence")).status == 200
     assert (await get(client, "/api/sessions/c/tasks"))["tasks"] == []
@@ -197,8 +197,8 @@ async def test_panels_answer_cold_sessions_and_404_unknown_ones(client):
     assert (await client.post("/api/sessions/c/cancel-queen")).status == 404
 
 
-async def test_delete_history_answers_the_deleted_id(client):
-    await create_session(client, session_id="gone")
+async def test_delete_history_answers_the_deleted_id(client, api):
+    await api.create_session(session_id="gone")
     resp = await client.delete("/api/sessions/history/gone")
     assert resp.status == 200
     assert await resp.json() == {"session_id": "gone", "deleted": "gone"}
@@ -214,9 +214,9 @@ async def test_model_list_and_colony_data_tables_answer_what_the_ui_asks(client)
     assert missing["code"] == "agent_not_found"
 
 
-async def test_a_chat_with_display_message_shows_it_and_the_queen_gets_the_message(client):
-    await create_session(client, session_id="d")
-    stream = await open_stream(client, "d")
+async def test_a_chat_with_display_message_shows_it_and_the_queen_gets_the_message(client, api):
+    await api.create_session(session_id="d")
+    stream = await api.events("d")
     resp = await client.post("/api/sessions/d/chat", json={
         "message": "summarise this: <the file's text>", "display_message": "summarise this",
         "images": []})
@@ -230,8 +230,8 @@ async def test_a_chat_with_display_message_shows_it_and_the_queen_gets_the_messa
     stream.close()
 
 
-async def test_attachments_are_refused_clearly_and_nothing_is_recorded(client):
-    await create_session(client, session_id="i")
+async def test_attachments_are_refused_clearly_and_nothing_is_recorded(client, api):
+    await api.create_session(session_id="i")
     before = client.app[keys.SESSIONS].get("i").journal.last_seq
     resp = await client.post("/api/sessions/i/chat", json={
         "message": "look", "images": [{"type": "image_url", "image_url": {"url": "data:,"}}]})

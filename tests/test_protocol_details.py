@@ -25,8 +25,8 @@ async def test_a_405_names_the_allowed_methods(client):
 
 
 @pytest.mark.parametrize("raw", NOT_PLAIN_DIGITS)
-async def test_integer_query_parameters_take_plain_ascii_digits_only(client, raw):
-    await create_session(client, session_id="s")
+async def test_integer_query_parameters_take_plain_ascii_digits_only(client, api, raw):
+    await api.create_session(session_id="s")
     for path, name in [("/api/sessions/s/events", "after_seq"),
                        ("/api/sessions/s/events/history", "before_seq"),
                        ("/api/sessions/s/events/history", "limit")]:
@@ -36,15 +36,15 @@ async def test_integer_query_parameters_take_plain_ascii_digits_only(client, raw
 
 
 @pytest.mark.parametrize("raw", ["+5", "5_0", "\u0665", "0x5"])
-async def test_last_event_id_takes_plain_ascii_digits_only(client, raw):
-    await create_session(client, session_id="s")
+async def test_last_event_id_takes_plain_ascii_digits_only(client, api, raw):
+    await api.create_session(session_id="s")
     resp = await client.get("/api/sessions/s/events", headers={"Last-Event-ID": raw})
     assert resp.status == 400
     assert (await resp.json())["code"] == "invalid_last_event_id"
 
 
-async def test_plain_digits_still_resume(client):
-    await create_session(client, session_id="s")
+async def test_plain_digits_still_resume(client, api):
+    await api.create_session(session_id="s")
     resp = await client.get("/api/sessions/s/events/history", params={"before_seq": "0005"})
     assert resp.status == 200
     resp = await client.get("/api/sessions/s/events", headers={"Last-Event-ID": "1"})

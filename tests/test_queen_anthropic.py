@@ -46,10 +46,10 @@ async def stream(client):
     resp.close()
 
 
-async def test_a_text_reply_streams_over_sse(client, fake, stream):
+async def test_a_text_reply_streams_over_sse(api, fake, stream):
     fake.script(text_turn("Hello from the fake Claude, nice to meet you."))
 
-    await chat(client, "s", "hi")
+    await api.chat("s", "hi")
     events = await until(stream, "execution_completed")
 
     deltas = of_type(events, "client_output_delta")
@@ -64,11 +64,11 @@ async def test_a_text_reply_streams_over_sse(client, fake, stream):
     assert {"ask_user", "get_time", "list_files"} <= {t["name"] for t in request["tools"]}
 
 
-async def test_one_tool_call_goes_back_as_a_tool_result(client, fake, stream):
+async def test_one_tool_call_goes_back_as_a_tool_result(api, fake, stream):
     fake.script(tool_turn([("get_time", {"timezone": "UTC"}, "toolu_t")], text="Checking."),
                 text_turn("It is morning."))
 
-    await chat(client, "s", "what time is it?")
+    await api.chat("s", "what time is it?")
     events = await until(stream, "execution_completed")
 
     now = datetime.fromtimestamp(FakeClock().time(), UTC).isoformat()
@@ -86,14 +86,14 @@ async def test_one_tool_call_goes_back_as_a_tool_result(client, fake, stream):
                                       "content": now, "is_error": False}]}]
 
 
-async def test_parallel_tool_results_go_back_in_call_order(client, fake, stream):
+async def test_parallel_tool_results_go_back_in_call_order(api, fake, stream):
     calls = [("ask_user", {"question": "Which zone?"}, "toolu_ask"),
              ("get_time", {}, "toolu_time"), ("read_file", {"path": "nope.txt"}, "toolu_read")]
     fake.script(tool_turn(calls), text_turn("All done."))
 
-    await chat(client, "s", "do three things")
+    await api.chat("s", "do three things")
     events = await until_nth(stream, "tool_call_completed", 2)  # ask_user is still waiting
-    await chat(client, "s", "UTC please")
+    await api.chat("s", "UTC please")
     events += await until(stream, "execution_completed")
 
     finished = [e["data"]["tool_use_id"] for e in of_type(events, "tool_call_completed")]
@@ -105,13 +105,13 @@ async def test_parallel_tool_results_go_back_in_call_order(client, fake, stream)
     assert results[0]["content"] == "UTC please" and results[2]["is_error"] is True
 
 
-async def test_ask_user_is_answered_by_the_next_chat(client, fake, stream):
+async def test_ask_user_is_answered_by_the_next_chat(api, fake, stream):
     fake.script(tool_turn([("ask_user", {"question": "Which file?"}, "toolu_q")]),
                 text_turn("Opening notes.txt."))
 
-    await chat(client, "s", "open a file")
+    await api.chat("s", "open a file")
     [asked] = of_type(await until(stream, "client_input_requested"), "client_input_requested")
-    answer = await chat(client, "s", "notes.txt")
+    answer = await api.chat("s", "notes.txt")
     events = await until(stream, "execution_completed")
 
     assert [q["prompt"] for q in asked["data"]["questions"]] == ["Which file?"]
@@ -128,12 +128,12 @@ async def test_ask_user_is_answered_by_the_next_chat(client, fake, stream):
     assert texts(events) == ["Opening notes.txt."]
 
 
-async def test_an_empty_reply_after_tool_results_keeps_the_history_valid(client, fake, stream):
+async def test_an_empty_reply_after_tool_results_keeps_the_history_valid(api, fake, stream):
     fake.script(tool_turn([("get_time", {}, "toolu_e")]), text_turn(""), text_turn("Yes."))
 
-    await chat(client, "s", "time?")
+    await api.chat("s", "time?")
     events = await until(stream, "execution_completed")
-    await chat(client, "s", "still there?")
+    await api.chat("s", "still there?")
     await until(stream, "execution_completed")
 
     assert of_type(events, "llm_turn_complete")[-1]["data"]["message"]["content"] == []
@@ -143,14 +143,14 @@ async def test_an_empty_reply_after_tool_results_keeps_the_history_valid(client,
     assert fake.rejected == []
 
 
-async def test_a_failure_after_tool_calls_leaves_a_history_the_api_accepts(client, fake,
+async def test_a_failure_after_tool_calls_leaves_a_history_the_api_accepts(api, fake,
                                                                            stream):
     fake.script(tool_turn([("get_time", {}, "toolu_f")]), error(400, message="bad luck"),
                 text_turn("Recovered."))
 
-    await chat(client, "s", "time?")
+    await api.chat("s", "time?")
     [failed] = of_type(await until(stream, "execution_failed"), "execution_failed")
-    await chat(client, "s", "try again")
+    await api.chat("s", "try again")
     events = await until(stream, "execution_completed")
 
     assert failed["data"]["error_type"] == "invalid_request_error"
@@ -159,10 +159,10 @@ async def test_a_failure_after_tool_calls_leaves_a_history_the_api_accepts(clien
         "tool_result", "text"]
 
 
-async def test_an_overloaded_529_is_retried_then_the_turn_succeeds(client, fake, stream):
+async def test_an_overloaded_529_is_retried_then_the_turn_succeeds(api, fake, stream):
     fake.script(overloaded(), text_turn("Made it."))
 
-    await chat(client, "s", "hello")
+    await api.chat("s", "hello")
     events = await until(stream, "execution_completed")
 
     assert texts(events) == ["Made it."]
@@ -170,15 +170,15 @@ async def test_an_overloaded_529_is_retried_then_the_turn_succeeds(client, fake,
     assert len(fake.requests) == 2
 
 
-async def test_a_persistent_429_fails_the_execution_and_the_session_goes_on(client, fake,
+async def test_a_persistent_429_fails_the_execution_and_the_session_goes_on(client, api, fake,
                                                                             stream):
     fake.script(*[rate_limited() for _ in range(MAX_RETRIES + 1)])
 
-    await chat(client, "s", "first")
+    await api.chat("s", "first")
     [failed] = of_type(await until(stream, "execution_failed"), "execution_failed")
     health = await client.get("/api/health")
     fake.script(text_turn("Back again."))
-    await chat(client, "s", "second")
+    await api.chat("s", "second")
     events = await until(stream, "execution_completed")
 
     assert failed["data"]["error_type"] == "rate_limit_error"
@@ -187,12 +187,12 @@ async def test_a_persistent_429_fails_the_execution_and_the_session_goes_on(clie
     assert fake.requests[-1]["messages"] == [user("first", "second")]
 
 
-async def test_cancel_mid_stream_closes_the_http_stream_and_the_queen_goes_on(client, fake,
+async def test_cancel_mid_stream_closes_the_http_stream_and_the_queen_goes_on(client, api, fake,
                                                                               stream):
     hold = asyncio.Event()
     fake.script(text_turn("one two three four five six", hold=hold), text_turn("Next one."))
     try:
-        await chat(client, "s", "long answer please")
+        await api.chat("s", "long answer please")
         await until(stream, "client_output_delta")
         resp = await client.post("/api/sessions/s/cancel")
         cancelled = await until(stream, "execution_cancelled")
@@ -201,7 +201,7 @@ async def test_cancel_mid_stream_closes_the_http_stream_and_the_queen_goes_on(cl
 
         assert await resp.json() == {"session_id": "s", "cancelled": True}
         assert of_type(cancelled, "llm_turn_complete") == [] and fake.completed == 0
-        await chat(client, "s", "short one")
+        await api.chat("s", "short one")
         events = await until(stream, "execution_completed")
     finally:
         hold.set()
@@ -212,15 +212,15 @@ async def test_cancel_mid_stream_closes_the_http_stream_and_the_queen_goes_on(cl
     assert (await idle.json())["cancelled"] is False
 
 
-async def test_chats_during_a_turn_are_queued_and_run_in_order(client, fake, stream):
+async def test_chats_during_a_turn_are_queued_and_run_in_order(api, fake, stream):
     hold = asyncio.Event()
     fake.script(text_turn("Reply one.", hold=hold), text_turn("Reply two."),
                 text_turn("Reply three."))
     try:
-        first = await chat(client, "s", "one")
+        first = await api.chat("s", "one")
         events = await until(stream, "client_output_delta")
-        second = await chat(client, "s", "two")
-        third = await chat(client, "s", "three")
+        second = await api.chat("s", "two")
+        third = await api.chat("s", "three")
     finally:
         hold.set()
     events += await until_nth(stream, "execution_completed", 3)

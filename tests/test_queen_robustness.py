@@ -83,10 +83,10 @@ async def test_every_request_fits_the_context_even_after_a_large_execution_faile
     stream.close()
 
 
-async def test_a_cancel_that_lands_before_the_execution_starts_loses_nothing(client):
-    await create_session(client, session_id="s")
+async def test_a_cancel_that_lands_before_the_execution_starts_loses_nothing(client, api):
+    await api.create_session(session_id="s")
     live = client.app[keys.SESSIONS].get("s")
-    stream = await open_stream(client, "s")
+    stream = await api.events("s")
 
     delivery = asyncio.ensure_future(live.queen.deliver("hello"))
     for _ in range(100):
@@ -95,7 +95,7 @@ async def test_a_cancel_that_lands_before_the_execution_starts_loses_nothing(cli
         await asyncio.sleep(0)
     assert await live.queen.cancel()
     received, _ = await delivery
-    await chat(client, "s", "again")
+    await api.chat("s", "again")
     events = await until(stream, "execution_completed")
 
     first = of_type(events, "execution_started")[0]
@@ -109,11 +109,12 @@ async def test_a_cancel_that_lands_before_the_execution_starts_loses_nothing(cli
     assert rebuilt.messages == normalize(live.queen.messages)
 
 
-async def test_a_chat_right_after_a_cancel_of_ask_user_is_a_new_input_not_a_lost_answer(client):
-    await create_session(client, session_id="s")
+async def test_a_chat_right_after_a_cancel_of_ask_user_is_a_new_input_not_a_lost_answer(
+        client, api):
+    await api.create_session(session_id="s")
     queen = client.app[keys.SESSIONS].get("s").queen
-    stream = await open_stream(client, "s")
-    await chat(client, "s", "ask me")
+    stream = await api.events("s")
+    await api.chat("s", "ask me")
     await until(stream, "client_input_requested")
 
     cancelling = asyncio.ensure_future(queen.cancel())
@@ -128,18 +129,18 @@ async def test_a_chat_right_after_a_cancel_of_ask_user_is_a_new_input_not_a_lost
     stream.close()
 
 
-async def test_a_crash_after_any_event_leaves_a_history_the_api_accepts(client, tmp_path):
-    await create_session(client, session_id="s")
-    stream = await open_stream(client, "s")
+async def test_a_crash_after_any_event_leaves_a_history_the_api_accepts(client, api, tmp_path):
+    await api.create_session(session_id="s")
+    stream = await api.events("s")
     for message in ("hello", "call:get_time {}\ncall:list_files {}\ncall:nope {}", "ask me"):
-        await chat(client, "s", message)
+        await api.chat("s", message)
         await until(stream, "llm_turn_complete")
-    await chat(client, "s", "the answer")
+    await api.chat("s", "the answer")
     await until(stream, "execution_completed")
-    await chat(client, "s", 'call:ask_user {"question": "A?"}\ncall:get_time {}')
+    await api.chat("s", 'call:ask_user {"question": "A?"}\ncall:get_time {}')
     await until(stream, "client_input_requested")
     assert (await (await client.post("/api/sessions/s/cancel")).json())["cancelled"]
-    await chat(client, "s", "bye")
+    await api.chat("s", "bye")
     await until(stream, "execution_completed")
     live = client.app[keys.SESSIONS].get("s")
     stream.close()

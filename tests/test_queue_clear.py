@@ -34,9 +34,9 @@ def _started(events: list[dict]) -> list[int]:
     return [e["data"]["input_seq"] for e in of_type(events, "execution_started")]
 
 
-async def test_queued_inputs_are_dropped_and_never_run(meeting, client, settings):
+async def test_queued_inputs_are_dropped_and_never_run(meeting, client, api, settings):
     stream = await _busy(client)
-    queued = [(await chat(client, "s", f"later {i}"))["seq"] for i in range(2)]
+    queued = [(await api.chat("s", f"later {i}"))["seq"] for i in range(2)]
     resp = await client.delete("/api/sessions/s/queue")
     assert resp.status == 200
     answer = await resp.json()
@@ -47,7 +47,7 @@ async def test_queued_inputs_are_dropped_and_never_run(meeting, client, settings
 
     meeting.gate.set()
     await until(stream, "execution_completed")
-    after = (await chat(client, "s", "after the clear"))["seq"]
+    after = (await api.chat("s", "after the clear"))["seq"]
     await until(stream, "execution_completed")
     assert _started(read_log(settings.home, "s"))[1:] == [after]
     again = await (await client.delete("/api/sessions/s/queue")).json()
@@ -55,12 +55,12 @@ async def test_queued_inputs_are_dropped_and_never_run(meeting, client, settings
     stream.close()
 
 
-async def test_a_restart_does_not_resurrect_dropped_inputs(meeting, make_client, client,
+async def test_a_restart_does_not_resurrect_dropped_inputs(meeting, make_client, client, api,
                                                            settings):
     stream = await _busy(client)
-    dropped = [(await chat(client, "s", f"drop {i}"))["seq"] for i in range(2)]
+    dropped = [(await api.chat("s", f"drop {i}"))["seq"] for i in range(2)]
     assert (await (await client.delete("/api/sessions/s/queue")).json())["dropped"] == 2
-    kept = (await chat(client, "s", "keep me"))["seq"]
+    kept = (await api.chat("s", "keep me"))["seq"]
     stream.close()
     await client.close()
 

@@ -112,13 +112,13 @@ async def test_a_meta_written_before_the_status_model_loads(make_client, setting
     assert row["status"] == "stopped" and row["last_active_at"] == 1735776000.0
 
 
-async def test_the_title_comes_from_create_else_the_first_user_message(client, settings):
-    await create_session(client, session_id="named", title="  My session  ")
-    await create_session(client, session_id="drawn")
-    stream = await open_stream(client, "drawn")
-    await chat(client, "drawn", "Plan   the\nlaunch of the new site " + "x" * 200)
+async def test_the_title_comes_from_create_else_the_first_user_message(client, api, settings):
+    await api.create_session(session_id="named", title="  My session  ")
+    await api.create_session(session_id="drawn")
+    stream = await api.events("drawn")
+    await api.chat("drawn", "Plan   the\nlaunch of the new site " + "x" * 200)
     await until(stream, "execution_completed")
-    await chat(client, "drawn", "second message")
+    await api.chat("drawn", "second message")
     await until(stream, "execution_completed")
     rows = await history(client)
     assert rows["named"]["title"] == "My session"
@@ -134,18 +134,19 @@ async def test_the_title_comes_from_create_else_the_first_user_message(client, s
     assert resp.status == 400 and (await resp.json())["code"] == "empty_title"
 
 
-async def test_status_follows_the_turns_into_meta_the_index_and_the_live_dict(client, settings):
-    await create_session(client, session_id="s")
+async def test_status_follows_the_turns_into_meta_the_index_and_the_live_dict(client, api,
+                                                                              settings):
+    await api.create_session(session_id="s")
     assert (await (await client.get("/api/sessions/s")).json())["status"] == "idle"
-    stream = await open_stream(client, "s")
-    await chat(client, "s", "please ask me something")
+    stream = await api.events("s")
+    await api.chat("s", "please ask me something")
     await until(stream, "client_input_requested")
     assert (await (await client.get("/api/sessions/s")).json())["status"] == "awaiting_input"
     assert set(await history(client, "?status=awaiting_input")) == {"s"}
     await client.post("/api/sessions/s/cancel")
     await until(stream, "execution_cancelled")
     assert (await history(client))["s"]["status"] == "cancelled"
-    await chat(client, "s", "hello")
+    await api.chat("s", "hello")
     await until(stream, "execution_completed")
     live = await (await client.get("/api/sessions/s")).json()
     assert live["status"] == "idle" and live["last_active_at"] >= live["created_at"]

@@ -24,8 +24,7 @@ from tests.agent_fixtures import (
     worker_line,
     write_agent,
 )
-from tests.conftest import create_session
-from tests.queen_support import chat, of_type, open_stream, read_log, until
+from tests.queen_support import of_type, read_log, until
 from tests.test_workers import hive_tasks, run_worker_results, until_holding
 
 BLOCKED_CALLS = 40  # more than any default executor holds (at most 32 threads)
@@ -85,25 +84,25 @@ async def discovered(client) -> dict[str, dict]:
 
 # -- discover ------------------------------------------------------------------------------------
 
-async def test_tool_count_is_what_the_workers_really_get(client):
+async def test_tool_count_is_what_the_workers_really_get(client, api):
     cards = await discovered(client)
     # no tools list: the default worker gets the four built-ins (and every tools.py tool)
     assert cards["plain"]["tool_count"] == 4
     assert cards["notes"]["tool_count"] == 6
     # get_time for the default worker, append_note and read_file for worker w; not explode
     assert cards["picky"]["tool_count"] == 3
-    await create_session(client, session_id="s", agent_id="plain")
+    await api.create_session(session_id="s", agent_id="plain")
     (colony,) = (await (await client.get("/api/sessions/s/colonies")).json())["colonies"]
     assert len(colony["tools"]) == cards["plain"]["tool_count"]
 
 
-async def test_worker_count_is_the_workers_a_colony_really_has(client, agents_dir):
+async def test_worker_count_is_the_workers_a_colony_really_has(client, api, agents_dir):
     write_agent(agents_dir, "own_default", {"name": "Own default", "workers": {
         "default": {"system_prompt": "You are the default worker."}, "extra": {}}})
     await client.app[keys.CATALOG].reload()
     card = (await discovered(client))["own_default"]
     assert card["worker_count"] == 2 and (await discovered(client))["notes"]["worker_count"] == 2
-    live = await create_session(client, session_id="s", agent_id="own_default")
+    live = await api.create_session(session_id="s", agent_id="own_default")
     assert live["node_count"] == card["worker_count"]
 
 
@@ -158,21 +157,21 @@ async def test_an_empty_agent_path_is_refused_not_a_session_without_its_colony(c
     ({"worker": "scribe"}, "task: Field required"),
     ({"task": "   "}, "run_worker needs a non-empty task"),
 ])
-async def test_bad_run_worker_arguments_are_error_results_and_start_nothing(client, args,
+async def test_bad_run_worker_arguments_are_error_results_and_start_nothing(api, args,
                                                                            expected):
-    await create_session(client, session_id="s", agent_id="notes")
-    stream = await open_stream(client, "s")
-    await chat(client, "s", call_line("run_worker", **args))
+    await api.create_session(session_id="s", agent_id="notes")
+    stream = await api.events("s")
+    await api.chat("s", call_line("run_worker", **args))
     events = await until(stream, "execution_completed")
     (result,) = run_worker_results(events)
     assert result["is_error"] is True and expected in result["result"]
     assert not of_type(events, "worker_started", "worker_completed", "worker_failed")
 
 
-async def test_run_worker_accepts_a_null_worker_as_the_default(client):
-    await create_session(client, session_id="s", agent_id="notes")
-    stream = await open_stream(client, "s")
-    await chat(client, "s", call_line("run_worker", task="hi", worker=None))
+async def test_run_worker_accepts_a_null_worker_as_the_default(api):
+    await api.create_session(session_id="s", agent_id="notes")
+    stream = await api.events("s")
+    await api.chat("s", call_line("run_worker", task="hi", worker=None))
     events = await until(stream, "execution_completed")
     (started,) = of_type(events, "worker_started")
     assert started["data"]["worker"] == "default"
@@ -180,10 +179,10 @@ async def test_run_worker_accepts_a_null_worker_as_the_default(client):
 
 # -- cancelling a worker that waits for a slot ---------------------------------------------------
 
-async def test_cancel_ends_a_worker_waiting_for_a_slot_and_frees_the_slot(client):
+async def test_cancel_ends_a_worker_waiting_for_a_slot_and_frees_the_slot(client, api):
     agent_fixtures.MEETING = meeting = Meeting()
-    await create_session(client, session_id="s", agent_id="single")
-    stream = await open_stream(client, "s")
+    await api.create_session(session_id="s", agent_id="single")
+    stream = await api.events("s")
     before = hive_tasks()
     await run_workers(client, "s", call_line("hold", name="a"), call_line("hold", name="b"))
     events = await until_holding(stream, 1)  # a holds the only slot, b waits for it
@@ -193,9 +192,9 @@ async def test_cancel_ends_a_worker_waiting_for_a_slot_and_frees_the_slot(client
     assert [e["data"]["worker_id"] for e in of_type(events, "worker_started")] == ["default-1"]
     assert hive_tasks() - before == set()
     meeting.gate.set()
-    await chat(client, "s", "go on")  # the offline model first answers the cancelled results
+    await api.chat("s", "go on")  # the offline model first answers the cancelled results
     await until(stream, "execution_completed")
-    await chat(client, "s", worker_line(call_line("hold", name="c")))
+    await api.chat("s", worker_line(call_line("hold", name="c")))
     events = await until(stream, "execution_completed")
     (completed,) = of_type(events, "worker_completed")
     assert completed["data"]["result"] == "Tool hold returned: c passed the gate"
@@ -205,11 +204,11 @@ async def test_cancel_ends_a_worker_waiting_for_a_slot_and_frees_the_slot(client
 
 # -- blocking sync tools -------------------------------------------------------------------------
 
-async def test_blocking_sync_tools_never_starve_the_server(client):
+async def test_blocking_sync_tools_never_starve_the_server(client, api):
     agent_fixtures.BLOCKING = gate = threading.Event()
     try:
-        await create_session(client, session_id="s", agent_id="blocker")
-        stream = await open_stream(client, "s")
+        await api.create_session(session_id="s", agent_id="blocker")
+        stream = await api.events("s")
         task = "\n".join(call_line("block", n=n) for n in range(BLOCKED_CALLS))
         await run_workers(client, "s", task)
         started = 0
@@ -219,9 +218,9 @@ async def test_blocking_sync_tools_never_starve_the_server(client):
         # Every sync call is parked in a thread by now. A starved server would answer only
         # once the tools give up (after 30 s), so the bound stays well below that.
         async with asyncio.timeout(20):
-            await create_session(client, session_id="other")
-            other = await open_stream(client, "other")
-            await chat(client, "other", "still answering?")
+            await api.create_session(session_id="other")
+            other = await api.events("other")
+            await api.chat("other", "still answering?")
             await until(other, "execution_completed", timeout=20)
         stats = await (await client.get("/api/sessions/s/stats")).json()
         assert stats["workers"]["running"] == 1, "the blocked calls were still blocked"
@@ -243,9 +242,9 @@ async def test_a_tools_py_that_exits_on_import_is_listed_with_its_error(client):
     assert "plain" in await discovered(client)
 
 
-async def test_a_tool_that_exits_is_an_error_result_and_the_server_lives_on(client):
-    await create_session(client, session_id="s", agent_id="exiting")
-    stream = await open_stream(client, "s")
+async def test_a_tool_that_exits_is_an_error_result_and_the_server_lives_on(client, api):
+    await api.create_session(session_id="s", agent_id="exiting")
+    stream = await api.events("s")
     await run_workers(client, "s", call_line("leave", code=3) + "\n" + call_line("leave_async"))
     events = await until(stream, "execution_completed")
     results = [e["data"] for e in of_type(events, "tool_call_completed")
@@ -257,13 +256,14 @@ async def test_a_tool_that_exits_is_an_error_result_and_the_server_lives_on(clie
 
 # -- load and unload at the same time ------------------------------------------------------------
 
-async def test_an_unload_during_a_load_leaves_no_colony_and_no_folder_trigger(client, settings):
+async def test_an_unload_during_a_load_leaves_no_colony_and_no_folder_trigger(client, api,
+                                                                              settings):
     folder = write_agent(settings.agents_dir, "ticker", {"name": "Ticker"})
     (folder / "triggers.json").write_text(json.dumps([{
         "id": "tick", "name": "Tick", "trigger_type": "timer",
         "trigger_config": {"interval_minutes": 5}, "task": "tick", "enabled": True}]))
     await client.app[keys.CATALOG].reload()
-    await create_session(client, session_id="s")
+    await api.create_session(session_id="s")
     manager = client.app[keys.SESSIONS]
     load = asyncio.create_task(manager.load_colony("s", "ticker", None))
     await asyncio.sleep(0)  # the load has begun: it now waits for its meta write

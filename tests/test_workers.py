@@ -126,11 +126,11 @@ async def test_a_tools_py_tool_runs_in_a_worker_and_writes_the_workspace(client,
     assert (workspace / "notes.txt").read_text() == "hello\n"
 
 
-async def test_a_named_worker_only_gets_its_own_tools(client, settings):
+async def test_a_named_worker_only_gets_its_own_tools(client, api, settings):
     stream = await start(client, "notes")
     task = "\n".join([call_line("append_note", text="by scribe"),
                       call_line("write_file", path="sneaky.txt", content="no")])
-    await chat(client, "s", worker_line(task, worker="scribe"))
+    await api.chat("s", worker_line(task, worker="scribe"))
     events = await until(stream, "execution_completed")
     (started,) = of_type(events, "worker_started")
     assert started["stream_id"] == "worker:scribe-1"
@@ -209,9 +209,9 @@ async def test_max_parallel_workers_one_runs_them_one_after_another(client, meet
 
 # -- failures ------------------------------------------------------------------------------------
 
-async def test_errors_inside_a_worker_are_results_and_unknown_workers_start_nothing(client):
+async def test_errors_inside_a_worker_are_results_and_unknown_workers_start_nothing(client, api):
     stream = await start(client, "notes")
-    await chat(client, "s", "\n".join([worker_line(call_line("explode", reason="boom")),
+    await api.chat("s", "\n".join([worker_line(call_line("explode", reason="boom")),
                                        worker_line("anything", worker="ghost")]))
     events = await until(stream, "execution_completed")
     (tool_done,) = on_stream(events, "worker:default-1", "tool_call_completed")
@@ -254,7 +254,8 @@ async def test_a_failing_worker_reaches_the_queen_as_an_error_result(make_client
 # -- cancel and stop -----------------------------------------------------------------------------
 
 @pytest.mark.parametrize("action", ["cancel", "unload"])
-async def test_cancel_or_unload_ends_running_workers_and_leaves_no_task(client, meeting, action):
+async def test_cancel_or_unload_ends_running_workers_and_leaves_no_task(client, api, meeting,
+                                                                        action):
     stream = await start(client, "meeting")
     before = hive_tasks()
     await run_workers(client, "s", call_line("hold", name="a"), call_line("hold", name="b"))
@@ -275,7 +276,7 @@ async def test_cancel_or_unload_ends_running_workers_and_leaves_no_task(client, 
     assert stats["queen"]["busy"] is False
     if action == "cancel":
         assert stats["workers"] == {"started": 2, "completed": 0, "failed": 2, "running": 0}
-    await chat(client, "s", "still there?")
+    await api.chat("s", "still there?")
     assert of_type(await until(stream, "execution_completed"), "llm_turn_complete")
 
 
