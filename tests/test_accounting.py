@@ -100,9 +100,8 @@ def log_usage(events: list[dict]) -> dict:
 
 async def test_a_live_session_counts_its_turns_and_keeps_the_totals_in_meta(client, api, settings):
     await api.create_session(session_id="s")
-    stream = await api.events("s")
     await api.chat("s", "call:get_time {}")
-    await until(stream, "execution_completed")
+    await api.wait_for("s", "execution_completed")
     stats = await (await client.get("/api/sessions/s/stats")).json()
     expected = log_usage(read_log(settings.home, "s"))
     usage = stats["usage"]

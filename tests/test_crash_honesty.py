@@ -153,10 +153,8 @@ async def test_a_pending_question_is_asked_again_and_its_answer_goes_on_with_the
 
 async def test_a_question_pending_at_a_clean_stop_is_pending_after_a_resume(client, api):
     await api.create_session(session_id="s")
-    stream = await api.events("s")
     await api.chat("s", "ask me")
-    await until(stream, "client_input_requested")
-    stream.close()
+    await api.wait_for("s", "client_input_requested")
     assert (await client.delete("/api/sessions/s")).status == 200
     assert (await client.post("/api/sessions", json={"queen_resume_from": "s"})).status == 201
     snap = await (await client.get("/api/sessions/s/snapshot")).json()
