@@ -6,11 +6,16 @@ timeout (a tool that ignores cancellation, or too many sessions for the grace) i
 its stop is cancelled and its log closed as it is, so every event emitted so far is stored
 (a cancelled log close leaves its writer to finish); the next start resumes it as after a
 crash (its open turn is closed as interrupted).
+
+The objects of every live session are frozen (``gc.freeze``) while they stop, and unfrozen
+at the end, as at the resume at start (``resume.py``): the cyclic GC's full collections
+traversed all of them again and again (2.5 s of a 9 s shutdown of 10,000 sessions).
 """
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 
 from hive_server.services.journal.journal import SessionJournal
@@ -31,12 +36,16 @@ async def stop_all(lives: list[Session], closing: list[asyncio.Task[None]],
     tasks = [*closing, *stops]
     if not tasks:
         return
-    _, late = await asyncio.wait(tasks, timeout=timeout)
-    for task in late:
-        task.cancel()
-    if late:
-        await asyncio.wait(late, timeout=LATE_CANCEL_SECONDS)  # owned, but not waited on
-    await _cut_short([stops[task].journal for task in late & stops.keys()], timeout)
+    gc.freeze()
+    try:
+        _, late = await asyncio.wait(tasks, timeout=timeout)
+        for task in late:
+            task.cancel()
+        if late:
+            await asyncio.wait(late, timeout=LATE_CANCEL_SECONDS)  # owned, not waited on
+        await _cut_short([stops[task].journal for task in late & stops.keys()], timeout)
+    finally:
+        gc.unfreeze()
 
 
 async def _stop(live: Session, slots: asyncio.Semaphore) -> None:
