@@ -28,7 +28,6 @@ from benchmarks.boot import copy_sessions, make_template
 from benchmarks.procs import AUTH, TOKEN
 from hive_server import keys
 from hive_server.app import create_app
-from hive_server.runtime import io_executor
 from hive_server.settings import Settings
 
 SHUTDOWN_TIMEOUT = 9.0  # the server's: a 10 s grace minus the reserve kept for the listeners
@@ -46,7 +45,6 @@ class Stopwatch:
 
 
 async def measure(home: Path, sessions: int) -> dict[str, Any]:
-    asyncio.get_running_loop().set_default_executor(io_executor())  # as the server does
     app = create_app(Settings(home=home, token=TOKEN, watch_folders=False))
     runner = web.AppRunner(app)
     watch = Stopwatch()

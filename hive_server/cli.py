@@ -26,7 +26,6 @@ from hive_server.runtime import (
     HomeLock,
     exit_now_if_threads_remain,
     hard_exit_after,
-    io_executor,
     raise_fd_limit,
 )
 from hive_server.settings import (
@@ -316,7 +315,6 @@ async def serve(settings: Settings, lock: HomeLock | None = None) -> None:
     that outlives the grace period by ``HARD_EXIT_MARGIN``, a timer ends the process."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    loop.set_default_executor(io_executor())  # asyncio.run shuts it down at the end
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     app = create_app(settings)

@@ -7,11 +7,6 @@ during a shutdown waits for it (bounded) instead of being refused.
 
 ``raise_fd_limit``: the soft ``RLIMIT_NOFILE`` goes up to the hard limit at start.
 
-``io_executor``: the event loop's default executor (``asyncio.to_thread``), sized for file
-work that waits on the disk: a shutdown of thousands of sessions is some three fsyncs each
-(the log's last events, meta.json and its folder), which the disk serves faster the more are
-in flight; Python's default of CPU count + 4 threads held them to six at once here.
-
 ``hard_exit_after``: a daemon timer that ends the process with ``os._exit`` if a shutdown
 outlives its grace period (a tool that ignores cancellation, a stuck thread): whatever still
 runs, the process is gone a bounded time after SIGTERM.
@@ -19,7 +14,6 @@ runs, the process is gone a bounded time after SIGTERM.
 
 from __future__ import annotations
 
-import concurrent.futures
 import contextlib
 import fcntl
 import logging
@@ -34,7 +28,6 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 LOCK_NAME = "server.lock"
-IO_THREADS = 32  # the default executor's threads (``io_executor``)
 POLL_SECONDS = 0.1  # how often a waiting server tries the lock again
 FD_LIMIT_CAP = 1 << 20  # an unlimited hard limit is not a valid soft limit everywhere
 
@@ -117,11 +110,6 @@ def raise_fd_limit() -> tuple[int, int]:
             log.warning("could not raise the open-file limit from %d to %d: %s",
                         soft, target, exc)
     return soft, hard
-
-
-def io_executor() -> concurrent.futures.ThreadPoolExecutor:
-    """The server's default executor (see the module docstring): threads start on demand."""
-    return concurrent.futures.ThreadPoolExecutor(IO_THREADS, thread_name_prefix="hive-io")
 
 
 def hard_exit_after(seconds: float, cleanup: Callable[[], None]) -> threading.Timer:
