@@ -19,6 +19,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 ROOT = Path(__file__).resolve().parents[1]
 MEASURES = [
     "idle RSS, no sessions", "GET /api/health (vs hello)", "GET /api/sessions/{id} (vs hello)",
+    "GET /api/health server CPU per answer (vs hello)",
+    "GET /api/sessions/{id} server CPU per answer (vs hello)",
     "POST /api/sessions/{id}/chat (vs echo)", "events/history tail, 200 events",
     "events/history tail server CPU per answer, 200 events",
     "acked appends, 1 publisher, batch (vs write+flush)",
