@@ -77,12 +77,15 @@ def hive_tasks() -> set[asyncio.Task]:
 
     A session's debounced ``meta.json`` write (``meta-flush:<id>``, started by a chat, owned
     and ended by the session) and the app's debounced write of today's spend
-    (``spend-ledger``, owned by the spend ledger, flushed by a session's stop) are not counted:
-    they are not work a cancel should end."""
+    (``spend-ledger``, owned by the spend ledger, flushed by a session's stop) are not counted,
+    nor the app's one SSE disconnect poller (``sse-disconnects``, owned by ``SseStreams``: it
+    ends within a poll of the last stream, and at shutdown): they are not work a cancel should
+    end."""
     current = asyncio.current_task()
     return {task for task in asyncio.all_tasks()
             if task is not current and _runs_our_code(task)
-            and not task.get_name().startswith(("meta-flush:", "spend-ledger"))}
+            and not task.get_name().startswith(("meta-flush:", "spend-ledger",
+                                                "sse-disconnects"))}
 
 
 def _runs_our_code(task: asyncio.Task) -> bool:

@@ -108,4 +108,4 @@ class SessionParts:
 
     def _base_tools(self, session: SessionJournal) -> dict[str, Tool]:
         """The session's own tools (built once per session: tool schemas are costly)."""
-        return builtin_tools(session.workspace, self.clock.time)
+        return builtin_tools(session.workspace, self.clock)
