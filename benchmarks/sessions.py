@@ -57,10 +57,11 @@ async def stopped_template(root: Path, live: Path, http: aiohttp.ClientSession) 
     home = root / "home"
     boot.copy_sessions(live, home, 1)
     [template] = (home / "sessions").iterdir()
-    async with our_server(root, home) as server, \
-            http.delete(f"{server.url}/api/sessions/{template.name}") as resp:
-        if resp.status >= 300:
-            raise RuntimeError(f"stop: {resp.status} {await resp.text()}")
+    async with our_server(root, home) as server:
+        await boot.wait_resumed(http, server.url, 1)  # until then it answers 409 session_loading
+        async with http.delete(f"{server.url}/api/sessions/{template.name}") as resp:
+            if resp.status >= 300:
+                raise RuntimeError(f"stop: {resp.status} {await resp.text()}")
     return template
 
 
