@@ -48,6 +48,7 @@ from hive_server.web import (
     usage,
 )
 from hive_server.web.console import console_routes
+from hive_server.web.detail_cache import DetailCache
 from hive_server.web.errors import SERVER_LOG, error_middleware
 from hive_server.web.metrics import metrics_middleware
 from hive_server.web.security import Guard
@@ -72,6 +73,7 @@ def create_app(settings: Settings, *, llm: LLMClient | None = None,
                                     settings.model)
     metrics.install(app)
     app[keys.SSE_STREAMS] = SseStreams()
+    app[keys.DETAIL_CACHE] = DetailCache()
     app[keys.COLD_USAGE] = ColdTotals()
     app.cleanup_ctx.append(_llm_ctx)
     app.cleanup_ctx.append(_folders_ctx)

@@ -18,6 +18,7 @@ from hive_server.services.sessions.store import SessionStore
 from hive_server.services.sessions.webhook_ingress import WebhookIngress
 from hive_server.services.triggers.scheduler import TriggerScheduler
 from hive_server.settings import Settings
+from hive_server.web.detail_cache import DetailCache
 from hive_server.web.sse_streams import SseStreams
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -26,6 +27,7 @@ LLM = web.AppKey("llm", LLMClient)
 SESSIONS = web.AppKey("sessions", SessionManager)
 BUDGETS = web.AppKey("budgets", Budgets)  # spend limits (services/budget/budgets.py)
 SSE_STREAMS = web.AppKey("sse_streams", SseStreams)  # what ends each open stream
+DETAIL_CACHE = web.AppKey("detail_cache", DetailCache)  # GET /api/sessions/{id} bytes
 QUEENS = web.AppKey("queens", QueenRegistry)
 QUEEN_SESSIONS = web.AppKey("queen_sessions", QueenSessions)
 CATALOG = web.AppKey("catalog", AgentCatalog)

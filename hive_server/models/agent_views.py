@@ -21,6 +21,11 @@ class Response(BaseModel):
     OMIT_NONE: ClassVar[bool] = False
     """Leave out keys whose value is None (optional keys of the wire shape)."""
 
+    def wire_bytes(self) -> bytes:
+        """The answer's bytes: compact UTF-8 JSON written by the model's own serializer
+        (``model_dump_json`` would decode them to a str first)."""
+        return self.__pydantic_serializer__.to_json(self, exclude_none=self.OMIT_NONE)
+
 
 # -- agents ---------------------------------------------------------------------------------------
 class WorkerEntry(Response):

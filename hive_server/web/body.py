@@ -128,9 +128,10 @@ def json_response(payload: object, status: int = 200) -> web.Response:
 def json_bytes(payload: object) -> bytes:
     """The bytes ``json_response`` answers for ``payload`` (a model's own serializer writes
     them directly: ``model_dump_json`` would decode them to a str first)."""
+    if isinstance(payload, Response):
+        return payload.wire_bytes()
     if isinstance(payload, BaseModel):
-        omit_none = isinstance(payload, Response) and payload.OMIT_NONE
-        return payload.__pydantic_serializer__.to_json(payload, exclude_none=omit_none)
+        return payload.__pydantic_serializer__.to_json(payload)
     return orjson.dumps(payload)
 
 

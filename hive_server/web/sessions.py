@@ -22,6 +22,7 @@ from hive_server.services.sessions.history import agent_sessions, history_page
 from hive_server.services.sessions.lookup import find_session
 from hive_server.services.sessions.manager import NewSession
 from hive_server.services.sessions.patch import patch_session
+from hive_server.services.sessions.session import Session
 from hive_server.web.body import check_message, json_response, parse_json, parse_query
 from hive_server.web.openapi import doc
 from hive_server.web.views import history_row, live_session_view, session_answer
@@ -102,6 +103,9 @@ async def delete_history(request: web.Request) -> web.Response:
 async def get_session(request: web.Request) -> web.Response:
     """A live session (with entry points), or a cold one from disk."""
     found = await find_session(request.app[keys.SESSIONS], request.match_info["session_id"])
+    if isinstance(found, Session):  # the most polled answer, its bytes kept between polls
+        return web.Response(body=request.app[keys.DETAIL_CACHE].answer(found),
+                            content_type="application/json")
     answer, status = session_answer(found)
     return json_response(answer, status=status)
 
