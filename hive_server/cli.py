@@ -325,18 +325,10 @@ async def serve(settings: Settings, lock: HomeLock | None = None) -> None:
     grace = settings.shutdown_grace_seconds
     try:
         await listen(runner, settings.host, settings.port, "--port")
-        port = runner.addresses[0][1]
-        url = f"http://{_url_host(settings.host)}:{port}/"
         webhook_url = None
         if settings.webhook_port is not None:
             hooks_runner, webhook_url = await _start_webhook_listener(app, settings)
-        token = settings.token if settings.auth_required else None
-        _write_runtime(runtime, {"url": url, "port": port, "pid": os.getpid(), "token": token,
-                                 "webhook_url": webhook_url, "started_at": time.time()})
-        llm = app[keys.LLM]
-        auth = "" if token else "no auth; "
-        print(f"hive_server ready: {_link(url, token)} ({auth}model provider: {llm.provider}, "
-              f"model: {llm.default_model})", flush=True)
+        _announce(app, settings, runner.addresses[0][1], webhook_url, runtime)
         await stop.wait()
         log.info("shutting down (grace %g s)", grace)
         if lock is not None:
@@ -353,6 +345,19 @@ async def serve(settings: Settings, lock: HomeLock | None = None) -> None:
             log.error("shutdown did not finish within %g s (--shutdown-grace); exiting "
                       "anyway", grace)
         runtime.unlink(missing_ok=True)
+
+
+def _announce(app: web.Application, settings: Settings, port: int, webhook_url: str | None,
+              runtime: Path) -> None:
+    """Write ``server.json`` and print the ready line (the URL with its token)."""
+    url = f"http://{_url_host(settings.host)}:{port}/"
+    token = settings.token if settings.auth_required else None
+    _write_runtime(runtime, {"url": url, "port": port, "pid": os.getpid(), "token": token,
+                             "webhook_url": webhook_url, "started_at": time.time()})
+    llm = app[keys.LLM]
+    auth = "" if token else "no auth; "
+    print(f"hive_server ready: {_link(url, token)} ({auth}model provider: {llm.provider}, "
+          f"model: {llm.default_model})", flush=True)
 
 
 async def _start_webhook_listener(app: web.Application,
