@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from io import FileIO
 from pathlib import Path
 
-from hive_server.core.eventlog_reader import open_reader
+from hive_server.core.eventlog_reader import BLOCK_SIZE, LogReader
 from hive_server.core.files import fsync_dir
 from hive_server.core.stats import timed_fsync
 
@@ -22,24 +22,34 @@ class OpenInfo:
 
 def open_for_append(path: Path) -> tuple[FileIO, OpenInfo]:
     """Create (and sync the directory entry) or repair the log; return the append handle
-    (blocking: ``EventLog.open`` runs it in a thread; ``EventLog.start`` takes its result)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    created = not path.exists()
-    file = FileIO(path, "a")
+    (blocking: ``EventLog.open`` runs it in a thread; ``EventLog.start`` takes its result).
+
+    The handle is opened once, for appending and reading (``a+``: every write still goes to
+    the end): the repair reads the tail through it, and a resume rebuilds the conversation
+    from it (``rebuild_from_open``) without opening the file again."""
+    try:
+        file, created = FileIO(path, "a+", opener=_existing), False
+    except FileNotFoundError:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        file, created = FileIO(path, "a+"), True
     try:
         if created:
             fsync_dir(path.parent)
-        with open_reader(path) as reader:
-            assert reader is not None
-            end, last = reader.good_end()
-            size = reader.size
-        if end < size:
+        reader = LogReader(file, BLOCK_SIZE, path)
+        end, last = reader.good_end()
+        if end < reader.size:
             file.truncate(end)
             os.fsync(file.fileno())
     except BaseException:
         file.close()
         raise
-    return file, OpenInfo(last.seq if last is not None else 0, size - end)
+    return file, OpenInfo(last.seq if last is not None else 0, reader.size - end)
+
+
+def _existing(path: str, flags: int) -> int:
+    """Open without creating (a missing log raises ``FileNotFoundError``: it is created, and
+    its directory entry synced, by ``open_for_append``)."""
+    return os.open(path, flags & ~os.O_CREAT)
 
 
 def write_all(file: FileIO, data: bytes, fsync: bool) -> None:

@@ -10,9 +10,12 @@ that still fails with ``mark_bad``.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Collection, Iterator
+from io import FileIO
 from pathlib import Path
+from typing import BinaryIO
 
 BLOCK_SIZE = 8 * 1024 * 1024
 _START = b'{"seq":'
@@ -21,9 +24,7 @@ _SHAPE = re.compile(rb'\{"seq":\d+,"type":"[a-z_]+",[^\n]*\}')
 
 class LogScan:
     def __init__(self, kinds: Collection[str]) -> None:
-        names = b"|".join(re.escape(kind.encode()) for kind in sorted(kinds))
-        # the literal "\n{"seq":" prefix lets the regex engine skip from line to line
-        self._wanted = re.compile(rb'\n\{"seq":\d+,"type":"(?:' + names + rb')",')
+        self._wanted = _wanted(frozenset(kinds))
         self.bad: list[tuple[int, int]] = []
 
     def mark_bad(self, offset: int, line: bytes) -> None:
@@ -33,13 +34,19 @@ class LogScan:
         """``(offset, line)`` of every well-formed line of a wanted type, in file order (a
         last line without its newline is ignored: only an open log repairs a torn tail)."""
         with open(path, "rb") as fh:
-            base, carry = 0, b""
-            while chunk := fh.read(block_size):
-                block = carry + chunk
-                end = block.rfind(b"\n") + 1
-                block, carry = block[:end], block[end:]
-                yield from self._block(block, base)
-                base += len(block)
+            yield from self.lines_of(fh, block_size)
+
+    def lines_of(self, fh: BinaryIO | FileIO,
+                 block_size: int = BLOCK_SIZE) -> Iterator[tuple[int, bytes]]:
+        """``lines`` of a file already open for reading (read from its start)."""
+        fh.seek(0)
+        base, carry = 0, b""
+        while chunk := fh.read(block_size):
+            block = carry + chunk
+            end = block.rfind(b"\n") + 1
+            block, carry = block[:end], block[end:]
+            yield from self._block(block, base)
+            base += len(block)
 
     def _block(self, block: bytes, base: int) -> Iterator[tuple[int, bytes]]:
         bad = {} if _all_well_formed(block) else _bad_lines(block)
@@ -49,6 +56,15 @@ class LogScan:
             start = match.start()  # in ``block``: the line starts one byte later
             if start not in bad:
                 yield base + start, block[start:block.index(b"\n", start)]
+
+
+@functools.lru_cache(maxsize=16)
+def _wanted(kinds: frozenset[str]) -> re.Pattern[bytes]:
+    """The pattern of a line of one of ``kinds`` (built once per set of kinds: every
+    session's resume scans for the same ones)."""
+    names = b"|".join(re.escape(kind.encode()) for kind in sorted(kinds))
+    # the literal "\n{"seq":" prefix lets the regex engine skip from line to line
+    return re.compile(rb'\n\{"seq":\d+,"type":"(?:' + names + rb')",')
 
 
 def _all_well_formed(block: bytes) -> bool:

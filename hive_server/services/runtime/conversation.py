@@ -20,8 +20,9 @@ event (half JSON, NULs, invalid UTF-8) is skipped and returned in ``bad_lines``.
 from __future__ import annotations
 
 import dataclasses
+from io import FileIO
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import orjson
 from pydantic import ValidationError
@@ -76,12 +77,20 @@ class Rebuilt:
 def rebuild_from_file(path: Path) -> Rebuilt:
     """Read the log once, parsing only the lines that shape the queen's conversation and her
     open turn (``LogScan`` also finds every invalid line on the way)."""
+    try:
+        with open(path, "rb") as fh:
+            return rebuild_from_open(fh)
+    except FileNotFoundError:
+        return Rebuilt([], [])
+
+
+def rebuild_from_open(fh: BinaryIO | FileIO) -> Rebuilt:
+    """``rebuild_from_file`` from a log already open for reading (a resume's own append
+    handle, ``open_for_append``: the file is opened once)."""
     folder, tracker, scan, notes = _Folder(), TurnTracker(), LogScan(_WANTED), HandoffNotes()
     reported: set[int] = set()
-    if not path.exists():
-        return Rebuilt([], [])
     seen: set[int] = set()
-    for offset, line in scan.lines(path):
+    for offset, line in scan.lines_of(fh):
         try:
             event = orjson.loads(line)
             if event["seq"] in seen:  # a duplicate or a stray copy of an earlier line

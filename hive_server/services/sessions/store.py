@@ -22,7 +22,7 @@ from hive_server.core.files import keep_aside, write_atomic
 from hive_server.errors.sessions import InvalidSessionId, SessionCorrupt, SessionNotFound
 from hive_server.models.session import CorruptSession, SessionMeta, is_safe_id
 from hive_server.services.journal.journal import utc_iso
-from hive_server.services.runtime.conversation import Rebuilt, rebuild_from_file
+from hive_server.services.runtime.conversation import Rebuilt, rebuild_from_open
 from hive_server.services.sessions.index import SessionIndex
 from hive_server.services.triggers.session_triggers import TriggerFiles, read_trigger_files
 
@@ -153,9 +153,9 @@ class SessionStore:
 
 def _open_files(folder: Path, resumed: bool) -> SessionFiles:
     (folder / "workspace").mkdir(parents=True, exist_ok=True)
-    opened = open_for_append(folder / "events.jsonl")
+    opened = open_for_append(folder / "events.jsonl")  # a torn tail cut first
     try:
-        history = rebuild_from_file(folder / "events.jsonl") if resumed else Rebuilt([], [])
+        history = rebuild_from_open(opened[0]) if resumed else Rebuilt([], [])
         triggers = read_trigger_files(folder)
     except BaseException:
         opened[0].close()
