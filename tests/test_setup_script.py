@@ -57,7 +57,8 @@ def setup_env(repo: Path, **extra: str) -> dict[str, str]:
     fakes = repo.parent / "fakes"
     return {"PATH": os.environ["PATH"], "PYTHON": str(fakes / "python"),
             "FAKE_VENV_PYTHON": str(fakes / "venv-python"),
-            "PIP_CALLS": str(repo.parent / "pip-calls"), "HIVE_SKIP_CHROMIUM": "1", **extra}
+            "PIP_CALLS": str(repo.parent / "pip-calls"), "HIVE_SKIP_CHROMIUM": "1",
+            "HIVE_SKIP_REDIS": "1", **extra}
 
 
 def run_setup(repo: Path, **extra: str) -> subprocess.CompletedProcess[str]:
