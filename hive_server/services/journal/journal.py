@@ -15,11 +15,11 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from hive_server.core.bus import EventBus, Subscription
-from hive_server.core.eventlog import EventLog
 from hive_server.core.files import write_atomic
+from hive_server.core.log_store import LogStore
 from hive_server.errors.sessions import LogUnavailable, SessionStopping
 from hive_server.models.event_data import EventData, SessionStopped, SessionSummary
 from hive_server.models.events import Event
@@ -32,16 +32,17 @@ from hive_server.services.journal.spend_gate import UNLIMITED, SpendGate
 
 log = logging.getLogger(__name__)
 META_FLUSH_SECONDS = 2.0  # inputs are counted in memory; meta.json follows at most this late
+LogT = TypeVar("LogT", bound=LogStore)  # the backend's log: its owner keeps its own methods
 
 
 def utc_iso() -> str:
     return datetime.now(UTC).isoformat()
 
 
-class SessionJournal:
-    """The event stream and metadata of one live session."""
+class SessionJournal(Generic[LogT]):
+    """The event stream and metadata of one live session (``log``: any ``LogStore``)."""
 
-    def __init__(self, meta: SessionMeta, directory: Path, event_log: EventLog,
+    def __init__(self, meta: SessionMeta, directory: Path, event_log: LogT,
                  *, bus_queue_size: int = 2048,
                  on_meta: Callable[[SessionMeta], None] | None = None):
         status = resumed_status(meta.status)
