@@ -12,16 +12,14 @@ import signal
 import sys
 import time
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import orjson
 from aiohttp import web
 
-from hive_server import __version__, keys
+from hive_server import __version__, cli_tools, keys
 from hive_server.app import create_app, create_webhook_app
-from hive_server.core.logcheck import check_log
 from hive_server.runtime import (
     HomeLock,
     exit_now_if_threads_remain,
@@ -155,7 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"hive-server {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, title="commands",
-                                metavar="{serve,token,check-log}")
+                                metavar="{serve,token,check-log,export-session,import-session}")
     serve = sub.add_parser(
         "serve", help="run the server until SIGTERM or Ctrl-C", description=DESCRIPTION,
         epilog=SERVE_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -168,25 +166,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "(from $HIVE_HOME/server.json). Exit code 1 when no server runs there.")
     token.add_argument("--home", metavar="DIR",
                        help="state folder of that server (default: ~/.hive; env HIVE_HOME)")
-    _add_check_log(sub)
+    cli_tools.add_check_log(sub)
+    cli_tools.add_transfer(sub)
     return parser
-
-
-def _add_check_log(sub: Any) -> None:
-    check = sub.add_parser(
-        "check-log", help="report (and with --fix repair) a session's events.jsonl",
-        description="Report each line of a session's events.jsonl that is not a valid event "
-                    "(offset, length, kind), a torn tail, and missing or duplicated seqs. Exit "
-                    "code 0 when clean, 1 when problems were found, 2 when the log cannot be "
-                    "checked. --fix writes a copy holding only the valid events, keeps the "
-                    "original as events.jsonl.corrupt-<UTC timestamp> and renames the copy "
-                    "over it; it refuses while a server runs on HIVE_HOME.")
-    check.add_argument("session", metavar="SESSION",
-                       help="a session id under $HIVE_HOME/sessions, or a path to events.jsonl")
-    check.add_argument("--fix", action="store_true",
-                       help="swap in a clean copy, keeping the original beside it")
-    check.add_argument("--home", metavar="DIR",
-                       help="state folder (default: ~/.hive; env HIVE_HOME)")
 
 
 def _default(field: str) -> str:
@@ -200,10 +182,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "token":
         return print_token(args.home)
-    if args.command == "check-log":
-        return check_log(args.session, home=resolve_home(args.home), fix=args.fix,
-                         lock_home=_lock_home, out=sys.stdout, err=sys.stderr,
-                         now=lambda: datetime.now(UTC))
+    if args.command in cli_tools.COMMANDS:
+        return cli_tools.run(args, resolve_home(args.home), _lock_home)
     flags = {k: v for k, v in vars(args).items() if k != "command"}
     try:
         settings = load_settings(flags, warn=_warn)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import TextIO
@@ -59,42 +59,67 @@ class Report:
         return any(problem.kind != "seq_gap" for problem in self.problems)
 
 
-def _lines(reader: LogReader, kinds: dict[int, str]) -> Iterator[Line]:
-    for start, raw in reader.lines_forward(0, reader.lines_end):
+def _lines(pieces: Iterable[tuple[int, bytes]], kinds: dict[int, str]) -> Iterator[Line]:
+    for start, raw in pieces:
         line = to_line(start, raw)
         if not line.seq:
             kinds[start] = bad_kind(raw)
         yield line
 
 
-def scan(path: Path) -> Report:
-    """Every problem of the log at ``path`` (which must exist), in file order."""
+def judge(pieces: Iterable[tuple[int, bytes]]) -> Iterator[Line | Problem]:
+    """Each complete line of a log, in order, decided as every reader decides it: a kept event
+    line as its ``Line``, any other line as its ``Problem``, and a ``seq_gap`` problem just
+    before the kept line that follows a gap. ``pieces``: (offset, the line's bytes without its
+    newline), from any backend."""
+    kinds: dict[int, str] = {}
+    last = 0
+    for line, ok in classify(_lines(pieces, kinds), []):
+        if not line.seq:
+            yield Problem(line.start, line.length, kinds.pop(line.start))
+        elif not ok or line.seq <= last:
+            kind = "duplicate_seq" if line.seq == last else "seq_out_of_order"
+            yield Problem(line.start, line.length, kind, f"seq {line.seq} after seq {last}")
+        else:
+            if line.seq > last + 1:
+                yield Problem(line.start, 0, "seq_gap", _missing(last + 1, line.seq - 1))
+            yield line
+            last = line.seq
+
+
+def _missing(first: int, upto: int) -> str:
+    return f"seq {first} missing" if first == upto else f"seqs {first}..{upto} missing"
+
+
+@contextlib.contextmanager
+def log_items(path: Path) -> Iterator[Iterator[Line | Problem]]:
+    """``judge`` of the log at ``path`` (which must exist) up to its size when opened, then
+    its torn tail (bytes after the last newline) as a problem."""
     with open_reader(path) as reader:
         if reader is None:
             raise FileNotFoundError(path)
-        kinds: dict[int, str] = {}
-        problems: list[Problem] = []
-        kept: list[tuple[int, int]] = []
-        last = 0
-        for line, ok in classify(_lines(reader, kinds), []):
-            if not line.seq:
-                problems.append(Problem(line.start, line.length, kinds.pop(line.start)))
-            elif not ok or line.seq <= last:
-                kind = "duplicate_seq" if line.seq == last else "seq_out_of_order"
-                problems.append(Problem(line.start, line.length, kind,
-                                        f"seq {line.seq} after seq {last}"))
+        yield _items(reader)
+
+
+def _items(reader: LogReader) -> Iterator[Line | Problem]:
+    yield from judge(reader.lines_forward(0, reader.lines_end))
+    if reader.lines_end < reader.size:
+        yield Problem(reader.lines_end, reader.size - reader.lines_end, "torn_tail")
+
+
+def scan(path: Path) -> Report:
+    """Every problem of the log at ``path`` (which must exist), in file order."""
+    kept: list[tuple[int, int]] = []
+    problems: list[Problem] = []
+    last = 0
+    with log_items(path) as items:
+        for item in items:
+            if isinstance(item, Problem):
+                problems.append(item)
             else:
-                if line.seq > last + 1:
-                    first, upto = last + 1, line.seq - 1
-                    missing = (f"seq {first} missing" if first == upto
-                               else f"seqs {first}..{upto} missing")
-                    problems.append(Problem(line.start, 0, "seq_gap", missing))
-                kept.append((line.start, line.length + 1))
-                last = line.seq
-        if reader.lines_end < reader.size:
-            problems.append(Problem(reader.lines_end, reader.size - reader.lines_end,
-                                    "torn_tail"))
-        return Report(path, kept, last, problems)
+                kept.append((item.start, item.length + 1))
+                last = item.seq
+    return Report(path, kept, last, problems)
 
 
 def repair(report: Report, now: datetime) -> Path:
