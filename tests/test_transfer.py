@@ -278,6 +278,16 @@ def test_import_reads_stdin_and_rebuilds_the_colony_from_its_events(tmp_path):
     assert (meta["agent_id"], meta["phase"]) == (None, "independent")
 
 
-def test_a_file_that_cannot_be_read_is_exit_2(tmp_path):
+def test_a_file_that_cannot_be_read_or_written_is_exit_2(tmp_path):
     code, _, err = run_import(tmp_path / "missing.jsonl", tmp_path / "home")
     assert code == 2 and "missing.jsonl: No such file or directory" in err
+    session_folder(tmp_path / "home", "s", GOOD, "stopped")
+    code, _, err = run_export("s", tmp_path / "home", str(tmp_path / "no" / "out.jsonl"))
+    assert code == 2 and err == f"hive-server: export-session: {tmp_path / 'no'}: no such folder\n"
+
+
+def test_a_last_line_without_its_newline_is_imported_with_one(tmp_path):
+    source = tmp_path / "in.jsonl"
+    source.write_bytes(jsonl(GOOD)[:-1])
+    assert run_import(source, tmp_path / "home")[0] == 0
+    assert (tmp_path / "home/sessions/s/events.jsonl").read_bytes() == jsonl(GOOD)
