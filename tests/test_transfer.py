@@ -206,7 +206,7 @@ BAD_FILES = {
                   "line 2: data is a list"),
     "bad data": ([event(1, EventType.SESSION_STARTED, queen_name="Q")],
                  "line 1: session_started data: queen_id: Field required"),
-    "no start": ([event(1), event(2)], "line 2: no session_started event"),
+    "no start": ([event(1), event(2)], "the file has no session_started event"),
     "unsafe id": ([started(session_id="../up")], "line 1: session_id '../up' is not a valid"),
     "empty": ([], "the file holds no event"),
 }

@@ -17,13 +17,13 @@ class BadImportLine(InvalidInput):
         super().__init__(f"line {number}: {why}; nothing was imported")
 
 
-class EmptyImport(InvalidInput):
-    """The file to import holds no event (400)."""
+class IncompleteImport(InvalidInput):
+    """The file to import lacks what a session needs: any event, a ``session_started`` (400)."""
 
     code = "invalid_import"
 
-    def __init__(self) -> None:
-        super().__init__("the file holds no event; nothing was imported")
+    def __init__(self, why: str) -> None:
+        super().__init__(f"{why}; nothing was imported")
 
 
 class SessionExists(Conflict):

@@ -43,8 +43,8 @@ from hive_server.errors import HiveError
 from hive_server.errors.sessions import InvalidSessionId
 from hive_server.errors.transfer import (
     BadImportLine,
-    EmptyImport,
     HomeInUse,
+    IncompleteImport,
     NoSessionLog,
     SessionExists,
     SessionIsLive,
@@ -185,11 +185,11 @@ def import_lines(lines: Iterable[bytes], sink: ImportSink, *, as_id: str | None,
 
 def _rebuilt(rebuild: MetaRebuild, check: ImportCheck, now: str) -> SessionMeta:
     if check.count == 0:
-        raise EmptyImport()
+        raise IncompleteImport("the file holds no event")
     meta = rebuild.meta(check.session_id, now)
     if meta is None:
-        raise BadImportLine(check.count, "no session_started event in the file (the queen "
-                                         "and the model are unknown)")
+        raise IncompleteImport("the file has no session_started event (the queen and the "
+                               "model are unknown)")
     return meta
 
 
