@@ -2,7 +2,9 @@
 
 ``scan`` reads the whole file once, forward, and takes the same decisions as every reader
 (``eventlog_lines``): each line that is not a kept event is a problem (its offset, length and
-kind), and so are a torn tail, seqs missing between kept events and duplicated seqs.
+kind), and so are a torn tail, seqs missing between kept events and duplicated seqs. The
+decision itself is ``judge``, over (offset, bytes) lines from any backend (``export-session``
+uses it too).
 ``repair`` never edits the log in place: it writes the kept lines, byte for byte, to a copy
 beside it, fsyncs it, keeps the original as ``events.jsonl.corrupt-<UTC timestamp>`` (a hard
 link) and renames the copy over ``events.jsonl`` (atomic), then fsyncs the folder.
