@@ -20,6 +20,8 @@ from hive_server.settings import Settings
 from tests.fakes import FakeAnthropic
 from tests.hive_api import HiveApi
 
+pytest_plugins = ["tests.redis_server"]  # redis_server, redis_url, redis_client
+
 TOKEN = "test-token-0123456789"
 
 # Property tests on a shared 2-core machine: a slow moment must not fail a run as "too slow"

@@ -43,6 +43,7 @@ from hive_server.core.eventlog_reader import (
     read_tail_file,
     scan_lines_after,
 )
+from hive_server.core.log_waiters import Flushers, settle
 from hive_server.core.stats import EVENTS_APPENDED, timed_fsync
 from hive_server.models.events import Event
 
@@ -78,21 +79,6 @@ class Durability(StrEnum):
     NONE = "none"
 
 
-def _resolve(futures: list[asyncio.Future[None]]) -> None:
-    for future in futures:
-        if not future.done():
-            future.set_result(None)
-
-
-def _fail(futures: list[asyncio.Future[None]], exc: BaseException) -> int:
-    """Fail the futures not done (how many), each marked retrieved (an emit nobody awaits)."""
-    pending = [future for future in futures if not future.done()]
-    for future in pending:
-        future.set_exception(exc)
-        future.exception()
-    return len(pending)
-
-
 class EventLog:
     """One session's ``events.jsonl`` with its writer task. See the module docstring."""
 
@@ -123,7 +109,7 @@ class EventLog:
         self._queue: list[tuple[bytes, asyncio.Future[None]]] = []
         self._inflight: list[asyncio.Future[None]] = []
         self._sync_deadline: float | None = None
-        self._flushers: list[tuple[int, asyncio.Future[None]]] = []
+        self._flushers = Flushers()
         self._direct = durability is not Durability.FSYNC  # write in append (module docstring)
         self._direct_writes = 0  # appends written in place: the file is not idle
         self._quiet = False  # close the file once synced (``quiet``)
@@ -200,14 +186,7 @@ class EventLog:
 
     async def flush(self) -> None:
         """Return once every event appended so far is written (readable, maybe not synced)."""
-        target = self._last_seq
-        if self._written_seq >= target:
-            return
-        if self._error is not None:
-            raise RuntimeError(f"event log {self._path} failed") from self._error
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._flushers.append((target, future))
-        await future
+        await self._flushers.until(self._last_seq, self._written_seq, self._error, self._path)
 
     async def close(self) -> None:
         """Write and fsync what is queued, stop the writer, close the file (the queued lines
@@ -341,8 +320,8 @@ class EventLog:
         self._written_seq += len(batch)
         EVENTS_APPENDED.add(len(batch))
         futures, self._inflight = self._inflight, []
-        self._release_flushers()
-        _resolve(futures)
+        self._flushers.release(self._written_seq)
+        settle(futures)
         if self._durability is Durability.BATCH and self._sync_deadline is None:
             self._sync_deadline = asyncio.get_running_loop().time() + self._batch_interval
 
@@ -359,15 +338,6 @@ class EventLog:
         self._unsynced = False  # before: a line written in place meanwhile stays unsynced
         await asyncio.to_thread(timed_fsync, self._file.fileno())
 
-    def _release_flushers(self) -> None:
-        waiting = []
-        for target, future in self._flushers:
-            if target <= self._written_seq:
-                _resolve([future])
-            else:
-                waiting.append((target, future))
-        self._flushers = waiting
-
     def _failed(self, exc: OSError) -> None:
         logger.error("event log %s: write failed; failing pending appends", self._path,
                      exc_info=exc)
@@ -376,7 +346,7 @@ class EventLog:
 
     def _fail_pending(self, exc: BaseException) -> None:
         pending = [future for _, future in self._queue] + self._inflight
-        pending += [future for _, future in self._flushers]
-        self._queue, self._inflight, self._flushers = [], [], []
-        if failed := _fail(pending, exc):
+        pending += self._flushers.take()
+        self._queue, self._inflight = [], []
+        if failed := settle(pending, exc):
             logger.warning("event log %s: %d pending appends failed: %s", self._path, failed, exc)

@@ -1,0 +1,110 @@
+"""The Redis connection of a node: one ``redis.asyncio`` client (one connection pool) per
+process, made from a URL, answering PING, and persisting as the durability mode needs.
+
+``connect(url, durability)`` returns the client or raises, in one line for the operator:
+``RedisUnreachable`` when Redis does not answer, ``RedisDurabilityRefused`` when it cannot
+persist as the mode needs. The mapping (checked once, at start, from ``CONFIG GET``):
+
+- ``fsync``: every acknowledged event is on disk: ``appendonly yes``, ``appendfsync always``.
+- ``batch``: at most about a second is lost on a power cut: ``appendonly yes`` with
+  ``appendfsync everysec`` or ``always``.
+- ``none``: anything (Redis may keep the events in memory only).
+
+A Redis where CONFIG is disabled or renamed (a managed service) cannot show its settings:
+``fsync`` and ``batch`` are refused there, saying so.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit, urlunsplit
+
+import redis.asyncio
+from redis.exceptions import RedisError, ResponseError
+
+from hive_server.core.eventlog import Durability
+from hive_server.errors.backend import RedisDurabilityRefused, RedisUnreachable
+
+SCHEMES = ("redis", "rediss", "unix")
+CONNECT_TIMEOUT = 5.0  # seconds: a Redis that does not answer at start is reported, not awaited
+FSYNC_NEEDED = {Durability.FSYNC: ("always",), Durability.BATCH: ("everysec", "always")}
+SET_HINT = {Durability.FSYNC: "always", Durability.BATCH: "everysec"}
+
+
+def check_url(url: str) -> str:
+    """``url`` when it is a Redis URL (``redis://[user:password@]host[:port][/db]``,
+    ``rediss://`` for TLS, ``unix:///path/to/socket``); ValueError saying what is expected."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise ValueError(f"not a Redis URL ({exc})") from None
+    if parts.scheme not in SCHEMES:
+        raise ValueError("expected redis://[user:password@]host[:port][/db], rediss://... "
+                         "(TLS) or unix:///path/to/redis.sock")
+    if parts.scheme == "unix" and not parts.path:
+        raise ValueError("a unix:// Redis URL needs the socket's path: unix:///path/to/redis.sock")
+    if parts.scheme != "unix" and not parts.hostname:
+        raise ValueError("a Redis URL needs a host: redis://host[:port][/db]")
+    if port == 0:
+        raise ValueError("a Redis URL needs a port from 1 to 65535")
+    db = parts.path.lstrip("/")
+    if parts.scheme != "unix" and db and not db.isdigit():
+        raise ValueError(f"the database in a Redis URL is a number (/0), not {db!r}")
+    return url
+
+
+def shown(url: str) -> str:
+    """``url`` as it may be printed: its password replaced by ``***``."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+
+
+async def connect(url: str, durability: Durability) -> redis.asyncio.Redis:
+    """The process's client for ``url`` once Redis answered PING and persists as
+    ``durability`` needs (see the module docstring); the caller closes it (``aclose``)."""
+    client = redis.asyncio.Redis.from_url(
+        check_url(url), socket_connect_timeout=CONNECT_TIMEOUT, socket_timeout=CONNECT_TIMEOUT)
+    try:
+        try:
+            await client.ping()
+        except (RedisError, OSError) as exc:  # refused, timed out, auth, TLS, bad db number
+            raise RedisUnreachable(shown(url), exc) from exc
+        await check_durability(client, durability)
+    except BaseException:
+        await client.aclose()
+        raise
+    return client
+
+
+async def check_durability(client: redis.asyncio.Redis, durability: Durability) -> None:
+    """Refuse (``RedisDurabilityRefused``) a mode that Redis's persistence cannot honour."""
+    if durability is Durability.NONE:
+        return
+    mode = durability.value
+    try:
+        config = await client.config_get("append*")
+    except ResponseError as exc:  # CONFIG disabled or renamed: the settings cannot be read
+        raise RedisDurabilityRefused(
+            f"--durability {mode} needs Redis's persistence settings, but this Redis refuses "
+            f"CONFIG GET ({exc}); use --durability none with it, or a Redis whose CONFIG "
+            "is available") from exc
+    values = {_text(key): _text(value) for key, value in config.items()}
+    appendonly, appendfsync = values.get("appendonly"), values.get("appendfsync")
+    if appendonly == "yes" and appendfsync in FSYNC_NEEDED[durability]:
+        return
+    wanted = SET_HINT[durability]
+    raise RedisDurabilityRefused(
+        f"--durability {mode} needs Redis's append-only file synced "
+        f"{'on every write' if durability is Durability.FSYNC else 'every second or better'}"
+        f", but Redis has appendonly {appendonly}, appendfsync {appendfsync}; run "
+        f"`redis-cli CONFIG SET appendonly yes` and `redis-cli CONFIG SET appendfsync {wanted}`"
+        f" (and `redis-cli CONFIG REWRITE`, or put `appendonly yes` and `appendfsync {wanted}` "
+        "in redis.conf), or choose a weaker --durability")
+
+
+def _text(value: bytes | str | None) -> str | None:
+    return value.decode() if isinstance(value, bytes) else value
