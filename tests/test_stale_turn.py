@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from hive_server import keys
 from hive_server.cli import build_parser
 from hive_server.core.clock import FakeClock
 from hive_server.llm.base import StreamItem, TextDelta, ToolSpec, TurnResult, Usage
@@ -216,3 +217,21 @@ def test_stale_turn_seconds_is_a_flag_an_env_variable_and_a_config_key(tmp_path)
     assert load_settings({"home": str(tmp_path / "none")}, {}).stale_turn_seconds == 300
     with pytest.raises(SettingsError, match="stale_turn_seconds"):
         load_settings(flags, {"HIVE_STALE_TURN_SECONDS": "0"})
+
+
+async def test_an_idle_session_has_no_watchdog_task_and_the_next_turn_is_watched(
+        make_client, tmp_path):
+    _, clock, client, stream = await _session(make_client, tmp_path)
+    watchdog = client.app[keys.SESSIONS].get("s").watchdog
+    assert watchdog._task is None  # resumed or new, an idle session runs no timer
+    await chat(client, "s", "hello")
+    await until(stream, "execution_completed")
+    await clock.advance(STEP)  # its next look finds the queen idle: the task ends
+    await asyncio.wait_for(watchdog._task, timeout=5)
+    await chat(client, "s", "hang on")
+    await until(stream, "client_output_delta")
+    assert not watchdog._task.done()  # watching again
+    await clock.advance(STALE + 2 * STEP)
+    events = await until(stream, "execution_failed")
+    assert events[-1]["data"]["error_type"] == "stale"
+    stream.close()

@@ -14,7 +14,7 @@ import functools
 import logging
 import uuid
 from collections import deque
-from collections.abc import Coroutine, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import Any, Literal
 
 from hive_server.errors.sessions import InboxFull, SessionStopping
@@ -88,6 +88,7 @@ class Queen:
         self._execution_id: str | None = None
         self._stale: ExecutionFailed | None = None  # how the current execution ends when cut
         self.executions = 0
+        self.on_turn: Callable[[], None] | None = None  # an execution started (the watchdog)
 
     # -- lifecycle ------------------------------------------------------------------------------
     def start(self, pending: Sequence[tuple[int, ClientInputReceived]] = (),
@@ -241,6 +242,8 @@ class Queen:
         """Run one execution as the current task until it ends."""
         self._stale = None
         self._current = current = asyncio.create_task(work)
+        if self.on_turn is not None:
+            self.on_turn()
         # A cancel can land before the task has taken its first step: the callback (not
         # the coroutine, which may never run) reports it, so every start has an end.
         current.add_done_callback(functools.partial(self._report_cancel, execution_id))

@@ -1,15 +1,18 @@
 """The stale-turn watchdog: a queen turn that goes silent is failed, not left spinning.
 
-One ``TurnWatchdog`` per session (a session part: it starts with the session and its task is
-cancelled and awaited when the session stops). It looks at the session's last turn event
-(``SessionJournal.last_turn_seq``: an event with an execution id) every tenth of
-``stale_seconds`` on the injected clock. While the queen runs a turn, any event of it (the
-queen's text, tool calls and model turns, its workers' steps) is progress; an event that is not
-the turn's (a chat queued meanwhile, a trigger fire) is not. A turn that produced none for
-``stale_seconds`` (measured from when the watchdog saw the last one, so at most a tenth late)
-is failed by ``Queen.fail_stale``: ``execution_failed {error_type: "stale"}``, its tool calls
-and workers cancelled, the queen free for the next input. A turn waiting on an ``ask_user``
-answer is waiting for a person, not stuck: it never goes stale.
+One ``TurnWatchdog`` per session (a session part: ``start`` hooks it to the queen, and its
+task, if any, is cancelled and awaited when the session stops). It runs only while the queen
+runs a turn: the queen calls ``watch`` as each execution starts, which starts the task unless
+it still runs; the task ends once the queen is idle, so an idle session has no task and no
+timer (10,000 resumed sessions would otherwise wake 330 times a second). While it runs it looks
+at the session's last turn event (``SessionJournal.last_turn_seq``: an event with an execution
+id) every tenth of ``stale_seconds`` on the injected clock. While the queen runs a turn, any
+event of it (the queen's text, tool calls and model turns, its workers' steps) is progress; an
+event that is not the turn's (a chat queued meanwhile, a trigger fire) is not. A turn that
+produced none for ``stale_seconds`` (measured from when the watchdog saw the last one, so at
+most a tenth late) is failed by ``Queen.fail_stale``: ``execution_failed {error_type:
+"stale"}``, its tool calls and workers cancelled, the queen free for the next input. A turn
+waiting on an ``ask_user`` answer is waiting for a person, not stuck: it never goes stale.
 """
 
 from __future__ import annotations
@@ -35,9 +38,15 @@ class TurnWatchdog:
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name=f"watchdog:{self.session.id}")
+        self.queen.on_turn = self.watch
+
+    def watch(self) -> None:
+        """An execution started: watch it (the running task goes on watching the new one)."""
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._run(), name=f"watchdog:{self.session.id}")
 
     async def stop(self) -> None:
+        self.queen.on_turn = None
         task, self._task = self._task, None
         if task is not None:
             task.cancel()
@@ -47,7 +56,7 @@ class TurnWatchdog:
     async def _run(self) -> None:
         step = self.stale_seconds / CHECKS_PER_PERIOD
         seen, since = self.session.last_turn_seq, self.clock.time()
-        while True:
+        while self.queen.busy:
             await self.clock.sleep_until(min(since + self.stale_seconds,
                                              self.clock.time() + step))
             now = self.clock.time()
