@@ -20,6 +20,8 @@ from aiohttp import web
 
 from hive_server import __version__, cli_tools, keys
 from hive_server.app import create_app, create_webhook_app
+from hive_server.core.redis_url import shown
+from hive_server.redis_check import redis_problem
 from hive_server.runtime import (
     HomeLock,
     exit_now_if_threads_remain,
@@ -65,15 +67,17 @@ With ANTHROPIC_API_KEY set the queen and her workers run on Claude; without it t
 the offline model (deterministic, no network).
 
 When ready it prints one line, `hive_server ready: <url>?token=<token> (...)`, and writes
-$HIVE_HOME/server.json (mode 0600: url, port, pid, token, webhook_url, started_at), removed
-on a clean exit. `hive-server token` prints that URL again.
+$HIVE_HOME/server.json (mode 0600: url, port, pid, token, webhook_url, started_at, backend
+("file": sessions are kept in files, with or without --redis for now), redis (the URL
+checked at start, without its password, or null)), removed on a clean exit.
+`hive-server token` prints that URL again.
 
 SIGTERM or SIGINT stops the server within --shutdown-grace seconds: sessions stop (their
 events stored, kept live so the next start resumes them); a tool call still running then is
 abandoned. A server started on the same HIVE_HOME while another one stops says it is waiting
 for it and starts once it is gone. Exit codes: 0 after SIGTERM or SIGINT, 1 when the shutdown
-outlived its grace period, 2 for invalid settings, a port in use, or a HIVE_HOME a running
-server holds."""
+outlived its grace period, 2 for invalid settings, a port in use, a HIVE_HOME a running
+server holds, or a --redis that does not answer or cannot persist as --durability needs."""
 
 # (flag, Settings field, argparse keywords, help); the default and the env variable follow.
 SERVE_OPTIONS: list[tuple[str, str, dict[str, Any], str]] = [
@@ -86,6 +90,11 @@ SERVE_OPTIONS: list[tuple[str, str, dict[str, Any], str]] = [
     ("--durability", "durability", {"choices": ["fsync", "batch", "none"]},
      "when an event counts as stored: fsync (synced to disk), batch (written, synced "
      "within 10 ms), none (written, synced when the session closes)"),
+    ("--redis", "redis", {"metavar": "URL"},
+     "check Redis at URL (redis://[user:password@]host[:port][/db], rediss://, unix://) at "
+     "start: refuse to start (exit code 2) when it does not answer or does not persist as "
+     "--durability needs. Nothing else uses it yet: sessions are still kept in files under "
+     "--home (several nodes on one Redis are in progress)"),
     ("--no-auth", "no_auth", {"action": "store_true", "default": None},
      "serve without the API token; only on a loopback --host"),
     ("--token-file", "token_file", {"metavar": "PATH"},
@@ -144,6 +153,7 @@ DEFAULTS_SHOWN = {
     "session_budget_usd": "no limit", "daily_budget_tokens": "no limit",
     "daily_budget_usd": "no limit",
     "watch_folders": "watched, both folders are reloaded while the server runs",
+    "redis": "none",
 }
 
 
@@ -190,8 +200,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"hive-server: invalid settings: {exc}", file=sys.stderr)
         return 2
-    if settings.no_auth and not settings.is_loopback:
-        print("hive-server: --no-auth is only allowed on a loopback --host", file=sys.stderr)
+    if (problem := _start_problem(settings)) is not None:
+        _say(problem)
         return 2
     logging.basicConfig(level=settings.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -210,6 +220,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         lock.release()
     exit_now_if_threads_remain(0)
     return 0
+
+
+def _start_problem(settings: Settings) -> str | None:
+    """Why the server cannot start with these settings (one line), or None."""
+    if settings.no_auth and not settings.is_loopback:
+        return "--no-auth is only allowed on a loopback --host"
+    if settings.redis is not None:  # reachable, persisting as --durability needs
+        return redis_problem(settings.redis, settings.durability)
+    return None
 
 
 class PortInUse(Exception):
@@ -332,12 +351,15 @@ def _announce(app: web.Application, settings: Settings, port: int, webhook_url: 
     """Write ``server.json`` and print the ready line (the URL with its token)."""
     url = f"http://{_url_host(settings.host)}:{port}/"
     token = settings.token if settings.auth_required else None
+    redis = None if settings.redis is None else shown(settings.redis)
     _write_runtime(runtime, {"url": url, "port": port, "pid": os.getpid(), "token": token,
-                             "webhook_url": webhook_url, "started_at": time.time()})
+                             "webhook_url": webhook_url, "started_at": time.time(),
+                             "backend": "file", "redis": redis})
     llm = app[keys.LLM]
     auth = "" if token else "no auth; "
+    checked = "" if redis is None else f"; redis {redis} checked, sessions still in files"
     print(f"hive_server ready: {_link(url, token)} ({auth}model provider: {llm.provider}, "
-          f"model: {llm.default_model})", flush=True)
+          f"model: {llm.default_model}{checked})", flush=True)
 
 
 async def _start_webhook_listener(app: web.Application,

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic_settings import PydanticBaseSettingsSource, TomlConfigSettingsSource
 
 from hive_server.core.eventlog import Durability
+from hive_server.core.redis_url import check_url
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
 _HOST_RE = re.compile(r"[a-z0-9.-]+|[0-9a-f:.]+")  # a DNS name, IPv4 or IPv6
@@ -68,6 +69,9 @@ class Settings(BaseModel):
     idle_timeout_seconds: float = Field(default=60.0, gt=0)  # idle keep-alive, slow headers
     sse_send_timeout_seconds: float = Field(default=30.0, gt=0)  # a stalled SSE reader
     watch_folders: bool = True  # reload agents/ and queens/ while running (tests turn it off)
+    # a Redis URL: checked at start (reachable, persisting as ``durability`` needs); sessions
+    # are still kept in files (issue 14 is in progress: README "Running several nodes")
+    redis: str | None = Field(default=None, repr=False)  # repr: it may hold a password
     env: Mapping[str, str] = Field(default_factory=dict, repr=False)
 
     @field_validator("log_level", mode="before")
@@ -84,6 +88,11 @@ class Settings(BaseModel):
     @classmethod
     def _origins(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         return tuple(normalise_origin(origin) for origin in value)
+
+    @field_validator("redis")
+    @classmethod
+    def _redis_url(cls, value: str | None) -> str | None:
+        return None if value is None else check_url(value)
 
     @field_validator("ui_dir")
     @classmethod
@@ -141,7 +150,7 @@ ENV_NAMES = {field: f"HIVE_{field.upper()}" for field in (
     "model", "webhook_host", "webhook_port", "token", "token_file", "ui_dir", "allowed_origins",
     "shutdown_grace_seconds", "access_log", "slow_request_seconds", "stale_turn_seconds",
     "resume_concurrency", "session_budget_tokens", "session_budget_usd", "daily_budget_tokens",
-    "daily_budget_usd", "watch_folders")}
+    "daily_budget_usd", "watch_folders")} | {"redis": "HIVE_REDIS_URL"}
 FLAG_NAMES = {field: "--" + field.replace("_", "-") for field in Settings.model_fields} | {
     "allowed_origins": "--allow-origin", "shutdown_grace_seconds": "--shutdown-grace",
     "watch_folders": "--no-watch-folders"}
@@ -301,6 +310,8 @@ def _describe(err: Any, sources: Mapping[str, str]) -> str:
         return f"{where}: {key}: {err['msg']}"
     shown = repr(err["input"])
     shown = shown if len(shown) <= 80 else shown[:77] + "..."
+    if not Settings.model_fields[key].repr:  # a secret, or a URL that may hold a password
+        shown = "(not shown)"
     if err["type"] == "value_error":
         detail = err["msg"].removeprefix("Value error, ")
     else:

@@ -36,6 +36,13 @@ START_ATTEMPTS = 5  # a port taken between picking it and the server binding it:
 PERSISTENCE = ("appendonly", "yes", "appendfsync", "always")  # what ``fsync`` needs
 
 
+def redis_test(test):
+    """Mark a test ``REDIS_MARKS``."""
+    for mark in REDIS_MARKS:
+        test = mark(test)
+    return test
+
+
 @dataclass(frozen=True)
 class RedisServer:
     port: int

@@ -182,7 +182,7 @@ NO_FLAGS = {name: None for name in ("host", "port", "home", "agents_dir", "queen
                                     "slow_request_seconds", "stale_turn_seconds",
                                     "resume_concurrency", "session_budget_tokens",
                                     "session_budget_usd", "daily_budget_tokens",
-                                    "daily_budget_usd", "watch_folders")}
+                                    "daily_budget_usd", "watch_folders", "redis")}
 
 
 def test_settings_precedence_is_flag_env_config_default(tmp_path):
@@ -210,9 +210,11 @@ def test_every_serve_option_has_an_env_var(tmp_path):
            "HIVE_ALLOWED_ORIGINS": "http://localhost:5173, https://Hive.Example:443",
            "HIVE_ACCESS_LOG": "yes", "HIVE_SLOW_REQUEST_SECONDS": "0.25",
            "HIVE_RESUME_CONCURRENCY": "3", "HIVE_SESSION_BUDGET_TOKENS": "5000",
-           "HIVE_DAILY_BUDGET_USD": "2.5", "HIVE_WATCH_FOLDERS": "false"}
+           "HIVE_DAILY_BUDGET_USD": "2.5", "HIVE_WATCH_FOLDERS": "false",
+           "HIVE_REDIS_URL": "redis://127.0.0.1:6379/0"}
     settings = load_settings(NO_FLAGS, env)
     assert settings.resume_concurrency == 3 and settings.watch_folders is False
+    assert settings.redis == "redis://127.0.0.1:6379/0"
     assert (settings.session_budget_tokens, settings.daily_budget_usd) == (5000, 2.5)
     assert (settings.access_log, settings.slow_request_seconds) == (True, 0.25)
     assert (settings.host, settings.port, settings.durability, settings.no_auth,

@@ -13,22 +13,16 @@ import redis.asyncio
 
 from hive_server.core.eventlog import Durability
 from hive_server.core.eventlog_redis import RedisEventLog, session_key
-from hive_server.core.redis_conn import check_url, connect, shown
+from hive_server.core.redis_conn import connect
+from hive_server.core.redis_url import check_url, shown
 from hive_server.errors.backend import (
     LogFenced,
     LogSeqRejected,
     RedisDurabilityRefused,
     RedisUnreachable,
 )
-from tests.redis_server import REDIS_MARKS
+from tests.redis_server import redis_test
 from tests.test_log_contract import SESSION, append_all, make_event
-
-
-def redis_test(test):
-    """Marked ``redis`` and ``slow`` (``REDIS_MARKS``)."""
-    for mark in REDIS_MARKS:
-        test = mark(test)
-    return test
 
 
 async def opened_log(client: redis.asyncio.Redis, lease: str | None = None) -> RedisEventLog:
@@ -127,14 +121,14 @@ async def test_a_durability_mode_redis_cannot_honour_is_refused(
         assert f"redis-cli CONFIG SET appendfsync {wanted}" in message
 
 
-def _closed_port() -> int:
+def closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]  # nothing listens there once it is closed
 
 
 async def test_a_redis_that_does_not_answer_is_reported_without_its_password():
-    url = f"redis://user:secret@127.0.0.1:{_closed_port()}/0"
+    url = f"redis://user:secret@127.0.0.1:{closed_port()}/0"
     with pytest.raises(RedisUnreachable) as caught:
         await connect(url, Durability.NONE)
     assert caught.value.message.startswith("cannot reach Redis at redis://user:***@127.0.0.1:")

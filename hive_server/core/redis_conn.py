@@ -16,51 +16,16 @@ A Redis where CONFIG is disabled or renamed (a managed service) cannot show its 
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit, urlunsplit
-
 import redis.asyncio
 from redis.exceptions import RedisError, ResponseError
 
 from hive_server.core.eventlog import Durability
+from hive_server.core.redis_url import check_url, shown
 from hive_server.errors.backend import RedisDurabilityRefused, RedisUnreachable
 
-SCHEMES = ("redis", "rediss", "unix")
 CONNECT_TIMEOUT = 5.0  # seconds: a Redis that does not answer at start is reported, not awaited
 FSYNC_NEEDED = {Durability.FSYNC: ("always",), Durability.BATCH: ("everysec", "always")}
 SET_HINT = {Durability.FSYNC: "always", Durability.BATCH: "everysec"}
-
-
-def check_url(url: str) -> str:
-    """``url`` when it is a Redis URL (``redis://[user:password@]host[:port][/db]``,
-    ``rediss://`` for TLS, ``unix:///path/to/socket``); ValueError saying what is expected."""
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError as exc:
-        raise ValueError(f"not a Redis URL ({exc})") from None
-    if parts.scheme not in SCHEMES:
-        raise ValueError("expected redis://[user:password@]host[:port][/db], rediss://... "
-                         "(TLS) or unix:///path/to/redis.sock")
-    if parts.scheme == "unix" and not parts.path:
-        raise ValueError("a unix:// Redis URL needs the socket's path: unix:///path/to/redis.sock")
-    if parts.scheme != "unix" and not parts.hostname:
-        raise ValueError("a Redis URL needs a host: redis://host[:port][/db]")
-    if port == 0:
-        raise ValueError("a Redis URL needs a port from 1 to 65535")
-    db = parts.path.lstrip("/")
-    if parts.scheme != "unix" and db and not db.isdigit():
-        raise ValueError(f"the database in a Redis URL is a number (/0), not {db!r}")
-    return url
-
-
-def shown(url: str) -> str:
-    """``url`` as it may be printed: its password replaced by ``***``."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    user = parts.username or ""
-    host = parts.netloc.rpartition("@")[2]
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
 
 
 async def connect(url: str, durability: Durability) -> redis.asyncio.Redis:

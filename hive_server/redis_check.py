@@ -1,0 +1,29 @@
+"""``hive-server serve --redis URL`` at start (issue 14, in progress): the node connects to
+Redis, which must answer PING and persist as ``--durability`` needs (``core/redis_conn.py``),
+or the server does not start. Sessions are still kept in files under ``--home``: nothing else
+uses Redis yet (README, "Running several nodes (in progress)")."""
+
+from __future__ import annotations
+
+import asyncio
+
+from hive_server.core.eventlog import Durability
+from hive_server.errors import HiveError
+
+
+def redis_problem(url: str, durability: Durability) -> str | None:
+    """Why the server cannot start with this Redis (one line), or None when it can."""
+    return asyncio.run(_probe(url, durability))
+
+
+async def _probe(url: str, durability: Durability) -> str | None:
+    # Imported here, not at the top: redis-py takes about 160 ms to import, which only a
+    # server started with --redis pays (the default, files only, never imports it).
+    from hive_server.core.redis_conn import connect
+
+    try:
+        client = await connect(url, durability)
+    except HiveError as exc:  # RedisUnreachable, RedisDurabilityRefused
+        return exc.message
+    await client.aclose()
+    return None
