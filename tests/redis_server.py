@@ -16,6 +16,7 @@ process starts the server (conftest fails a test that starts a process unmarked)
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -67,14 +68,14 @@ def _drain(process: subprocess.Popen[str], output: list[str]) -> None:
     output.extend(process.stdout)
 
 
-def _start(binary: str, directory: Path) -> RedisServer | None:
+def _start(binary: str, directory: Path, extra: tuple[str, ...]) -> RedisServer | None:
     """One redis-server on a free port, once it says it accepts connections (its own log
     line: no polling); None when the port was taken meanwhile."""
     port = _free_port()
     process = subprocess.Popen(
         [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
          "--appendonly", "yes", "--appendfsync", "always", "--dir", str(directory),
-         "--daemonize", "no", "--logfile", ""],
+         "--daemonize", "no", "--logfile", "", *extra],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     assert process.stdout is not None
     output: list[str] = []
@@ -98,8 +99,10 @@ def _stop(server: RedisServer) -> None:
         server.process.wait()
 
 
-@pytest.fixture(scope="session")
-def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+@contextlib.contextmanager
+def running_redis(directory: Path, *extra: str) -> Iterator[RedisServer]:
+    """A redis-server of its own (``extra``: more of its options) for the block; skipped (a
+    failure under CI=true) when redis-server is not installed."""
     binary = shutil.which("redis-server")
     if binary is None:
         if os.environ.get("CI") == "true":
@@ -107,7 +110,7 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
                         pytrace=False)
         pytest.skip(INSTALL)
     for _ in range(START_ATTEMPTS):
-        server = _start(binary, tmp_path_factory.mktemp("redis"))
+        server = _start(binary, directory, extra)
         if server is not None:
             break
     else:
@@ -116,6 +119,12 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
         yield server
     finally:
         _stop(server)
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    with running_redis(tmp_path_factory.mktemp("redis")) as server:
+        yield server
 
 
 @pytest.fixture

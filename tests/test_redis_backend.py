@@ -21,7 +21,7 @@ from hive_server.errors.backend import (
     RedisDurabilityRefused,
     RedisUnreachable,
 )
-from tests.redis_server import redis_test
+from tests.redis_server import redis_test, running_redis
 from tests.test_log_contract import SESSION, append_all, make_event
 
 
@@ -119,6 +119,18 @@ async def test_a_durability_mode_redis_cannot_honour_is_refused(
         assert f"appendonly {appendonly}, appendfsync {appendfsync}" in message
         wanted = "always" if mode is Durability.FSYNC else "everysec"
         assert f"redis-cli CONFIG SET appendfsync {wanted}" in message
+
+
+@redis_test
+async def test_a_redis_without_config_refuses_fsync_and_batch_saying_so(tmp_path):
+    """A managed Redis (CONFIG disabled) cannot show its persistence: only ``none`` runs."""
+    with running_redis(tmp_path, "--rename-command", "CONFIG", "") as server:
+        await (await connect(server.url, Durability.NONE)).aclose()
+        for mode in (Durability.FSYNC, Durability.BATCH):
+            with pytest.raises(RedisDurabilityRefused, match=(
+                    f"--durability {mode.value} needs Redis's persistence settings, but this "
+                    "Redis refuses CONFIG GET .*; use --durability none with it")):
+                await connect(server.url, mode)
 
 
 def closed_port() -> int:
