@@ -9,7 +9,8 @@ Services take the app's ``Clock`` (``keys.CLOCK``), never a bare ``now`` functio
 ``loaded_at``, worker runs and ``get_time`` read it. (Event timestamps and a session's
 ``loaded_at``/uptime are still the journal's own system-clock reads.) Short in-process intervals
 (the text-delta throttle, a model turn's latency, the event log's batch window) use the event
-loop's monotonic time: a wall clock can jump, and a fake one would stop them.
+loop's monotonic time: a wall clock can jump, and a fake one would stop them. What needs a
+monotonic clock and a fake one in tests (the Redis lease keeper) takes a ``MonotonicClock``.
 """
 
 from __future__ import annotations
@@ -36,6 +37,17 @@ class SystemClock:
     async def sleep_until(self, deadline: float) -> None:
         while (remaining := deadline - time.time()) > 0:  # noqa: ASYNC110 (a timer, not a poll)
             await asyncio.sleep(min(remaining, 60.0))
+
+
+class MonotonicClock:
+    """The process's monotonic clock (``time.monotonic``), for intervals that must not follow
+    wall-clock jumps yet be swappable for a ``FakeClock`` in tests (the lease keeper)."""
+
+    def time(self) -> float:
+        return time.monotonic()
+
+    async def sleep_until(self, deadline: float) -> None:
+        await asyncio.sleep(max(0.0, deadline - time.monotonic()))
 
 
 class FakeClock:

@@ -67,6 +67,10 @@ FSYNC_SECONDS = Histogram(FSYNC_BUCKETS)
 """How long each ``fsync`` of an event log took."""
 BUS_DROPS = Counter()
 """Bus subscribers (SSE streams, feeds) ended because they fell a whole buffer behind."""
+LEASE_RENEW_SECONDS = Histogram(FSYNC_BUCKETS)
+"""How long each round of the node's Redis lease renewals took (one pipeline, every lease)."""
+LEASES_LOST = Counter()
+"""Session leases this node gave up: taken over, lapsed, or not renewed in time."""
 
 
 def timed_fsync(fd: int) -> None:
