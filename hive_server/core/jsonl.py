@@ -5,6 +5,7 @@ and remove a file. Blocking: call them through ``asyncio.to_thread``."""
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from pathlib import Path
 
 import orjson
@@ -41,8 +42,14 @@ def read_records(path: Path) -> tuple[list[dict], bool]:
         raw = path.read_bytes()
     except FileNotFoundError:
         return [], False
-    records, damaged = [], bool(raw) and not raw.endswith(b"\n")
-    for line in raw.splitlines():
+    records, damaged = records_of(raw.splitlines())
+    return records, damaged or (bool(raw) and not raw.endswith(b"\n"))
+
+
+def records_of(lines: Iterable[bytes]) -> tuple[list[dict], bool]:
+    """Every JSON object among ``lines`` (blank ones ignored) and whether any was skipped."""
+    records, damaged = [], False
+    for line in lines:
         if not line.strip():
             continue
         try:

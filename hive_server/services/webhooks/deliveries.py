@@ -14,7 +14,7 @@ from hive_server.core.files import write_atomic
 from hive_server.core.jsonl import append_line, read_records
 
 
-def _delivery_key(agent_id: str, trigger_id: str, delivery_id: str) -> str:
+def delivery_hash(agent_id: str, trigger_id: str, delivery_id: str) -> str:
     return hashlib.sha256(orjson.dumps([agent_id, trigger_id, delivery_id])).hexdigest()[:32]
 
 
@@ -48,7 +48,7 @@ class DeliveryStore:
 
     async def record(self, agent_id: str, trigger_id: str, delivery_id: str) -> bool:
         """True if the delivery is new (now durably recorded), False for a duplicate."""
-        key = _delivery_key(agent_id, trigger_id, delivery_id)
+        key = delivery_hash(agent_id, trigger_id, delivery_id)
         async with self._lock:
             now = self._clock.time()
             seen = await self._load(now)
@@ -66,7 +66,7 @@ class DeliveryStore:
     async def forget(self, agent_id: str, trigger_id: str, delivery_id: str) -> None:
         """Undo ``record`` for a delivery that could not be accepted after all (so the
         sender's retry is not mistaken for a duplicate). Durable (a tombstone line)."""
-        key = _delivery_key(agent_id, trigger_id, delivery_id)
+        key = delivery_hash(agent_id, trigger_id, delivery_id)
         async with self._lock:
             seen = await self._load(self._clock.time())
             if seen.pop(key, None) is None:

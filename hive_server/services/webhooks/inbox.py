@@ -14,7 +14,7 @@ from hive_server.models.held import HeldDelivery, HeldTrigger, HeldWebhooks
 from hive_server.models.triggers import SAFE_ID_RE
 
 
-def _check_segment(value: str, what: str) -> str:
+def check_segment(value: str, what: str) -> str:
     if not isinstance(value, str) or not SAFE_ID_RE.match(value):
         raise InvalidId(what)
     return value
@@ -35,8 +35,8 @@ class WebhookInbox:
         self._lock = asyncio.Lock()
 
     def _path(self, agent_id: str, trigger_id: str) -> Path:
-        agent = _check_segment(agent_id, "agent id")
-        trigger = _check_segment(trigger_id, "trigger id")
+        agent = check_segment(agent_id, "agent id")
+        trigger = check_segment(trigger_id, "trigger id")
         return self._root / agent / f"{trigger}.jsonl"
 
     async def put(self, agent_id: str, trigger_id: str, delivery: dict) -> None:
@@ -59,7 +59,8 @@ class WebhookInbox:
         """Every delivery waiting in the inbox, by agent and trigger (without payloads)."""
         async with self._lock:
             found = await asyncio.to_thread(self._scan)
-        held = [_held(agent_id, trigger_id, records) for agent_id, trigger_id, records in found]
+        held = [held_trigger(agent_id, trigger_id, records)
+                for agent_id, trigger_id, records in found]
         return HeldWebhooks(held=held, total=sum(h.count for h in held))
 
     def _scan(self) -> list[tuple[str, str, list[dict]]]:
@@ -76,7 +77,7 @@ class WebhookInbox:
         return found
 
 
-def _held(agent_id: str, trigger_id: str, records: list[dict]) -> HeldTrigger:
+def held_trigger(agent_id: str, trigger_id: str, records: list[dict]) -> HeldTrigger:
     deliveries = [HeldDelivery(
         delivery_id=str(r.get("delivery_id") or ""),
         received_at=r["received_at"] if isinstance(r.get("received_at"), int) else None,
