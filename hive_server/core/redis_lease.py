@@ -145,8 +145,10 @@ class LeaseKeeper:
 
     * ``acquire(sid)`` takes a lease for the node and keeps it from then on; ``release(sid)``
       stops keeping it and deletes it in Redis. ``owned`` is what the node holds now.
-    * Every ``interval`` (ttl / 3) a round (``tick``) renews every kept lease in one pipeline;
-      its duration is observed in ``renew_seconds``.
+    * Every ``interval`` (ttl / 3) a round (``tick``) renews every kept lease in one pipeline
+      (after redis-py's SCRIPT EXISTS check: two round trips); its duration is observed in
+      ``renew_seconds``. Its CPU grows with the leases: redis-py packs and parses each
+      command in Python.
     * ``on_lost(sid)`` is called once for each lease the keeper gives up, and the keeper stops
       keeping it: the node must stop that session's work (its queen, workers, timers) at once,
       without awaiting anything. A callback that raises is logged; the others are still called.
