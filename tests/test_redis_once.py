@@ -20,6 +20,7 @@ from hive_server.core.redis_once import (
     claim_fire,
     fire_claimer,
     release_delivery,
+    retake_fire,
 )
 from hive_server.errors.triggers import (
     InboxUnavailable,
@@ -57,6 +58,23 @@ async def test_a_new_owner_retrying_a_claimed_tick_does_not_fire_it_again(redis_
                   ("s-2", "hourly", TICK)):  # another tick, trigger or session: its own record
         assert await claim_fire(redis_client, *other, "node-b")
     assert await fire_claimer(redis_client, "s-1", "hourly", "2026-11-30T00:00:00Z") is None
+
+
+async def test_a_tick_claimed_by_a_lost_lease_is_taken_over_by_one_new_claimant(
+        redis_client):
+    """node-a (lease token 1) claimed the tick and was cut off before firing it; node-b and
+    node-c race to take the claim over: one wins, and only from the claimant it held."""
+    assert await claim_fire(redis_client, "s-1", "hourly", TICK, "node-a:1")
+    retakes = [retake_fire(redis_client, "s-1", "hourly", TICK, "node-a:1", claimant)
+               for _ in range(10) for claimant in ("node-b:2", "node-c:3")]
+    won = await asyncio.gather(*retakes)
+    assert won.count(True) == 1
+    winner = ("node-b:2", "node-c:3")[won.index(True) % 2]
+    assert await fire_claimer(redis_client, "s-1", "hourly", TICK) == winner
+    assert not await retake_fire(redis_client, "s-1", "hourly", TICK, "node-a:1", "node-d:4")
+    assert await redis_client.ttl(f"hive:fire:{{s-1}}:hourly:{TICK}") > FIRE_TTL - 5
+    assert not await retake_fire(redis_client, "s-1", "daily", TICK, "node-a:1", "node-b:2")
+    assert await fire_claimer(redis_client, "s-1", "daily", TICK) is None  # none made
 
 
 async def test_a_delivery_id_is_claimed_once_until_released(redis_client):

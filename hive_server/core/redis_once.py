@@ -17,9 +17,12 @@ webhook delivery id, each claimed by one ``SET NX`` so that one claimant in the 
   The caller scopes and bounds the id (the webhook service passes a hash of agent, trigger
   and delivery id).
 
-A claim is at most once: a node that claims a tick and dies before its fire reaches the log
-leaves that tick unfired; the record says which node claimed it (``fire_claimer``), so a new
-owner can tell such a tick from one fired (the log holds its event) when it takes over.
+A claim by itself is at most once: a node that claims a tick and dies before its fire reaches
+the log leaves that tick unfired. With the session's lease it is exactly once: claim as the
+lease's value (``LeaseToken.value``). A new owner that finds a tick claimed by an older lease
+(``fire_claimer``) and no fire of it in the log, read after its acquire (from then on the
+fence refuses the old owner's appends, so the log is final for the old lease), takes the
+claim over with ``retake_fire`` and fires it; of several racing for that, one wins.
 """
 
 from __future__ import annotations
@@ -28,6 +31,14 @@ import redis.asyncio
 
 FIRE_TTL = 7 * 86400  # seconds
 DELIVERY_TTL = 7 * 86400  # seconds
+
+# KEYS[1] the fire record; ARGV[1] the claimant it must hold, ARGV[2] the new claimant,
+# ARGV[3] the ttl in seconds. 1 taken over, 0 not (someone else's, or no record).
+RETAKE_SCRIPT = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
+return 1
+"""
 
 
 def fire_key(session_id: str, trigger_id: str, tick: str) -> str:
@@ -47,16 +58,26 @@ def _check(ttl: int) -> int:
 
 async def claim_fire(client: redis.asyncio.Redis, session_id: str, trigger_id: str,
                      tick: str, node_id: str, ttl: int = FIRE_TTL) -> bool:
-    """True when this call claimed the tick (fire it); False when it was claimed before."""
+    """True when this call claimed the tick (fire it); False when it was claimed before.
+    ``node_id`` is the claimant: the node's id, or its lease's value for exactly once."""
     return bool(await client.set(fire_key(session_id, trigger_id, tick), node_id,
                                  nx=True, ex=_check(ttl)))
 
 
 async def fire_claimer(client: redis.asyncio.Redis, session_id: str, trigger_id: str,
                        tick: str) -> str | None:
-    """The node that claimed the tick (None: nobody yet, or the record expired)."""
+    """The claimant of the tick (None: nobody yet, or the record expired)."""
     value = await client.get(fire_key(session_id, trigger_id, tick))
     return value.decode() if isinstance(value, bytes) else value
+
+
+async def retake_fire(client: redis.asyncio.Redis, session_id: str, trigger_id: str,
+                      tick: str, previous: str, claimant: str, ttl: int = FIRE_TTL) -> bool:
+    """Claim a tick that ``previous`` claimed and did not fire (see the module docstring): True
+    when the record still held ``previous`` and now holds ``claimant``; False otherwise."""
+    script = client.register_script(RETAKE_SCRIPT)
+    return bool(await script(keys=[fire_key(session_id, trigger_id, tick)],
+                             args=[previous, claimant, _check(ttl)]))
 
 
 async def claim_delivery(client: redis.asyncio.Redis, delivery_id: str,
