@@ -26,7 +26,6 @@ from benchmarks.sizes import Sizes
 from benchmarks.table import Row, at_most, ratio_at_least, ratio_at_most
 
 CHAT = '{"message": "hello bees"}'
-SETTLE = 1.0  # seconds after the start before RSS is read (imports done, GC settled)
 
 
 async def run(root: Path, sizes: Sizes, rows: list[Row]) -> None:
@@ -36,7 +35,7 @@ async def run(root: Path, sizes: Sizes, rows: list[Row]) -> None:
     (home / "config.toml").write_text("queen_inbox_size = 10000000\n")
     async with our_server(root, home, "--shutdown-grace", "2") as ours, \
             raw_server() as raw:
-        await asyncio.sleep(SETTLE)
+        await asyncio.sleep(sizes.settle_seconds)  # imports done, GC settled
         rows.append(Row("idle RSS, no sessions", rss_mib(ours.pid), rss_mib(raw.pid), "MiB",
                         at_most(70, "MiB")))
         async with aiohttp.ClientSession(ours.url, headers=AUTH) as http:

@@ -22,8 +22,6 @@ from benchmarks.procs import AUTH, cpu_seconds, our_server, raw_server, rss_mib
 from benchmarks.sizes import Sizes
 from benchmarks.table import Row, at_most, over_raw_at_most
 
-SETTLE = 1.0
-
 
 async def run(root: Path, sizes: Sizes, rows: list[Row]) -> None:
     """The boots last: the slowest, and a boot that never answers ends the part."""
@@ -32,7 +30,7 @@ async def run(root: Path, sizes: Sizes, rows: list[Row]) -> None:
         stopped = await stopped_template(root / "stopped", live, http)
         rows.append(await history_list(root, stopped, sizes))
         empty_rss, idle = await idle_server(root, sizes)
-        rows.append(await rss_per_session(root, live, sizes.rss_sessions, empty_rss))
+        rows.append(await rss_per_session(root, live, sizes, empty_rss))
         rows.append(idle)
         await boots(root, live, http, sizes, rows)
 
@@ -83,13 +81,14 @@ async def history_list(root: Path, template: Path, sizes: Sizes) -> Row:
                statistics.median(times) * 1000, None, "ms", at_most(20, "ms"))
 
 
-async def rss_per_session(root: Path, template: Path, sessions: int, empty: float) -> Row:
+async def rss_per_session(root: Path, template: Path, sizes: Sizes, empty: float) -> Row:
+    sessions = sizes.rss_sessions
     home = root / "rss-home"
     boot.copy_sessions(template, home, sessions)
     async with our_server(root, home) as server, \
             aiohttp.ClientSession(headers=AUTH) as http:
         await boot.wait_resumed(http, server.url, sessions)
-        await asyncio.sleep(SETTLE)
+        await asyncio.sleep(sizes.settle_seconds)
         full = rss_mib(server.pid)
     return Row(f"RSS per idle live session ({sessions} sessions)",
                (full - empty) * 1024 / sessions, None, "KiB")
@@ -100,16 +99,16 @@ async def idle_server(root: Path, sizes: Sizes) -> tuple[float, Row]:
     raw app's)."""
     async with our_server(root, root / "idle-home") as server, \
             aiohttp.ClientSession(server.url, headers=AUTH) as http:
-        await asyncio.sleep(SETTLE)
+        await asyncio.sleep(sizes.settle_seconds)
         empty = rss_mib(server.pid)
         async with http.post("/api/sessions", json={"session_id": "timers"}) as resp:
             assert resp.status == 201, await resp.text()
         for first in range(0, sizes.timers, 20):
             await asyncio.gather(*(arm(http, i) for i in
                                    range(first, min(first + 20, sizes.timers))))
-        ours = await idle_share(server.pid, sizes.idle_seconds)
+        ours = await idle_share(server.pid, sizes)
     async with raw_server() as raw:
-        baseline = await idle_share(raw.pid, sizes.idle_seconds)
+        baseline = await idle_share(raw.pid, sizes)
     return empty, Row(f"idle CPU, {sizes.timers} armed timers", ours, baseline, "% core")
 
 
@@ -121,9 +120,9 @@ async def arm(http: aiohttp.ClientSession, i: int) -> None:
             raise RuntimeError(f"trigger: {resp.status} {await resp.text()}")
 
 
-async def idle_share(pid: int, seconds: float) -> float:
-    """Percent of one core ``pid`` used over ``seconds`` (after settling)."""
-    await asyncio.sleep(SETTLE)
+async def idle_share(pid: int, sizes: Sizes) -> float:
+    """Percent of one core ``pid`` used over ``sizes.idle_seconds`` (after settling)."""
+    await asyncio.sleep(sizes.settle_seconds)
     before, started = cpu_seconds(pid), time.monotonic()
-    await asyncio.sleep(seconds)
+    await asyncio.sleep(sizes.idle_seconds)
     return (cpu_seconds(pid) - before) / (time.monotonic() - started) * 100

@@ -24,11 +24,14 @@ class Sizes:
     rss_sessions: int = 200
     timers: int = 1000
     idle_seconds: float = 10.0
+    settle_seconds: float = 1.0  # after a start, before RSS or idle CPU is read (GC settled)
 
 
 FULL = Sizes()
-QUICK = Sizes(http_seconds=1.0, http_rounds=1, tail_events=200, tail_repeats=5, appends=2000,
+# --quick checks that every part runs and prints every measure (tests/test_bench.py runs it in
+# every ./scripts/test): its figures are not compared, so each wait is short
+QUICK = Sizes(http_seconds=0.2, http_rounds=1, tail_events=50, tail_repeats=3, appends=2000,
               fsync_appends=100, replay_log=50_000, replay_events=5000,
-              sse_subscribers=(10, 50), sse_seconds=1.0, boot_sessions=(20,),
-              history_sessions=100, history_repeats=10, rss_sessions=10, timers=50,
-              idle_seconds=1.0)
+              sse_subscribers=(10, 50), sse_seconds=0.2, boot_sessions=(20,),
+              history_sessions=100, history_repeats=5, rss_sessions=10, timers=50,
+              idle_seconds=0.2, settle_seconds=0.2)

@@ -1,7 +1,7 @@
 """``./scripts/bench --quick`` end to end (its Python entry, the quick sizes): every part
 runs, every measure is printed with ours, raw and ratio where it has a baseline, and the
-report is written. It starts about ten servers, so it takes tens of seconds (minutes on a
-loaded machine); it checks the harness, never a figure."""
+report is written. It starts about ten servers, so it takes about 20 s (more on a loaded
+machine); it checks the harness, never a figure."""
 
 from __future__ import annotations
 
@@ -21,8 +21,8 @@ MEASURES = [
     "idle RSS, no sessions", "GET /api/health (vs hello)", "GET /api/sessions/{id} (vs hello)",
     "GET /api/health server CPU per answer (vs hello)",
     "GET /api/sessions/{id} server CPU per answer (vs hello)",
-    "POST /api/sessions/{id}/chat (vs echo)", "events/history tail, 200 events",
-    "events/history tail server CPU per answer, 200 events",
+    "POST /api/sessions/{id}/chat (vs echo)", "events/history tail, 50 events",
+    "events/history tail server CPU per answer, 50 events",
     "acked appends, 1 publisher, batch (vs write+flush)",
     "acked appends, 1 publisher, fsync (vs write+fsync)",
     "replay 5000 events from the middle (vs seek+parse)",
