@@ -8,6 +8,8 @@ each resume at its first step, so the tests see the boot in the middle without s
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +20,7 @@ from hive_server.app import create_app
 from hive_server.core.clock import FakeClock
 from hive_server.llm.offline import OfflineClient
 from hive_server.models.session import SessionMeta
-from hive_server.services.sessions.store import SessionFiles, SessionStore
+from hive_server.services.sessions.store import Opened, SessionFiles, SessionStore
 from hive_server.services.tools.builtins import builtin_tools
 from hive_server.settings import Settings
 from tests.conftest import AUTH, create_session, make_settings
@@ -37,7 +39,8 @@ class GatedStore(SessionStore):
         self._gate = asyncio.Event()
         self._changed = asyncio.Condition()
 
-    async def open_files(self, session_id: str, resumed: bool) -> SessionFiles:
+    async def open_files(self, session_id: str, resumed: bool,
+                         opened: Opened | None = None) -> SessionFiles:
         async with self._changed:
             self.inside += 1
             self.most = max(self.most, self.inside)
@@ -46,7 +49,7 @@ class GatedStore(SessionStore):
             await self._gate.wait()
         finally:
             self.inside -= 1
-        return await super().open_files(session_id, resumed)
+        return await super().open_files(session_id, resumed, opened)
 
     async def until_inside(self, count: int) -> None:
         async with self._changed:
@@ -76,6 +79,17 @@ def start_gated(aiohttp_client, settings):
         return await aiohttp_client(app, headers=AUTH), store
 
     return start
+
+
+def open_files_under(folder: Path) -> list[str]:
+    """The files under ``folder`` this process holds open (Linux: /proc/self/fd)."""
+    held = []
+    for fd in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):  # the listing's own descriptor is gone by now
+            target = os.readlink(f"/proc/self/fd/{fd}")
+            if target.startswith(str(folder)):
+                held.append(target)
+    return held
 
 
 async def health(client) -> dict[str, Any]:
@@ -141,6 +155,7 @@ async def test_a_shutdown_during_the_resume_leaves_nothing_running_and_resumes_n
                if task.get_name().startswith(("boot-resume", "session"))]
     assert running == []
     assert store.inside == 0
+    assert open_files_under(settings.home) == []  # those waiting had their logs open
 
     again = await make_client(settings)
     listed = await (await again.get("/api/sessions")).json()

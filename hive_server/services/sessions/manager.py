@@ -46,7 +46,7 @@ from hive_server.services.sessions.resume import BootResume
 from hive_server.services.sessions.session import Session
 from hive_server.services.sessions.shutdown import stop_all
 from hive_server.services.sessions.start import NewSession, SessionOptions, SessionParts
-from hive_server.services.sessions.store import SessionStore
+from hive_server.services.sessions.store import Opened, SessionFiles, SessionStore
 from hive_server.services.triggers.scheduler import TriggerScheduler
 from hive_server.services.webhooks.inbox import WebhookInbox
 
@@ -75,7 +75,7 @@ class SessionManager:
         self._closed = False
         self._parts = SessionParts(options, llm, clock, scheduler, inbox, budgets,
                                    self.changes.notify)
-        self.boot = BootResume(folders=self.store.folders, live_among=self.store.live_among,
+        self.boot = BootResume(folders=self.store.folders, live_opened=self.store.live_opened,
                                resume=self._resume_held, taken=self._owned,
                                concurrency=options.resume_concurrency)
 
@@ -158,10 +158,11 @@ class SessionManager:
             raise SessionLoading(session_id)
         self._loading.add(session_id)
 
-    async def _open(self, session_id: str, new: NewSession, *,
-                    on_disk: SessionMeta | None = None) -> Session:
-        """Open ``session_id``: resumed when its folder is on disk (``on_disk``: its meta as
-        the resume at start read it), else new; a new one that fails leaves nothing behind."""
+    async def _open(self, session_id: str, new: NewSession, *, on_disk: SessionMeta | None = None,
+                    opened: Opened | None = None) -> Session:
+        """Open ``session_id``: resumed when its folder is on disk (``on_disk``, ``opened``: its
+        meta and files as the resume at start read them), else new; a new one that fails
+        leaves nothing behind."""
         directory = self.store.path(session_id)
         resumed = on_disk is not None or self.store.exists(session_id)  # a stat
         meta, profile = await self._meta_for(session_id, new, resumed, on_disk)
@@ -172,7 +173,7 @@ class SessionManager:
                                  bus_queue_size=self.options.bus_queue_size,
                                  on_meta=self.store.index.put)
         try:
-            live = await self._start(journal, profile, meta if resumed else None, entry)
+            live = await self._start(journal, profile, meta if resumed else None, entry, opened)
         except BaseException as exc:
             if not resumed:
                 await asyncio.to_thread(remove_new_folder, directory, NEW_FILES, ("workspace",))
@@ -190,12 +191,14 @@ class SessionManager:
         return live
 
     async def _start(self, journal: SessionJournal, profile: QueenProfile,
-                     on_disk: SessionMeta | None, entry: AgentEntry | None) -> Session:
-        """Its files opened, its parts built and started (``on_disk``: a resumed session's
-        meta as read); on a failure, what started is stopped, meta kept as it was."""
+                     on_disk: SessionMeta | None, entry: AgentEntry | None,
+                     opened: Opened | None) -> Session:
+        """Its files opened (``opened``: by the boot's resume), its parts built and started
+        (``on_disk``: a resumed session's meta as read); on a failure, what started is
+        stopped, meta kept as it was."""
         live: Session | None = None
         try:
-            files = await self.store.open_files(journal.id, on_disk is not None)
+            files = await self.store.open_files(journal.id, on_disk is not None, opened)
             info, history = journal.log.start(files.log), files.history
             live = await self._parts.build(journal, profile, history, info, on_disk)
             await live.start(files.triggers)
@@ -346,20 +349,24 @@ class SessionManager:
         self.changes.notify()
         await stop_all(lives, list(self._closing.values()), timeout)
 
-    async def _resume_held(self, meta: SessionMeta) -> bool:
-        """Resume a session that was live at the last stop, from its meta as read (for
-        ``BootResume``, which holds the id until this returns); False, logged, when it cannot
-        be resumed."""
+    async def _resume_held(self, meta: SessionMeta, opened: Opened) -> bool:
+        """Resume a session that was live at the last stop, from its meta and files as read
+        (for ``BootResume``, which holds the id until this returns); False, logged, when it
+        cannot be resumed."""
         session_id = meta.session_id
         self._loading.add(session_id)
+        resumed = False
         try:
-            await self._open(session_id, NewSession(session_id=session_id), on_disk=meta)
-            return True
+            await self._open(session_id, NewSession(session_id=session_id), on_disk=meta,
+                             opened=opened)
+            resumed = True
         except Exception:  # one session that cannot resume never stops the others
             log.exception("could not resume session %s", session_id)
-            return False
         finally:
             self._loading.discard(session_id)
+            if not resumed and isinstance(opened, SessionFiles):
+                opened.close()  # failed or cut short before its log took the file (or a no-op)
+        return resumed
 
 
 def _valid_id(session_id: str) -> str:

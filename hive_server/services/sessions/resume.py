@@ -1,10 +1,14 @@
 """Resume at start, in the background, the sessions that were live when the server stopped.
 
 The listener does not wait for them: ``start`` only lists the session folders; then
-``BootResume`` owns one task that reads their ``meta.json`` in chunks off the event loop and
-resumes the live ones, at most ``concurrency`` at a time (worker tasks in a ``TaskGroup``
-under that one task). The meta read there is handed to the resume: each ``meta.json`` is read
-once.
+``BootResume`` owns one task that reads their ``meta.json`` in chunks off the event loop,
+opening the files of the live ones in the same thread hop (a hop per session was a tenth of
+the resume's CPU), and resumes them, at most ``concurrency`` at a time (worker tasks in a
+``TaskGroup`` under that one task). What was read there is handed to the resume: each
+``meta.json`` is read once, each log opened once. The queue between the reader and the
+workers is bounded, so at most a chunk and ``2 x concurrency`` sessions wait with their log
+open; files opened for a session that is not resumed after all (taken meanwhile, or the
+resume stopped) are closed.
 
 - ``holds(id)``: the id's folder is not read yet, or its session is waiting for its turn or
   resuming. The ``SessionManager`` answers such an id 409 ``session_loading`` (202 ``loading``
@@ -30,23 +34,25 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable
 
 from hive_server.models.session import SessionMeta
+from hive_server.services.sessions.store import Opened, SessionFiles
 
 log = logging.getLogger(__name__)
-CHUNK = 256  # meta.json files read per thread hop
+CHUNK = 64  # session folders read (and, for the live ones, opened) per thread hop
 FREEZE_EVERY = 256  # sessions resumed between two gc.freeze() (see the module docstring)
 
 ListFolders = Callable[[], list[str]]
-LiveAmong = Callable[[Iterable[str]], list[SessionMeta]]
+LiveOpened = Callable[[Iterable[str]], list[tuple[SessionMeta, Opened]]]
+Queued = tuple[SessionMeta, Opened] | None
 
 
 class BootResume:
-    def __init__(self, *, folders: ListFolders, live_among: LiveAmong,
-                 resume: Callable[[SessionMeta], Awaitable[bool]],
+    def __init__(self, *, folders: ListFolders, live_opened: LiveOpened,
+                 resume: Callable[[SessionMeta, Opened], Awaitable[bool]],
                  taken: Callable[[str], bool],
                  concurrency: int):
         self._folders = folders  # blocking: the session folder names
-        self._live_among = live_among  # blocking: the metas of those that say live
-        self._resume = resume  # resume one session (its meta); False when it could not be
+        self._live_opened = live_opened  # blocking: those that say live, their files opened
+        self._resume = resume  # resume one session (meta, files); False when it could not be
         self._taken = taken  # already live or loading (created over the API meanwhile)
         self._concurrency = max(1, concurrency)
         self._unread: set[str] = set()
@@ -82,38 +88,49 @@ class BootResume:
         await asyncio.wait([task])
 
     async def _run(self) -> None:
+        queue: asyncio.Queue[Queued] = asyncio.Queue(2 * self._concurrency)
         try:
-            queue: asyncio.Queue[SessionMeta | None] = asyncio.Queue()
             async with asyncio.TaskGroup() as group:
                 for number in range(self._concurrency):
                     group.create_task(self._worker(queue), name=f"boot-resume-{number}")
                 await self._read(queue)
                 for _ in range(self._concurrency):
-                    queue.put_nowait(None)
+                    await queue.put(None)
             if self.resumed or self.failed:
                 log.info("resumed %d session(s) that were live at the last stop (%d could "
                          "not be resumed)", self.resumed, self.failed)
         finally:
+            _close_left(queue)
             gc.unfreeze()
             self._unread.clear()
             self._waiting.clear()
             self._done.set()
 
-    async def _read(self, queue: asyncio.Queue[SessionMeta | None]) -> None:
-        """Read the folders' metas a chunk at a time; queue each live session found."""
+    async def _read(self, queue: asyncio.Queue[Queued]) -> None:
+        """Read the folders' metas a chunk at a time, the live ones' files opened; queue each
+        live session (waiting while the workers are behind)."""
         names = sorted(self._unread, reverse=True)  # ids start with their creation time
         for start in range(0, len(names), CHUNK):
             chunk = names[start:start + CHUNK]
-            for meta in await asyncio.to_thread(self._live_among, chunk):
-                if not self._taken(meta.session_id):
-                    self._waiting.add(meta.session_id)
-                    queue.put_nowait(meta)
+            found = await asyncio.to_thread(self._live_opened, chunk)
+            try:
+                while found:
+                    meta, files = found[0]
+                    if not self._taken(meta.session_id):
+                        self._waiting.add(meta.session_id)
+                        await queue.put(found[0])
+                    elif isinstance(files, SessionFiles):
+                        files.close()
+                    found.pop(0)
+            finally:
+                _close_all(found)  # the resume was stopped while these waited
             self._unread.difference_update(chunk)
 
-    async def _worker(self, queue: asyncio.Queue[SessionMeta | None]) -> None:
-        while (meta := await queue.get()) is not None:
+    async def _worker(self, queue: asyncio.Queue[Queued]) -> None:
+        while (item := await queue.get()) is not None:
+            meta, files = item
             try:
-                if await self._resume(meta):
+                if await self._resume(meta, files):
                     self.resumed += 1
                 else:
                     self.failed += 1
@@ -121,3 +138,17 @@ class BootResume:
                 self._waiting.discard(meta.session_id)
             if (self.resumed + self.failed) % FREEZE_EVERY == 0:
                 gc.freeze()
+
+
+def _close_all(found: list[tuple[SessionMeta, Opened]]) -> None:
+    for _, files in found:
+        if isinstance(files, SessionFiles):
+            files.close()
+
+
+def _close_left(queue: asyncio.Queue[Queued]) -> None:
+    """Close the files of the sessions still queued when the resume ends (it was stopped)."""
+    while not queue.empty():
+        item = queue.get_nowait()
+        if item is not None:
+            _close_all([item])

@@ -38,6 +38,13 @@ class SessionFiles:
     history: Rebuilt  # the conversation as the log holds it (empty for a new session)
     triggers: TriggerFiles  # the triggers' saved state (for ``SessionTriggers.start``)
 
+    def close(self) -> None:
+        """Close the log when no session took it (a resume that did not happen)."""
+        self.log[0].close()
+
+
+Opened = SessionFiles | Exception  # a session's files, or why they could not be opened
+
 
 class SessionStore:
     def __init__(self, home: Path):
@@ -78,10 +85,16 @@ class SessionStore:
         self.index.put(meta)
         return meta
 
-    async def open_files(self, session_id: str, resumed: bool) -> SessionFiles:
+    async def open_files(self, session_id: str, resumed: bool,
+                         opened: Opened | None = None) -> SessionFiles:
         """In one thread hop: the workspace folder made, ``events.jsonl`` opened for
         appending (created, or a torn tail cut), for a resume the conversation rebuilt from
-        it, and the triggers' saved state read."""
+        it, and the triggers' saved state read. ``opened``: what the boot's resume read
+        already (``live_opened``): returned as it is, or its error raised."""
+        if isinstance(opened, Exception):
+            raise opened
+        if opened is not None:
+            return opened
         return await asyncio.to_thread(_open_files, self.path(session_id), resumed)
 
     async def list_metas(self) -> list[tuple[SessionMeta, int]]:
@@ -122,6 +135,18 @@ class SessionStore:
         return [meta for name in names
                 if isinstance(meta := self._load(self.root / name), SessionMeta)
                 and meta.status != "stopped"]
+
+    def live_opened(self, names: Iterable[str]) -> list[tuple[SessionMeta, Opened]]:
+        """``live_among``, each live session with its files opened for its resume (the boot's
+        resume opens a chunk of sessions in one thread hop; a session whose files could not
+        be opened comes with the error, which fails its resume alone)."""
+        opened: list[tuple[SessionMeta, Opened]] = []
+        for meta in self.live_among(names):
+            try:
+                opened.append((meta, _open_files(self.root / meta.session_id, True)))
+            except Exception as exc:  # handed to that session's resume, which fails with it
+                opened.append((meta, exc))
+        return opened
 
     def _load(self, folder: Path) -> SessionMeta | CorruptSession | None:
         """The folder's meta (blocking). A corrupt or unreadable ``meta.json`` is renamed to
