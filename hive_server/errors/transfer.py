@@ -27,11 +27,11 @@ class IncompleteImport(InvalidInput):
 
 
 class SessionExists(Conflict):
-    """The home already has a session (or a folder) of that id (409)."""
+    """The home (or the Redis, shown as its URL) already has a session of that id (409)."""
 
     code = "session_exists"
 
-    def __init__(self, session_id: str, home: Path):
+    def __init__(self, session_id: str, home: Path | str):
         super().__init__(f"a session {session_id!r} already exists in {home}; import it under "
                          "another id with --as ID, or delete that one first")
 
@@ -65,3 +65,13 @@ class NoSessionLog(NotFound):
     def __init__(self, session_id: str, home: Path):
         super().__init__(f"no session {session_id!r} in {home} (no "
                          f"sessions/{session_id}/events.jsonl there)")
+
+
+class NoSessionStream(NotFound):
+    """The Redis has no event stream for that session (404)."""
+
+    code = "session_not_found"
+
+    def __init__(self, session_id: str, redis_url: str):
+        super().__init__(f"no session {session_id!r} in Redis at {redis_url} (no stream "
+                         f"hive:{{{session_id}}}:log there)")

@@ -109,12 +109,16 @@ def meta_mtime(root: Path, session_id: str) -> int:
         return 0
 
 
+def search_text(meta: SessionMeta) -> str:
+    """What ``q`` looks in: the title, the first and the last user message, casefolded."""
+    return "\n".join(text for text in (meta.title, meta.first_message, meta.last_message)
+                     if text).casefold()
+
+
 def _row(meta: SessionMeta, mtime_ns: int) -> tuple[object, ...]:
-    search = "\n".join(text for text in (meta.title, meta.first_message, meta.last_message)
-                       if text).casefold()
     return (meta.session_id, epoch(meta.created_at) or 0.0, active_epoch(meta), meta.status,
-            meta.agent_id, meta.queen_id, search, meta.message_count, meta.model_dump_json(),
-            mtime_ns)
+            meta.agent_id, meta.queen_id, search_text(meta), meta.message_count,
+            meta.model_dump_json(), mtime_ns)
 
 
 def remove_many(db: sqlite3.Connection, ids: Iterable[str]) -> None:
