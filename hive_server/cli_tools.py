@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from hive_server.core.logcheck import check_log
+from hive_server.core.redis_url import check_url
 from hive_server.services.sessions.transfer import LockHome, export_session, import_session
 
 COMMANDS = frozenset({"check-log", "export-session", "import-session"})
@@ -65,6 +66,8 @@ def add_transfer(sub: Any) -> None:
     export.add_argument("-o", "--output", metavar="FILE", default="-",
                         help="write to FILE (replaced once complete); - for stdout (default)")
     export.add_argument("--home", metavar="DIR", help=home_help)
+    export.add_argument("--redis", metavar="URL", type=_redis_url,
+                        help="read the session's stream from the Redis at URL instead")
     imp = sub.add_parser(
         "import-session", help="read a session in from an exported events.jsonl",
         description=IMPORT_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -72,6 +75,17 @@ def add_transfer(sub: Any) -> None:
     imp.add_argument("--as", dest="as_id", metavar="ID",
                      help="import under this session id instead of the file's")
     imp.add_argument("--home", metavar="DIR", help=home_help)
+    imp.add_argument("--redis", metavar="URL", type=_redis_url,
+                     help="import into the Redis at URL (its stream, meta and index row) "
+                          "instead")
+
+
+def _redis_url(value: str) -> str:
+    """A ``--redis`` value (argparse says what is wrong without echoing it: a password)."""
+    try:
+        return check_url(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def run(args: argparse.Namespace, home: Path, lock_home: LockHome) -> int:
@@ -79,9 +93,29 @@ def run(args: argparse.Namespace, home: Path, lock_home: LockHome) -> int:
     if args.command == "check-log":
         return check_log(args.session, home=home, fix=args.fix, lock_home=lock_home,
                          out=sys.stdout, err=sys.stderr, now=lambda: datetime.now(UTC))
+    if args.command in ("export-session", "import-session") and args.redis is not None:
+        return _run_redis(args)
     if args.command == "export-session":
         return export_session(args.session, home=home, output=args.output,
                               lock_home=lock_home, stdout=sys.stdout.buffer, err=sys.stderr)
     return import_session(args.file, home=home, as_id=args.as_id, lock_home=lock_home,
                           stdin=sys.stdin.buffer, out=sys.stdout, err=sys.stderr,
-                          now=lambda: datetime.now(UTC).isoformat())
+                          now=_now_iso)
+
+
+def _run_redis(args: argparse.Namespace) -> int:
+    # Imported here, not at the top: redis-py takes about 160 ms to import, which only a
+    # command given --redis pays (as in redis_check).
+    from hive_server.services.sessions import transfer_redis
+
+    if args.command == "export-session":
+        return transfer_redis.export_session_redis(
+            args.session, url=args.redis, output=args.output, stdout=sys.stdout.buffer,
+            err=sys.stderr)
+    return transfer_redis.import_session_redis(
+        args.file, url=args.redis, as_id=args.as_id, stdin=sys.stdin.buffer, out=sys.stdout,
+        err=sys.stderr, now=_now_iso)
+
+
+def _now_iso() -> str:
+    return datetime.now(UTC).isoformat()

@@ -241,7 +241,7 @@ class FolderSink:
             self.tmp = None
 
 
-def _lines_of(stream: BinaryIO) -> Iterator[bytes]:
+def lines_of(stream: BinaryIO) -> Iterator[bytes]:
     """The lines of ``stream`` without their newline (lines end at ``\\n`` only)."""
     for raw in stream:
         yield raw[:-1] if raw.endswith(b"\n") else raw
@@ -259,18 +259,30 @@ def export_session(session_id: str, *, home: Path, output: str, lock_home: LockH
             if not held and _is_live(path.parent):
                 raise SessionIsLive(session_id, home)
             with log_items(path) as items:
-                if output == "-":
-                    result = export_lines(items, stdout.write, skipped)
-                    stdout.flush()
-                else:
-                    with _replacing(Path(output)) as out:
-                        result = export_lines(items, out.write, skipped)
+                result = write_export(items, output, stdout, skipped)
     except (HiveError, OSError) as exc:
-        _say(err, f"export-session: {_message(exc)}")
+        say(err, f"export-session: {error_text(exc)}")
         return 2
+    return export_done(session_id, output, result, err)
+
+
+def write_export(items: Iterable[Line | Problem], output: str, stdout: BinaryIO,
+                 skipped: Callable[[Problem], None]) -> ExportResult:
+    """``export_lines`` of ``items`` to ``output``: ``-`` for ``stdout``, else a file that
+    replaces ``output`` once complete."""
+    if output == "-":
+        result = export_lines(items, stdout.write, skipped)
+        stdout.flush()
+        return result
+    with _replacing(Path(output)) as out:
+        return export_lines(items, out.write, skipped)
+
+
+def export_done(session_id: str, output: str, result: ExportResult, err: TextIO) -> int:
+    """Say what was written; the exit code (1 when lines were left out)."""
     where = "stdout" if output == "-" else output
-    _say(err, f"export-session: {result.events} events of {session_id} (last seq "
-              f"{result.last_seq}) written to {where}, {len(result.problems)} line(s) left out")
+    say(err, f"export-session: {result.events} events of {session_id} (last seq "
+             f"{result.last_seq}) written to {where}, {len(result.problems)} line(s) left out")
     return 1 if result.problems else 0
 
 
@@ -281,11 +293,11 @@ def import_session(source: str, *, home: Path, as_id: str | None, lock_home: Loc
         with _held(home, lock_home) as held:
             if not held:
                 raise HomeInUse(home, "import-session")
-            with _opened(source, stdin) as stream:
-                meta = import_lines(_lines_of(stream), FolderSink(home), as_id=as_id,
+            with opened(source, stdin) as stream:
+                meta = import_lines(lines_of(stream), FolderSink(home), as_id=as_id,
                                     now=now())
     except (HiveError, OSError) as exc:
-        _say(err, f"import-session: {_message(exc)}")
+        say(err, f"import-session: {error_text(exc)}")
         return 2
     print(f"imported session {meta.session_id}: {meta.last_seq} events, into "
           f"{home / 'sessions' / meta.session_id} (cold; it resumes like any other)", file=out)
@@ -327,7 +339,7 @@ def _held(home: Path, lock_home: LockHome) -> Iterator[bool]:
 
 
 @contextlib.contextmanager
-def _opened(source: str, stdin: BinaryIO) -> Iterator[BinaryIO]:
+def opened(source: str, stdin: BinaryIO) -> Iterator[BinaryIO]:
     if source == "-":
         yield stdin
         return
@@ -356,14 +368,14 @@ def _replacing(path: Path) -> Iterator[BinaryIO]:
 def _reporter(err: TextIO) -> Callable[[Problem], None]:
     def skipped(problem: Problem) -> None:
         if problem.kind == "seq_gap":  # the lost events of a line that was not an event
-            _say(err, f"export-session: {LOG_NAME} offset {problem.offset}: {problem.detail} "
-                      "(import-session refuses a file with a gap)")
+            say(err, f"export-session: {LOG_NAME} offset {problem.offset}: {problem.detail} "
+                     "(import-session refuses a file with a gap)")
         else:
-            _say(err, f"export-session: {LOG_NAME}: left out {problem.describe()}")
+            say(err, f"export-session: {LOG_NAME}: left out {problem.describe()}")
     return skipped
 
 
-def _message(exc: BaseException) -> str:
+def error_text(exc: BaseException) -> str:
     if isinstance(exc, HiveError):
         return exc.message
     if isinstance(exc, OSError) and exc.filename is not None:
@@ -371,5 +383,5 @@ def _message(exc: BaseException) -> str:
     return str(exc)
 
 
-def _say(err: TextIO, line: str) -> None:
+def say(err: TextIO, line: str) -> None:
     print(f"hive-server: {line}", file=err, flush=True)
