@@ -75,18 +75,19 @@ def session_key(session_id: str, part: str) -> str:
     return f"hive:{{{session_id}}}:{part}"
 
 
-def _seq_of(entry_id: bytes | str) -> int:
+def seq_of(entry_id: bytes | str) -> int:
+    """The seq of a stream entry id ``<seq>-0``."""
     text = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
     return int(text.partition("-")[0])
 
 
-def _lines(entries: Sequence[tuple[bytes, dict[bytes, bytes]]]) -> list[Line]:
+def stream_lines(entries: Sequence[tuple[bytes, dict[bytes, bytes]]]) -> list[Line]:
     """The event lines of ``entries``: an entry without an event, or whose event's seq is not
     its id's, is skipped."""
     lines = []
     for entry_id, fields in entries:
         line = to_line(0, fields.get(FIELD, b""))  # a stream has no byte offsets
-        if line.seq and line.seq == _seq_of(entry_id):
+        if line.seq and line.seq == seq_of(entry_id):
             lines.append(line)
     return lines
 
@@ -125,7 +126,7 @@ class RedisEventLog:
         if self._writer is not None or self._closed:
             raise RuntimeError(f"event log {self._key} was already opened")
         top = await self._client.xrevrange(self._key, "+", "-", count=1)
-        self._last_seq = self._stored_seq = _seq_of(top[0][0]) if top else 0
+        self._last_seq = self._stored_seq = seq_of(top[0][0]) if top else 0
         self._writer = asyncio.create_task(self._run(), name=f"redis-log-writer:{self._key}")
         return OpenInfo(self._last_seq, 0)
 
@@ -183,8 +184,8 @@ class RedisEventLog:
                                                 count=chunk)
             if not entries:
                 return
-            after_seq = _seq_of(entries[-1][0])
-            if lines := _lines(entries):
+            after_seq = seq_of(entries[-1][0])
+            if lines := stream_lines(entries):
                 yield lines
 
     async def read_tail(self, limit: int, before_seq: int | None = None) -> list[Event]:
@@ -198,8 +199,8 @@ class RedisEventLog:
                                                    count=limit - len(lines))
             if not entries:
                 break
-            below = _seq_of(entries[-1][0]) - 1
-            lines += _lines(entries)
+            below = seq_of(entries[-1][0]) - 1
+            lines += stream_lines(entries)
         return [line.to_event() for line in reversed(lines)]
 
     # -- the writer task ---------------------------------------------------------------------

@@ -38,3 +38,39 @@ class LogSeqRejected(Conflict):
 
     def __init__(self, session_id: str, detail: str):
         super().__init__(f"session {session_id!r}: append refused by Redis: {detail}")
+
+
+class FeedUnavailable(Unavailable):
+    """A node cannot stream a session's events from Redis (503)."""
+
+    code = "redis_feed_unavailable"
+
+    def __init__(self, session_id: str, reason: BaseException | str):
+        super().__init__(f"session {session_id!r}: cannot stream its events from Redis: "
+                         f"{reason}")
+
+
+class ForwardTimeout(Unavailable):
+    """The session's owner did not answer a forwarded command in time (503). It may still be
+    applied: sent again with the same request id, it is applied once and answers its seq."""
+
+    code = "forward_timeout"
+
+    def __init__(self, session_id: str, request_id: str, timeout: float):
+        super().__init__(
+            f"session {session_id!r}: its owner did not acknowledge the request within "
+            f"{timeout:g} s; it may still be applied: send it again with request id "
+            f"{request_id!r} to learn its seq", extra={"request_id": request_id})
+
+
+class ForwardInDoubt(Unavailable):
+    """The owner that took a forwarded command stopped while applying it: whether it is stored
+    is not known (503). Its request id is never applied again."""
+
+    code = "forward_in_doubt"
+
+    def __init__(self, session_id: str, request_id: str):
+        super().__init__(
+            f"session {session_id!r}: the node that owned it stopped while applying request "
+            f"{request_id!r}; it may or may not be stored (read the session's events)",
+            extra={"request_id": request_id})
