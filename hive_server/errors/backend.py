@@ -74,3 +74,13 @@ class ForwardInDoubt(Unavailable):
             f"session {session_id!r}: the node that owned it stopped while applying request "
             f"{request_id!r}; it may or may not be stored (read the session's events)",
             extra={"request_id": request_id})
+
+
+class ForwardUnavailable(Unavailable):
+    """A command for a session owned by another node cannot be sent through Redis (503)."""
+
+    code = "forward_unavailable"
+
+    def __init__(self, session_id: str, reason: BaseException):
+        super().__init__(f"session {session_id!r}: cannot send the request to the node that "
+                         f"owns it through Redis: {reason}")
