@@ -14,6 +14,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from hive_server.core.eventlog_redis import RedisEventLog
+from hive_server.core.redis_backoff import Backoff
 from hive_server.core.redis_feed import FeedSubscription, RedisFeed
 from hive_server.core.stats import BUS_DROPS
 from hive_server.errors.backend import FeedUnavailable
@@ -113,6 +114,15 @@ async def test_a_types_filter_applies_to_the_replay_and_the_live_events(feed, lo
     assert await take(sub, 6) == [] and sub.end_reason == "closed"
 
 
+async def test_closing_a_subscription_ends_its_replay(feed, log):
+    feed.replay_chunk = 2
+    await append_all(log, 1, 10)
+    sub = await feed.subscribe(SESSION, after=0)
+    assert seqs(await sub.get_all()) == [1, 2]
+    sub.close()
+    assert await sub.get_all() == [] and sub.end_reason == "closed"
+
+
 async def test_a_stalled_subscriber_is_dropped_and_resumes_from_the_stream(feed, log):
     drops = BUS_DROPS.value
     stalled = await feed.subscribe(SESSION, maxsize=4)
@@ -176,3 +186,40 @@ async def test_the_reader_reconnects_after_its_connection_is_killed(feed, log, r
     messages = [record.getMessage() for record in caplog.records]
     assert len(messages) == 2, messages
     assert "Redis failed" in messages[0] and "answers again" in messages[1]
+
+
+async def test_a_long_outage_logs_one_warning_and_the_reader_reads_on(feed, log, redis_client,
+                                                                     caplog):
+    """Redis refuses the reader's new connections for a while (a password set, its connection
+    killed): it retries with its backoff and warns once; then it reads on from its last id."""
+    caplog.set_level(logging.WARNING, "hive_server.core.redis_feed")
+    sub = await feed.subscribe(SESSION)
+    await append_all(log, 1, 2)
+    items = await take(sub, 2)
+    connections = (await redis_client.info("stats"))["total_connections_received"]
+    await redis_client.config_set("requirepass", "r4-secret")  # this connection stays in
+    try:
+        await redis_client.client_kill_filter(_id=await blocked_reader(redis_client))
+        async with asyncio.timeout(WAIT):  # several refused attempts
+            while (await redis_client.info("stats"))["total_connections_received"] < (
+                    connections + 4):
+                await append_all(log, log.last_seq + 1, log.last_seq + 1)
+    finally:
+        await redis_client.config_set("requirepass", "")
+    await append_all(log, log.last_seq + 1, log.last_seq + 1)
+    items += await take(sub, log.last_seq)
+    assert seqs(items) == list(range(1, log.last_seq + 1))
+    messages = [record.getMessage() for record in caplog.records]
+    assert len(messages) == 2 and "Redis failed" in messages[0], messages
+    assert "answers again after" in messages[1] and "after 1 failed" not in messages[1]
+
+
+def test_the_backoff_doubles_from_first_up_to_its_cap():
+    backoff = Backoff("test", logging.getLogger("test"), first=0.05, cap=2.0)
+    delays = []
+    for failures in range(8):
+        backoff.failures = failures
+        delays.append(backoff.next_delay)
+    assert delays == [0.05, 0.1, 0.2, 0.4, 0.8, 1.6, 2.0, 2.0]
+    with pytest.raises(ValueError, match="0 < first <= cap"):
+        Backoff("test", logging.getLogger("test"), first=3, cap=2)

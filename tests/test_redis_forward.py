@@ -16,11 +16,11 @@ from hive_server.core.eventlog_redis import RedisEventLog, session_key
 from hive_server.core.redis_forward import Command, CommandLoop, Forwarder, request_key
 from hive_server.core.stats import FORWARD_SECONDS
 from hive_server.errors import Conflict, HiveError, Unavailable
-from hive_server.errors.backend import ForwardTimeout
+from hive_server.errors.backend import ForwardTimeout, ForwardUnavailable
 from hive_server.errors.sessions import SessionLoading
 from hive_server.models.events import Event, EventType
 from hive_server.web.errors import status_for
-from tests.redis_server import REDIS_MARKS
+from tests.redis_server import REDIS_MARKS, _free_port
 from tests.test_redis_feed import node_client
 
 pytestmark = list(REDIS_MARKS)
@@ -187,3 +187,11 @@ async def test_the_owner_loop_goes_on_after_its_connection_is_killed(owner, loop
     assert not [task for task in asyncio.all_tasks()
                 if task.get_name().startswith("redis-commands:")]
     await own.aclose()
+
+
+async def test_a_redis_failure_on_the_way_answers_unavailable_with_the_request_id():
+    client = node_client(f"redis://127.0.0.1:{_free_port()}/0")
+    with pytest.raises(ForwardUnavailable) as info:
+        await Forwarder(client).forward(SESSION, {"message": "hi"}, TIMEOUT, request_id="r-9")
+    assert info.value.extra == {"request_id": "r-9"} and "r-9" in info.value.message
+    await client.aclose()

@@ -184,7 +184,9 @@ class FeedSubscription:
         return self._sub.types is None or kind in self._sub.types
 
     def close(self) -> None:
-        """Unsubscribe; the reader stops with its last subscriber."""
+        """Unsubscribe (a replay under way ends too); the reader stops with its last
+        subscriber."""
+        self._replaying = False
         self._sub.close()
         self._reader.feed._release(self._reader, self)
 

@@ -128,7 +128,7 @@ class Forwarder:
                                     maxlen=self._maxlen, approximate=True)
             raw = await self._reply(reply_key(session_id, request_id), started + timeout)
         except RETRIED as exc:
-            raise ForwardUnavailable(session_id, exc) from exc
+            raise ForwardUnavailable(session_id, request_id, exc) from exc
         if raw is None:
             raise ForwardTimeout(session_id, request_id, timeout)
         FORWARD_SECONDS.observe(loop.time() - started)  # answered round trips only

@@ -77,10 +77,13 @@ class ForwardInDoubt(Unavailable):
 
 
 class ForwardUnavailable(Unavailable):
-    """A command for a session owned by another node cannot be sent through Redis (503)."""
+    """Redis failed while a command went to the session's owner (503): it may or may not
+    have been sent; sent again with the same request id it is applied once."""
 
     code = "forward_unavailable"
 
-    def __init__(self, session_id: str, reason: BaseException):
-        super().__init__(f"session {session_id!r}: cannot send the request to the node that "
-                         f"owns it through Redis: {reason}")
+    def __init__(self, session_id: str, request_id: str, reason: BaseException):
+        super().__init__(
+            f"session {session_id!r}: Redis failed while the request went to the node that "
+            f"owns it ({reason}); send it again with request id {request_id!r}: it is applied "
+            "once", extra={"request_id": request_id})
