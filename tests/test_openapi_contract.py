@@ -71,14 +71,23 @@ async def test_the_document_uses_the_contracts_path_schemas(spec):
     assert path_schemas(spec) == PATH_PARAMETERS
 
 
+def allowed(schema: dict) -> st.SearchStrategy[str]:
+    """The values a path parameter's schema allows: its pattern, up to its maxLength."""
+    limit = schema.get("maxLength", 10**6)
+    return st.from_regex(schema["pattern"], fullmatch=True).filter(lambda v: len(v) <= limit)
+
+
+# built once: building one from its regex in every example was a fifth of the test's time
+ALLOWED = {name: allowed(schema) for name, schema in PATH_PARAMETERS.items()}
+
+
 @settings(max_examples=300, deadline=None)
 @given(st.data())
 def test_a_path_parameter_the_pattern_allows_is_one_the_server_accepts(data):
     # the server's checks (is_safe_id, is_agent_id, ...) accept every value the document allows
     name = data.draw(st.sampled_from(sorted(PATH_PARAMETERS)))
     schema = PATH_PARAMETERS[name]
-    value = data.draw(st.from_regex(schema["pattern"], fullmatch=True)
-                      .filter(lambda v: len(v) <= schema.get("maxLength", 10**6)))
+    value = data.draw(ALLOWED[name])
     if value in schema.get("not", {}).get("enum", []):
         return
     assert ACCEPTS[name](value), (name, value)
