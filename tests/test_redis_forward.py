@@ -70,8 +70,9 @@ async def loops(redis_client, owner):
         return loop
 
     yield start
-    for loop in started:
-        await loop.stop()
+    async with asyncio.timeout(TIMEOUT):  # a loop that never stops fails, never hangs
+        for loop in started:
+            await loop.stop()
 
 
 @pytest.fixture

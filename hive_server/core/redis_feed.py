@@ -100,6 +100,7 @@ class _Reader:
             reply = await self.feed.client.xread({self.key: f"{self.published}-0"},
                                                  count=self.feed.batch, block=self.feed.block_ms)
         except RETRIED as exc:
+            honour_cancel()
             await self.backoff.failed(exc)
             return
         honour_cancel()

@@ -186,6 +186,7 @@ class CommandLoop:
                 try:
                     await self._round()
                 except RETRIED as exc:
+                    honour_cancel()
                     self._cursor = "0"  # what was read and not answered is read again
                     await self.backoff.failed(exc)
                     continue
