@@ -25,6 +25,8 @@ class Sizes:
     timers: int = 1000
     idle_seconds: float = 10.0
     settle_seconds: float = 1.0  # after a start, before RSS or idle CPU is read (GC settled)
+    redis_appends: int = 5000  # --redis: acknowledged appends to each backend, batch mode
+    redis_rounds: int = 3  # --redis: the Redis and file logs' append rounds alternate
 
 
 FULL = Sizes()
@@ -34,4 +36,5 @@ QUICK = Sizes(http_seconds=0.2, http_rounds=1, tail_events=50, tail_repeats=3, a
               fsync_appends=100, replay_log=50_000, replay_events=5000,
               sse_subscribers=(10, 50), sse_seconds=0.2, boot_sessions=(20,),
               history_sessions=100, history_repeats=5, rss_sessions=10, timers=50,
-              idle_seconds=0.2, settle_seconds=0.2)
+              idle_seconds=0.2, settle_seconds=0.2, redis_appends=500,
+              redis_rounds=1)
