@@ -45,6 +45,14 @@ def _note_spawn(event: str, args: tuple[Any, ...]) -> None:
 sys.addaudithook(_note_spawn)  # an audit hook stays for the process: it only notes
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The ``slow`` tests first (in their files' order): with ``-n auto --dist worksteal`` each
+    worker starts with them, the longest (the quick bench, Chromium) from the first second, and
+    the suite ends on short tests, which the idle worker steals. A module's tests stay
+    together, so its module fixtures (the fuzz test's server) are made on one worker."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_setup(item: pytest.Item) -> Iterator[None]:
     _spawned.clear()  # from here: this test's fixtures, then the test
