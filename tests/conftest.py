@@ -46,10 +46,11 @@ sys.addaudithook(_note_spawn)  # an audit hook stays for the process: it only no
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The ``slow`` tests first (in their files' order): with ``-n auto --dist worksteal`` each
-    worker starts with them, the longest (the quick bench, Chromium) from the first second, and
-    the suite ends on short tests, which the idle worker steals. A module's tests stay
-    together, so its module fixtures (the fuzz test's server) are made on one worker."""
+    """The ``slow`` tests first (in their files' order): ``--dist worksteal`` hands each worker a
+    contiguous share of the list, so the first starts on them, the longest (the quick bench,
+    Chromium) from the first second, and the suite ends on short tests, which idle workers
+    steal. A module's tests stay together, so its module fixtures (the fuzz test's server) are
+    made on one worker."""
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
