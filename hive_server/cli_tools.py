@@ -44,7 +44,9 @@ Only the events are exported: import-session rebuilds meta.json from them; the w
 files and triggers.json stay behind. A server may run on HIVE_HOME meanwhile, but a session
 that is live on it is refused (stop it first: DELETE /api/sessions/ID); a cold one is read up
 to its end when the export starts. Exit code 0 when every event was written, 1 when lines
-were left out (the file is written), 2 when refused or failed (FILE is left as it was)."""
+were left out (the file is written), 2 when refused or failed (FILE is left as it was).
+--redis URL reads the session's stream in Redis instead, up to its last entry when the export
+starts (a live session too); an entry that is not a valid event is left out and reported."""
 
 IMPORT_DESCRIPTION = """\
 Read a file written by export-session (or any events.jsonl) in as a new session of HIVE_HOME.
@@ -54,7 +56,9 @@ events (queen, model, colony, message counts, title, handoff notes; not a sessio
 limit), with status stopped: the session is cold, listed in the history, and resumes on POST
 /api/sessions with its id. Refused while a server runs on HIVE_HOME, and for an id that
 exists there. Exit code 0 when imported, 2 when refused (a one-line message naming the bad
-line); a refused import leaves nothing behind."""
+line); a refused import leaves nothing behind. --redis URL imports into Redis instead: the
+session's stream, meta and sessions index row, all committed at once (a server may run; an
+id that exists in Redis is refused)."""
 
 
 def add_transfer(sub: Any) -> None:

@@ -26,6 +26,9 @@ TIMES = ["2026-11-01T10:00:00+00:00", "2026-11-01T10:00:00.250001+00:00",
          "2026-11-02T08:30:00+00:00", "2026-11-02T08:30:00+02:00", "2026-11-03T00:00:00+00:00"]
 TEXTS = [None, "Hello there", "HELLO world", "straße", "nothing", ""]
 T = parse_time
+WAYS = [  # walk the activity set in steps of 1 or 2 (ties across steps), or read a filter's set
+    {"walk_chunk": 1, "plan": "walk"}, {"walk_chunk": 2, "plan": "walk"},
+    {"walk_chunk": 2, "plan": "sets"}, {"walk_chunk": 2, "plan": "auto"}]
 FILTERS = [
     SessionFilter(), SessionFilter(status=frozenset({"idle"})),
     SessionFilter(status=frozenset({"idle", "stopped", "failed"})),
@@ -35,6 +38,8 @@ FILTERS = [
     SessionFilter(q="hello"), SessionFilter(q="STRASSE"), SessionFilter(q="o w"),
     SessionFilter(status=frozenset({"idle", "stopped"}), agent_id="a2", q="e"),
     SessionFilter(queen_id="q1", agent_id="a1", created_after=T(TIMES[0])),
+    SessionFilter(status=frozenset({"idle", "stopped"}), active_after=T(TIMES[1])),
+    SessionFilter(agent_id="a1", active_before=T(TIMES[2])),
 ]
 
 
@@ -75,10 +80,10 @@ async def _query(index: object, where: SessionFilter, limit: int, cursor: str | 
 
 
 async def compare(url: str, first: list[SessionMeta], then: list[SessionMeta],
-                  removed: list[str]) -> None:
+                  removed: list[str], ways: dict[str, float]) -> None:
     client = redis.asyncio.Redis.from_url(url)
     await client.flushall()
-    index, db = RedisSessionIndex(client), sql.connect(Path(":memory:"))
+    index, db = RedisSessionIndex(client, **ways), sql.connect(Path(":memory:"))
     sql.prepare(db)
     for batch in (first, then):  # ``then`` changes some of ``first``
         sql.add_loaded(db, Path("/nonexistent"), [(meta.session_id, meta) for meta in batch])
@@ -98,14 +103,15 @@ async def compare(url: str, first: list[SessionMeta], then: list[SessionMeta],
     await client.aclose()
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(st.data())
 def test_pages_totals_and_cursors_are_the_sqlite_index_s(redis_server: RedisServer,
                                                          data: st.DataObject) -> None:
     first = data.draw(metas(data.draw(ids(min_size=1))))
     then = data.draw(metas(data.draw(ids(max_size=4))))
     removed = data.draw(ids(max_size=3))
-    asyncio.run(compare(redis_server.url, first, then, removed))
+    ways = data.draw(st.sampled_from(WAYS))
+    asyncio.run(compare(redis_server.url, first, then, removed, ways))
 
 
 def meta(sid: str, status: str = "idle", **fields: object) -> SessionMeta:

@@ -11,15 +11,19 @@ of the index, ``remove`` takes them all away, ``commit_import`` adopts a staged 
 meta and row; a read is one script too, so no reader sees a session in one structure and not
 another. A write touches the session's slot and the index's: one Redis, not a Redis Cluster.
 
-A query walks the sessions in the activity range on the server and checks each against the
-filter (set membership, creation time, the search text), counting every match, as the SQLite
-index counts its rows; it returns only the page's metas.
+A query runs on the server and returns only the page's metas. The page walks the activity set
+down from the cursor, checking each session against the filter (set membership, creation time,
+search text), and stops once the page is full. The total is a set's size when the filter is the
+activity range or the field sets alone; otherwise every session in the activity range is
+checked, as the SQLite index counts its rows. A filter with field sets is answered from its
+smallest set (or its statuses) instead, its matches sorted, when that reads fewer sessions.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+from typing import Literal
 
 import redis.asyncio
 from redis.exceptions import ResponseError
@@ -38,6 +42,8 @@ from hive_server.services.sessions.index_sql import (
 )
 
 PREFIX = "hive:{sessions}:"
+WALK_CHUNK = 256  # the largest step of a page's walk down the activity set (sessions)
+Plan = Literal["auto", "walk", "sets"]  # how QUERY finds a page: its choice, or forced (tests)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -87,20 +93,22 @@ def _filter_args(where: SessionFilter) -> tuple[list[str], list[object]]:
         ("agent", where.agent_id), ("queen", where.queen_id)) if value is not None]
     statuses = [KEYS.field("status", status) for status in sorted(where.status or ())]
     return [*required, *statuses], [
-        len(required), _bound(where.active_after, "-inf"), _bound(where.active_before, "+inf"),
-        _bound(where.created_after, ""), _bound(where.created_before, ""),
+        len(required), _bound(where.active_after), _bound(where.active_before),
+        _bound(where.created_after), _bound(where.created_before),
         where.q.casefold() if where.q else ""]
 
 
-def _bound(value: float | None, none: str) -> str:
-    return none if value is None else repr(value)
+def _bound(value: float | None) -> str:
+    return "" if value is None else repr(value)
 
 
 class RedisSessionIndex:
     """Metas and the sessions index on one Redis client (see the module docstring)."""
 
-    def __init__(self, client: redis.asyncio.Redis):
+    def __init__(self, client: redis.asyncio.Redis, *, walk_chunk: int = WALK_CHUNK,
+                 plan: Plan = "auto"):
         self._client = client
+        self._walk: list[object] = [walk_chunk, plan]  # the QUERY script's last two ARGV
         self._put = client.register_script(lua.PUT)
         self._remove = client.register_script(lua.REMOVE)
         self._commit = client.register_script(lua.COMMIT_IMPORT)
@@ -176,7 +184,8 @@ class RedisSessionIndex:
         filter_keys, filter_args = _filter_args(where)
         keys = [KEYS.active, KEYS.created, KEYS.rows, KEYS.search, *filter_keys]
         cursor = ["", ""] if after is None else [repr(after.active), after.session_id]
-        reply = await self._query(keys=keys, args=[*filter_args, *cursor, skip, rows])
+        reply = await self._query(keys=keys,
+                                  args=[*filter_args, *cursor, skip, rows, *self._walk])
         found = [(sid.decode(), float(active), meta)
                  for sid, active, meta in zip(*[iter(reply[1:])] * 3, strict=True)]
         return int(reply[0]), found

@@ -68,23 +68,34 @@ put_row(10, ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6])
 """
 
 # KEYS[1] active, KEYS[2] created, KEYS[3] rows, KEYS[4] search, KEYS[5..4+ARGV[1]] sets the
-# session must be in (agent, queen), the rest: sets it must be in one of (statuses). ARGV[2],
-# ARGV[3] the activity range (ZRANGEBYSCORE bounds), ARGV[4], ARGV[5] the creation bounds ('':
-# none), ARGV[6] q ('' none), ARGV[7], ARGV[8] the cursor's activity and id ('': none), ARGV[9]
-# matches to skip, ARGV[10] rows to return (0: all). Returns {total, id, activity, meta, ...}:
-# newest activity first, ties by id descending (bytes), as the SQLite index orders them.
+# session must be in (agent, queen), the rest: sets it must be in one of (statuses, disjoint).
+# ARGV: [1] that count, [2], [3] the activity bounds, [4], [5] the creation bounds, [6] q, [7],
+# [8] the cursor's activity and id ('': none), [9] matches to skip, [10] rows to return (0:
+# all), [11] the walk's largest step, [12] the plan: 'auto', or 'walk' / 'sets' (tests).
+# Returns {total, id, activity, meta, ...}: newest activity first, ties by id descending
+# (bytes), as the SQLite index orders them.
+# A page walks the activity set down from the cursor and stops once it has its rows. The total
+# is ZCOUNT, or a field set's size, when the filter allows; else the matches are found among
+# the sessions of the smallest field set (or the statuses' union), or of the activity range
+# without field sets. Matches found in sets that are few for the rows wanted are sorted
+# instead of walked for (SORT_COST x matches^2 < rows wanted x sessions).
 QUERY = """
-local required = tonumber(ARGV[1])
-local cmin, cmax, q = tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6]
-local cursor, cursor_id = tonumber(ARGV[7]), ARGV[8]
+local SORT_COST = 4  -- a session read and sorted, against one walked past
+local function num(text) if text == '' then return nil end return tonumber(text) end
+local required, nkeys = tonumber(ARGV[1]), #KEYS
+local amin, amax, cmin, cmax = num(ARGV[2]), num(ARGV[3]), num(ARGV[4]), num(ARGV[5])
+local q, cursor, cursor_id = ARGV[6], num(ARGV[7]), ARGV[8]
 local skip, limit = tonumber(ARGV[9]), tonumber(ARGV[10])
+local chunk, plan = tonumber(ARGV[11]), ARGV[12]
+local low = amin and ARGV[2] or '-inf'
+local high = amax and ARGV[3] or '+inf'
 
 local function in_sets(sid)
   for i = 5, 4 + required do
     if redis.call('SISMEMBER', KEYS[i], sid) == 0 then return false end
   end
-  if #KEYS == 4 + required then return true end
-  for i = 5 + required, #KEYS do
+  if nkeys == 4 + required then return true end
+  for i = 5 + required, nkeys do
     if redis.call('SISMEMBER', KEYS[i], sid) == 1 then return true end
   end
   return false
@@ -112,22 +123,111 @@ local function after_cursor(score, sid)
   return score < cursor or (score == cursor and bytes_below(sid, cursor_id))
 end
 
-local found = redis.call('ZREVRANGEBYSCORE', KEYS[1], ARGV[3], ARGV[2], 'WITHSCORES')
 local out = {0}
-for i = 1, #found, 2 do
-  local sid = found[i]
-  if matches(sid) then
-    out[1] = out[1] + 1
-    if after_cursor(tonumber(found[i + 1]), sid) then
-      if skip > 0 then skip = skip - 1
-      elseif limit == 0 or #out < 1 + 3 * limit then
-        out[#out + 1] = sid
-        out[#out + 1] = found[i + 1]
-        out[#out + 1] = redis.call('HGET', KEYS[3], sid)
+local function full() return limit > 0 and #out >= 1 + 3 * limit end
+local function take(sid, score)
+  if skip > 0 then skip = skip - 1 return end
+  if full() then return end
+  out[#out + 1] = sid
+  out[#out + 1] = score
+  out[#out + 1] = redis.call('HGET', KEYS[3], sid)
+end
+
+local function set_sizes()
+  local keys, size = {}, 0
+  if required > 0 then
+    for i = 5, 4 + required do
+      local n = redis.call('SCARD', KEYS[i])
+      if #keys == 0 or n < size then keys, size = {KEYS[i]}, n end
+    end
+    return keys, size
+  end
+  for i = 5, nkeys do
+    keys[#keys + 1] = KEYS[i]
+    size = size + redis.call('SCARD', KEYS[i])
+  end
+  return keys, size
+end
+
+local function set_matches(keys)  -- {id, activity, its text} of the matches in ``keys``
+  local found = {}
+  for _, key in ipairs(keys) do
+    for _, sid in ipairs(redis.call('SMEMBERS', key)) do
+      local text = redis.call('ZSCORE', KEYS[1], sid)
+      local score = tonumber(text)
+      if (not amin or score >= amin) and (not amax or score <= amax) and matches(sid) then
+        found[#found + 1] = {sid, score, text}
       end
     end
   end
+  return found
 end
+
+local function sorted_page(found)
+  table.sort(found, function(a, b)
+    if a[2] ~= b[2] then return a[2] > b[2] end
+    return bytes_below(b[1], a[1])
+  end)
+  for _, row in ipairs(found) do
+    if after_cursor(row[2], row[1]) then take(row[1], row[3]) end
+  end
+end
+
+local plain = not cmin and not cmax and q == ''
+local sized = plain and not amin and not amax and (required == 0 or nkeys == 5)
+
+local function count()  -- without field sets
+  if plain then return redis.call('ZCOUNT', KEYS[1], low, high) end
+  local n = 0
+  for _, sid in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], low, high)) do
+    if matches(sid) then n = n + 1 end
+  end
+  return n
+end
+
+local function walk()
+  local top, top_score, offset = high, amax, 0
+  local step = limit > 0 and math.min(chunk, limit + skip) or chunk  -- doubles up to chunk
+  if cursor and (not amax or cursor < amax) then top, top_score = ARGV[7], cursor end
+  while not full() do
+    local rows = redis.call('ZREVRANGEBYSCORE', KEYS[1], top, low, 'WITHSCORES', 'LIMIT',
+                            offset, step)
+    for i = 1, #rows, 2 do
+      if after_cursor(tonumber(rows[i + 1]), rows[i]) and matches(rows[i]) then
+        take(rows[i], rows[i + 1])
+      end
+    end
+    if #rows < 2 * step then return end
+    local last, same = tonumber(rows[#rows]), 0
+    for i = #rows, 2, -2 do
+      if tonumber(rows[i]) ~= last then break end
+      same = same + 1
+    end
+    if top_score == last then offset = offset + same else offset = same end
+    top, top_score, step = rows[#rows], last, math.min(chunk, 2 * step)
+  end
+end
+
+local function sort_them(found)  -- sort the matches, or walk the activity set for them
+  if plan ~= 'auto' then return plan == 'sets' end
+  local all = redis.call('ZCARD', KEYS[1])  -- a walk reads about want / (found / all)
+  return limit == 0 or SORT_COST * found * found < (limit + skip) * all
+end
+
+if nkeys > 4 then
+  local keys, size = set_sizes()
+  local found = nil  -- a filter of one kind of set alone: every session of it matches
+  if not sized then found = set_matches(keys) end
+  out[1] = found and #found or size
+  if sort_them(out[1]) then
+    sorted_page(found or set_matches(keys))
+  else
+    walk()
+  end
+  return out
+end
+out[1] = count()
+walk()
 return out
 """
 

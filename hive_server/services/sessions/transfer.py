@@ -1,4 +1,4 @@
-"""Moving a session between homes (and later between the file and the Redis backends):
+"""Moving a session between homes (and, with ``transfer_redis``, into and out of Redis):
 ``hive-server export-session`` and ``hive-server import-session``.
 
 An export is a plain ``events.jsonl``: the log's own line bytes of every event a reader keeps,
@@ -14,7 +14,8 @@ session's id at the end, so a refused import leaves nothing behind.
 
 Backend-neutral: ``export_lines`` takes the judged lines of any log (``logcheck.judge``) and a
 writer; ``import_lines`` takes the lines and an ``ImportSink``. The file backend is
-``log_items`` on one side and ``FolderSink`` on the other; a Redis log brings its own pair.
+``log_items`` on one side and ``FolderSink`` on the other; Redis has ``stream_items`` and
+``RedisSink`` (``transfer_redis``).
 
 Blocking, offline commands. An import refuses while a server runs on the home (it holds
 ``server.lock``). An export reads while one runs, but refuses a session that is live there (its
