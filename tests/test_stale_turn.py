@@ -219,19 +219,20 @@ def test_stale_turn_seconds_is_a_flag_an_env_variable_and_a_config_key(tmp_path)
         load_settings(flags, {"HIVE_STALE_TURN_SECONDS": "0"})
 
 
-async def test_an_idle_session_has_no_watchdog_task_and_the_next_turn_is_watched(
-        make_client, tmp_path):
+async def test_a_watchdog_task_runs_only_while_a_turn_runs(make_client, tmp_path):
     _, clock, client, stream = await _session(make_client, tmp_path)
     watchdog = client.app[keys.SESSIONS].get("s").watchdog
-    assert watchdog._task is None  # resumed or new, an idle session runs no timer
-    await chat(client, "s", "hello")
-    await until(stream, "execution_completed")
-    await clock.advance(STEP)  # its next look finds the queen idle: the task ends
-    await asyncio.wait_for(watchdog._task, timeout=5)
+    assert (watchdog._task, watchdog._tasks) == (None, set())  # idle: no task, no timer
     await chat(client, "s", "hang on")
     await until(stream, "client_output_delta")
-    assert not watchdog._task.done()  # watching again
-    await clock.advance(STALE + 2 * STEP)
-    events = await until(stream, "execution_failed")
-    assert events[-1]["data"]["error_type"] == "stale"
+    watching = watchdog._task
+    assert watching is not None and not watching.done()
+    await clock.advance(STALE + 2 * STEP)  # the watchdog fails the turn, then ends itself
+    await until(stream, "execution_failed")
+    await asyncio.wait_for(asyncio.wait([watching]), timeout=5)
+    assert (watchdog._task, watchdog._tasks) == (None, set())
+    await chat(client, "s", "hello")  # watched while it runs, the task cancelled at its end
+    await until(stream, "execution_completed")
+    await asyncio.wait_for(asyncio.gather(*watchdog._tasks, return_exceptions=True), timeout=5)
+    assert (watchdog._task, watchdog._tasks) == (None, set())
     stream.close()

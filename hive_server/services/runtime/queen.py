@@ -88,7 +88,7 @@ class Queen:
         self._execution_id: str | None = None
         self._stale: ExecutionFailed | None = None  # how the current execution ends when cut
         self.executions = 0
-        self.on_turn: Callable[[], None] | None = None  # an execution started (the watchdog)
+        self.on_turn: Callable[[bool], None] | None = None  # an execution started/ended
 
     # -- lifecycle ------------------------------------------------------------------------------
     def start(self, pending: Sequence[tuple[int, ClientInputReceived]] = (),
@@ -243,7 +243,7 @@ class Queen:
         self._stale = None
         self._current = current = asyncio.create_task(work)
         if self.on_turn is not None:
-            self.on_turn()
+            self.on_turn(True)
         # A cancel can land before the task has taken its first step: the callback (not
         # the coroutine, which may never run) reports it, so every start has an end.
         current.add_done_callback(functools.partial(self._report_cancel, execution_id))
@@ -251,6 +251,8 @@ class Queen:
         # stop() cancels and awaits it through cancel().
         await asyncio.wait([current])
         self._current = None
+        if self.on_turn is not None:
+            self.on_turn(False)
 
     async def _resume(self, parked: ParkedTurn) -> None:
         """Ask a resumed turn's question again; the answer is its tool result, and the turn
