@@ -79,6 +79,8 @@ async def test_a_meta_written_before_the_fields_existed_still_lists(make_client,
     await create_session(client, session_id="empty")
     for sid in ("old", "empty"):
         await client.delete(f"/api/sessions/{sid}")
+    await history(client)  # queued after the stops' index writes: those are done by now
+    for sid in ("old", "empty"):
         path = settings.home / "sessions" / sid / "meta.json"
         meta = json.loads(path.read_text())
         for key in ("message_count", "last_message", "last_input_at", "last_active_at",

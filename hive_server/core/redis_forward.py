@@ -49,8 +49,13 @@ from hive_server import errors
 from hive_server.core.eventlog_redis import session_key
 from hive_server.core.redis_backoff import RETRIED, Backoff, honour_cancel
 from hive_server.core.stats import FORWARD_SECONDS
-from hive_server.errors import HiveError, InvalidInput
-from hive_server.errors.backend import ForwardInDoubt, ForwardTimeout, ForwardUnavailable
+from hive_server.errors import HiveError
+from hive_server.errors.backend import (
+    BadForwardedCommand,
+    ForwardInDoubt,
+    ForwardTimeout,
+    ForwardUnavailable,
+)
 
 logger = logging.getLogger(__name__)
 GROUP = "owner"
@@ -251,10 +256,10 @@ class CommandLoop:
         try:
             body = orjson.loads(raw)
             if not isinstance(body, dict):
-                raise InvalidInput(f"a forwarded command is a JSON object, not {raw[:80]!r}")
+                raise BadForwardedCommand(raw)
             seq = await self._handle(Command(request_id, body))
         except orjson.JSONDecodeError:
-            return error_reply(InvalidInput(f"a forwarded command is not JSON: {raw[:80]!r}"))
+            return error_reply(BadForwardedCommand(raw))
         except HiveError as exc:
             return error_reply(exc)
         except Exception:  # the owner's boundary for one command: a bug answers 500, logged

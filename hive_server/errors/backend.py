@@ -3,7 +3,7 @@ durability mode needs (refused at start), and appends a Redis log refuses (fenci
 
 from __future__ import annotations
 
-from hive_server.errors import Conflict, Unavailable
+from hive_server.errors import Conflict, InvalidInput, Unavailable
 
 
 class RedisUnreachable(Unavailable):
@@ -87,3 +87,13 @@ class ForwardUnavailable(Unavailable):
             f"session {session_id!r}: Redis failed while the request went to the node that "
             f"owns it ({reason}); send it again with request id {request_id!r}: it is applied "
             "once", extra={"request_id": request_id})
+
+
+class BadForwardedCommand(InvalidInput):
+    """A command on a session's command stream that is not a JSON object (400): the owner
+    answers it so, and applies nothing."""
+
+    code = "invalid_forwarded_command"
+
+    def __init__(self, raw: bytes):
+        super().__init__(f"a forwarded command is a JSON object, not {raw[:80]!r}")
