@@ -72,7 +72,10 @@ class Server:
             self.proc.wait(timeout=30)
 
 
-@pytest.fixture(scope="module")
+# Session-scoped (only this module uses them): the parallel runs share the 52 tests out and a
+# worker may run some, then others, then more of them; it makes the server and loads the
+# schema (its regexes compiled: seconds) once, not each time the module comes back to it.
+@pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     tmp = tmp_path_factory.mktemp("fuzz")
     for folder in ("agents", "queens"):
@@ -84,7 +87,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         server.stop()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def live_session(server: Server) -> str:
     """A live session with one timer trigger, for the operations on a session."""
     resp = requests.post(f"{server.url}api/sessions", json={"session_id": "fuzz-live"},
@@ -98,7 +101,7 @@ def live_session(server: Server) -> str:
     return "fuzz-live"
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def api_schema(server: Server) -> schemathesis.BaseSchema:
     loaded = schemathesis.openapi.from_url(f"{server.url}api/openapi.json", headers=AUTH)
     return loaded.exclude(path_regex=STREAMS)
