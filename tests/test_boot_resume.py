@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -87,7 +89,7 @@ def open_files_under(folder: Path) -> list[str]:
     for fd in os.listdir("/proc/self/fd"):
         with contextlib.suppress(OSError):  # the listing's own descriptor is gone by now
             target = os.readlink(f"/proc/self/fd/{fd}")
-            if target.startswith(str(folder)):
+            if target.startswith(f"{folder}{os.sep}"):
                 held.append(target)
     return held
 
@@ -160,6 +162,46 @@ async def test_a_shutdown_during_the_resume_leaves_nothing_running_and_resumes_n
     again = await make_client(settings)
     listed = await (await again.get("/api/sessions")).json()
     assert sorted(s["session_id"] for s in listed["sessions"]) == ids
+
+
+class SlowOpenStore(SessionStore):
+    """The real store, whose ``live_opened`` (in its thread) holds the files it opened until
+    the test releases it."""
+
+    def __init__(self, home: Path):
+        super().__init__(home)
+        self.inside = threading.Event()
+        self.release = threading.Event()
+
+    def live_opened(self, names):
+        found = super().live_opened(names)
+        self.inside.set()
+        self.release.wait(10)
+        return found
+
+
+async def test_a_shutdown_while_a_chunk_is_being_opened_closes_what_it_opened(
+        aiohttp_client, make_client, settings):
+    await live_sessions(make_client, settings, ["a", "b"])
+    store = SlowOpenStore(settings.home)
+    app = create_app(settings, llm=OfflineClient(), clock=FakeClock())
+    app[keys.SESSION_STORE] = store
+    client = await aiohttp_client(app, headers=AUTH)
+    assert await asyncio.to_thread(store.inside.wait, 10)
+    assert len(open_files_under(settings.home / "sessions")) == 2  # both logs, in the thread
+    await client.close()  # the resume is cancelled while its thread still holds them
+    store.release.set()  # the thread returns; its files are closed on the loop
+    assert await asyncio.to_thread(closed_within, settings.home / "sessions", 10)
+
+
+def closed_within(folder: Path, seconds: float) -> bool:
+    """Whether every file under ``folder`` is closed within ``seconds`` (a thread's wait)."""
+    deadline = time.monotonic() + seconds
+    while open_files_under(folder):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
 
 
 async def test_a_webhook_for_a_session_not_resumed_yet_is_held_and_handed_over(

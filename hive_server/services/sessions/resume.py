@@ -112,7 +112,7 @@ class BootResume:
         names = sorted(self._unread, reverse=True)  # ids start with their creation time
         for start in range(0, len(names), CHUNK):
             chunk = names[start:start + CHUNK]
-            found = await asyncio.to_thread(self._live_opened, chunk)
+            found = await self._open_chunk(chunk)
             try:
                 while found:
                     meta, files = found[0]
@@ -125,6 +125,16 @@ class BootResume:
             finally:
                 _close_all(found)  # the resume was stopped while these waited
             self._unread.difference_update(chunk)
+
+    async def _open_chunk(self, chunk: list[str]) -> list[tuple[SessionMeta, Opened]]:
+        """``live_opened`` in a thread; cancelled meanwhile, what the thread still opens is
+        closed as it returns."""
+        hop = asyncio.ensure_future(asyncio.to_thread(self._live_opened, chunk))
+        try:
+            return await asyncio.shield(hop)
+        except asyncio.CancelledError:
+            hop.add_done_callback(_close_result)
+            raise
 
     async def _worker(self, queue: asyncio.Queue[Queued]) -> None:
         while (item := await queue.get()) is not None:
@@ -144,6 +154,11 @@ def _close_all(found: list[tuple[SessionMeta, Opened]]) -> None:
     for _, files in found:
         if isinstance(files, SessionFiles):
             files.close()
+
+
+def _close_result(hop: asyncio.Future[list[tuple[SessionMeta, Opened]]]) -> None:
+    if not hop.cancelled() and hop.exception() is None:
+        _close_all(hop.result())
 
 
 def _close_left(queue: asyncio.Queue[Queued]) -> None:
