@@ -255,3 +255,32 @@ async def test_an_on_lost_that_raises_does_not_keep_the_others_unreported(redis_
         await keeper.acquire(sid)
         await lapse(redis_client, session_key(sid, "lease"))
     assert await keeper.tick() == ["s-1", "s-2"] and lost == ["s-1", "s-2"]
+
+
+class SwallowingLeases(LeaseStore):
+    """The real store, whose renew round hangs and then swallows its task's cancel: what
+    redis-py does on Python 3.11 when the cancel lands while it writes (CPython gh-86296)."""
+
+    def __init__(self, client):
+        super().__init__(client)
+        self.in_round = asyncio.Event()
+
+    async def renew_many(self, leases, ttl_ms):
+        self.in_round.set()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            return [True] * len(leases)  # the cancel lost on the way
+        return []
+
+
+async def test_a_cancel_lost_in_a_round_still_stops_the_keeper(redis_client):
+    clock = FakeClock()
+    store = SwallowingLeases(redis_client)
+    keeper = LeaseKeeper(store, "node-a", TTL, lambda sid: None, clock=clock)
+    await keeper.acquire("s-1")
+    keeper.start()
+    await asyncio.sleep(0)  # the keeper's task sleeps until its first round
+    await clock.advance(keeper.interval)
+    await asyncio.wait_for(store.in_round.wait(), timeout=5)
+    await asyncio.wait_for(keeper.close(), timeout=5)  # never waits for a next round

@@ -31,6 +31,7 @@ from redis.exceptions import RedisError
 
 from hive_server.core.clock import Clock, MonotonicClock
 from hive_server.core.eventlog_redis import session_key
+from hive_server.core.redis_backoff import honour_cancel
 from hive_server.core.stats import LEASE_RENEW_SECONDS, LEASES_LOST, Histogram
 
 logger = logging.getLogger(__name__)
@@ -282,3 +283,4 @@ class LeaseKeeper:
                 await self.tick()
             except Exception:  # a fault of the round itself: logged, the next round still runs
                 logger.exception("lease renewal round of node %s failed", self.node_id)
+            honour_cancel()  # a cancel redis-py lost during the round still stops the keeper
