@@ -13,7 +13,7 @@ import itertools
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from hive_server.models.triggers import TimerConfig
@@ -56,6 +56,11 @@ def after_gap(ts: float, zone: ZoneInfo, minutes: frozenset[int], hours: frozens
 
 
 @settings(max_examples=60, deadline=None, database=None)
+# found by this test: croniter leaves out the repeat of Lord Howe's 30-minute change back, so an
+# elapsed-time job skipped 01:39 and 01:52 of the repeated half hour (fixed: _repeat_before)
+@example(minute=("*/13", frozenset(range(0, 60, 13))), hour=("*", frozenset(range(24))),
+         zone_name="Australia/Lord_Howe", change=datetime(2026, 4, 4, 15, tzinfo=UTC),
+         shift=-241)
 @given(field(60), field(24), st.sampled_from(ZONES), st.sampled_from(CHANGES),
        st.integers(-36 * 3600, 36 * 3600))
 def test_every_fire_is_on_the_schedule_in_its_zone(minute, hour, zone_name, change, shift):

@@ -34,6 +34,7 @@ from croniter import croniter
 from hive_server.models.triggers import TimerConfig, cron_fields
 
 _CRON_LOCK = threading.Lock()
+FOLD_REACH = 3 * 3600  # seconds before a tick where a repeated wall time is looked for
 _MAX_CRON_SKIPS = 512
 """Repeated-hour matches skipped in a row before giving up (an hour holds at most 60)."""
 
@@ -127,11 +128,46 @@ def _cron_next(cfg: TimerConfig, after: float) -> float:
         with _CRON_LOCK:
             ts = float(it.get_next(float, start_time=start))
         local = datetime.fromtimestamp(ts, zone)
-        if ts > after and (keep_repeats or local.fold == 0):
+        if ts > after and keep_repeats:
+            return _repeat_before(expr, zone, after, ts)
+        if ts > after and local.fold == 0:
             return ts
         # Skip a repeated wall time; should croniter ever not advance, step a minute ourselves.
         start = local if ts > start.timestamp() else start + timedelta(minutes=1)
     raise ValueError(f"cron {expr!r} yields no usable time after {after}")
+
+
+def _repeat_before(expr: str, zone: ZoneInfo, after: float, ts: float) -> float:
+    """``ts``, or an earlier tick croniter skipped: an elapsed-time job fires through a
+    repeated wall time, but croniter leaves out the repeat of a change that is not a whole hour
+    (Australia/Lord_Howe goes back 30 minutes). When the clocks went back between ``after``
+    (or up to ``FOLD_REACH`` before it) and ``ts``, the first minute of the repeated span after
+    ``after`` that is on the schedule, if any, comes first."""
+    earlier = datetime.fromtimestamp(after - FOLD_REACH, zone).utcoffset()
+    later = datetime.fromtimestamp(ts, zone).utcoffset()
+    if earlier is None or later is None or later >= earlier:
+        return ts
+    change = _offset_change(zone, math.floor(after - FOLD_REACH), math.ceil(ts))
+    repeat_end = min(ts, change + (earlier - later).total_seconds())
+    minute = max(change, (math.floor(after) // 60 + 1) * 60)
+    minute = -(-minute // 60) * 60  # ticks fall on whole minutes
+    while minute < repeat_end:
+        if croniter.match(expr, datetime.fromtimestamp(minute, zone)):
+            return float(minute)
+        minute += 60
+    return ts
+
+
+def _offset_change(zone: ZoneInfo, lo: int, hi: int) -> int:
+    """The first whole second in ``(lo, hi]`` whose UTC offset is ``hi``'s (one change)."""
+    target = datetime.fromtimestamp(hi, zone).utcoffset()
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if datetime.fromtimestamp(mid, zone).utcoffset() == target:
+            hi = mid
+        else:
+            lo = mid
+    return hi
 
 
 def _cron_missed(cfg: TimerConfig, last_tick: float, now: float, cap: int) -> MissedTicks:
