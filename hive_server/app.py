@@ -79,6 +79,8 @@ def create_app(settings: Settings, *, llm: LLMClient | None = None,
     app.cleanup_ctx.append(_folders_ctx)
     app.cleanup_ctx.append(_scheduler_ctx)
     app.cleanup_ctx.append(_budgets_ctx)
+    if settings.redis is not None:
+        app.cleanup_ctx.append(_redis_ctx)
     app.cleanup_ctx.append(_sessions_ctx)
     app.on_shutdown.append(_end_streams)
     # the most polled first: aiohttp tries the routes under a path's prefix in this order
@@ -139,6 +141,24 @@ async def _budgets_ctx(app: web.Application) -> AsyncIterator[None]:
     yield
     unsubscribe()
     await budgets.close()
+
+
+async def _redis_ctx(app: web.Application) -> AsyncIterator[None]:
+    """With ``--redis``: this node's client, leases, feed and forwarder (``RedisNode``),
+    started before the sessions and closed after them."""
+    # imported here: redis-py costs about 160 ms, which only a server with --redis pays
+    from hive_server.core.redis_conn import connect
+    from hive_server.core.redis_node import RedisNode, default_node_id
+
+    settings = app[keys.SETTINGS]
+    assert settings.redis is not None
+    client = await connect(settings.redis, settings.durability)
+    node = RedisNode(client, settings.node_id or default_node_id(),
+                     round(settings.lease_seconds * 1000))
+    app[keys.REDIS_NODE] = node
+    node.start()
+    yield
+    await node.close()
 
 
 async def _sessions_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -95,6 +95,11 @@ SERVE_OPTIONS: list[tuple[str, str, dict[str, Any], str]] = [
      "start: refuse to start (exit code 2) when it does not answer or does not persist as "
      "--durability needs. Nothing else uses it yet: sessions are still kept in files under "
      "--home (several nodes on one Redis are in progress)"),
+    ("--node-id", "node_id", {"metavar": "ID"},
+     "with --redis: this node's id in the cluster (letters, digits, . _ -)"),
+    ("--lease-seconds", "lease_seconds", {"type": float, "metavar": "S"},
+     "with --redis: how long a session's lease outlives its owner's last renewal before "
+     "another node takes the session over"),
     ("--no-auth", "no_auth", {"action": "store_true", "default": None},
      "serve without the API token; only on a loopback --host"),
     ("--token-file", "token_file", {"metavar": "PATH"},
@@ -153,7 +158,7 @@ DEFAULTS_SHOWN = {
     "session_budget_usd": "no limit", "daily_budget_tokens": "no limit",
     "daily_budget_usd": "no limit",
     "watch_folders": "watched, both folders are reloaded while the server runs",
-    "redis": "none",
+    "redis": "none", "node_id": "<host name>-<pid>",
 }
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
@@ -21,6 +23,9 @@ from hive_server.settings import Settings
 from hive_server.web.detail_cache import DetailCache
 from hive_server.web.sse_streams import SseStreams
 
+if TYPE_CHECKING:  # redis-py is imported only by a server started with --redis
+    from hive_server.core.redis_node import RedisNode
+
 SETTINGS = web.AppKey("settings", Settings)
 CLOCK = web.AppKey("clock", Clock)
 LLM = web.AppKey("llm", LLMClient)
@@ -38,3 +43,4 @@ REQUEST_COUNTS = web.AppKey("request_counts", dict)  # (route, method, status) -
 METRICS_REGISTRY = web.AppKey("metrics_registry", CollectorRegistry)
 COLD_USAGE = web.AppKey("cold_usage", ColdTotals)  # cold sessions' totals counted from logs
 SESSION_STORE = web.AppKey("session_store", SessionStore)  # optional: a test's own store
+REDIS_NODE: web.AppKey[RedisNode] = web.AppKey("redis_node")  # only with --redis

@@ -72,6 +72,10 @@ class Settings(BaseModel):
     # a Redis URL: checked at start (reachable, persisting as ``durability`` needs); sessions
     # are still kept in files (issue 14 is in progress: README "Running several nodes")
     redis: str | None = Field(default=None, repr=False)  # repr: it may hold a password
+    # with ``redis``: this node's id (default ``<host>-<pid>``) and how long a session's lease
+    # outlives its owner's last renewal before another node may take the session over
+    node_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+    lease_seconds: float = Field(default=10.0, ge=1.0, le=300.0)
     env: Mapping[str, str] = Field(default_factory=dict, repr=False)
 
     @field_validator("log_level", mode="before")
@@ -150,7 +154,8 @@ ENV_NAMES = {field: f"HIVE_{field.upper()}" for field in (
     "model", "webhook_host", "webhook_port", "token", "token_file", "ui_dir", "allowed_origins",
     "shutdown_grace_seconds", "access_log", "slow_request_seconds", "stale_turn_seconds",
     "resume_concurrency", "session_budget_tokens", "session_budget_usd", "daily_budget_tokens",
-    "daily_budget_usd", "watch_folders")} | {"redis": "HIVE_REDIS_URL"}
+    "daily_budget_usd", "watch_folders", "node_id", "lease_seconds")} | {
+    "redis": "HIVE_REDIS_URL"}
 FLAG_NAMES = {field: "--" + field.replace("_", "-") for field in Settings.model_fields} | {
     "allowed_origins": "--allow-origin", "shutdown_grace_seconds": "--shutdown-grace",
     "watch_folders": "--no-watch-folders"}

@@ -71,6 +71,8 @@ LEASE_RENEW_SECONDS = Histogram(FSYNC_BUCKETS)
 """How long each round of the node's Redis lease renewals took (one pipeline, every lease)."""
 LEASES_LOST = Counter()
 """Session leases this node gave up: taken over, lapsed, or not renewed in time."""
+TAKEOVERS = Counter()
+"""Sessions this node took over from a node whose lease lapsed (Redis backend)."""
 FORWARD_SECONDS = Histogram(FSYNC_BUCKETS)
 """Commands forwarded to a session's owner node: from XADD to its reply (``redis_forward``)."""
 

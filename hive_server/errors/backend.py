@@ -97,3 +97,15 @@ class BadForwardedCommand(InvalidInput):
 
     def __init__(self, raw: bytes):
         super().__init__(f"a forwarded command is a JSON object, not {raw[:80]!r}")
+
+
+class SessionElsewhere(Conflict):
+    """Another node of the cluster runs the session: this route is served only by its owner
+    (409, extra ``node_id``: the owner). Chats, trigger runs, its events and its detail are
+    served by every node."""
+
+    code = "session_elsewhere"
+
+    def __init__(self, session_id: str, node_id: str):
+        super().__init__(f"session {session_id!r} is run by node {node_id!r}; send this request "
+                         "to that node", extra={"node_id": node_id})
