@@ -3,7 +3,11 @@ an answer never goes stale when the counts move."""
 
 from __future__ import annotations
 
+from hive_server import keys
+from hive_server.core import stats
 from hive_server.models.responses import Health
+from tests.conftest import make_settings
+from tests.redis_server import redis_test
 
 
 async def health_bytes(client) -> bytes:
@@ -24,3 +28,34 @@ async def test_health_follows_the_live_sessions_and_answers_the_model_bytes(clie
     assert after == before  # the same values answer the same bytes
     for body in (before, during):
         assert body == Health.model_validate_json(body).model_dump_json().encode()
+
+
+async def test_with_files_the_node_fields_say_file_and_own_the_live_sessions(client):
+    assert (await client.post("/api/sessions", json={"session_id": "one"})).status == 201
+    health = Health.model_validate_json(await health_bytes(client))
+    assert (health.backend, health.node_id, health.lease) == ("file", None, None)
+    assert health.sessions_owned == health.sessions == 1
+
+
+@redis_test
+async def test_on_redis_the_answer_names_the_node_and_follows_its_leases(
+        make_client, tmp_path, redis_url, redis_client):
+    client = await make_client(make_settings(tmp_path, redis=redis_url, node_id="n1",
+                                             lease_seconds=30))
+    keeper = client.app[keys.REDIS_NODE].keeper
+    first = Health.model_validate_json(await health_bytes(client))
+    assert (first.backend, first.node_id) == ("redis", "n1")
+    assert first.lease is not None and first.lease.ttl_ms == 30_000
+    assert first.lease.lost == stats.LEASES_LOST.value
+
+    assert await keeper.acquire("held") is not None
+    await keeper.tick()  # one renew round of this node: the median has an observation
+    held = Health.model_validate_json(await health_bytes(client))
+    assert held.sessions_owned == first.sessions_owned + 1
+    assert held.lease is not None and 0 < held.lease.renew_p50_ms <= 1000
+
+    await redis_client.delete("hive:{held}:lease")  # lapsed: the next round gives it up
+    assert await keeper.tick() == ["held"]
+    lost = Health.model_validate_json(await health_bytes(client))
+    assert lost.sessions_owned == first.sessions_owned
+    assert lost.lease is not None and lost.lease.lost == first.lease.lost + 1

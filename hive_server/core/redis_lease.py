@@ -199,6 +199,11 @@ class LeaseKeeper:
     def owned(self) -> list[LeaseToken]:
         return [held.lease for held in self._held.values()]
 
+    @property
+    def owned_count(self) -> int:
+        """``len(owned)`` without building the list (``/api/health`` reads it)."""
+        return len(self._held)
+
     async def acquire(self, session_id: str) -> LeaseToken | None:
         """Acquire the session's lease (``LeaseStore.acquire``) and keep it; None: another
         node holds it."""

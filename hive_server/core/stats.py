@@ -60,6 +60,21 @@ class Histogram:
             buckets.append((bound, running))
         return buckets, total
 
+    def quantile(self, q: float) -> float | None:
+        """The ``q`` quantile (0 < q < 1) estimated from the buckets as Prometheus's
+        ``histogram_quantile`` does (linear within the bucket holding it, from 0 for the first
+        one; the largest bound when it lies above every bound); None before any observation."""
+        with self._lock:
+            counts = list(self.counts)
+        rank, below, lower = q * sum(counts), 0, 0.0
+        if not rank:
+            return None
+        for bound, count in zip(self.bounds, counts, strict=False):
+            if below + count >= rank:
+                return lower + (bound - lower) * (rank - below) / count
+            below, lower = below + count, bound
+        return self.bounds[-1]
+
 
 EVENTS_APPENDED = Counter()
 """Events written to an ``events.jsonl`` (every session of the process)."""

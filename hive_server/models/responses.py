@@ -37,6 +37,17 @@ class OpenApiDocument(Response):
     components: dict[str, dict[str, JsonValue]]
 
 
+class LeaseHealth(Response):
+    """The session leases of a node on Redis."""
+
+    ttl_ms: int = Field(description="how long a lease outlives its owner's last renewal")
+    renew_p50_ms: float | None = Field(description="median duration of this process's renew "
+                                       "rounds, estimated from hive_lease_renew_seconds' "
+                                       "buckets; null before the first round")
+    lost: int = Field(description="leases this process gave up (taken over, lapsed or not "
+                      "renewed in time): hive_leases_lost_total")
+
+
 class Health(Response):
     status: Literal["ok"]
     version: str
@@ -47,6 +58,13 @@ class Health(Response):
     durability: Literal["fsync", "batch", "none"]
     resuming: int = Field(description="sessions live at the last stop and not resumed yet "
                           "(they answer 409 session_loading meanwhile); 0 once all are")
+    node_id: str | None = Field(description="this node's id in the cluster (--node-id); null "
+                                "without --redis")
+    backend: Literal["file", "redis"] = Field(description="where sessions are kept: files "
+                                              "under --home, or Redis (--redis)")
+    sessions_owned: int = Field(description="sessions this node runs: the leases it holds "
+                                "with Redis, the live sessions with files")
+    lease: LeaseHealth | None = Field(description="this node's leases; null without --redis")
 
 
 WARNINGS = ("files of the session found corrupt or unreadable and kept aside "

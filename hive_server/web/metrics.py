@@ -98,6 +98,7 @@ class AppCollector(Collector):
         yield self._requests()
         yield from self._storage()
         yield from self._sessions()
+        yield from self._cluster()
         yield from self._triggers()
         yield self._webhooks()
         yield from self._llm()
@@ -125,6 +126,26 @@ class AppCollector(Collector):
         yield CounterMetricFamily("hive_sse_dropped", "event stream subscribers ended "
                                   "because they fell a whole buffer behind (this process)",
                                   value=stats.BUS_DROPS.value)
+
+    def _cluster(self) -> Iterator[Metric]:
+        """The node's share of a cluster on Redis: sessions owned (its leases; the live
+        sessions with files), takeovers, lease renewals and losses, forwarded commands."""
+        node, manager = self.app.get(keys.REDIS_NODE), self.app.get(keys.SESSIONS)
+        owned = (node.keeper.owned_count if node is not None
+                 else len(manager.live()) if manager is not None else 0)
+        yield GaugeMetricFamily("hive_sessions_owned", "sessions this node runs: the leases "
+                                "it holds on Redis, the live sessions with files", value=owned)
+        yield CounterMetricFamily("hive_takeovers", "sessions this node took over from a node "
+                                  "whose lease lapsed (this process)",
+                                  value=stats.TAKEOVERS.value)
+        yield CounterMetricFamily("hive_leases_lost", "session leases this node gave up: "
+                                  "taken over, lapsed or not renewed in time (this process)",
+                                  value=stats.LEASES_LOST.value)
+        yield _histogram("hive_lease_renew_seconds", "duration of each round renewing the "
+                         "node's leases, one pipeline for all (this process)",
+                         stats.LEASE_RENEW_SECONDS)
+        yield _histogram("hive_forward_seconds", "commands forwarded to a session's owner "
+                         "node, from sending to its reply (this process)", stats.FORWARD_SECONDS)
 
     def _triggers(self) -> Iterator[Metric]:
         scheduler = self.app.get(keys.SCHEDULER)
