@@ -68,8 +68,8 @@ the offline model (deterministic, no network).
 
 When ready it prints one line, `hive_server ready: <url>?token=<token> (...)`, and writes
 $HIVE_HOME/server.json (mode 0600: url, port, pid, token, webhook_url, started_at, backend
-("file": sessions are kept in files, with or without --redis for now), redis (the URL
-checked at start, without its password, or null)), removed on a clean exit.
+("file", or "redis" with --redis), redis (the URL, without its password, or null), node_id
+(this node's id with --redis, else null)), removed on a clean exit.
 `hive-server token` prints that URL again.
 
 SIGTERM or SIGINT stops the server within --shutdown-grace seconds: sessions stop (their
@@ -91,10 +91,11 @@ SERVE_OPTIONS: list[tuple[str, str, dict[str, Any], str]] = [
      "when an event counts as stored: fsync (synced to disk), batch (written, synced "
      "within 10 ms), none (written, synced when the session closes)"),
     ("--redis", "redis", {"metavar": "URL"},
-     "check Redis at URL (redis://[user:password@]host[:port][/db], rediss://, unix://) at "
-     "start: refuse to start (exit code 2) when it does not answer or does not persist as "
-     "--durability needs. Nothing else uses it yet: sessions are still kept in files under "
-     "--home (several nodes on one Redis are in progress)"),
+     "keep sessions in Redis at URL (redis://[user:password@]host[:port][/db], rediss://, "
+     "unix://): their event logs, metas, the sessions index, leases and triggers, so several "
+     "nodes on one Redis serve and run them; each node keeps its own --home (config, "
+     "workspaces). Refuse to start (exit code 2) when Redis does not answer or does not "
+     "persist as --durability needs"),
     ("--node-id", "node_id", {"metavar": "ID"},
      "with --redis: this node's id in the cluster (letters, digits, . _ -)"),
     ("--lease-seconds", "lease_seconds", {"type": float, "metavar": "S"},
@@ -357,14 +358,17 @@ def _announce(app: web.Application, settings: Settings, port: int, webhook_url: 
     url = f"http://{_url_host(settings.host)}:{port}/"
     token = settings.token if settings.auth_required else None
     redis = None if settings.redis is None else shown(settings.redis)
+    node = app.get(keys.REDIS_NODE)
+    node_id = None if node is None else node.node_id
     _write_runtime(runtime, {"url": url, "port": port, "pid": os.getpid(), "token": token,
                              "webhook_url": webhook_url, "started_at": time.time(),
-                             "backend": "file", "redis": redis})
+                             "backend": "file" if node is None else "redis", "redis": redis,
+                             "node_id": node_id})
     llm = app[keys.LLM]
     auth = "" if token else "no auth; "
-    checked = "" if redis is None else f"; redis {redis} checked, sessions still in files"
+    cluster = "" if node is None else f"; redis {redis}, node {node_id}"
     print(f"hive_server ready: {_link(url, token)} ({auth}model provider: {llm.provider}, "
-          f"model: {llm.default_model}{checked})", flush=True)
+          f"model: {llm.default_model}{cluster})", flush=True)
 
 
 async def _start_webhook_listener(app: web.Application,

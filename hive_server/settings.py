@@ -69,8 +69,8 @@ class Settings(BaseModel):
     idle_timeout_seconds: float = Field(default=60.0, gt=0)  # idle keep-alive, slow headers
     sse_send_timeout_seconds: float = Field(default=30.0, gt=0)  # a stalled SSE reader
     watch_folders: bool = True  # reload agents/ and queens/ while running (tests turn it off)
-    # a Redis URL: checked at start (reachable, persisting as ``durability`` needs); sessions
-    # are still kept in files (issue 14 is in progress: README "Running several nodes")
+    # a Redis URL: checked at start (reachable, persisting as ``durability`` needs), then the
+    # sessions are kept there, shared by every node on it (README "Running several nodes")
     redis: str | None = Field(default=None, repr=False)  # repr: it may hold a password
     # with ``redis``: this node's id (default ``<host>-<pid>``) and how long a session's lease
     # outlives its owner's last renewal before another node may take the session over

@@ -34,6 +34,8 @@ async def test_serves_health_with_printed_token_and_cleans_up(server):
     assert info["token"] == server.token and info["url"] == server.url
     assert info["pid"] == server.proc.pid
     assert info["webhook_url"] is None  # no second listener
+    assert (info["backend"], info["redis"], info["node_id"]) == ("file", None, None)
+    assert server.ready_line.endswith("(model provider: offline, model: offline-1)\n")
     assert stat.S_IMODE(runtime.stat().st_mode) == 0o600
     assert stat.S_IMODE(server.home.stat().st_mode) == 0o700  # a new home is private
     async with aiohttp.ClientSession() as http:
@@ -182,7 +184,8 @@ NO_FLAGS = {name: None for name in ("host", "port", "home", "agents_dir", "queen
                                     "slow_request_seconds", "stale_turn_seconds",
                                     "resume_concurrency", "session_budget_tokens",
                                     "session_budget_usd", "daily_budget_tokens",
-                                    "daily_budget_usd", "watch_folders", "redis")}
+                                    "daily_budget_usd", "watch_folders", "redis",
+                                    "node_id", "lease_seconds")}
 
 
 def test_settings_precedence_is_flag_env_config_default(tmp_path):
@@ -211,10 +214,12 @@ def test_every_serve_option_has_an_env_var(tmp_path):
            "HIVE_ACCESS_LOG": "yes", "HIVE_SLOW_REQUEST_SECONDS": "0.25",
            "HIVE_RESUME_CONCURRENCY": "3", "HIVE_SESSION_BUDGET_TOKENS": "5000",
            "HIVE_DAILY_BUDGET_USD": "2.5", "HIVE_WATCH_FOLDERS": "false",
-           "HIVE_REDIS_URL": "redis://127.0.0.1:6379/0"}
+           "HIVE_REDIS_URL": "redis://127.0.0.1:6379/0", "HIVE_NODE_ID": "n1",
+           "HIVE_LEASE_SECONDS": "4.5"}
     settings = load_settings(NO_FLAGS, env)
     assert settings.resume_concurrency == 3 and settings.watch_folders is False
-    assert settings.redis == "redis://127.0.0.1:6379/0"
+    assert (settings.redis, settings.node_id, settings.lease_seconds) == (
+        "redis://127.0.0.1:6379/0", "n1", 4.5)
     assert (settings.session_budget_tokens, settings.daily_budget_usd) == (5000, 2.5)
     assert (settings.access_log, settings.slow_request_seconds) == (True, 0.25)
     assert (settings.host, settings.port, settings.durability, settings.no_auth,

@@ -1,7 +1,7 @@
-"""``hive-server serve --redis URL`` (HIVE_REDIS_URL, config key ``redis``): for now only a
-start-up check. A Redis that does not answer, or that cannot persist as ``--durability``
-needs, stops the start with one line and exit code 2; a good one is named in server.json and
-the ready line, and sessions are still kept in files."""
+"""``hive-server serve --redis URL`` (HIVE_REDIS_URL, config key ``redis``) at start. A Redis
+that does not answer, or that cannot persist as ``--durability`` needs, stops the start with
+one line and exit code 2; a good one is named, with the node's id, in server.json, the ready
+line and ``/api/health``."""
 
 from __future__ import annotations
 
@@ -67,17 +67,17 @@ def test_a_redis_that_cannot_honour_the_durability_stops_the_start(tmp_path, cap
 
 
 @redis_test
-async def test_a_server_with_a_good_redis_starts_and_keeps_sessions_in_files(
-        tmp_path, redis_url, redis_client):
-    server = await ServerProcess(tmp_path, "--redis", redis_url, "--durability",
-                                 "fsync").start()
+async def test_a_server_with_a_good_redis_names_it_and_its_node(tmp_path, redis_url):
+    server = await ServerProcess(tmp_path, "--redis", redis_url, "--durability", "fsync",
+                                 "--node-id", "n1").start()
     try:
         info = json.loads((server.home / "server.json").read_text())
-        assert (info["backend"], info["redis"]) == ("file", redis_url)
+        assert (info["backend"], info["redis"], info["node_id"]) == ("redis", redis_url, "n1")
+        assert server.ready_line.endswith(f"; redis {redis_url}, node n1)\n")
         async with aiohttp.ClientSession(headers=server.headers) as http:
-            async with http.post(server.url + "api/sessions", json={"session_id": "s"}) as resp:
-                assert resp.status == 201
-        assert (server.home / "sessions" / "s" / "events.jsonl").stat().st_size > 0
-        assert await redis_client.dbsize() == 0  # nothing is stored in Redis yet
+            async with http.get(server.url + "api/health") as resp:
+                health = await resp.json()
+        assert (health["backend"], health["node_id"]) == ("redis", "n1")
     finally:
         await server.kill_quietly()
+
