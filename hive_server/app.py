@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, cast
 
 from aiohttp import web
 
@@ -23,6 +24,7 @@ from hive_server.services.catalog.watcher import FolderWatcher, stop_watchers
 from hive_server.services.journal.accounting import ColdTotals
 from hive_server.services.sessions.manager import SessionManager, SessionOptions
 from hive_server.services.sessions.queen_sessions import QueenSessions
+from hive_server.services.sessions.store import SessionStore
 from hive_server.services.sessions.webhook_ingress import WebhookIngress
 from hive_server.services.triggers.scheduler import TriggerScheduler
 from hive_server.services.webhooks.deliveries import DeliveryStore
@@ -54,6 +56,10 @@ from hive_server.web.metrics import metrics_middleware
 from hive_server.web.security import Guard
 from hive_server.web.sse_streams import SseStreams
 from hive_server.web.ui import ui_routes
+
+if TYPE_CHECKING:  # redis-py is imported only with --redis
+    from hive_server.services.sessions.store_redis import RedisSessionStore
+    from hive_server.services.sessions.takeover import TakeoverLoop
 
 log = logging.getLogger(__name__)
 SHUTDOWN_RESERVE = 1.0  # of the shutdown grace, kept for the listeners and cleanup contexts
@@ -173,11 +179,12 @@ async def _sessions_ctx(app: web.Application) -> AsyncIterator[None]:
     )
     clock, hooks_dir = app[keys.CLOCK], settings.home / "webhooks"
     inbox = WebhookInbox(hooks_dir)
+    node = app.get(keys.REDIS_NODE)
     manager = SessionManager(options, llm=llm, queens=app[keys.QUEENS],
                              catalog=app[keys.CATALOG], clock=clock,
                              scheduler=app[keys.SCHEDULER], inbox=inbox,
                              budgets=app[keys.BUDGETS],
-                             store=app.get(keys.SESSION_STORE))
+                             store=app.get(keys.SESSION_STORE) or _redis_store(app), node=node)
     app[keys.SESSIONS] = manager
     app[keys.QUEEN_SESSIONS] = QueenSessions(manager)
     app[keys.WEBHOOKS] = WebhookIngress(
@@ -186,9 +193,34 @@ async def _sessions_ctx(app: web.Application) -> AsyncIterator[None]:
         allow_unsigned=settings.webhooks_loopback)
     manager.store.index.warm()  # opened (and rebuilt if need be) on its own thread
     await manager.boot.start()  # the listener opens meanwhile: health says ``resuming``
+    takeover = _takeover_loop(manager)
     yield
+    if takeover is not None:
+        await takeover.close()
     await manager.shutdown()
     await manager.store.index.close()
+
+
+def _redis_store(app: web.Application) -> SessionStore | None:
+    """With ``--redis``: the sessions in Redis (``store_redis.py``); None: in files."""
+    if (node := app.get(keys.REDIS_NODE)) is None:
+        return None
+    from hive_server.services.sessions.store_redis import RedisSessionStore  # redis-py: lazy
+
+    return cast(SessionStore, RedisSessionStore(app[keys.SETTINGS].home, node.client))
+
+
+def _takeover_loop(manager: SessionManager) -> TakeoverLoop | None:
+    """With ``--redis``: the loop that resumes the sessions whose owner's lease lapsed."""
+    if manager.node is None:
+        return None
+    from hive_server.services.sessions.takeover import TakeoverLoop  # redis-py: lazy
+
+    store = cast("RedisSessionStore", manager.store)
+    loop = TakeoverLoop(manager.node.client, manager.node.keeper.interval, store.live_ids,
+                        manager.is_held, manager.take_over)
+    loop.start()
+    return loop
 
 
 async def _end_streams(app: web.Application) -> None:

@@ -130,6 +130,15 @@ class RedisEventLog:
         self._writer = asyncio.create_task(self._run(), name=f"redis-log-writer:{self._key}")
         return OpenInfo(self._last_seq, 0)
 
+    async def open_reader(self) -> OpenInfo:
+        """Read the stream's last seq, with no writer: a read-only view (a cold session's, or
+        one another node runs); its reads see the stream up to that seq."""
+        if self._writer is not None or self._closed:
+            raise RuntimeError(f"event log {self._key} was already opened")
+        top = await self._client.xrevrange(self._key, "+", "-", count=1)
+        self._last_seq = self._stored_seq = seq_of(top[0][0]) if top else 0
+        return OpenInfo(self._last_seq, 0)
+
     def append(self, event: Event) -> asyncio.Future[None]:
         """Queue ``event`` (seq must be ``last_seq + 1``); the future resolves once Redis
         stored it, or fails with the refusal or failure of its call."""

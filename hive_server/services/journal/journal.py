@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Generic, TypeVar
@@ -35,8 +35,17 @@ META_FLUSH_SECONDS = 2.0  # inputs are counted in memory; meta.json follows at m
 LogT = TypeVar("LogT", bound=LogStore)  # the backend's log: its owner keeps its own methods
 
 
+MetaWriter = Callable[[SessionMeta, Path], Awaitable[None]]
+
+
 def utc_iso() -> str:
     return datetime.now(UTC).isoformat()
+
+
+async def write_meta_file(meta: SessionMeta, directory: Path) -> None:
+    """``meta.json`` in ``directory``, written atomically (the file backend's meta write)."""
+    await asyncio.to_thread(write_atomic, directory / "meta.json",
+                            meta.model_dump_json(indent=2).encode())
 
 
 class SessionJournal(Generic[LogT]):
@@ -44,7 +53,8 @@ class SessionJournal(Generic[LogT]):
 
     def __init__(self, meta: SessionMeta, directory: Path, event_log: LogT,
                  *, bus_queue_size: int = 2048,
-                 on_meta: Callable[[SessionMeta], None] | None = None):
+                 on_meta: Callable[[SessionMeta], None] | None = None,
+                 write_meta: MetaWriter | None = None):
         status = resumed_status(meta.status)
         self.meta = meta.model_copy(update={"status": status})
         self.id = meta.session_id
@@ -54,6 +64,7 @@ class SessionJournal(Generic[LogT]):
         self.bus = EventBus(self.id, bus_queue_size)
         self.activity = QueenActivity(status=status, last_error=meta.last_error)
         self.on_meta = on_meta  # the sessions index: told of every change, in memory or not
+        self.write_meta = write_meta or write_meta_file  # the backend's (``store*.py``)
         self.accounting = LiveAccounting(meta.usage)
         self.gate: SpendGate = UNLIMITED  # every model call passes it (services/budget/budgets.py)
         self.started_monotonic = time.monotonic()
@@ -176,8 +187,7 @@ class SessionJournal(Generic[LogT]):
                                                  "last_seq": self.last_seq,
                                                  "usage": self.accounting.persisted()})
         self._meta_dirty = False
-        payload = self.meta.model_dump_json(indent=2).encode()
-        await asyncio.to_thread(write_atomic, self.dir / "meta.json", payload)
+        await self.write_meta(self.meta, self.dir)
         if self.on_meta is not None:
             self.on_meta(self.meta)
 

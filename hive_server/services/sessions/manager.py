@@ -10,13 +10,14 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Coroutine
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hive_server.core.clock import Clock
 from hive_server.core.descriptors import out_of_descriptors, remove_new_folder
-from hive_server.core.eventlog import EventLog
 from hive_server.core.signal import ChangeSignal
+from hive_server.core.stats import TAKEOVERS
 from hive_server.errors import InvalidInput, NotFound
+from hive_server.errors.backend import SessionElsewhere
 from hive_server.errors.sessions import (
     ColonyAlreadyLoaded,
     EmptyTitle,
@@ -50,6 +51,10 @@ from hive_server.services.sessions.store import Opened, SessionFiles, SessionSto
 from hive_server.services.triggers.scheduler import TriggerScheduler
 from hive_server.services.webhooks.inbox import WebhookInbox
 
+if TYPE_CHECKING:  # redis-py is imported only with --redis
+    from hive_server.core.redis_lease import LeaseToken
+    from hive_server.core.redis_node import RedisNode
+
 log = logging.getLogger(__name__)
 NEW_FILES = ("events.jsonl", "meta.json", "triggers.json")  # what a new session's start writes
 __all__ = ["NewSession", "Session", "SessionManager", "SessionOptions"]
@@ -58,7 +63,8 @@ __all__ = ["NewSession", "Session", "SessionManager", "SessionOptions"]
 class SessionManager:
     def __init__(self, options: SessionOptions, *, llm: LLMClient, queens: QueenRegistry,
                  catalog: AgentCatalog, clock: Clock, scheduler: TriggerScheduler,
-                 inbox: WebhookInbox, budgets: Budgets, store: SessionStore | None = None):
+                 inbox: WebhookInbox, budgets: Budgets, store: SessionStore | None = None,
+                 node: RedisNode | None = None):
         self.options = options
         self.budgets = budgets  # spend limits: every session's model calls pass its gate
         self.scheduler = scheduler
@@ -75,6 +81,9 @@ class SessionManager:
         self._closed = False
         self._parts = SessionParts(options, llm, clock, scheduler, inbox, budgets,
                                    self.changes.notify)
+        self.node = node  # with --redis: leases (ownership), the takeover of lapsed ones
+        if node is not None:
+            node.on_lost = self._lease_lost
         self.boot = BootResume(folders=self.store.folders, live_opened=self.store.live_opened,
                                resume=self._resume_held, taken=self._owned,
                                concurrency=options.resume_concurrency)
@@ -99,6 +108,11 @@ class SessionManager:
     def is_loading(self, session_id: str) -> bool:
         """Starting, or waiting for its turn in the resume at start (``BootResume``)."""
         return session_id in self._loading or self.boot.holds(session_id)
+
+    def is_held(self, session_id: str) -> bool:
+        """Live here, starting, or closing here (the takeover loop leaves it alone)."""
+        return self._owned(session_id) or self.boot.holds(session_id) or (
+            session_id in self._closing)
 
     def _owned(self, session_id: str) -> bool:
         return session_id in self._live or session_id in self._loading
@@ -138,7 +152,7 @@ class SessionManager:
         """The session ``session_id`` live again from disk, its seq continued (404 when it
         is not on disk)."""
         await self._settled(_valid_id(session_id))
-        if not self.store.exists(session_id):
+        if not await self.store.has(session_id):
             raise NothingToResume(session_id)
         return await self._claimed(session_id, NewSession(session_id=session_id))
 
@@ -164,17 +178,20 @@ class SessionManager:
         meta and files as the resume at start read them), else new; a new one that fails
         leaves nothing behind."""
         directory = self.store.path(session_id)
-        resumed = on_disk is not None or self.store.exists(session_id)  # a stat
+        resumed = on_disk is not None or await self.store.has(session_id)  # a stat
         meta, profile = await self._meta_for(session_id, new, resumed, on_disk)
         wants_agent = new.wants_agent and not resumed
         entry = find_agent(self.catalog, new.agent_id, new.agent_path) if wants_agent else None
-        journal = SessionJournal(meta, directory,
-                                 EventLog(directory / "events.jsonl", self.options.durability),
-                                 bus_queue_size=self.options.bus_queue_size,
-                                 on_meta=self.store.index.put)
+        lease = await self._acquire(session_id)
+        journal = SessionJournal(
+            meta, directory, self.store.new_log(session_id, self.options.durability, lease),
+            bus_queue_size=self.options.bus_queue_size, on_meta=self.store.index.put,
+            write_meta=self.store.write_meta)
         try:
-            live = await self._start(journal, profile, meta if resumed else None, entry, opened)
+            live = await self._start(journal, profile, meta if resumed else None, entry, opened,
+                                     lease)
         except BaseException as exc:
+            await self._release(session_id)
             if not resumed:
                 await asyncio.to_thread(remove_new_folder, directory, NEW_FILES, ("workspace",))
                 self.store.index.remove(session_id)
@@ -192,15 +209,16 @@ class SessionManager:
 
     async def _start(self, journal: SessionJournal, profile: QueenProfile,
                      on_disk: SessionMeta | None, entry: AgentEntry | None,
-                     opened: Opened | None) -> Session:
+                     opened: Opened | None, lease: LeaseToken | None = None) -> Session:
         """Its files opened (``opened``: by the boot's resume), its parts built and started
         (``on_disk``: a resumed session's meta as read); on a failure, what started is
         stopped, meta kept as it was."""
         live: Session | None = None
         try:
             files = await self.store.open_files(journal.id, on_disk is not None, opened)
-            info, history = journal.log.start(files.log), files.history
+            info, history = await self.store.start_log(journal.log, files), files.history
             live = await self._parts.build(journal, profile, history, info, on_disk)
+            live.lease = lease
             await live.start(files.triggers)
             parked = (await settle_restart(journal, history.tracker, history.open_results,
                                            history.bad_lines) if on_disk else None)
@@ -302,7 +320,13 @@ class SessionManager:
         live = self.get(session_id)
         del self._live[session_id]
         self.changes.notify()
-        await self._exclusive(session_id, live.stop(reason, mark_stopped=True))
+        await self._exclusive(session_id, self._stop_and_release(live, reason))
+
+    async def _stop_and_release(self, live: Session, reason: str) -> None:
+        try:
+            await live.stop(reason, mark_stopped=True)
+        finally:
+            await self._release(live.journal.id)
 
     async def delete_history(self, session_id: str) -> None:
         self.store.path(session_id)
@@ -315,7 +339,7 @@ class SessionManager:
         live = self._live.pop(session_id, None)
         self.changes.notify()
         if live is not None:
-            await live.stop("deleted", mark_stopped=True)
+            await self._stop_and_release(live, "deleted")
         await self.store.delete(session_id)
 
     async def _exclusive(self, session_id: str, work: Coroutine[Any, Any, None]) -> None:
@@ -348,6 +372,9 @@ class SessionManager:
         lives, self._live = list(self._live.values()), {}
         self.changes.notify()
         await stop_all(lives, list(self._closing.values()), timeout)
+        if self.node is not None:  # handed over now, not when the leases lapse
+            await asyncio.gather(*(self._release(live.journal.id) for live in lives),
+                                 return_exceptions=True)
 
     async def _resume_held(self, meta: SessionMeta, opened: Opened) -> bool:
         """Resume a session that was live at the last stop, from its meta and files as read
@@ -367,6 +394,74 @@ class SessionManager:
             if not resumed and isinstance(opened, SessionFiles):
                 opened.close()  # failed or cut short before its log took the file (or a no-op)
         return resumed
+
+
+    # -- ownership (with --redis: docs/scale-out.md) ----------------------------------------------
+    async def _acquire(self, session_id: str) -> LeaseToken | None:
+        """The session's lease for this node (None without Redis); ``SessionElsewhere`` when
+        another node runs it."""
+        if self.node is None:
+            return None
+        lease = await self.node.keeper.acquire(session_id)
+        if lease is None:
+            owner = await self.node.leases.owner(session_id)
+            raise SessionElsewhere(session_id, owner.node_id if owner else "?")
+        return lease
+
+    async def _release(self, session_id: str) -> None:
+        if self.node is not None:
+            try:
+                await self.node.keeper.release(session_id)
+            except Exception:  # Redis failed: the lease lapses on its own
+                log.warning("session %s: releasing its lease failed", session_id, exc_info=True)
+
+    async def owner_elsewhere(self, session_id: str) -> str | None:
+        """The node that runs ``session_id`` when it is not this one (None: this node, no
+        node, or no Redis)."""
+        if self.node is None or session_id in self._live:
+            return None
+        owner = await self.node.leases.owner(session_id)
+        return None if owner is None or owner.node_id == self.node.node_id else owner.node_id
+
+    async def take_over(self, session_id: str) -> bool:
+        """Resume a session whose owner's lease lapsed (the takeover loop, ``takeover.py``):
+        True when this node won it; False when it is held here already or elsewhere."""
+        if self._closed or self._owned(session_id) or session_id in self._closing:
+            return False
+        self._claim(session_id)
+        try:
+            await self._open(session_id, NewSession(session_id=session_id))
+        except SessionElsewhere:
+            return False
+        finally:
+            self._loading.discard(session_id)
+        TAKEOVERS.add()
+        log.warning("session %s taken over by node %s", session_id,
+                    self.node.node_id if self.node else "?")
+        return True
+
+    def _lease_lost(self, session_id: str) -> None:
+        """The lease keeper gave the session up: stop its work at once, writing nothing
+        (another node may already run it; its appends would be refused anyway)."""
+        live = self._live.pop(session_id, None)
+        if live is None:
+            return
+        self.changes.notify()
+        self.store.index.remove(session_id)  # its queued meta is not ours to write
+        live.journal.on_meta = None
+        live.journal.write_meta = _write_nothing
+        task = asyncio.create_task(self._exclusive(session_id, live.stop(
+            "lease_lost", mark_stopped=False, log_stop=False)), name=f"lease-lost:{session_id}")
+        task.add_done_callback(_log_failure)
+
+
+async def _write_nothing(meta: SessionMeta, directory: object) -> None:
+    """The meta writer of a session whose lease is lost."""
+
+
+def _log_failure(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and (exc := task.exception()) is not None:
+        log.error("stopping a session whose lease was lost failed", exc_info=exc)
 
 
 def _valid_id(session_id: str) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from hive_server.models.handoff import HandoffTrigger
 from hive_server.services.budget.budgets import SessionBudget
@@ -20,6 +20,9 @@ from hive_server.services.runtime.queen import Queen
 from hive_server.services.runtime.watchdog import TurnWatchdog
 from hive_server.services.runtime.worker_ids import WorkerIds
 from hive_server.services.triggers.session_triggers import SessionTriggers, TriggerFiles
+
+if TYPE_CHECKING:  # redis-py is imported only with --redis
+    from hive_server.core.redis_lease import LeaseToken
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +42,7 @@ class Session:
     budget: SessionBudget  # the session's spend gate
     colony_lock: asyncio.Lock = dataclasses.field(default_factory=asyncio.Lock)  # load/unload
     worker_ids: WorkerIds = dataclasses.field(default_factory=WorkerIds)  # across colonies
+    lease: LeaseToken | None = None  # with --redis: this node's lease of the session
 
     @property
     def colony(self) -> Colony | None:

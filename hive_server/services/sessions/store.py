@@ -17,11 +17,17 @@ from collections.abc import Iterable
 from io import FileIO
 from pathlib import Path
 
-from hive_server.core.eventlog import OpenInfo, last_seq_file, open_for_append
+from hive_server.core.eventlog import (
+    Durability,
+    EventLog,
+    OpenInfo,
+    last_seq_file,
+    open_for_append,
+)
 from hive_server.core.files import keep_aside, write_atomic
 from hive_server.errors.sessions import InvalidSessionId, SessionCorrupt, SessionNotFound
 from hive_server.models.session import CorruptSession, SessionMeta, is_safe_id
-from hive_server.services.journal.journal import utc_iso
+from hive_server.services.journal.journal import utc_iso, write_meta_file
 from hive_server.services.runtime.conversation import Rebuilt, rebuild_from_open
 from hive_server.services.sessions.index import SessionIndex
 from hive_server.services.triggers.session_triggers import TriggerFiles, read_trigger_files
@@ -34,19 +40,26 @@ META = "meta.json"
 class SessionFiles:
     """What a session's open reads or creates on disk (``SessionStore.open_files``)."""
 
-    log: tuple[FileIO, OpenInfo]  # the log opened for appending (for ``EventLog.start``)
+    log: tuple[FileIO, OpenInfo] | None  # the log opened for appending (``EventLog.start``;
+    # None: a backend whose log opens itself, ``store_redis.py``)
     history: Rebuilt  # the conversation as the log holds it (empty for a new session)
     triggers: TriggerFiles  # the triggers' saved state (for ``SessionTriggers.start``)
 
     def close(self) -> None:
         """Close the log when no session took it (a resume that did not happen)."""
-        self.log[0].close()
+        if self.log is not None:
+            self.log[0].close()
 
 
 Opened = SessionFiles | Exception  # a session's files, or why they could not be opened
 
 
 class SessionStore:
+    """The file backend (see the module docstring); ``store_redis.RedisSessionStore`` has the
+    same surface."""
+
+    backend = "file"
+
     def __init__(self, home: Path):
         self.root = home / "sessions"
         self.index = SessionIndex(home, self.root, self._load)  # follows every meta change
@@ -63,6 +76,24 @@ class SessionStore:
         of that id answers ``session_corrupt`` instead of starting over its log)."""
         folder = self.path(session_id)
         return (folder / META).is_file() or _kept_metas(folder) != []
+
+    async def has(self, session_id: str) -> bool:
+        """``exists`` in a thread."""
+        self.path(session_id)
+        return await asyncio.to_thread(self.exists, session_id)
+
+    async def last_seq(self, session_id: str) -> int:
+        return await asyncio.to_thread(last_seq_file, self.path(session_id) / "events.jsonl")
+
+    write_meta = staticmethod(write_meta_file)  # a live session's (``SessionJournal``)
+
+    def new_log(self, session_id: str, durability: Durability, lease: object) -> EventLog:
+        """The session's log, not yet open (``lease``: the Redis backend's; unused here)."""
+        return EventLog(self.path(session_id) / "events.jsonl", durability)
+
+    async def start_log(self, event_log: EventLog, files: SessionFiles) -> OpenInfo:
+        assert files.log is not None
+        return event_log.start(files.log)
 
     async def read_meta(self, session_id: str) -> SessionMeta:
         """The session's meta: 404 ``session_not_found``; 400 ``session_corrupt`` when its
