@@ -8,6 +8,7 @@ import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import IO
 
 import aiohttp
 
@@ -23,11 +24,12 @@ def server_env() -> dict[str, str]:
 
 class ServerProcess:
     def __init__(self, tmp_path: Path, *extra: str, env: dict[str, str] | None = None,
-                 preexec: Callable[[], None] | None = None):
+                 preexec: Callable[[], None] | None = None, stderr: IO[bytes] | None = None):
         self.tmp_path = tmp_path
         self.extra = extra
         self.env = env or {}  # added to the scrubbed environment (a fake API's URL and key)
         self.preexec = preexec  # run in the child before the server starts (setrlimit)
+        self.stderr = stderr  # where the child's stderr (its log) goes; None: discarded
         self.proc: asyncio.subprocess.Process | None = None
         self.url = ""
         self.token = ""
@@ -42,7 +44,8 @@ class ServerProcess:
             sys.executable, "-m", "hive_server", "serve", "--port", "0",
             "--home", str(self.home), "--agents-dir", str(self.tmp_path / "agents"),
             "--queens-dir", str(self.tmp_path / "queens"), *self.extra,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.DEVNULL if self.stderr is None else self.stderr,
             env={**server_env(), **self.env}, preexec_fn=self.preexec,
         )
         assert self.proc.stdout is not None
