@@ -41,13 +41,15 @@ READ_TIMEOUT = 3.0  # a follower's stream silent this long (its node paused) is 
 RECONNECT_PAUSE = 0.1  # before a follower reopens a stream that could not be opened
 REQUEST_TIMEOUT = aiohttp.ClientTimeout(total=10.0)
 PR_SET_PDEATHSIG = 1
+# looked up here, not in the forked child (dlopen there could wait on a lock another thread held)
+_PRCTL = ctypes.CDLL(None).prctl if sys.platform == "linux" else None
 T = TypeVar("T")
 
 
 def _die_with_parent() -> None:
     """In the child before exec: SIGKILL when the test process goes (Linux only)."""
-    if sys.platform == "linux":
-        ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if _PRCTL is not None:
+        _PRCTL(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 class Node:
@@ -230,6 +232,7 @@ class Follower:
         self.session_id = session_id
         self.seen: list[int] = []
         self.connects: list[tuple[str, int | None, int]] = []  # (node, Last-Event-ID, status)
+        self.failure: Exception | None = None
         self._changed = asyncio.Condition()
 
     @property
@@ -243,13 +246,19 @@ class Follower:
         return others[0] if others else None
 
     async def run(self) -> None:
-        """Follow until cancelled, reopening the stream whenever it ends or breaks."""
-        while True:
-            node = self._target()
-            if node is not None:
-                with contextlib.suppress(aiohttp.ClientError, OSError, TimeoutError):
-                    await self._stream(node)
-            await asyncio.sleep(RECONNECT_PAUSE)
+        """Follow until cancelled, reopening the stream whenever it ends or breaks; anything
+        else (a frame that does not parse) ends the follower and fails its ``until``."""
+        try:
+            while True:
+                node = self._target()
+                if node is not None:
+                    with contextlib.suppress(aiohttp.ClientError, OSError, TimeoutError):
+                        await self._stream(node)
+                await asyncio.sleep(RECONNECT_PAUSE)
+        except Exception as exc:  # noted for ``until``, which reports it
+            async with self._changed:
+                self.failure = exc
+                self._changed.notify_all()
 
     async def _stream(self, node: Node) -> None:
         headers = dict(node.headers)
@@ -280,8 +289,11 @@ class Follower:
         """Until a seq >= ``seq`` was received; AssertionError after ``timeout``."""
         try:
             async with asyncio.timeout(timeout), self._changed:
-                await self._changed.wait_for(lambda: bool(self.seen) and self.seen[-1] >= seq)
+                await self._changed.wait_for(
+                    lambda: self.failure is not None or (self.last or 0) >= seq)
         except TimeoutError:
             raise AssertionError(
                 f"the follower of {self.home.name} got up to {self.last}, not {seq}, in "
                 f"{timeout} s; connects: {self.connects[-10:]}") from None
+        if self.failure is not None:
+            raise AssertionError(f"the follower of {self.home.name} failed: {self.failure!r}")
