@@ -92,3 +92,31 @@ async def test_another_node_takes_over_a_session_whose_lease_lapsed_and_fences_t
 
 async def _true(value: bool) -> bool:
     return value
+
+
+@redis_test
+async def test_a_chat_or_trigger_run_sent_to_another_node_reaches_the_owner(
+        make_client: ClientFactory, tmp_path: Path, redis_url: str,
+        redis_client: redis.asyncio.Redis) -> None:
+    owner = await make_client(_node(tmp_path, redis_url, "n1"))
+    other = await make_client(_node(tmp_path, redis_url, "n2"))
+    sid = (await HiveApi(owner).create_session())["session_id"]
+    answer = await HiveApi(other).chat(sid, "via n2")
+    events = await _stream(redis_client, sid)
+    stored = [e for e in events if e["seq"] == answer["seq"]]
+    assert stored[0]["type"] == "client_input_received"
+    assert stored[0]["data"]["content"] == "via n2"
+    trigger = await HiveApi(owner).add_trigger(sid, {"id": "t", "trigger_type": "timer",
+                                                     "trigger_config": {"interval_minutes": 60},
+                                                     "task": "check"})
+    assert trigger["id"] == "t"
+    run = await other.post(f"/api/sessions/{sid}/triggers/t/run", json={})
+    assert run.status == 202, await run.text()
+    ran = await run.json()
+    assert ran["trigger"]["id"] == "t" and ran["seq"] > answer["seq"]
+    # a route only the owner serves names the owner
+    cancel = await other.post(f"/api/sessions/{sid}/cancel")
+    assert cancel.status == 409
+    assert (await cancel.json())["node_id"] == "n1"
+    gone = await other.post("/api/sessions/nope/chat", json={"message": "x"})
+    assert gone.status == 404

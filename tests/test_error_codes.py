@@ -13,13 +13,7 @@ from pathlib import Path
 import hive_server.app  # noqa: F401  (imports the server's modules)
 from hive_server import errors
 from hive_server.errors.backend import (
-    BadForwardedCommand,
     FeedUnavailable,
-    ForwardInDoubt,
-    ForwardTimeout,
-    ForwardUnavailable,
-    LogFenced,
-    LogSeqRejected,
     RedisDurabilityRefused,
     RedisUnreachable,
 )
@@ -43,9 +37,7 @@ NOT_ROUTED = "the Redis backend: no route uses it yet (docs/scale-out.md); docum
 NOT_ANSWERED: dict[type[errors.HiveError], str] = {
     BadImportLine: CLI_ONLY, IncompleteImport: CLI_ONLY, HomeInUse: CLI_ONLY,
     SessionExists: CLI_ONLY, RedisUnreachable: AT_START, RedisDurabilityRefused: AT_START,
-    LogFenced: NOT_ROUTED, LogSeqRejected: NOT_ROUTED, FeedUnavailable: NOT_ROUTED,
-    ForwardTimeout: NOT_ROUTED, ForwardInDoubt: NOT_ROUTED, ForwardUnavailable: NOT_ROUTED,
-    BadForwardedCommand: NOT_ROUTED,
+    FeedUnavailable: NOT_ROUTED,
     AgentLoadError: "the catalog catches it and lists the agent with the error",
     WebhookInboxFull: "the ingress catches it and answers 503 inbox_unavailable",
     DuplicateDelivery: "a webhook_rejected reason: the delivery is answered 200",

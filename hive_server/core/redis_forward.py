@@ -40,6 +40,7 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 import orjson
 import redis.asyncio
@@ -78,7 +79,7 @@ class Command:
     body: dict[str, object]
 
 
-Handle = Callable[[Command], Awaitable[int]]
+Handle = Callable[[Command], Awaitable[int | dict[str, Any]]]  # the seq, or a reply with "seq"
 
 
 def request_key(session_id: str, request_id: str) -> str:
@@ -99,9 +100,15 @@ def error_reply(exc: HiveError) -> bytes:
 
 def reply_outcome(raw: bytes) -> int:
     """The seq of a reply, or its error raised (see the module docstring)."""
+    return int(reply_answer(raw)["seq"])
+
+
+def reply_answer(raw: bytes) -> dict[str, Any]:
+    """A reply as the owner's ``handle`` answered it (``{"seq": N, ...}``), or its error
+    raised."""
     reply = orjson.loads(raw)
     if "seq" in reply:
-        return int(reply["seq"])
+        return reply
     error = reply["error"]
     exc = GENERIC.get(error["kind"], HiveError)(error["message"], extra=error["extra"])
     exc.code = error["code"]
@@ -122,6 +129,11 @@ class Forwarder:
         """Send ``body`` to the session's owner; its stored seq, or its error raised.
         ``ForwardTimeout`` after ``timeout`` seconds (send the same ``request_id`` again:
         applied once); ``ForwardUnavailable`` when Redis fails."""
+        return int((await self.ask(session_id, body, timeout, request_id))["seq"])
+
+    async def ask(self, session_id: str, body: dict[str, object], timeout: float,
+                  request_id: str | None = None) -> dict[str, Any]:
+        """``forward``, answering the owner's whole reply (``{"seq": N, ...}``)."""
         if timeout <= 0:
             raise ValueError(f"a forward's timeout is positive, not {timeout!r}")
         request_id = request_id or uuid.uuid4().hex
@@ -137,7 +149,7 @@ class Forwarder:
         if raw is None:
             raise ForwardTimeout(session_id, request_id, timeout)
         FORWARD_SECONDS.observe(loop.time() - started)  # answered round trips only
-        return reply_outcome(raw)
+        return reply_answer(raw)
 
     async def _reply(self, key: str, deadline: float) -> bytes | None:
         """BLPOP ``key`` until ``deadline`` (loop time); None when nothing came."""
@@ -257,7 +269,7 @@ class CommandLoop:
             body = orjson.loads(raw)
             if not isinstance(body, dict):
                 raise BadForwardedCommand(raw)
-            seq = await self._handle(Command(request_id, body))
+            answer = await self._handle(Command(request_id, body))
         except orjson.JSONDecodeError:
             return error_reply(BadForwardedCommand(raw))
         except HiveError as exc:
@@ -265,7 +277,7 @@ class CommandLoop:
         except Exception:  # the owner's boundary for one command: a bug answers 500, logged
             logger.exception("%s: request %s failed", self._key, request_id)
             return INTERNAL_REPLY
-        return orjson.dumps({"seq": seq})
+        return orjson.dumps({"seq": answer} if isinstance(answer, int) else answer)
 
     async def _record(self, entry_id: bytes, request_id: str, reply: bytes) -> None:
         """One MULTI: the reply recorded and pushed, the entry acknowledged and deleted."""

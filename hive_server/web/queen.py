@@ -15,6 +15,7 @@ from hive_server.models.responses import (
     QueenProfiles,
     QueueDropped,
 )
+from hive_server.services.sessions import commands
 from hive_server.web.body import check_message, json_response, parse_json
 from hive_server.web.openapi import doc
 from hive_server.web.paths import live_session
@@ -26,14 +27,15 @@ routes = web.RouteTableDef()
 @doc(ChatBody, status=202, response=ChatAccepted)
 async def chat(request: web.Request) -> web.Response:
     """Send the queen a message (queued if she is busy)."""
-    live = live_session(request)
+    manager, session_id = request.app[keys.SESSIONS], request.match_info["session_id"]
+    await manager.check_reachable(session_id)  # 404 before the body is read
     body = await parse_json(request, ChatBody)
     check_message(body.message, request.app[keys.SETTINGS].max_message_chars)
     if body.images:
         raise ImagesNotSupported()
-    event, _ = await live.queen.deliver(body.message, shown=body.display_message)
-    return json_response(ChatAccepted(status="accepted", delivered=True, seq=event.seq,
-                                      queued=live.queen.pending), status=202)
+    accepted = await commands.chat(manager, session_id, body.message, body.display_message)
+    return json_response(ChatAccepted(status="accepted", delivered=True, seq=accepted.seq,
+                                      queued=accepted.queued), status=202)
 
 
 @routes.post("/api/sessions/{session_id}/cancel")

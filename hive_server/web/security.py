@@ -27,8 +27,11 @@ from urllib.parse import urlsplit
 from aiohttp import hdrs, web
 from aiohttp.typedefs import Handler
 
+from hive_server import keys
 from hive_server.errors import Unauthorized
+from hive_server.errors.backend import SessionElsewhere
 from hive_server.errors.requests import HostNotAllowed, OriginNotAllowed
+from hive_server.errors.sessions import SessionNotLive
 from hive_server.settings import LOOPBACK_HOSTS, Settings
 from hive_server.web.errors import error_answer
 
@@ -116,6 +119,8 @@ class Guard:
             else:
                 response = self._preflight(request)
         except Exception as exc:  # the request boundary (web/errors.py)
+            if isinstance(exc, SessionNotLive) and keys.REDIS_NODE in request.app:
+                exc = await _elsewhere(request, exc)
             response = error_answer(request, exc)
         self.count(request, response.status)
         return response
@@ -193,3 +198,16 @@ class Guard:
 
 def _no_count(request: web.Request, status: int) -> None:
     """No request counts (a Guard without metrics)."""
+
+
+async def _elsewhere(request: web.Request, exc: SessionNotLive) -> Exception:
+    """With ``--redis``: a session that is not live here may be run by another node: then
+    409 ``session_elsewhere`` naming it, instead of 404 ``session_not_live``."""
+    session_id = request.match_info.get("session_id")
+    if session_id is None:
+        return exc
+    try:
+        owner = await request.app[keys.SESSIONS].owner_elsewhere(session_id)
+    except Exception:  # Redis unreachable: the original answer stands
+        return exc
+    return exc if owner is None else SessionElsewhere(session_id, owner)

@@ -15,6 +15,7 @@ from hive_server.models.agent_views import (
 from hive_server.models.api import PatchTriggerBody, RunTriggerBody
 from hive_server.models.held import HeldWebhooks
 from hive_server.models.triggers import TriggerSpec
+from hive_server.services.sessions import commands
 from hive_server.web.body import json_response, parse_json, read_object
 from hive_server.web.openapi import doc
 from hive_server.web.paths import live_session
@@ -101,14 +102,14 @@ async def deactivate(request: web.Request) -> web.Response:
 @doc(RunTriggerBody, status=202, response=TriggerRun)
 async def run(request: web.Request) -> web.Response:
     """Fire a trigger once now; its schedule does not move."""
-    live = live_session(request)
+    manager, session_id = request.app[keys.SESSIONS], request.match_info["session_id"]
     trigger_id = request.match_info["trigger_id"]
-    live.triggers.get(trigger_id)
+    if (live := await manager.check_reachable(session_id)) is not None:
+        live.triggers.get(trigger_id)  # 404 before the body is read
     body = await parse_json(request, RunTriggerBody)
-    seq = await live.triggers.run(trigger_id, body.payload)
+    seq, card = await commands.run_trigger(manager, session_id, trigger_id, body.payload)
     return json_response(TriggerRun(trigger_id=trigger_id, fired=True, seq=seq,
-                                    trigger=live.triggers.card_of(trigger_id)),
-                         status=202)
+                                    trigger=TriggerCard.model_validate(card)), status=202)
 
 
 @routes.get("/api/webhooks/held")

@@ -43,6 +43,7 @@ from hive_server.services.catalog.queens import QueenRegistry
 from hive_server.services.journal.journal import SessionJournal, utc_iso
 from hive_server.services.runtime.colony import Colony, find_agent
 from hive_server.services.runtime.open_turn import settle_restart
+from hive_server.services.sessions.commands import apply
 from hive_server.services.sessions.resume import BootResume
 from hive_server.services.sessions.session import Session
 from hive_server.services.sessions.shutdown import stop_all
@@ -52,6 +53,7 @@ from hive_server.services.triggers.scheduler import TriggerScheduler
 from hive_server.services.webhooks.inbox import WebhookInbox
 
 if TYPE_CHECKING:  # redis-py is imported only with --redis
+    from hive_server.core.redis_forward import Command
     from hive_server.core.redis_lease import LeaseToken
     from hive_server.core.redis_node import RedisNode
 
@@ -199,6 +201,7 @@ class SessionManager:
                 raise ResourceExhausted() from exc
             raise
         self._live[session_id] = live
+        self._serve_commands(live)
         self.changes.notify()
         await live.triggers.take_held()  # held while it armed, before the ingress could see it
         log.info("session %s %s at seq %d", session_id, "resumed" if resumed else "created",
@@ -415,6 +418,24 @@ class SessionManager:
             except Exception:  # Redis failed: the lease lapses on its own
                 log.warning("session %s: releasing its lease failed", session_id, exc_info=True)
 
+    async def check_reachable(self, session_id: str) -> Session | None:
+        """The session when this node runs it; None when another node does (or will: a
+        takeover under way); ``SessionNotLive`` when no node runs it, ``SessionLoading``
+        while it starts here."""
+        try:
+            return self.get(session_id)
+        except SessionNotLive:
+            if not await self.live_elsewhere(session_id):
+                raise
+        return None
+
+    async def live_elsewhere(self, session_id: str) -> bool:
+        """Another node runs the session, or will (it is live in the index and not here: a
+        takeover under way); always False without Redis."""
+        if self.node is None or session_id in self._live or not await self.store.has(session_id):
+            return False
+        return (await self.store.read_meta(session_id)).status != "stopped"
+
     async def owner_elsewhere(self, session_id: str) -> str | None:
         """The node that runs ``session_id`` when it is not this one (None: this node, no
         node, or no Redis)."""
@@ -439,6 +460,19 @@ class SessionManager:
         log.warning("session %s taken over by node %s", session_id,
                     self.node.node_id if self.node else "?")
         return True
+
+    def _serve_commands(self, live: Session) -> None:
+        """With ``--redis``: the session's command loop (chats and trigger runs other nodes
+        forward to it, ``commands.py``), stopped first by ``Session.stop``."""
+        if self.node is None:
+            return
+        from hive_server.core.redis_forward import CommandLoop  # redis-py: lazy
+
+        async def handle(command: Command) -> dict[str, Any]:
+            return await apply(live, command.body)
+
+        live.commands = CommandLoop(self.node.client, live.journal.id, self.node.node_id, handle)
+        live.commands.start()
 
     def _lease_lost(self, session_id: str) -> None:
         """The lease keeper gave the session up: stop its work at once, writing nothing

@@ -43,6 +43,7 @@ class Session:
     colony_lock: asyncio.Lock = dataclasses.field(default_factory=asyncio.Lock)  # load/unload
     worker_ids: WorkerIds = dataclasses.field(default_factory=WorkerIds)  # across colonies
     lease: LeaseToken | None = None  # with --redis: this node's lease of the session
+    commands: _Part | None = None  # with --redis: the loop serving forwarded commands
 
     @property
     def colony(self) -> Colony | None:
@@ -60,9 +61,9 @@ class Session:
         1. the journal is marked stopping (an action that races the stop is refused);
         2. the armed triggers are noted for the handoff, before they are disarmed;
         3. the parts stop, each awaited, one's failure logged and never keeping the next one
-           running: the stale-turn watchdog; the triggers (every timer disarmed, after a fire
-           under way); the queen (its turn and its workers cancelled); the spend gate
-           (detached from the budgets);
+           running: the loop of forwarded commands (with ``--redis``); the stale-turn
+           watchdog; the triggers (every timer disarmed, after a fire under way); the queen
+           (its turn and its workers cancelled); the spend gate (detached from the budgets);
         4. the journal closes (``SessionJournal.close``): ``session_summary`` and
            ``session_stopped`` logged (``log_stop``), the log closed, the streams ended,
            ``meta.json`` written (``mark_stopped``: as stopped; else kept live for the next
@@ -70,7 +71,8 @@ class Session:
         """
         self.journal.stopping = True
         armed = self._armed()
-        for part in (self.watchdog, self.triggers, self.queen, self.budget):
+        first = () if self.commands is None else (self.commands,)  # no command after a stop
+        for part in (*first, self.watchdog, self.triggers, self.queen, self.budget):
             await self._stop_part(part)
         await self.journal.close(reason, mark_stopped=mark_stopped, log_stop=log_stop,
                                  armed=armed)
