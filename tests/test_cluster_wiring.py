@@ -120,3 +120,35 @@ async def test_a_chat_or_trigger_run_sent_to_another_node_reaches_the_owner(
     assert (await cancel.json())["node_id"] == "n1"
     gone = await other.post("/api/sessions/nope/chat", json={"message": "x"})
     assert gone.status == 404
+
+
+@redis_test
+async def test_a_node_that_lost_the_lease_drops_the_session_writing_nothing(
+        make_client: ClientFactory, tmp_path: Path, redis_url: str,
+        redis_client: redis.asyncio.Redis, caplog: Any) -> None:
+    first = await make_client(_node(tmp_path, redis_url, "n1"))
+    second = await make_client(_node(tmp_path, redis_url, "n2"))
+    sid = (await HiveApi(first).create_session())["session_id"]
+    node1 = first.app[keys.REDIS_NODE]
+    await node1.keeper.close()  # paused: it renews nothing
+
+    async def taken() -> bool:
+        value = await redis_client.get(session_key(sid, "lease"))
+        return value is not None and value.decode().startswith("n2:")
+
+    await _eventually(taken)
+    await _eventually(lambda: _true(sid in {s.journal.id for s in
+                                            second.app[keys.SESSIONS].live()}))
+    before = await _stream(redis_client, sid)
+    meta_before = await redis_client.get(session_key(sid, "meta"))
+    caplog.clear()
+    node1.on_lost(sid)  # what its keeper does at its first round after the pause
+    manager = first.app[keys.SESSIONS]
+    await _eventually(lambda: _true(not manager.is_held(sid)))
+    assert sid not in {s.journal.id for s in manager.live()}
+    assert await _stream(redis_client, sid) == before  # nothing appended by n1
+    assert await redis_client.get(session_key(sid, "meta")) == meta_before
+    errors = [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")]
+    assert errors == [], [r.getMessage() for r in errors]
+    answer = await first.post(f"/api/sessions/{sid}/cancel")
+    assert answer.status == 409 and (await answer.json())["node_id"] == "n2"

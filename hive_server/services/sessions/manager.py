@@ -34,7 +34,14 @@ from hive_server.errors.sessions import (
 from hive_server.llm.base import LLMClient
 from hive_server.models.event_data import WorkerColonyLoaded, WorkerColonyUnloaded
 from hive_server.models.queen import QueenProfile
-from hive_server.models.session import RESERVED_IDS, SessionMeta, is_safe_id, new_session_id
+from hive_server.models.session import (
+    RESERVED_IDS,
+    SESSION_STATUSES,
+    SessionMeta,
+    is_safe_id,
+    new_session_id,
+)
+from hive_server.models.session_query import SessionFilter
 from hive_server.models.triggers import parse_triggers_file
 from hive_server.services.budget.budgets import Budgets
 from hive_server.services.catalog.agent_folder import AgentEntry
@@ -435,6 +442,15 @@ class SessionManager:
         if self.node is None or session_id in self._live or not await self.store.has(session_id):
             return False
         return (await self.store.read_meta(session_id)).status != "stopped"
+
+    async def running_elsewhere(self, agent_id: str) -> list[str]:
+        """The sessions with ``agent_id`` loaded that are live in the index but not on this
+        node (run by another node, or about to be: a takeover); [] without Redis."""
+        if self.node is None:
+            return []
+        metas = await self.store.index.matching(SessionFilter(
+            agent_id=agent_id, status=frozenset(s for s in SESSION_STATUSES if s != "stopped")))
+        return [meta.session_id for meta in metas if meta.session_id not in self._live]
 
     async def owner_elsewhere(self, session_id: str) -> str | None:
         """The node that runs ``session_id`` when it is not this one (None: this node, no
