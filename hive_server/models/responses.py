@@ -144,6 +144,17 @@ class ColdSessionView(_SessionOnDisk):
     cold: Literal[True]
 
 
+class RemoteSessionView(_SessionOnDisk):
+    """``GET /api/sessions/{id}`` of a session live on another node (``--redis``): its meta as
+    Redis holds it (the owner writes it), ``node_id`` the owner (null while a takeover is under
+    way)."""
+
+    created_at: str
+    live: Literal[True]
+    cold: Literal[False]
+    node_id: str | None
+
+
 class HistoryRow(_SessionOnDisk):
     """A row of ``GET /api/sessions/history``: times in epoch seconds, as Hive's UI reads."""
 
@@ -358,7 +369,8 @@ class DataTables(Response):
 
 
 
-class SessionAnswer(RootModel[LiveSessionDetail | ColdSessionView]):
-    """``GET /api/sessions/{id}``: the live session, or the one on disk."""
+class SessionAnswer(RootModel[LiveSessionDetail | ColdSessionView | RemoteSessionView]):
+    """``GET /api/sessions/{id}``: the live session, the one on disk, or (``--redis``) one
+    another node runs."""
 
     model_config = ConfigDict(frozen=True)

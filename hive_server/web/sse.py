@@ -13,7 +13,7 @@ import logging
 import socket
 import struct
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from aiohttp import web
 
@@ -22,13 +22,18 @@ from hive_server.core.bus import Subscription
 from hive_server.errors.requests import InvalidLastEventId, InvalidTypes
 from hive_server.models.api import EventsQuery
 from hive_server.models.events import Event, EventType
+from hive_server.services.sessions.lookup import fed_session
 from hive_server.services.sessions.manager import Session
 from hive_server.web.body import int_query, plain_int
 from hive_server.web.openapi import doc
 from hive_server.web.paths import live_session
 from hive_server.web.sse_streams import Closable, SseResponse
 
+if TYPE_CHECKING:  # redis-py is imported only with --redis
+    from hive_server.core.redis_feed import FeedSubscription, RedisFeed
+
 log = logging.getLogger(__name__)
+STOPPED = EventType.SESSION_STOPPED.value
 routes = web.RouteTableDef()
 SSE_TAIL = 200  # events replayed after the snapshot of a stream opened without a cursor
 
@@ -87,7 +92,7 @@ class Sink(Protocol):
 class EventStream:
     """One SSE client: a subscription written to one response."""
 
-    def __init__(self, response: Sink, sub: Subscription):
+    def __init__(self, response: Sink, sub: Subscription | UntilStopped):
         self.response = response
         self.sub = sub
         self.last_sent = 0
@@ -120,6 +125,8 @@ class EventStream:
 @doc(stream=True, query=EventsQuery)
 async def stream_events(request: web.Request) -> web.StreamResponse:
     """The session's events as Server-Sent Events, resumable by seq."""
+    if (node := request.app.get(keys.REDIS_NODE)) is not None:
+        return await _stream_from_redis(request, node.feed)
     live = live_session(request)
     after, types = _resume_point(request), types_query(request)
     settings = request.app[keys.SETTINGS]
@@ -142,6 +149,65 @@ async def stream_events(request: web.Request) -> web.StreamResponse:
         await stream.pump()
 
     return await serve_sse(request, sub, send)
+
+
+async def _stream_from_redis(request: web.Request, feed: RedisFeed) -> SseResponse:
+    """``--redis``: every node streams every live session from its Redis stream (the node's
+    ``RedisFeed``), the owner too: a client sees only events Redis stored (never one a lost
+    lease's fence refused) and its stream goes on across a takeover. With no cursor, the
+    owner opens the stream with its queen's snapshot; another node has none: the stream
+    opens with the log's last ``SSE_TAIL`` events."""
+    session_id = request.match_info["session_id"]
+    manager = request.app[keys.SESSIONS]
+    live = await fed_session(manager, session_id)
+    after, types = _resume_point(request), types_query(request)
+    tip = await manager.store.last_seq(session_id)
+    opening = snapshot_event(live) if after is None and live is not None else None
+    if after is None:
+        after = max(0, (tip if opening is None else opening.data["snapshot_seq"]) - SSE_TAIL)
+    handle = await feed.subscribe(session_id, after, types=_with_stop(types),
+                                  maxsize=request.app[keys.SETTINGS].sse_queue_size)
+    sub = UntilStopped(handle, types, tip)
+
+    async def send(response: SseResponse) -> None:
+        if opening is not None and (types is None or opening.type in types):
+            await response.write(b"data: %s\n\n" % opening.to_json())  # no id: seq 0
+        stream = EventStream(response, sub)
+        stream.last_sent = handle.last_seq  # the cursor, at most the stream's last seq
+        await stream.pump()
+
+    return await serve_sse(request, sub, send)
+
+
+def _with_stop(types: frozenset[str] | None) -> frozenset[str] | None:
+    return None if types is None else types | {STOPPED}
+
+
+class UntilStopped:
+    """A feed subscription that ends with the session's next ``session_stopped`` (one stored
+    after ``tip``, the log's last seq when the stream opened; an older one is history): a
+    stream from Redis ends when the session stops, as one from the owner's bus does. A lost
+    lease logs no stop: the stream goes on with the next owner's events. ``types``: the
+    client's (``session_stopped`` is written only when it asked for it)."""
+
+    def __init__(self, handle: FeedSubscription, types: frozenset[str] | None, tip: int):
+        self._handle = handle
+        self.types = types
+        self._tip = tip
+        self._stopped = False
+
+    async def get_all(self) -> Sequence[Framed]:
+        if self._stopped:
+            return []
+        batch = await self._handle.get_all()
+        for index, event in enumerate(batch):
+            if event.type == STOPPED and event.seq > self._tip:
+                self._stopped = True
+                return batch[:index + 1]
+        return batch
+
+    def close(self) -> None:
+        self._handle.close()
 
 
 async def serve_sse(request: web.Request, closer: Closable,

@@ -18,13 +18,14 @@ from hive_server.models.responses import (
     HistoryRow,
     LiveSessionDetail,
     LiveSessionView,
+    RemoteSessionView,
     SessionLoading,
 )
 from hive_server.models.session import QueenPhase, SessionMeta
 from hive_server.services.catalog.agent_folder import AgentEntry
 from hive_server.services.runtime.colony import DEFAULT_WORKER
 from hive_server.services.sessions.history import AgentOverview, AgentUsage, HistoryEntry
-from hive_server.services.sessions.lookup import ColdSession, LoadingSession
+from hive_server.services.sessions.lookup import ColdSession, Found, LoadingSession, RemoteSession
 from hive_server.services.sessions.manager import Session
 from hive_server.services.tools.builtins import BUILTIN_TOOL_NAMES
 
@@ -38,19 +39,23 @@ def live_session_view(live: Session) -> LiveSessionView:
     return _live(LiveSessionView, live)
 
 
-def session_answer(found: Session | ColdSession | LoadingSession) -> tuple[Response, int]:
+def session_answer(found: Found) -> tuple[Response, int]:
     """``GET /api/sessions/{id}``: a live session with its entry points (trigger cards), the
-    one on disk, or 202 while it loads."""
+    one on disk, one another node runs (``--redis``), or 202 while it loads."""
     if isinstance(found, LoadingSession):
         return SessionLoading(session_id=found.session_id, loading=True), 202
     if isinstance(found, ColdSession):
         return _on_disk(ColdSessionView, found.meta, found.last_seq,
                         created_at=found.meta.created_at, live=False, cold=True), 200
+    if isinstance(found, RemoteSession):
+        return _on_disk(RemoteSessionView, found.meta, found.last_seq,
+                        created_at=found.meta.created_at, live=True, cold=False,
+                        node_id=found.node_id), 200
     return _live(LiveSessionDetail, found, entry_points=found.triggers.cards()), 200
 
 
 L = TypeVar("L", bound=LiveSessionView)
-D = TypeVar("D", bound=ColdSessionView | HistoryRow)
+D = TypeVar("D", bound=ColdSessionView | RemoteSessionView | HistoryRow)
 
 
 def _live(shape: type[L], live: Session, **more: object) -> L:

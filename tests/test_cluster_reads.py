@@ -1,0 +1,151 @@
+"""Any node serves the reads of any session on the Redis backend (issue 14, step 3): the
+events as SSE (resumable by ``Last-Event-ID``, on across a takeover), pages of the event log,
+the detail, the export and the accounting of a session another node runs. Two or three nodes
+in one process on one real Redis, as in ``test_cluster_wiring.py``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import redis.asyncio
+from aiohttp import ClientResponse
+from aiohttp.test_utils import TestClient
+
+from hive_server import keys
+from hive_server.core.eventlog_redis import session_key
+from tests.conftest import ClientFactory
+from tests.hive_api import HiveApi, until
+from tests.redis_server import redis_test
+from tests.sse_reader import read_frame, read_until
+from tests.test_cluster_wiring import _eventually, _node, _stream, _true
+
+
+async def _events(client: TestClient, sid: str, last_id: int | None = None,
+                  query: str = "") -> ClientResponse:
+    headers = {} if last_id is None else {"Last-Event-ID": str(last_id)}
+    resp = await client.get(f"/api/sessions/{sid}/events{query}", headers=headers)
+    assert resp.status == 200, await resp.text()
+    return resp
+
+
+async def _seqs_until(stream: ClientResponse, seq: int) -> list[int]:
+    """The ids of the frames read up to and including seq ``seq``."""
+    frames = await read_until(stream, lambda event: event["seq"] >= seq)
+    return [frame["id"] for frame in frames]
+
+
+async def _two(make_client: ClientFactory, tmp_path: Path,
+               redis_url: str) -> tuple[TestClient, TestClient, str]:
+    """Nodes n1 and n2, and a session n1 runs that had one chat answered."""
+    owner = await make_client(_node(tmp_path, redis_url, "n1"))
+    other = await make_client(_node(tmp_path, redis_url, "n2"))
+    sid = (await HiveApi(owner).create_session())["session_id"]
+    stream = await _events(owner, sid, 0)
+    try:
+        await HiveApi(owner).chat(sid, "first")
+        await until(stream, "execution_completed")
+    finally:
+        stream.close()
+    return owner, other, sid
+
+
+@redis_test
+async def test_another_node_streams_a_session_and_resumes_with_no_gap_or_duplicate(
+        make_client: ClientFactory, tmp_path: Path, redis_url: str,
+        redis_client: redis.asyncio.Redis) -> None:
+    owner, other, sid = await _two(make_client, tmp_path, redis_url)
+    stored = await _stream(redis_client, sid)
+    stream = await _events(other, sid, 0)
+    try:
+        assert await _seqs_until(stream, stored[-1]["seq"]) == [e["seq"] for e in stored]
+        await HiveApi(owner).chat(sid, "second")
+        live = await until(stream, "execution_completed")
+        assert [e["seq"] for e in live] == list(range(stored[-1]["seq"] + 1,
+                                                      live[-1]["seq"] + 1))
+    finally:
+        stream.close()
+    cut = live[1]["seq"]
+    resumed = await _events(other, sid, cut)
+    try:
+        await HiveApi(other).chat(sid, "third")  # forwarded to n1
+        after = await until(resumed, "execution_completed")
+        after = after + await until(resumed, "execution_completed")
+    finally:
+        resumed.close()
+    seqs = [e["seq"] for e in after]
+    assert seqs == list(range(cut + 1, seqs[-1] + 1))
+    assert [e["seq"] for e in await _stream(redis_client, sid)][cut:seqs[-1]] == seqs
+
+
+@redis_test
+async def test_no_cursor_opens_with_the_log_tail_elsewhere_and_a_snapshot_on_the_owner(
+        make_client: ClientFactory, tmp_path: Path, redis_url: str,
+        redis_client: redis.asyncio.Redis) -> None:
+    owner, other, sid = await _two(make_client, tmp_path, redis_url)
+    last = (await _stream(redis_client, sid))[-1]["seq"]
+    elsewhere = await _events(other, sid)
+    here = await _events(owner, sid)
+    try:
+        assert await _seqs_until(elsewhere, last) == list(range(1, last + 1))
+        opening = await read_frame(here)
+        assert opening is not None and opening["id"] is None
+        assert opening["event"]["type"] == "session_snapshot"
+        assert await _seqs_until(here, last) == list(range(1, last + 1))
+    finally:
+        elsewhere.close()
+        here.close()
+
+
+@redis_test
+async def test_a_stream_ends_at_the_sessions_stop_and_a_stopped_one_is_not_streamed(
+        make_client: ClientFactory, tmp_path: Path, redis_url: str) -> None:
+    owner, other, sid = await _two(make_client, tmp_path, redis_url)
+    stream = await _events(other, sid, 0, "?types=session_stopped")
+    stopped = await owner.delete(f"/api/sessions/{sid}")
+    assert stopped.status == 200, await stopped.text()
+    frames = [frame async for frame in _frames(stream)]
+    assert [frame["event"]["type"] for frame in frames] == ["session_stopped"]
+    refused = await other.get(f"/api/sessions/{sid}/events")
+    assert refused.status == 404
+    assert (await refused.json())["code"] == "session_not_live"
+    unknown = await other.get("/api/sessions/nope/events")
+    assert (unknown.status, (await unknown.json())["code"]) == (404, "session_not_live")
+
+
+async def _frames(stream: ClientResponse):
+    while (frame := await read_frame(stream)) is not None:
+        yield frame
+
+
+@redis_test
+@pytest.mark.parametrize("watcher", ["n1", "n3"])
+async def test_a_stream_goes_on_across_a_takeover_on_the_old_owner_and_on_another_node(
+        make_client: ClientFactory, tmp_path: Path, redis_url: str,
+        redis_client: redis.asyncio.Redis, watcher: str) -> None:
+    owner, other, sid = await _two(make_client, tmp_path, redis_url)
+    third = await make_client(_node(tmp_path, redis_url, "n3"))
+    watched = await _events(owner if watcher == "n1" else third, sid, 0)
+    await owner.app[keys.REDIS_NODE].keeper.close()  # n1 stops renewing: its lease lapses
+    await _eventually(lambda: _owner_is_not(redis_client, sid, "n1"))
+    await _eventually(lambda: _true(sid in _live_ids(other) or sid in _live_ids(third)))
+    new_owner = other if sid in _live_ids(other) else third
+    try:
+        await HiveApi(new_owner).chat(sid, "after the takeover")
+        events = await until(watched, "client_input_received")
+        while events[-1]["data"].get("content") != "after the takeover":
+            events += await until(watched, "client_input_received")
+    finally:
+        watched.close()
+    assert [e["seq"] for e in events] == list(range(1, events[-1]["seq"] + 1))
+    assert [e["seq"] for e in await _stream(redis_client, sid)][:len(events)] == [
+        e["seq"] for e in events]
+
+
+async def _owner_is_not(client: redis.asyncio.Redis, sid: str, node: str) -> bool:
+    value = await client.get(session_key(sid, "lease"))
+    return value is not None and not value.decode().startswith(f"{node}:")
+
+
+def _live_ids(client: TestClient) -> set[str]:
+    return {live.journal.id for live in client.app[keys.SESSIONS].live()}
