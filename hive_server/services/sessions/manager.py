@@ -15,9 +15,7 @@ from typing import TYPE_CHECKING, Any
 from hive_server.core.clock import Clock
 from hive_server.core.descriptors import out_of_descriptors, remove_new_folder
 from hive_server.core.signal import ChangeSignal
-from hive_server.core.stats import TAKEOVERS
 from hive_server.errors import InvalidInput, NotFound
-from hive_server.errors.backend import SessionElsewhere
 from hive_server.errors.sessions import (
     ColonyAlreadyLoaded,
     EmptyTitle,
@@ -36,12 +34,10 @@ from hive_server.models.event_data import WorkerColonyLoaded, WorkerColonyUnload
 from hive_server.models.queen import QueenProfile
 from hive_server.models.session import (
     RESERVED_IDS,
-    SESSION_STATUSES,
     SessionMeta,
     is_safe_id,
     new_session_id,
 )
-from hive_server.models.session_query import SessionFilter
 from hive_server.models.triggers import parse_triggers_file
 from hive_server.services.budget.budgets import Budgets
 from hive_server.services.catalog.agent_folder import AgentEntry
@@ -50,7 +46,7 @@ from hive_server.services.catalog.queens import QueenRegistry
 from hive_server.services.journal.journal import SessionJournal, utc_iso
 from hive_server.services.runtime.colony import Colony, find_agent
 from hive_server.services.runtime.open_turn import settle_restart
-from hive_server.services.sessions.commands import apply
+from hive_server.services.sessions.ownership import Ownership
 from hive_server.services.sessions.resume import BootResume
 from hive_server.services.sessions.session import Session
 from hive_server.services.sessions.shutdown import stop_all
@@ -60,7 +56,6 @@ from hive_server.services.triggers.scheduler import TriggerScheduler
 from hive_server.services.webhooks.inbox import WebhookInbox
 
 if TYPE_CHECKING:  # redis-py is imported only with --redis
-    from hive_server.core.redis_forward import Command
     from hive_server.core.redis_lease import LeaseToken
     from hive_server.core.redis_node import RedisNode
 
@@ -69,7 +64,7 @@ NEW_FILES = ("events.jsonl", "meta.json", "triggers.json")  # what a new session
 __all__ = ["NewSession", "Session", "SessionManager", "SessionOptions"]
 
 
-class SessionManager:
+class SessionManager(Ownership):
     def __init__(self, options: SessionOptions, *, llm: LLMClient, queens: QueenRegistry,
                  catalog: AgentCatalog, clock: Clock, scheduler: TriggerScheduler,
                  inbox: WebhookInbox, budgets: Budgets, store: SessionStore | None = None,
@@ -404,114 +399,6 @@ class SessionManager:
             if not resumed and isinstance(opened, SessionFiles):
                 opened.close()  # failed or cut short before its log took the file (or a no-op)
         return resumed
-
-
-    # -- ownership (with --redis: docs/scale-out.md) ----------------------------------------------
-    async def _acquire(self, session_id: str) -> LeaseToken | None:
-        """The session's lease for this node (None without Redis); ``SessionElsewhere`` when
-        another node runs it."""
-        if self.node is None:
-            return None
-        lease = await self.node.keeper.acquire(session_id)
-        if lease is None:
-            owner = await self.node.leases.owner(session_id)
-            raise SessionElsewhere(session_id, owner.node_id if owner else "?")
-        return lease
-
-    async def _release(self, session_id: str) -> None:
-        if self.node is not None:
-            try:
-                await self.node.keeper.release(session_id)
-            except Exception:  # Redis failed: the lease lapses on its own
-                log.warning("session %s: releasing its lease failed", session_id, exc_info=True)
-
-    async def check_reachable(self, session_id: str) -> Session | None:
-        """The session when this node runs it; None when another node does (or will: a
-        takeover under way); ``SessionNotLive`` when no node runs it, ``SessionLoading``
-        while it starts here."""
-        try:
-            return self.get(session_id)
-        except SessionNotLive:
-            if not await self.live_elsewhere(session_id):
-                raise
-        return None
-
-    async def live_elsewhere(self, session_id: str) -> bool:
-        """Another node runs the session, or will (it is live in the index and not here: a
-        takeover under way); always False without Redis."""
-        if self.node is None or session_id in self._live or not await self.store.has(session_id):
-            return False
-        return (await self.store.read_meta(session_id)).status != "stopped"
-
-    async def running_elsewhere(self, agent_id: str) -> list[str]:
-        """The sessions with ``agent_id`` loaded that are live in the index but not on this
-        node (run by another node, or about to be: a takeover); [] without Redis."""
-        if self.node is None:
-            return []
-        metas = await self.store.index.matching(SessionFilter(
-            agent_id=agent_id, status=frozenset(s for s in SESSION_STATUSES if s != "stopped")))
-        return [meta.session_id for meta in metas if meta.session_id not in self._live]
-
-    async def owner_elsewhere(self, session_id: str) -> str | None:
-        """The node that runs ``session_id`` when it is not this one (None: this node, no
-        node, or no Redis)."""
-        if self.node is None or session_id in self._live:
-            return None
-        owner = await self.node.leases.owner(session_id)
-        return None if owner is None or owner.node_id == self.node.node_id else owner.node_id
-
-    async def take_over(self, session_id: str) -> bool:
-        """Resume a session whose owner's lease lapsed (the takeover loop, ``takeover.py``):
-        True when this node won it; False when it is held here already or elsewhere."""
-        if self._closed or self._owned(session_id) or session_id in self._closing:
-            return False
-        self._claim(session_id)
-        try:
-            await self._open(session_id, NewSession(session_id=session_id))
-        except SessionElsewhere:
-            return False
-        finally:
-            self._loading.discard(session_id)
-        TAKEOVERS.add()
-        log.warning("session %s taken over by node %s", session_id,
-                    self.node.node_id if self.node else "?")
-        return True
-
-    def _serve_commands(self, live: Session) -> None:
-        """With ``--redis``: the session's command loop (chats and trigger runs other nodes
-        forward to it, ``commands.py``), stopped first by ``Session.stop``."""
-        if self.node is None:
-            return
-        from hive_server.core.redis_forward import CommandLoop  # redis-py: lazy
-
-        async def handle(command: Command) -> dict[str, Any]:
-            return await apply(live, command.body)
-
-        live.commands = CommandLoop(self.node.client, live.journal.id, self.node.node_id, handle)
-        live.commands.start()
-
-    def _lease_lost(self, session_id: str) -> None:
-        """The lease keeper gave the session up: stop its work at once, writing nothing
-        (another node may already run it; its appends would be refused anyway)."""
-        live = self._live.pop(session_id, None)
-        if live is None:
-            return
-        self.changes.notify()
-        self.store.index.remove(session_id)  # its queued meta is not ours to write
-        live.journal.on_meta = None
-        live.journal.write_meta = _write_nothing
-        task = asyncio.create_task(self._exclusive(session_id, live.stop(
-            "lease_lost", mark_stopped=False, log_stop=False)), name=f"lease-lost:{session_id}")
-        task.add_done_callback(_log_failure)
-
-
-async def _write_nothing(meta: SessionMeta, directory: object) -> None:
-    """The meta writer of a session whose lease is lost."""
-
-
-def _log_failure(task: asyncio.Task[None]) -> None:
-    if not task.cancelled() and (exc := task.exception()) is not None:
-        log.error("stopping a session whose lease was lost failed", exc_info=exc)
 
 
 def _valid_id(session_id: str) -> str:
