@@ -38,3 +38,19 @@ async def test_unstorable_delivery_is_503_and_its_retry_is_not_a_duplicate(
     again = await make_client(settings, clock=fake_clock)
     status, body = await deliver(again, "push", headers=standard(fake_clock, "msg_x"))
     assert status == 200 and body["duplicate"] is True
+
+
+async def test_an_unusable_delivery_store_is_503_and_nothing_is_accepted(
+        make_client, settings, fake_clock):
+    client = await make_client(settings, clock=fake_clock)
+    seen = settings.home / "webhooks" / "deliveries.jsonl"
+    seen.mkdir(parents=True)  # the ids seen cannot be read: a storage failure
+
+    status, body = await deliver(client, "push", headers=standard(fake_clock, "msg_y"))
+    assert status == 503
+    assert body["code"] == "webhook_store_unavailable"
+    assert not (settings.home / "webhooks" / "inbox").exists()
+
+    seen.rmdir()
+    status, body = await deliver(client, "push", headers=standard(fake_clock, "msg_y"))
+    assert status == 202 and body["held"] is True

@@ -176,3 +176,24 @@ class DuplicateDelivery(Conflict):
 
     def __init__(self) -> None:
         super().__init__("this delivery id was taken before; it fires nothing")
+
+
+class TriggerStateUnavailable(Unavailable):
+    """The session's trigger state (in Redis) could not be read or stored (503)."""
+
+    code = "trigger_state_unavailable"
+
+    def __init__(self, session_id: str, reason: BaseException):
+        super().__init__(f"session {session_id!r}: its trigger state could not be read or "
+                         f"stored: {reason}")
+
+
+class DeliveryStoreUnavailable(Unavailable):
+    """The delivery ids seen (in Redis, or the file) could not be checked or recorded (503):
+    nothing was accepted, the sender's retry is not a duplicate."""
+
+    code = "webhook_store_unavailable"
+
+    def __init__(self, reason: BaseException):
+        super().__init__(f"the delivery could not be checked against the deliveries seen: "
+                         f"{reason}")

@@ -7,6 +7,13 @@ inbox) before the caller answers 202; a repeated delivery id fires nothing, acro
 A session may have changed the trigger's config (PATCH), so each live session with the trigger
 active checks the delivery against its own config and gets it only if that check passes. With
 no such session the delivery is checked against the definition the inbox will hand it to.
+
+With ``--redis`` (``forwarder`` set, ``webhook_cluster.py``) the delivery ids and the inbox are
+Redis's (``RedisDeliveryStore``, ``RedisWebhookInbox``), the sessions running the agent on
+other nodes are targets too (``SessionManager.running_elsewhere``; checked against the
+definition this node knows: the agent folder's, or one of its own sessions'), and every target
+session gets the delivery through its owner's command stream, one request id per delivery, so
+that a retry reaching any node is applied once.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ import orjson
 from hive_server.core.clock import Clock
 from hive_server.errors import HiveError, Unauthorized, Unavailable
 from hive_server.errors.triggers import (
+    DeliveryStoreUnavailable,
     DuplicateDelivery,
     InboxUnavailable,
     NoAgentTrigger,
@@ -33,8 +41,9 @@ from hive_server.models.event_data import WebhookRejected
 from hive_server.models.triggers import TriggerSpec, WebhookConfig, parse_triggers_file
 from hive_server.services.catalog.agents import AgentCatalog
 from hive_server.services.sessions.manager import Session, SessionManager
-from hive_server.services.webhooks.deliveries import DeliveryStore
-from hive_server.services.webhooks.inbox import WebhookInbox
+from hive_server.services.sessions.webhook_cluster import NOT_SENT, Forward, deliver
+from hive_server.services.webhooks.deliveries import DeliveryRecords
+from hive_server.services.webhooks.inbox import HeldInbox
 from hive_server.services.webhooks.signatures import (
     check_secret,
     filter_headers,
@@ -45,19 +54,24 @@ from hive_server.services.webhooks.signatures import (
 log = logging.getLogger(__name__)
 GITHUB_MAX_BYTES = 25 * 1024 * 1024
 """The body limit for a GitHub-signed trigger (GitHub sends up to 25 MB)."""
+FORWARD_TIMEOUT = 30.0
+"""Seconds a delivery waits for a session's owner (a failover: a lease ttl and a resume)."""
 BodyReader = Callable[[int], Awaitable[bytes]]
-Refusal = tuple[Session, Unauthorized | Unavailable]
+Target = Session | str  # a live session of this node, or the id of one another node runs
+Refusal = tuple[Target, Unauthorized | Unavailable]
 
 
 @dataclasses.dataclass(slots=True)
 class WebhookIngress:
     catalog: AgentCatalog
     sessions: SessionManager
-    store: DeliveryStore
-    inbox: WebhookInbox
+    store: DeliveryRecords
+    inbox: HeldInbox
     clock: Clock
     secret: Callable[[str], str | None]
     allow_unsigned: bool
+    forwarder: Forward | None = None  # with --redis: deliveries go through the owners
+    forward_timeout: float = FORWARD_TIMEOUT
     accepted: int = 0
     duplicates: int = 0
 
@@ -98,9 +112,9 @@ class WebhookIngress:
         secret = self.secret(config.secret_env) if config.secret_env else None
         return verify_signature(config, secret, headers, body, self.clock.time())
 
-    def _verify_targets(self, targets: list[tuple[Session, WebhookConfig]],
+    def _verify_targets(self, targets: list[tuple[Target, WebhookConfig]],
                         headers: Mapping[str, str], body: bytes,
-                        ) -> tuple[str | None, list[Session], list[Refusal]]:
+                        ) -> tuple[str | None, list[Target], list[Refusal]]:
         """The delivery id, the sessions whose config verifies the delivery and those whose
         config refuses it; when none verifies it, the first refusal (``Unauthorized``, or
         ``Unavailable`` for an unset secret) is raised."""
@@ -138,32 +152,89 @@ class WebhookIngress:
         if any(config.signature == "github" for config in configs):
             limit = max(limit, GITHUB_MAX_BYTES)
         body = await read_body(limit)
-        targets: list[Session] = []
-        if candidates := self._targets(agent_id, trigger_id):
-            delivery_id, targets, refusals = self._verify_targets(candidates, headers, body)
-            for live, exc in refusals:
-                await self._reject([live], agent_id, trigger_id, headers, exc)
-        else:
-            delivery_id = self._verify(self.config_for(agent_id, trigger_id), headers, body)
+        delivery_id, targets = await self._verified(agent_id, trigger_id, headers, body)
         delivery_id = delivery_id or f"local-{uuid.uuid4().hex}"
-        if not await self.store.record(agent_id, trigger_id, delivery_id):
+        if not await self._record(agent_id, trigger_id, delivery_id):
             self.duplicates += 1
-            await self._reject(targets, agent_id, trigger_id, headers, DuplicateDelivery())
+            await self._reject(_local(targets), agent_id, trigger_id, headers,
+                               DuplicateDelivery())
             return WebhookReceipt(delivery_id=delivery_id, delivered_to=[], duplicate=True)
         self.accepted += 1
         delivery = {"delivery_id": delivery_id, "agent_id": agent_id,
                     "received_at": int(self.clock.time() * 1000),
                     "headers": filter_headers(headers), "payload": _payload(body)}
-        if not targets:
+        delivered = await self._deliver(targets, trigger_id, delivery) if targets else []
+        if not delivered:
             return await self._hold(agent_id, trigger_id, delivery)
+        return WebhookReceipt(delivery_id=delivery_id, delivered_to=delivered)
+
+    async def _verified(self, agent_id: str, trigger_id: str, headers: Mapping[str, str],
+                        body: bytes) -> tuple[str | None, list[Target]]:
+        """The delivery id and the sessions whose config verifies the delivery (none: it
+        was verified against the definition the inbox hands it to); see ``_verify_targets``.
+        Sessions of other nodes are checked against the definition this node knows."""
+        candidates: list[tuple[Target, WebhookConfig]] = [*self._targets(agent_id, trigger_id)]
+        if elsewhere := await self._elsewhere(agent_id):
+            config = self.config_for(agent_id, trigger_id)
+            candidates += [(session_id, config) for session_id in elsewhere]
+        if not candidates:
+            return self._verify(self.config_for(agent_id, trigger_id), headers, body), []
+        delivery_id, targets, refusals = self._verify_targets(candidates, headers, body)
+        for target, exc in refusals:
+            await self._reject(_local([target]), agent_id, trigger_id, headers, exc)
+        return delivery_id, targets
+
+    async def _elsewhere(self, agent_id: str) -> list[str]:
+        """The sessions other nodes run (or are taking over) with the agent loaded; none
+        without --redis. (``running_elsewhere`` comes with the manager's Redis wiring, not
+        yet in every tree: until then, none.)"""
+        running_elsewhere = getattr(self.sessions, "running_elsewhere", None)
+        if self.forwarder is None or running_elsewhere is None:
+            return []
+        here = {live.journal.id for live in self.sessions.running(agent_id)}
+        return [sid for sid in await running_elsewhere(agent_id) if sid not in here]
+
+    async def _deliver(self, targets: list[Target], trigger_id: str,
+                       delivery: dict[str, Any]) -> list[str]:
+        """Hand the delivery to each target; the ids of the sessions that took it. With
+        --redis through the owners (``webhook_cluster.deliver``): when none could be
+        reached, the delivery's claim is released and the error raised (503)."""
+        if self.forwarder is None:
+            return await self._deliver_here(_local(targets), trigger_id, delivery)
+        agent_id, delivery_id = delivery["agent_id"], delivery["delivery_id"]
+        try:
+            return await deliver(self.forwarder, [_id_of(t) for t in targets], trigger_id,
+                                 delivery, self.forward_timeout)
+        except NOT_SENT:  # no owner took it: let the sender's retry through (same request id)
+            await self._forget(agent_id, trigger_id, delivery_id)
+            raise
+
+    async def _deliver_here(self, targets: list[Session], trigger_id: str,
+                            delivery: dict[str, Any]) -> list[str]:
         for live in targets:
             try:
                 await live.triggers.receive_webhook(trigger_id, delivery)
             except HiveError as exc:  # recorded in that session's log; its queen is busy/going
                 log.warning("webhook %s for session %s not handed to the queen: %s",
-                            delivery_id, live.journal.id, exc)
-        return WebhookReceipt(delivery_id=delivery_id,
-                              delivered_to=[live.journal.id for live in targets])
+                            delivery["delivery_id"], live.journal.id, exc)
+        return [live.journal.id for live in targets]
+
+    async def _record(self, agent_id: str, trigger_id: str, delivery_id: str) -> bool:
+        """``store.record``; a store that fails is 503 ``webhook_store_unavailable``."""
+        try:
+            return await self.store.record(agent_id, trigger_id, delivery_id)
+        except OSError as exc:  # the file store (Redis's raises the named error itself)
+            raise DeliveryStoreUnavailable(exc) from exc
+
+    async def _forget(self, agent_id: str, trigger_id: str, delivery_id: str) -> None:
+        """``store.forget`` of a delivery not accepted; a failure is logged (its retry is
+        then answered as a duplicate)."""
+        try:
+            await self.store.forget(agent_id, trigger_id, delivery_id)
+        except (DeliveryStoreUnavailable, OSError) as exc:
+            log.error("webhook %s for agent %r trigger %r was not accepted, and its id could "
+                      "not be released (%s): a retry is answered as a duplicate",
+                      delivery_id, agent_id, trigger_id, exc)
 
     async def _hold(self, agent_id: str, trigger_id: str,
                     delivery: dict[str, Any]) -> WebhookReceipt:
@@ -173,7 +244,7 @@ class WebhookIngress:
         try:
             await self.inbox.put(agent_id, trigger_id, delivery)
         except (Unavailable, OSError) as exc:  # not accepted: let the sender's retry through
-            await self.store.forget(agent_id, trigger_id, delivery_id)
+            await self._forget(agent_id, trigger_id, delivery_id)
             raise InboxUnavailable(exc) from exc
         log.info("webhook %s for agent %r trigger %r held: no live session has it active",
                  delivery_id, agent_id, trigger_id)
@@ -213,3 +284,12 @@ def _payload(body: bytes) -> Any:
         return orjson.loads(body)
     except orjson.JSONDecodeError:
         return body.decode("utf-8", errors="replace")
+
+
+def _local(targets: list[Target]) -> list[Session]:
+    """The targets this node runs."""
+    return [target for target in targets if isinstance(target, Session)]
+
+
+def _id_of(target: Target) -> str:
+    return target if isinstance(target, str) else target.journal.id

@@ -55,10 +55,16 @@ from hive_server.services.triggers.cards import (
     problem_card,
     trigger_card,
 )
+from hive_server.services.triggers.claims import FireClaim, FireClaims
 from hive_server.services.triggers.hold import HeldFires, count_held
 from hive_server.services.triggers.scheduler import FireInfo, MissedInfo, TriggerScheduler
 from hive_server.services.triggers.store import FILENAME as TRIGGERS_FILE
-from hive_server.services.triggers.store import KeptAside, SavedTriggers, TriggerStore
+from hive_server.services.triggers.store import (
+    KeptAside,
+    SavedTriggers,
+    TriggerStateStore,
+    TriggerStore,
+)
 from hive_server.services.triggers.text import fire_text
 from hive_server.services.triggers.webhook import WebhookTriggers
 from hive_server.services.webhooks.inbox import WebhookInbox
@@ -77,16 +83,22 @@ def read_trigger_files(session_dir: Path) -> TriggerFiles:
     return TriggerStore(session_dir).read(), count_held(session_dir)
 
 
-class SessionTriggers(WebhookTriggers, HeldFires):
+class SessionTriggers(WebhookTriggers, HeldFires, FireClaims):
+    """``store``: where the saved state lives (default: the session folder's
+    ``triggers.json``); ``fire_claim``: asked before a scheduled tick fires (``claims.py``;
+    None: fire as a single node does), settable after construction."""
+
     def __init__(self, session: SessionJournal, queen: Queen, scheduler: TriggerScheduler,
-                 clock: Clock, inbox: WebhookInbox, secret: Callable[[str], str | None]):
+                 clock: Clock, inbox: WebhookInbox, secret: Callable[[str], str | None], *,
+                 store: TriggerStateStore | None = None, fire_claim: FireClaim | None = None):
         self.session = session
         self.secret = secret  # webhook secrets by env var name (an unset one: card error)
         self.inbox = inbox
         self.queen = queen
         self.scheduler = scheduler
         self.clock = clock
-        self.store = TriggerStore(session.dir)
+        self.store = store or TriggerStore(session.dir)
+        self.fire_claim = fire_claim
         self.saved = SavedTriggers()
         self.triggers: dict[str, Trigger] = {}
         self.problems: list[TriggerProblem] = []
@@ -294,7 +306,8 @@ class SessionTriggers(WebhookTriggers, HeldFires):
     async def _on_tick(self, trigger_id: str, info: FireInfo) -> None:
         async with self._lock:
             trigger = self.triggers.get(trigger_id)
-            if not self._stopped and trigger is not None and trigger.state.active:
+            if (not self._stopped and trigger is not None and trigger.state.active
+                    and await self._claimed(trigger, info.tick)):
                 await self._fire(trigger, tick=info.tick, manual=False, missed=info.missed)
 
     async def _on_missed(self, trigger_id: str, info: MissedInfo) -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 from pydantic import ValidationError
@@ -88,7 +88,7 @@ def _states(raw: Any, problems: list[str]) -> dict[str, TriggerState]:
     return state
 
 
-def _parse(data: bytes, problems: list[str]) -> SavedTriggers:
+def parse_saved(data: bytes, problems: list[str]) -> SavedTriggers:
     """What can be read of the file; every part that cannot is named in ``problems``."""
     try:
         raw = orjson.loads(data)
@@ -117,7 +117,7 @@ def _load(path: Path) -> tuple[SavedTriggers, KeptAside | None]:
     file is never moved because of a passing failure."""
     problems: list[str] = []
     try:
-        saved = _parse(path.read_bytes(), problems)
+        saved = parse_saved(path.read_bytes(), problems)
     except FileNotFoundError:
         return SavedTriggers(), None
     except (IsADirectoryError, PermissionError) as exc:
@@ -126,6 +126,15 @@ def _load(path: Path) -> tuple[SavedTriggers, KeptAside | None]:
         return saved, None
     error = "; ".join(problems)
     return saved, KeptAside(error[:2000], keep_aside(path).name)
+
+
+class TriggerStateStore(Protocol):
+    """Where a session's saved trigger state lives: ``TriggerStore`` (the session folder),
+    ``store_redis.RedisTriggerStore`` (Redis, shared by the nodes)."""
+
+    async def load(self) -> tuple[SavedTriggers, KeptAside | None]: ...
+
+    async def save(self, saved: SavedTriggers) -> None: ...
 
 
 class TriggerStore:

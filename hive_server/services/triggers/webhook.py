@@ -31,11 +31,13 @@ class WebhookTriggers(TriggerHost):
         trigger = self.triggers.get(trigger_id)
         return trigger.spec.webhook if trigger is not None and trigger.state.active else None
 
-    async def receive_webhook(self, trigger_id: str, delivery: dict[str, Any]) -> None:
-        """Log ``webhook_received`` and fire the trigger with the delivery's payload."""
+    async def receive_webhook(self, trigger_id: str, delivery: dict[str, Any]) -> int:
+        """Log ``webhook_received`` and fire the trigger with the delivery's payload; the seq
+        of its ``trigger_fired`` (``trigger_held`` in a session parked by its spend limit)."""
         trigger = self.get(trigger_id)
         await self.session.emit_durable(WebhookReceived(**{**delivery, "trigger_id": trigger_id}))
-        await self._fire(trigger, tick=None, manual=False, payload=delivery.get("payload"))
+        return await self._fire(trigger, tick=None, manual=False,
+                                payload=delivery.get("payload"))
 
     async def take_held(self, trigger_id: str | None = None) -> None:
         """Take what the inbox holds for this session's active webhook triggers (or one of

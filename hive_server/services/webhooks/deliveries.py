@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from pathlib import Path
+from typing import Protocol
 
 import orjson
 
@@ -16,6 +17,15 @@ from hive_server.core.jsonl import append_line, read_records
 
 def delivery_hash(agent_id: str, trigger_id: str, delivery_id: str) -> str:
     return hashlib.sha256(orjson.dumps([agent_id, trigger_id, delivery_id])).hexdigest()[:32]
+
+
+class DeliveryRecords(Protocol):
+    """The delivery ids seen: ``DeliveryStore`` (a file), ``deliveries_redis.RedisDeliveryStore``
+    (Redis, shared by the nodes)."""
+
+    async def record(self, agent_id: str, trigger_id: str, delivery_id: str) -> bool: ...
+
+    async def forget(self, agent_id: str, trigger_id: str, delivery_id: str) -> None: ...
 
 
 class DeliveryStore:

@@ -2,14 +2,17 @@
 (``record``, ``forget``) over ``core/redis_once.py``'s claims, so a delivery retried to any
 node is acknowledged once cluster-wide. The claimed id is ``delivery_hash`` of (agent,
 trigger, delivery id), as the file store keys it: untrusted ids never reach a key unbounded.
-Kept ``DELIVERY_TTL`` (7 days, the file store's retention); Redis expires them itself.
+Kept ``DELIVERY_TTL`` (7 days, the file store's retention); Redis expires them itself. A Redis
+that fails a call raises ``DeliveryStoreUnavailable`` (503: nothing accepted, retry later).
 """
 
 from __future__ import annotations
 
 import redis.asyncio
+from redis.exceptions import RedisError
 
 from hive_server.core.redis_once import DELIVERY_TTL, claim_delivery, release_delivery
+from hive_server.errors.triggers import DeliveryStoreUnavailable
 from hive_server.services.webhooks.deliveries import delivery_hash
 
 
@@ -22,9 +25,16 @@ class RedisDeliveryStore:
 
     async def record(self, agent_id: str, trigger_id: str, delivery_id: str) -> bool:
         """True if the delivery is new (now recorded), False for a duplicate."""
-        return await claim_delivery(self._client, delivery_hash(agent_id, trigger_id,
-                                                                delivery_id), self._retention)
+        try:
+            return await claim_delivery(self._client, delivery_hash(
+                agent_id, trigger_id, delivery_id), self._retention)
+        except RedisError as exc:
+            raise DeliveryStoreUnavailable(exc) from exc
 
     async def forget(self, agent_id: str, trigger_id: str, delivery_id: str) -> None:
         """Undo ``record`` for a delivery that could not be accepted after all."""
-        await release_delivery(self._client, delivery_hash(agent_id, trigger_id, delivery_id))
+        try:
+            await release_delivery(self._client, delivery_hash(agent_id, trigger_id,
+                                                               delivery_id))
+        except RedisError as exc:
+            raise DeliveryStoreUnavailable(exc) from exc

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Protocol
 
 import orjson
 
@@ -18,6 +19,17 @@ def check_segment(value: str, what: str) -> str:
     if not isinstance(value, str) or not SAFE_ID_RE.match(value):
         raise InvalidId(what)
     return value
+
+
+class HeldInbox(Protocol):
+    """The cold-agent inbox: ``WebhookInbox`` (files), ``inbox_redis.RedisWebhookInbox``
+    (Redis, shared by the nodes)."""
+
+    async def put(self, agent_id: str, trigger_id: str, delivery: dict) -> None: ...
+
+    async def take(self, agent_id: str, trigger_id: str) -> list[dict]: ...
+
+    async def held(self) -> HeldWebhooks: ...
 
 
 class WebhookInbox:
