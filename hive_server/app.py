@@ -27,8 +27,8 @@ from hive_server.services.sessions.queen_sessions import QueenSessions
 from hive_server.services.sessions.store import SessionStore
 from hive_server.services.sessions.webhook_ingress import WebhookIngress
 from hive_server.services.triggers.scheduler import TriggerScheduler
-from hive_server.services.webhooks.deliveries import DeliveryStore
-from hive_server.services.webhooks.inbox import WebhookInbox
+from hive_server.services.webhooks.deliveries import DeliveryRecords, DeliveryStore
+from hive_server.services.webhooks.inbox import HeldInbox, WebhookInbox
 from hive_server.settings import Settings
 from hive_server.web import (
     colony,
@@ -177,9 +177,8 @@ async def _sessions_ctx(app: web.Application) -> AsyncIterator[None]:
         resume_concurrency=settings.resume_concurrency,
         secret=settings.secret,
     )
-    clock, hooks_dir = app[keys.CLOCK], settings.home / "webhooks"
-    inbox = WebhookInbox(hooks_dir)
-    node = app.get(keys.REDIS_NODE)
+    clock, node = app[keys.CLOCK], app.get(keys.REDIS_NODE)
+    inbox, deliveries = _webhook_stores(app)
     manager = SessionManager(options, llm=llm, queens=app[keys.QUEENS],
                              catalog=app[keys.CATALOG], clock=clock,
                              scheduler=app[keys.SCHEDULER], inbox=inbox,
@@ -188,9 +187,9 @@ async def _sessions_ctx(app: web.Application) -> AsyncIterator[None]:
     app[keys.SESSIONS] = manager
     app[keys.QUEEN_SESSIONS] = QueenSessions(manager)
     app[keys.WEBHOOKS] = WebhookIngress(
-        catalog=app[keys.CATALOG], sessions=manager, store=DeliveryStore(hooks_dir, clock=clock),
-        inbox=inbox, clock=clock, secret=settings.secret,
-        allow_unsigned=settings.webhooks_loopback)
+        catalog=app[keys.CATALOG], sessions=manager, store=deliveries, inbox=inbox, clock=clock,
+        secret=settings.secret, allow_unsigned=settings.webhooks_loopback,
+        forwarder=node.forwarder if node is not None else None)
     manager.store.index.warm()  # opened (and rebuilt if need be) on its own thread
     await manager.boot.start()  # the listener opens meanwhile: health says ``resuming``
     takeover = _takeover_loop(manager)
@@ -199,6 +198,18 @@ async def _sessions_ctx(app: web.Application) -> AsyncIterator[None]:
         await takeover.close()
     await manager.shutdown()
     await manager.store.index.close()
+
+
+def _webhook_stores(app: web.Application) -> tuple[HeldInbox, DeliveryRecords]:
+    """The webhook inbox and the delivery ids seen: files under ``<home>/webhooks``, or with
+    ``--redis`` Redis's, shared by the nodes."""
+    clock, hooks_dir = app[keys.CLOCK], app[keys.SETTINGS].home / "webhooks"
+    if (node := app.get(keys.REDIS_NODE)) is None:
+        return WebhookInbox(hooks_dir), DeliveryStore(hooks_dir, clock=clock)
+    from hive_server.services.webhooks.deliveries_redis import RedisDeliveryStore  # lazy
+    from hive_server.services.webhooks.inbox_redis import RedisWebhookInbox
+
+    return RedisWebhookInbox(node.client), RedisDeliveryStore(node.client)
 
 
 def _redis_store(app: web.Application) -> SessionStore | None:
