@@ -3,11 +3,14 @@ an answer never goes stale when the counts move."""
 
 from __future__ import annotations
 
+import asyncio
+
 from hive_server import keys
 from hive_server.core import stats
 from hive_server.models.responses import Health
 from tests.conftest import make_settings
 from tests.redis_server import redis_test
+from tests.test_metrics import scrape
 
 
 async def health_bytes(client) -> bytes:
@@ -59,3 +62,30 @@ async def test_on_redis_the_answer_names_the_node_and_follows_its_leases(
     lost = Health.model_validate_json(await health_bytes(client))
     assert lost.sessions_owned == first.sessions_owned
     assert lost.lease is not None and lost.lease.lost == first.lease.lost + 1
+
+
+@redis_test
+async def test_a_takeover_moves_the_session_in_both_nodes_health_and_metrics(
+        make_client, tmp_path, redis_url):
+    """Two nodes in one process: n1 stops renewing (as a node cut off from Redis), n2's
+    takeover round resumes the session. The leases lapse on wall time: polled."""
+    def node(name: str):
+        return make_settings(tmp_path / name, redis=redis_url, node_id=name, lease_seconds=1,
+                             agents_dir=tmp_path / "agents", queens_dir=tmp_path / "queens")
+
+    first, second = await make_client(node("n1")), await make_client(node("n2"))
+    assert (await first.post("/api/sessions", json={"session_id": "s"})).status == 201
+    takeovers = (await scrape(second))["hive_takeovers"][("hive_takeovers_total",)]
+    before = [Health.model_validate_json(await health_bytes(c)) for c in (first, second)]
+    assert [(h.node_id, h.sessions_owned) for h in before] == [("n1", 1), ("n2", 0)]
+
+    await first.app[keys.REDIS_NODE].keeper.close()
+    deadline = asyncio.get_running_loop().time() + 10
+    while Health.model_validate_json(await health_bytes(second)).sessions_owned == 0:
+        assert asyncio.get_running_loop().time() < deadline, "no takeover within 10 s"
+        await asyncio.sleep(0.05)
+    after = Health.model_validate_json(await health_bytes(second))
+    assert (after.sessions, after.sessions_owned) == (1, 1)
+    got = await scrape(second)
+    assert got["hive_takeovers"][("hive_takeovers_total",)] == takeovers + 1
+    assert got["hive_sessions_owned"] == {("hive_sessions_owned",): 1}
