@@ -6,6 +6,7 @@ in one process on one real Redis, as in ``test_cluster_wiring.py``."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis.asyncio
@@ -15,7 +16,7 @@ from aiohttp.test_utils import TestClient
 from hive_server import keys
 from hive_server.core.eventlog_redis import session_key
 from tests.conftest import ClientFactory
-from tests.hive_api import HiveApi, until
+from tests.hive_api import HiveApi, until, until_nth
 from tests.redis_server import redis_test
 from tests.sse_reader import read_frame, read_until
 from tests.test_cluster_wiring import _eventually, _node, _stream, _true
@@ -50,11 +51,18 @@ async def _two(make_client: ClientFactory, tmp_path: Path,
     return owner, other, sid
 
 
+Pair = tuple[TestClient, TestClient, str]
+
+
+@pytest.fixture
+async def pair(make_client: ClientFactory, tmp_path: Path, redis_url: str) -> Pair:
+    return await _two(make_client, tmp_path, redis_url)
+
+
 @redis_test
 async def test_another_node_streams_a_session_and_resumes_with_no_gap_or_duplicate(
-        make_client: ClientFactory, tmp_path: Path, redis_url: str,
-        redis_client: redis.asyncio.Redis) -> None:
-    owner, other, sid = await _two(make_client, tmp_path, redis_url)
+        pair: Pair, redis_client: redis.asyncio.Redis) -> None:
+    owner, other, sid = pair
     stored = await _stream(redis_client, sid)
     stream = await _events(other, sid, 0)
     try:
@@ -80,9 +88,8 @@ async def test_another_node_streams_a_session_and_resumes_with_no_gap_or_duplica
 
 @redis_test
 async def test_no_cursor_opens_with_the_log_tail_elsewhere_and_a_snapshot_on_the_owner(
-        make_client: ClientFactory, tmp_path: Path, redis_url: str,
-        redis_client: redis.asyncio.Redis) -> None:
-    owner, other, sid = await _two(make_client, tmp_path, redis_url)
+        pair: Pair, redis_client: redis.asyncio.Redis) -> None:
+    owner, other, sid = pair
     last = (await _stream(redis_client, sid))[-1]["seq"]
     elsewhere = await _events(other, sid)
     here = await _events(owner, sid)
@@ -99,8 +106,8 @@ async def test_no_cursor_opens_with_the_log_tail_elsewhere_and_a_snapshot_on_the
 
 @redis_test
 async def test_a_stream_ends_at_the_sessions_stop_and_a_stopped_one_is_not_streamed(
-        make_client: ClientFactory, tmp_path: Path, redis_url: str) -> None:
-    owner, other, sid = await _two(make_client, tmp_path, redis_url)
+        pair: Pair) -> None:
+    owner, other, sid = pair
     stream = await _events(other, sid, 0, "?types=session_stopped")
     stopped = await owner.delete(f"/api/sessions/{sid}")
     assert stopped.status == 200, await stopped.text()
@@ -121,9 +128,9 @@ async def _frames(stream: ClientResponse):
 @redis_test
 @pytest.mark.parametrize("watcher", ["n1", "n3"])
 async def test_a_stream_goes_on_across_a_takeover_on_the_old_owner_and_on_another_node(
-        make_client: ClientFactory, tmp_path: Path, redis_url: str,
+        make_client: ClientFactory, tmp_path: Path, redis_url: str, pair: Pair,
         redis_client: redis.asyncio.Redis, watcher: str) -> None:
-    owner, other, sid = await _two(make_client, tmp_path, redis_url)
+    owner, other, sid = pair
     third = await make_client(_node(tmp_path, redis_url, "n3"))
     watched = await _events(owner if watcher == "n1" else third, sid, 0)
     await owner.app[keys.REDIS_NODE].keeper.close()  # n1 stops renewing: its lease lapses
@@ -149,3 +156,80 @@ async def _owner_is_not(client: redis.asyncio.Redis, sid: str, node: str) -> boo
 
 def _live_ids(client: TestClient) -> set[str]:
     return {live.journal.id for live in client.app[keys.SESSIONS].live()}
+
+
+async def _get(client: TestClient, path: str) -> Any:
+    resp = await client.get(path)
+    assert resp.status == 200, await resp.text()
+    return await resp.json()
+
+
+async def _chatted(owner: TestClient, sid: str, n: int) -> None:
+    stream = await _events(owner, sid, 10**9)  # past the end: from the stream's last seq
+    try:
+        for i in range(n):
+            await HiveApi(owner).chat(sid, f"more {i}")
+        await until_nth(stream, "execution_completed", n)
+    finally:
+        stream.close()
+
+
+@redis_test
+async def test_history_pages_on_another_node_are_the_owners_and_the_streams(
+        pair: Pair, redis_client: redis.asyncio.Redis) -> None:
+    owner, other, sid = pair
+    await _chatted(owner, sid, 2)
+    stored = await _stream(redis_client, sid)
+    seqs, last = [e["seq"] for e in stored], stored[-1]["seq"]
+    base = f"/api/sessions/{sid}/events/history?limit=4"
+    pages, query = [], base
+    while True:
+        page = await _get(other, query)
+        assert page == await _get(owner, query)
+        pages.insert(0, [e["seq"] for e in page["events"]])
+        assert page["total"] == last and page["start_offset"] == page["start_index"]
+        if not page["has_more_older"]:
+            break
+        assert page["truncated"] and page["returned"] == 4
+        # Hive's UI sends both; on Redis the offset is the seq: either alone pages the same
+        by_offset = await _get(other, f"{base}&before_offset={page['start_offset']}")
+        query = f"{base}&before_index={page['start_index']}"
+        assert by_offset == await _get(other, query)
+    assert [seq for page in pages for seq in page] == seqs
+    forward = await _get(other, f"{base}&after_seq=2")
+    assert [e["seq"] for e in forward["events"]] == seqs[2:6]
+    assert forward["truncated"] and forward["has_more_older"]
+    inputs = await _get(other, f"/api/sessions/{sid}/events/history?types=client_input_received")
+    assert [e["data"]["content"] for e in inputs["events"]] == ["first", "more 0", "more 1"]
+    assert not inputs["has_more_older"] and not inputs["truncated"]
+    assert inputs == await _get(owner, f"/api/sessions/{sid}/events/history"
+                                       "?types=client_input_received")
+    older = await _get(other, f"{base}&types=client_input_received&before_seq="
+                              f"{inputs['events'][1]['seq']}")
+    assert [e["data"]["content"] for e in older["events"]] == ["first"]
+
+
+@redis_test
+async def test_the_detail_export_and_stats_of_a_session_another_node_runs(
+        pair: Pair, redis_client: redis.asyncio.Redis) -> None:
+    owner, other, sid = pair
+    stored = await _stream(redis_client, sid)
+    detail = await _get(other, f"/api/sessions/{sid}")
+    assert (detail["live"], detail["cold"], detail["node_id"]) == (True, False, "n1")
+    assert detail["last_seq"] == stored[-1]["seq"] and detail["status"] != "stopped"
+    assert detail["queen_phase"] == "independent" and detail["colony_spawned"] is False
+    jsonl = await other.get(f"/api/sessions/{sid}/export?format=jsonl")
+    assert jsonl.status == 200
+    lines = (await jsonl.read()).splitlines()
+    raw = [fields[b"e"] for _, fields in await redis_client.xrange(session_key(sid, "log"))]
+    assert lines == raw
+    markdown = await other.get(f"/api/sessions/{sid}/export")
+    same = await owner.get(f"/api/sessions/{sid}/export")
+    text = await markdown.text()
+    assert "first" in text and text == await same.text()
+    here, there = (await _get(owner, f"/api/sessions/{sid}/stats"),
+                   await _get(other, f"/api/sessions/{sid}/stats"))
+    assert there["usage"] == here["usage"] and there["usage"]["turns"] >= 1
+    assert there["last_seq"] == here["last_seq"] == stored[-1]["seq"]
+    usage = await _get(other, "/api/usage")
+    assert usage["sessions"] == 1 and usage["usage"] == here["usage"]

@@ -18,28 +18,22 @@ What the answer's counts mean, with or without filters:
 
 A live session's page holds only events appended before the request (none being written
 meanwhile): its buffered events are flushed to the log first.
+
+On Redis (``--redis``) the pages come from the session's stream on any node
+(``core/eventlog_redis_pages.py``), with the same meanings; a stream has no byte offsets, so
+``start_offset`` is the first event's seq and ``before_offset`` is read as a seq.
 """
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
-from functools import partial
 
-from hive_server.core.eventlog_reader import EventPage, read_forward_page_file, read_page_file
+from hive_server.core.eventlog_reader import EventPage
+from hive_server.services.sessions.log_reads import HistoryCursor
 from hive_server.services.sessions.lookup import live_or_cold
 from hive_server.services.sessions.manager import SessionManager
 
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class HistoryCursor:
-    """Where a page starts: at most one of ``before_seq``/``before_offset`` and ``after_seq``
-    (the handler refuses both); ``types``: the event types kept (None: all)."""
-
-    before_seq: int | None = None
-    before_offset: int | None = None
-    after_seq: int | None = None
-    types: frozenset[str] | None = None
+__all__ = ["HistoryCursor", "HistoryPage", "history_page"]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -69,12 +63,6 @@ async def history_page(manager: SessionManager, session_id: str, limit: int,
     if live is not None:
         upto = live.journal.last_seq
         await live.journal.log.flush()
-    path = manager.store.path(session_id) / "events.jsonl"
-    if cursor.after_seq is not None:
-        read = partial(read_forward_page_file, path, limit, cursor.after_seq)
-    else:
-        read = partial(read_page_file, path, limit, before_seq=cursor.before_seq,
-                       before_offset=cursor.before_offset)
-    page = await asyncio.to_thread(read, upto_seq=upto, types=cursor.types)
+    page = await manager.store.reads.page(session_id, limit, cursor, upto)
     return HistoryPage(page, upto if upto is not None else page.last_seq,
                        forward=cursor.after_seq is not None)

@@ -30,6 +30,7 @@ from hive_server.models.session import CorruptSession, SessionMeta, is_safe_id
 from hive_server.services.journal.journal import utc_iso, write_meta_file
 from hive_server.services.runtime.conversation import Rebuilt, rebuild_from_open
 from hive_server.services.sessions.index import SessionIndex
+from hive_server.services.sessions.log_reads import FileReads
 from hive_server.services.triggers.session_triggers import TriggerFiles, read_trigger_files
 
 log = logging.getLogger(__name__)
@@ -63,6 +64,7 @@ class SessionStore:
     def __init__(self, home: Path):
         self.root = home / "sessions"
         self.index = SessionIndex(home, self.root, self._load)  # follows every meta change
+        self.reads = FileReads(self.root)  # history pages, exports, cold totals
 
     def path(self, session_id: str) -> Path:
         """The session's folder: always a child of the sessions folder (a safe id is one

@@ -37,6 +37,7 @@ from hive_server.models.session import SESSION_STATUSES, SessionMeta, is_safe_id
 from hive_server.services.journal.journal import utc_iso
 from hive_server.services.runtime.conversation import Rebuilt, rebuild_from_open
 from hive_server.services.sessions.index_redis import KEYS, RedisSessionIndex
+from hive_server.services.sessions.log_reads_redis import RedisReads
 from hive_server.services.sessions.store import SessionFiles
 from hive_server.services.triggers.store import SavedTriggers
 
@@ -129,6 +130,7 @@ class RedisSessionStore:
         self.client = client
         index = RedisSessionIndex(client)
         self.index = RedisIndex(index, MetaFollower(index))
+        self.reads = RedisReads(client)  # history pages, exports, totals: from the stream
 
     def path(self, session_id: str) -> Path:
         """The session's node-local folder (its workspace); 400 for an unsafe id."""

@@ -1,9 +1,11 @@
 """The accounting of one session (``GET /api/sessions/{id}/stats``) and of many
-(``GET /api/usage``), live or cold; the numbers come from ``services/journal/accounting.py``."""
+(``GET /api/usage``), live or cold; the numbers come from ``services/journal/accounting.py``.
+A session this node does not run is counted from its meta's totals and, past them, its log
+(``store.reads``: ``events.jsonl``, or on Redis the stream; a session another node runs is
+counted so, its meta as its owner last wrote it)."""
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 from collections.abc import Iterable
 
@@ -38,8 +40,7 @@ async def session_account(manager: SessionManager, cold: ColdTotals,
         return SessionAccount(session.meta, live, session.last_seq, totals,
                               await manager.budgets.view_of(session_id))
     meta = await manager.store.read_meta(session_id)
-    folder = manager.store.path(session_id)
-    totals = await asyncio.to_thread(cold.totals, folder, meta.usage)
+    totals = (await manager.store.reads.cold_totals(cold, [meta]))[0]
     return SessionAccount(meta, None, totals.through_seq, totals)
 
 
@@ -65,6 +66,5 @@ async def sessions_usage(manager: SessionManager, cold: ColdTotals,
             colds.append(meta)
         else:
             parts.append(await live.journal.accounting.totals(live.journal.dir / LOG))
-    folders = [(manager.store.path(meta.session_id), meta.usage) for meta in colds]
-    parts += await asyncio.to_thread(lambda: [cold.totals(*item) for item in folders])
+    parts += await manager.store.reads.cold_totals(cold, colds)
     return merge(parts)
