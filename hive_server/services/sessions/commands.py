@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from hive_server.errors.backend import BadForwardedCommand
 from hive_server.services.sessions.session import Session
+from hive_server.services.sessions.webhook_cluster import WEBHOOK_OP, apply_forwarded_webhook
 
 if TYPE_CHECKING:  # the manager imports ``apply``
     from hive_server.services.sessions.manager import SessionManager
@@ -71,6 +72,8 @@ async def apply(live: Session, body: dict[str, Any]) -> dict[str, Any]:
         seq = await live.triggers.run(trigger_id, body.get("payload"))
         card = live.triggers.card_of(trigger_id)
         return {"seq": seq, "trigger": card.model_dump(mode="json")}
+    if op == WEBHOOK_OP:  # a webhook delivery (the ingress of any node: webhook_cluster.py)
+        return {"seq": await apply_forwarded_webhook(live, body)}
     raise BadForwardedCommand(repr(body).encode()[:200])
 
 
