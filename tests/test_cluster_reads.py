@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 import redis.asyncio
 from aiohttp import ClientResponse
@@ -233,3 +234,18 @@ async def test_the_detail_export_and_stats_of_a_session_another_node_runs(
     assert there["last_seq"] == here["last_seq"] == stored[-1]["seq"]
     usage = await _get(other, "/api/usage")
     assert usage["sessions"] == 1 and usage["usage"] == here["usage"]
+
+
+@redis_test
+async def test_a_new_owner_counts_what_its_meta_missed_from_the_stream(
+        pair: Pair, redis_client: redis.asyncio.Redis) -> None:
+    owner, other, sid = pair
+    before = (await _get(owner, f"/api/sessions/{sid}/stats"))["usage"]
+    assert before["turns"] >= 1
+    await owner.app[keys.REDIS_NODE].keeper.close()
+    meta = orjson.loads(await redis_client.get(session_key(sid, "meta")))
+    meta["usage"] = None  # as a meta written before the owner's last turns were counted
+    await redis_client.set(session_key(sid, "meta"), orjson.dumps(meta))
+    await _eventually(lambda: _true(sid in _live_ids(other)))
+    after = await _get(other, f"/api/sessions/{sid}/stats")
+    assert after["live"] is True and after["usage"] == before

@@ -52,6 +52,7 @@ from hive_server.services.budget.limits import (
     warnings_due,
 )
 from hive_server.services.catalog.agents import AgentCatalog
+from hive_server.services.journal.accounting import gap_source
 from hive_server.services.journal.journal import SessionJournal, utc_iso
 from hive_server.services.journal.spend_gate import BudgetRefused, CallRequest, Ticket
 
@@ -93,7 +94,7 @@ class SessionBudget:
     # -- spend ----------------------------------------------------------------------------------
     async def counted(self) -> None:
         """Count what an earlier run logged and meta.json missed (once)."""
-        await self.session.accounting.totals(self.session.dir / "events.jsonl")
+        await self.session.accounting.totals(gap_source(self.session.log, self.session.dir))
 
     def spent(self) -> Spend:
         totals = self.session.accounting.persisted() or UsageTotals()

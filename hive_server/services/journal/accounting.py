@@ -21,13 +21,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 from pydantic import ValidationError
 
+from hive_server.core.eventlog import EventLog
+from hive_server.core.eventlog_lines import Line
 from hive_server.core.eventlog_reader import last_seq_file
 from hive_server.core.log_scan import LogScan
 from hive_server.llm.base import Usage
@@ -239,11 +241,54 @@ class LiveAccounting:
             return self.stored
         return merge((self.base, self.live))
 
-    async def totals(self, log_path: Path) -> UsageTotals:
+    async def totals(self, log: GapSource) -> UsageTotals:
+        """The totals now; the gap (if any) counted first, once, from ``log``
+        (``gap_source``)."""
         async with self._lock:
             if (gap := self.gap) is not None:
-                self.base = await asyncio.to_thread(scan_totals, log_path, *gap, self.base)
+                if isinstance(log, Path):
+                    self.base = await asyncio.to_thread(scan_totals, log, *gap, self.base)
+                else:
+                    self.base = await _count_log(log, *gap, self.base)
         return merge((self.base, self.live))
+
+
+class LineReader(Protocol):
+    """A log that reads its own lines (the Redis backend's stream)."""
+
+    def iter_lines_after(self, after_seq: int,
+                         chunk: int = 1000) -> AsyncIterator[list[Line]]: ...
+
+
+GapSource = Path | LineReader
+
+
+def gap_source(log: LineReader, directory: Path) -> GapSource:
+    """Where a live session's uncounted gap is read: its ``events.jsonl`` for the file log
+    (streamed in a thread, only the counted types parsed), else the log's own lines (on
+    Redis, the stream: the session may have been run by another node before)."""
+    return directory / "events.jsonl" if isinstance(log, EventLog) else log
+
+
+def count_lines(totals: UsageTotals, lines: Iterable[Line], upto_seq: int) -> None:
+    """Add the counted events of ``lines`` (ascending) with seq <= ``upto_seq`` to
+    ``totals``."""
+    for line in lines:
+        data = (line.fields or {}).get("data")
+        if line.seq <= upto_seq and line.type in COUNTED and isinstance(data, dict):
+            count_event(totals, line.seq, line.type, data)
+
+
+async def _count_log(log: LineReader, after_seq: int, upto_seq: int,
+                     base: UsageTotals) -> UsageTotals:
+    """``scan_totals`` over a log's own lines."""
+    totals = base.model_copy(deep=True)
+    async for lines in log.iter_lines_after(after_seq):
+        count_lines(totals, lines, upto_seq)
+        if lines[-1].seq >= upto_seq:
+            break
+    totals.through_seq = max(totals.through_seq, upto_seq)
+    return totals
 
 
 class ColdTotals:

@@ -19,7 +19,7 @@ from hive_server.core.eventlog_redis import seq_of, session_key
 from hive_server.core.eventlog_redis_pages import RedisLogPages
 from hive_server.models.session import SessionMeta
 from hive_server.models.usage import UsageTotals
-from hive_server.services.journal.accounting import COUNTED, ColdTotals, count_event
+from hive_server.services.journal.accounting import ColdTotals, count_lines
 from hive_server.services.sessions.log_reads import CHUNK_BYTES, HistoryCursor, Render
 
 
@@ -75,10 +75,7 @@ class RedisReads:
         totals = stored.model_copy(deep=True) if stored is not None else UsageTotals()
         pages = RedisLogPages(self.client, meta.session_id)
         async for lines in pages.lines(totals.through_seq, last):
-            for line in lines:
-                data = (line.fields or {}).get("data")
-                if line.type in COUNTED and isinstance(data, dict):
-                    count_event(totals, line.seq, line.type, data)
+            count_lines(totals, lines, last)
         totals.through_seq = max(totals.through_seq, last)
         return totals
 

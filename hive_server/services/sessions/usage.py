@@ -13,11 +13,9 @@ from hive_server.models.budget import BudgetView
 from hive_server.models.session import SessionMeta
 from hive_server.models.session_query import SessionFilterQuery
 from hive_server.models.usage import UsageSummary, UsageTotals
-from hive_server.services.journal.accounting import ColdTotals, merge, usage_view
+from hive_server.services.journal.accounting import ColdTotals, gap_source, merge, usage_view
 from hive_server.services.sessions.lookup import live_or_cold
 from hive_server.services.sessions.manager import Session, SessionManager
-
-LOG = "events.jsonl"
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -36,7 +34,7 @@ async def session_account(manager: SessionManager, cold: ColdTotals,
     live = await live_or_cold(manager, session_id)
     if live is not None:
         session = live.journal
-        totals = await session.accounting.totals(session.dir / LOG)
+        totals = await session.accounting.totals(gap_source(session.log, session.dir))
         return SessionAccount(session.meta, live, session.last_seq, totals,
                               await manager.budgets.view_of(session_id))
     meta = await manager.store.read_meta(session_id)
@@ -65,6 +63,7 @@ async def sessions_usage(manager: SessionManager, cold: ColdTotals,
         if live is None:
             colds.append(meta)
         else:
-            parts.append(await live.journal.accounting.totals(live.journal.dir / LOG))
+            journal = live.journal
+            parts.append(await journal.accounting.totals(gap_source(journal.log, journal.dir)))
     parts += await manager.store.reads.cold_totals(cold, colds)
     return merge(parts)
