@@ -20,7 +20,11 @@ from hive_server.errors.backend import LogFenced
 from hive_server.errors.triggers import TriggerStateUnavailable
 from hive_server.models.triggers import TriggerSpec, TriggerState
 from hive_server.services.triggers.claims import tick_text
-from hive_server.services.triggers.claims_redis import older_lease, redis_fire_claim
+from hive_server.services.triggers.claims_redis import (
+    older_lease,
+    redis_fire_claim,
+    under_lease,
+)
 from hive_server.services.triggers.store import SavedTriggers, TriggerStore
 from hive_server.services.triggers.store_redis import (
     RedisTriggerStore,
@@ -125,6 +129,29 @@ async def test_a_failover_fires_the_tick_the_old_owner_claimed_once(
     assert await fire_claimer(redis_client, "s", "tick", tick_text(t0 + 2 * INTERVAL)) == (
         "node-b:2")
     stream.close()
+
+
+async def test_a_session_under_its_lease_claims_its_ticks_and_keeps_its_state_in_redis(
+        make_client, tmp_path, redis_url, redis_client):
+    clock = FakeClock()
+    t0 = clock.time()
+    node = await make_client(make_settings(tmp_path, redis=redis_url, node_id="n1"),
+                             clock=clock)
+    api = HiveApi(node)
+    await api.create_session(session_id="s")
+    live = node.app[keys.SESSIONS].get("s")
+    under_lease(live.triggers, node.app[keys.REDIS_NODE].client, live.lease)
+    stream = await api.events("s")
+    await api.add_trigger("s", timer("tick", interval_minutes=10))
+    await clock.advance(INTERVAL)
+    fired_event, _ = await next_fired(stream)
+    stream.close()
+    assert fired_event["data"]["tick"] == ms(t0 + INTERVAL)
+    assert await fire_claimer(redis_client, "s", "tick", tick_text(t0 + INTERVAL)) == (
+        live.lease.value)
+    saved, _ = await RedisTriggerStore(redis_client, "s").load()
+    assert saved.state["tick"].fire_count == 1 and saved.state["tick"].last_tick == t0 + INTERVAL
+    assert not (tmp_path / "home" / "sessions" / "s" / "triggers.json").exists()
 
 
 # -- the saved state ------------------------------------------------------------------------------

@@ -18,14 +18,28 @@ owner can neither log (``RedisEventLog`` is fenced) nor store the state
 tick were in the log, the state read would hold that tick and the scheduler would not offer
 it: a tick offered and claimed by an older lease was not fired. This needs the trigger state
 in Redis, fenced (``RedisTriggerStore(..., lease=...)``), read after the lease is acquired.
+
+``under_lease`` sets both on a session's ``SessionTriggers``: call it before the session's
+``start`` (which arms the timers: a resumed session's catch-up tick fires right there).
 """
 
 from __future__ import annotations
 
 import redis.asyncio
 
+from hive_server.core.redis_lease import LeaseToken
 from hive_server.core.redis_once import claim_fire, fire_claimer, retake_fire
 from hive_server.services.triggers.claims import FireClaim, tick_text
+from hive_server.services.triggers.session_triggers import SessionTriggers
+from hive_server.services.triggers.store_redis import RedisTriggerStore
+
+
+def under_lease(triggers: SessionTriggers, client: redis.asyncio.Redis,
+                lease: LeaseToken) -> None:
+    """Run a session's triggers as the holder of ``lease``: their state in Redis, its saves
+    fenced by the lease, and every scheduled tick claimed (see the module docstring)."""
+    triggers.store = RedisTriggerStore(client, lease.session_id, lease=lease.value)
+    triggers.fire_claim = redis_fire_claim(client, lease.session_id, lease.value)
 
 
 def redis_fire_claim(client: redis.asyncio.Redis, session_id: str,
