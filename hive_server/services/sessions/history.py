@@ -9,11 +9,8 @@ than a start and a stop (``last_seq > 2``), and its last activity is its ``updat
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
-from pathlib import Path
 
-from hive_server.core.eventlog import last_seq_file
 from hive_server.errors.requests import InvalidQuery
 from hive_server.errors.sessions import InvalidAgentId
 from hive_server.models.agent import is_agent_id
@@ -21,6 +18,7 @@ from hive_server.models.session import CorruptSession, SessionMeta
 from hive_server.models.session_query import SessionFilter, SessionListQuery
 from hive_server.services.catalog.agent_folder import AgentEntry
 from hive_server.services.sessions.index_sql import AgentUsage, epoch
+from hive_server.services.sessions.lookup import live_elsewhere
 from hive_server.services.sessions.manager import SessionManager
 
 __all__ = ["AgentOverview", "AgentUsage", "HistoryEntry", "HistoryPage", "epoch"]
@@ -75,25 +73,24 @@ async def history_page(manager: SessionManager, query: SessionListQuery) -> Hist
 
 async def _entries(manager: SessionManager, metas: list[SessionMeta]) -> list[HistoryEntry]:
     """The rows described: live ones from memory, cold ones with the last seq their meta.json
-    was written with at the stop (read from the log's end only for an older meta.json)."""
+    was written with at the stop (read from the log's end only for an older meta.json). On
+    Redis, a session live on another node (or being taken over) is live, with its stream's
+    last seq."""
     lives = {live.journal.id: live for live in manager.live()}
-    unknown = [manager.store.root / meta.session_id for meta in metas
-               if meta.session_id not in lives and meta.last_seq is None]
-    seqs = dict(zip(unknown, await asyncio.to_thread(_last_seqs, unknown), strict=True))
+    elsewhere = {meta.session_id for meta in metas
+                 if meta.session_id not in lives and live_elsewhere(manager, meta)}
+    unknown = [meta.session_id for meta in metas if meta.session_id not in lives
+               and (meta.last_seq is None or meta.session_id in elsewhere)]
+    seqs = dict(zip(unknown, await manager.store.reads.last_seqs(unknown), strict=True))
     entries = []
     for meta in metas:
         live = lives.get(meta.session_id)
         if live is not None:
             entries.append(HistoryEntry(live.journal.meta, live.journal.last_seq, True))
         else:
-            seq = meta.last_seq if meta.last_seq is not None else seqs[
-                manager.store.root / meta.session_id]
-            entries.append(HistoryEntry(meta, seq, False))
+            seq = seqs.get(meta.session_id, meta.last_seq)
+            entries.append(HistoryEntry(meta, seq or 0, meta.session_id in elsewhere))
     return entries
-
-
-def _last_seqs(folders: list[Path]) -> list[int]:
-    return [last_seq_file(folder / "events.jsonl") for folder in folders]
 
 
 async def agent_overview(manager: SessionManager) -> list[AgentOverview]:

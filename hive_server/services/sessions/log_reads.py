@@ -21,7 +21,12 @@ from typing import Protocol
 
 import orjson
 
-from hive_server.core.eventlog_reader import EventPage, read_forward_page_file, read_page_file
+from hive_server.core.eventlog_reader import (
+    EventPage,
+    last_seq_file,
+    read_forward_page_file,
+    read_page_file,
+)
 from hive_server.core.log_scan import LogScan
 from hive_server.models.session import SessionMeta
 from hive_server.models.usage import UsageTotals
@@ -57,6 +62,8 @@ class SessionReads(Protocol):
     async def cold_totals(self, cold: ColdTotals,
                           metas: Sequence[SessionMeta]) -> list[UsageTotals]: ...
 
+    async def last_seqs(self, session_ids: list[str]) -> list[int]: ...
+
 
 class FileReads:
     """The file backend's reads (see the module docstring)."""
@@ -87,6 +94,11 @@ class FileReads:
         thread hop; ``cold`` caches what a log gave)."""
         items = [(self.root / meta.session_id, meta.usage) for meta in metas]
         return await asyncio.to_thread(lambda: [cold.totals(*item) for item in items])
+
+    async def last_seqs(self, session_ids: list[str]) -> list[int]:
+        """Each session's log's last seq (read from its end), in one thread hop."""
+        paths = [self.root / session_id / LOG for session_id in session_ids]
+        return await asyncio.to_thread(lambda: [last_seq_file(path) for path in paths])
 
 
 def _stored(path: Path, upto: int, kinds: Collection[str]) -> Generator[Stored, None, None]:

@@ -55,10 +55,11 @@ class RedisReads:
 
     async def cold_totals(self, cold: ColdTotals,
                           metas: Sequence[SessionMeta]) -> list[UsageTotals]:
-        lasts = await self._last_seqs([meta.session_id for meta in metas])
+        lasts = await self.last_seqs([meta.session_id for meta in metas])
         return [await self._totals(meta, last) for meta, last in zip(metas, lasts, strict=True)]
 
-    async def _last_seqs(self, session_ids: list[str]) -> list[int]:
+    async def last_seqs(self, session_ids: list[str]) -> list[int]:
+        """Each session's stream's last seq, in one pipeline."""
         if not session_ids:
             return []
         async with self.client.pipeline(transaction=False) as pipe:
