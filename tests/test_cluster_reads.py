@@ -219,6 +219,9 @@ async def test_the_detail_export_and_stats_of_a_session_another_node_runs(
     assert (detail["live"], detail["cold"], detail["node_id"]) == (True, False, "n1")
     assert detail["last_seq"] == stored[-1]["seq"] and detail["status"] != "stopped"
     assert detail["queen_phase"] == "independent" and detail["colony_spawned"] is False
+    files = await other.get(f"/api/sessions/{sid}/files")  # node-local: the owner's
+    assert (files.status, (await files.json())["node_id"]) == (409, "n1")
+    assert (await owner.get(f"/api/sessions/{sid}/files")).status == 200
     rows = (await _get(other, "/api/sessions/history"))["sessions"]
     assert [(row["session_id"], row["live"], row["cold"], row["last_seq"]) for row in rows] == [
         (sid, True, False, stored[-1]["seq"])]

@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import BinaryIO
 
+from hive_server.errors.backend import SessionElsewhere
 from hive_server.errors.sessions import (
     FileUnreadable,
     InvalidPath,
@@ -56,8 +57,11 @@ class WorkspaceFile:
 
 async def workspace_dir(manager: SessionManager, session_id: str) -> Path:
     """The session's workspace folder (``session_not_found`` when the session is not on
-    disk); it may not exist yet."""
-    await live_or_cold(manager, session_id)
+    disk); it may not exist yet. A workspace is node-local: on Redis, a session another node
+    runs answers 409 ``session_elsewhere`` naming that node."""
+    if await live_or_cold(manager, session_id) is None and (
+            owner := await manager.owner_elsewhere(session_id)) is not None:
+        raise SessionElsewhere(session_id, owner)
     return manager.store.path(session_id) / "workspace"
 
 
