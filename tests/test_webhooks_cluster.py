@@ -133,3 +133,22 @@ async def test_a_forward_that_timed_out_lets_the_retry_through_and_fires_once(
     finally:
         await loop.stop()
     await _fired_once(redis_client, "s", "msg_1")
+
+
+async def test_a_session_elsewhere_with_the_trigger_inactive_leaves_the_delivery_held(
+        make_client, tmp_path, redis_url, redis_client):
+    clock = FakeClock()
+    n1, n2 = await _nodes(make_client, tmp_path, redis_url, clock, "n1", "n2")
+    await HiveApi(n1).create_session(session_id="s", agent_id="hooks")
+    resp = await n1.post("/api/sessions/s/triggers/push/deactivate")
+    assert resp.status == 200
+
+    status, body = await deliver(n2, "push", headers=standard(clock, "msg_1"))
+    assert (status, body) == (202, {"delivery_id": "msg_1", "delivered_to": [], "held": True})
+    assert await _logged(redis_client, "s", "webhook_received") == []
+
+    resp = await n1.post("/api/sessions/s/triggers/push/activate")
+    assert resp.status == 200
+    received = await _logged(redis_client, "s", "webhook_received")
+    assert [(e["data"]["delivery_id"], e["data"]["held"]) for e in received] == [
+        ("msg_1", True)]

@@ -174,9 +174,7 @@ class WebhookIngress:
         was verified against the definition the inbox hands it to); see ``_verify_targets``.
         Sessions of other nodes are checked against the definition this node knows."""
         candidates: list[tuple[Target, WebhookConfig]] = [*self._targets(agent_id, trigger_id)]
-        if elsewhere := await self._elsewhere(agent_id):
-            config = self.config_for(agent_id, trigger_id)
-            candidates += [(session_id, config) for session_id in elsewhere]
+        candidates += await self._elsewhere(agent_id, trigger_id)
         if not candidates:
             return self._verify(self.config_for(agent_id, trigger_id), headers, body), []
         delivery_id, targets, refusals = self._verify_targets(candidates, headers, body)
@@ -184,15 +182,20 @@ class WebhookIngress:
             await self._reject(_local([target]), agent_id, trigger_id, headers, exc)
         return delivery_id, targets
 
-    async def _elsewhere(self, agent_id: str) -> list[str]:
-        """The sessions other nodes run (or are taking over) with the agent loaded; none
-        without --redis. (``running_elsewhere`` comes with the manager's Redis wiring, not
-        yet in every tree: until then, none.)"""
-        running_elsewhere = getattr(self.sessions, "running_elsewhere", None)
-        if self.forwarder is None or running_elsewhere is None:
+    async def _elsewhere(self, agent_id: str,
+                         trigger_id: str) -> list[tuple[Target, WebhookConfig]]:
+        """The sessions other nodes run (or are taking over) with the agent loaded, each
+        with the definition this node knows (``config_for``: 404 for a trigger only another
+        node knows, one created over the API there); none without --redis."""
+        if self.forwarder is None:
             return []
         here = {live.journal.id for live in self.sessions.running(agent_id)}
-        return [sid for sid in await running_elsewhere(agent_id) if sid not in here]
+        elsewhere = [sid for sid in await self.sessions.running_elsewhere(agent_id)
+                     if sid not in here]
+        if not elsewhere:
+            return []
+        config = self.config_for(agent_id, trigger_id)
+        return [(session_id, config) for session_id in elsewhere]
 
     async def _deliver(self, targets: list[Target], trigger_id: str,
                        delivery: dict[str, Any]) -> list[str]:
