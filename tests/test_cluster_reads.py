@@ -255,3 +255,22 @@ async def test_a_new_owner_counts_what_its_meta_missed_from_the_stream(
     await _eventually(lambda: _true(sid in _live_ids(other)))
     after = await _get(other, f"/api/sessions/{sid}/stats")
     assert after["live"] is True and after["usage"] == before
+
+
+@redis_test
+async def test_a_replayed_stop_of_an_earlier_run_does_not_end_a_stream(
+        pair: Pair, redis_client: redis.asyncio.Redis) -> None:
+    owner, other, sid = pair
+    assert (await owner.delete(f"/api/sessions/{sid}")).status == 200
+    await HiveApi(owner).create_session(queen_resume_from=sid)
+    stream = await _events(other, sid, 0)
+    try:
+        await HiveApi(owner).chat(sid, "after the resume")
+        events = await until(stream, "execution_completed")
+        while not any(e["data"].get("content") == "after the resume" for e in events):
+            events += await until(stream, "execution_completed")
+    finally:
+        stream.close()
+    types = [e["type"] for e in events]
+    assert "session_stopped" in types and types.index("session_stopped") < len(types) - 1
+    assert [e["seq"] for e in events] == list(range(1, events[-1]["seq"] + 1))
