@@ -3,6 +3,8 @@
 Resume (``Last-Event-ID`` or ``?after_seq=N``): subscribe first, then replay seq > N from the
 log, then live events, skipping any seq already sent — no gap, no duplicate. The stream ends
 when the session stops, when the subscriber lags (it resumes by its last id), or at shutdown.
+With ``--redis`` every stream is read from the session's Redis stream (``RedisFeed``, which
+replays and hands over to live events the same way), on the owner and on every other node.
 """
 
 from __future__ import annotations
