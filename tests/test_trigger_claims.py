@@ -138,3 +138,16 @@ async def test_another_node_resuming_the_saved_state_computes_the_same_ticks(
     fired, _ = await next_fired(stream)
     assert fired["data"]["tick"] == ms(t0 + 2 * INTERVAL) and fired["data"]["fire_count"] == 2
     stream.close()
+
+
+async def test_halted_triggers_fire_nothing_and_refuse_changes(api, fake_clock):
+    """``halt``: what the manager calls as it learns that the session's lease is lost."""
+    claims = FakeClaims(True)
+    stream = await claimed_session(api, claims)
+    await api.add_trigger("s", timer("tick", interval_minutes=10))
+    api.client.app[keys.SESSIONS].get("s").triggers.halt()
+    await fake_clock.advance(2 * INTERVAL)
+    assert claims.asked == []
+    resp = await api.client.post("/api/sessions/s/triggers/tick/deactivate")
+    assert resp.status == 503 and (await resp.json())["code"] == "session_stopping"
+    stream.close()

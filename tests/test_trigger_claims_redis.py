@@ -7,8 +7,10 @@ fires it once); the saved state's bytes, a corrupt value kept aside, fenced save
 from __future__ import annotations
 
 import asyncio
+import logging
 import shutil
 
+import orjson
 import pytest
 import redis.asyncio
 
@@ -152,6 +154,34 @@ async def test_a_session_under_its_lease_claims_its_ticks_and_keeps_its_state_in
     saved, _ = await RedisTriggerStore(redis_client, "s").load()
     assert saved.state["tick"].fire_count == 1 and saved.state["tick"].last_tick == t0 + INTERVAL
     assert not (tmp_path / "home" / "sessions" / "s" / "triggers.json").exists()
+
+
+async def test_a_tick_refused_by_the_fenced_log_halts_the_triggers_in_one_line(
+        make_client, tmp_path, redis_url, redis_client, caplog):
+    """Another node took the session over before this one knew: the tick's state save is
+    refused (fenced as the log is); the triggers fire nothing more (the queen gets nothing),
+    logged once, with no traceback from the scheduler."""
+    caplog.set_level(logging.INFO, logger="hive_server.services.triggers")
+    clock = FakeClock()
+    node = await make_client(make_settings(tmp_path, redis=redis_url, node_id="n1"),
+                             clock=clock)
+    api = HiveApi(node)
+    await api.create_session(session_id="s")
+    live = node.app[keys.SESSIONS].get("s")
+    under_lease(live.triggers, node.app[keys.REDIS_NODE].client, live.lease)
+    await api.add_trigger("s", timer("tick", interval_minutes=10))
+    before = await _stream_types(redis_client, "s")
+    await redis_client.set(session_key("s", "lease"), "n2:99")  # taken over, n1 unaware
+    await clock.advance(INTERVAL)
+    await clock.advance(INTERVAL)
+    assert caplog.text.count("its triggers fire nothing more") == 1
+    assert "callback" not in caplog.text
+    assert await _stream_types(redis_client, "s") == before
+
+
+async def _stream_types(client: redis.asyncio.Redis, sid: str) -> list[str]:
+    entries = await client.xrange(session_key(sid, "log"))
+    return [orjson.loads(fields[b"e"])["type"] for _, fields in entries]
 
 
 # -- the saved state ------------------------------------------------------------------------------

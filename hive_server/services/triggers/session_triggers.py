@@ -304,14 +304,14 @@ class SessionTriggers(WebhookTriggers, HeldFires, FireClaims):
             on_missed=lambda info: self._on_missed(trigger_id, info))
 
     async def _on_tick(self, trigger_id: str, info: FireInfo) -> None:
-        async with self._lock:
+        async with self._lock, self._fenced():
             trigger = self.triggers.get(trigger_id)
             if (not self._stopped and trigger is not None and trigger.state.active
                     and await self._claimed(trigger, info.tick)):
                 await self._fire(trigger, tick=info.tick, manual=False, missed=info.missed)
 
     async def _on_missed(self, trigger_id: str, info: MissedInfo) -> None:
-        async with self._lock:
+        async with self._lock, self._fenced():
             trigger = self.triggers.get(trigger_id)
             if self._stopped or trigger is None:
                 return
