@@ -224,6 +224,7 @@ class SessionManager(Ownership):
             info, history = await self.store.start_log(journal.log, files), files.history
             live = await self._parts.build(journal, profile, history, info, on_disk)
             live.lease = lease
+            self.store.under_lease(live.triggers, lease)  # before its timers are armed
             await live.start(files.triggers)
             parked = (await settle_restart(journal, history.tracker, history.open_results,
                                            history.bad_lines) if on_disk else None)

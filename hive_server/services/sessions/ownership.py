@@ -119,6 +119,7 @@ class Ownership:
         live = self._live.pop(session_id, None)
         if live is None:
             return
+        live.triggers.halt()  # no timer fires from now on (its claims would be refused)
         self.changes.notify()
         self.store.index.remove(session_id)  # its queued meta is not ours to write
         live.journal.on_meta = None

@@ -93,6 +93,10 @@ class SessionStore:
         """The session's log, not yet open (``lease``: the Redis backend's; unused here)."""
         return EventLog(self.path(session_id) / "events.jsonl", durability)
 
+    def under_lease(self, triggers: object, lease: object) -> None:
+        """Nothing: a file session has no lease (``store_redis.py``'s runs its triggers as the
+        lease's holder)."""
+
     async def start_log(self, event_log: EventLog, files: SessionFiles) -> OpenInfo:
         assert files.log is not None
         return event_log.start(files.log)

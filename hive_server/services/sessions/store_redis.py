@@ -39,7 +39,9 @@ from hive_server.services.runtime.conversation import Rebuilt, rebuild_from_open
 from hive_server.services.sessions.index_redis import KEYS, RedisSessionIndex
 from hive_server.services.sessions.log_reads_redis import RedisReads
 from hive_server.services.sessions.store import SessionFiles
-from hive_server.services.triggers.store import SavedTriggers
+from hive_server.services.triggers.claims_redis import under_lease
+from hive_server.services.triggers.session_triggers import SessionTriggers
+from hive_server.services.triggers.store_redis import read_trigger_state_redis
 
 log = logging.getLogger(__name__)
 LIVE_STATUSES = tuple(status for status in SESSION_STATUSES if status != "stopped")
@@ -164,6 +166,12 @@ class RedisSessionStore:
         return RedisEventLog(self.client, session_id,
                              lease=None if lease is None else lease.value)
 
+    def under_lease(self, triggers: SessionTriggers, lease: LeaseToken | None) -> None:
+        """The session's triggers run as the lease's holder: their state in Redis (saves
+        fenced), every scheduled tick claimed (``claims_redis.under_lease``)."""
+        if lease is not None:
+            under_lease(triggers, self.client, lease)
+
     async def start_log(self, event_log: RedisEventLog, files: SessionFiles) -> OpenInfo:
         return await event_log.open()
 
@@ -174,7 +182,7 @@ class RedisSessionStore:
         await asyncio.to_thread((self.path(session_id) / "workspace").mkdir, parents=True,
                                 exist_ok=True)
         history = await self._rebuild(session_id) if resumed else Rebuilt([], [])
-        triggers = ((SavedTriggers(), None), 0)  # WIRING: T's RedisTriggerStore replaces this
+        triggers = await read_trigger_state_redis(self.client, session_id)
         return SessionFiles(None, history, triggers)
 
     async def _rebuild(self, session_id: str) -> Rebuilt:
