@@ -133,16 +133,22 @@ async def test_a_failover_fires_the_tick_the_old_owner_claimed_once(
     stream.close()
 
 
-async def test_a_session_under_its_lease_claims_its_ticks_and_keeps_its_state_in_redis(
-        make_client, tmp_path, redis_url, redis_client):
-    clock = FakeClock()
-    t0 = clock.time()
+async def _under_lease(make_client, tmp_path, redis_url, clock: FakeClock):
+    """Session "s" on a Redis node n1, its triggers run under its lease (``under_lease``)."""
     node = await make_client(make_settings(tmp_path, redis=redis_url, node_id="n1"),
                              clock=clock)
     api = HiveApi(node)
     await api.create_session(session_id="s")
     live = node.app[keys.SESSIONS].get("s")
     under_lease(live.triggers, node.app[keys.REDIS_NODE].client, live.lease)
+    return api, live
+
+
+async def test_a_session_under_its_lease_claims_its_ticks_and_keeps_its_state_in_redis(
+        make_client, tmp_path, redis_url, redis_client):
+    clock = FakeClock()
+    t0 = clock.time()
+    api, live = await _under_lease(make_client, tmp_path, redis_url, clock)
     stream = await api.events("s")
     await api.add_trigger("s", timer("tick", interval_minutes=10))
     await clock.advance(INTERVAL)
@@ -163,20 +169,24 @@ async def test_a_tick_refused_by_the_fenced_log_halts_the_triggers_in_one_line(
     logged once, with no traceback from the scheduler."""
     caplog.set_level(logging.INFO, logger="hive_server.services.triggers")
     clock = FakeClock()
-    node = await make_client(make_settings(tmp_path, redis=redis_url, node_id="n1"),
-                             clock=clock)
-    api = HiveApi(node)
-    await api.create_session(session_id="s")
-    live = node.app[keys.SESSIONS].get("s")
-    under_lease(live.triggers, node.app[keys.REDIS_NODE].client, live.lease)
+    api, _ = await _under_lease(make_client, tmp_path, redis_url, clock)
     await api.add_trigger("s", timer("tick", interval_minutes=10))
     before = await _stream_types(redis_client, "s")
     await redis_client.set(session_key("s", "lease"), "n2:99")  # taken over, n1 unaware
     await clock.advance(INTERVAL)
+    await _logged(caplog, "its triggers fire nothing more")  # the tick's claim and save: I/O
     await clock.advance(INTERVAL)
     assert caplog.text.count("its triggers fire nothing more") == 1
     assert "callback" not in caplog.text
     assert await _stream_types(redis_client, "s") == before
+
+
+async def _logged(caplog, text: str, timeout: float = 10.0) -> None:
+    """Wait for ``text`` in the captured log (a callback waiting on Redis replies)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while text not in caplog.text:
+        assert asyncio.get_running_loop().time() < deadline, f"never logged: {text}"
+        await asyncio.sleep(0.01)
 
 
 async def _stream_types(client: redis.asyncio.Redis, sid: str) -> list[str]:
