@@ -152,3 +152,18 @@ async def test_a_node_that_lost_the_lease_drops_the_session_writing_nothing(
     assert errors == [], [r.getMessage() for r in errors]
     answer = await first.post(f"/api/sessions/{sid}/cancel")
     assert answer.status == 409 and (await answer.json())["node_id"] == "n2"
+
+
+@redis_test
+async def test_every_node_lists_the_sessions_live_on_other_nodes(
+        make_client: ClientFactory, tmp_path: Path, redis_url: str) -> None:
+    first = await make_client(_node(tmp_path, redis_url, "n1"))
+    second = await make_client(_node(tmp_path, redis_url, "n2"))
+    one = (await HiveApi(first).create_session())["session_id"]
+    two = (await HiveApi(second).create_session())["session_id"]
+    for client, here, there, owner in ((first, one, two, "n2"), (second, two, one, "n1")):
+        listed = {row["session_id"]: row for row in
+                  (await (await client.get("/api/sessions")).json())["sessions"]}
+        assert set(listed) == {one, two}
+        assert "node_id" not in listed[here]
+        assert listed[there]["node_id"] == owner and listed[there]["agent_path"] == ""

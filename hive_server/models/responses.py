@@ -176,7 +176,7 @@ class SessionLoading(Response):
 
 
 class LiveSessions(Response):
-    sessions: list[LiveSessionView]
+    sessions: list[LiveSessionView | RemoteSessionView]  # remote: on another node (--redis)
 
 
 class SessionHistory(Response):

@@ -10,6 +10,7 @@ from hive_server.models.api import CreateSessionBody, RenameSessionBody
 from hive_server.models.responses import (
     LiveSessions,
     LiveSessionView,
+    RemoteSessionView,
     SessionAnswer,
     SessionDeleted,
     SessionHistory,
@@ -19,13 +20,18 @@ from hive_server.models.responses import (
 )
 from hive_server.models.session_query import SessionListQuery
 from hive_server.services.sessions.history import agent_sessions, history_page
-from hive_server.services.sessions.lookup import find_session
+from hive_server.services.sessions.lookup import find_session, remote_sessions
 from hive_server.services.sessions.manager import NewSession
 from hive_server.services.sessions.patch import patch_session
 from hive_server.services.sessions.session import Session
 from hive_server.web.body import check_message, json_response, parse_json, parse_query
 from hive_server.web.openapi import doc
-from hive_server.web.views import history_row, live_session_view, session_answer
+from hive_server.web.views import (
+    history_row,
+    live_session_view,
+    remote_session_view,
+    session_answer,
+)
 
 routes = web.RouteTableDef()
 
@@ -63,9 +69,12 @@ def _new_session(body: CreateSessionBody) -> NewSession:
 @routes.get("/api/sessions")
 @doc(response=LiveSessions)
 async def list_sessions(request: web.Request) -> web.Response:
-    """The live sessions."""
-    lives = request.app[keys.SESSIONS].live()
-    return json_response(LiveSessions(sessions=[live_session_view(live) for live in lives]))
+    """The live sessions (with ``--redis``: those other nodes run too, as their detail)."""
+    manager = request.app[keys.SESSIONS]
+    views: list[LiveSessionView | RemoteSessionView] = [
+        live_session_view(live) for live in manager.live()]
+    views += [remote_session_view(found) for found in await remote_sessions(manager)]
+    return json_response(LiveSessions(sessions=views))
 
 
 @routes.get("/api/sessions/history")

@@ -48,10 +48,15 @@ def session_answer(found: Found) -> tuple[Response, int]:
         return _on_disk(ColdSessionView, found.meta, found.last_seq,
                         created_at=found.meta.created_at, live=False, cold=True), 200
     if isinstance(found, RemoteSession):
-        return _on_disk(RemoteSessionView, found.meta, found.last_seq,
-                        created_at=found.meta.created_at, live=True, cold=False,
-                        node_id=found.node_id), 200
+        return remote_session_view(found), 200
     return _live(LiveSessionDetail, found, entry_points=found.triggers.cards()), 200
+
+
+def remote_session_view(found: RemoteSession) -> RemoteSessionView:
+    """A session another node runs (``--redis``), from its meta and stream."""
+    return _on_disk(RemoteSessionView, found.meta, found.last_seq,
+                    created_at=found.meta.created_at, live=True, cold=False,
+                    node_id=found.node_id)
 
 
 L = TypeVar("L", bound=LiveSessionView)

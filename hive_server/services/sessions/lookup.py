@@ -103,3 +103,19 @@ async def fed_session(manager: SessionManager, session_id: str) -> Session | Non
     if loading:
         raise SessionLoading(session_id)
     raise SessionNotLive(session_id)
+
+
+async def remote_sessions(manager: SessionManager) -> list[RemoteSession]:
+    """On Redis, the sessions live on other nodes (or being taken over), as the index holds
+    them; [] with files."""
+    if manager.store.backend != "redis":
+        return []
+    local = {live.journal.id for live in manager.live()}
+    found = []
+    for session_id in sorted(await manager.store.live_ids() - local):
+        with contextlib.suppress(NotFound):  # deleted meanwhile
+            meta = await manager.store.read_meta(session_id)
+            if live_elsewhere(manager, meta):
+                found.append(RemoteSession(meta, await manager.store.last_seq(session_id),
+                                           await manager.owner_elsewhere(session_id)))
+    return found
