@@ -114,7 +114,9 @@ class WebhookRejected(EventData):
                                     "invalid_signature, stale_timestamp, "
                                     "secret_not_configured, trigger_not_found (not a webhook "
                                     "trigger), duplicate (a delivery id seen before), "
-                                    "inbox_unavailable")
+                                    "inbox_unavailable, webhook_store_unavailable, "
+                                    "forward_timeout and forward_unavailable (--redis: no "
+                                    "owner took it)")
     error: str = Field(description="the refusal's message")
     delivery_id: str | None = Field(description="the delivery id the sender gave, if any")
     received_at: int = Field(description="epoch ms")
