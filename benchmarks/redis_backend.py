@@ -3,44 +3,38 @@ same run. A redis-server of the part's own (``redis_proc.py``: a free loopback p
 ``appendonly yes``, files in the part's temp folder) starts with ``appendfsync everysec``, the
 persistence ``batch`` needs, and is switched to ``always`` (``CONFIG SET``) for ``fsync``; each
 switch is checked as a node checks it at start (``redis_conn``). Rows (ours: Redis, raw: the
-file backend, on the same event lines):
+file backend):
 
-- acknowledged appends, one publisher awaiting each: ``RedisEventLog`` against ``EventLog``,
-  ``batch`` (everysec) and ``fsync`` (always), rounds alternating, the best of each; in
-  ``batch`` also this process's CPU per append (the publisher's side: the log, its client);
-- the same with ``BURST`` appends in flight under ``fsync``: both logs' group commit (Redis:
-  one script call, so one AOF write and fsync, for what was queued meanwhile);
-- publish -> subscriber p50 and p99 at a fixed rate: on another node, a second process that
-  does not own the session (``feed_node.py``: ``RedisFeed`` into its own bus, one subscriber
-  on that bus; no HTTP, the SSE route does not use the feed yet) while this process appends
-  to the session's stream, against the file backend's own path, the same process's bus (the
-  event appended to ``events.jsonl`` and published as ``SessionJournal.emit`` does).
+- the servers (``redis_cluster.py``): two ``--redis`` node processes and file-backend server
+  processes, over HTTP: chat -> SSE latency on another node and on the owner, acknowledged
+  chats per second (to the owner and forwarded from another node; ``batch`` and ``fsync``)
+  and the servers' CPU per chat;
+- the event log alone, in this process, on the same event lines: acknowledged appends, one
+  publisher awaiting each, ``RedisEventLog`` against ``EventLog``, ``batch`` (everysec) and
+  ``fsync`` (always), rounds alternating, the best of each; in ``batch`` also this process's
+  CPU per append (the publisher's side: the log, its client); and with ``BURST`` appends in
+  flight under ``fsync``: both logs' group commit (Redis: one script call, so one AOF write
+  and fsync, for what was queued meanwhile).
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
-import json
-import sys
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import redis.asyncio
 
-from benchmarks.feed_node import END, delays
-from benchmarks.procs import scrubbed_env
-from benchmarks.redis_proc import die_with_parent, redis_server
+from benchmarks import redis_cluster
+from benchmarks.redis_proc import redis_server
 from benchmarks.sizes import Sizes
-from benchmarks.sse import Publish, paced
 from benchmarks.table import Row
-from hive_server.core.bus import EventBus
 from hive_server.core.eventlog import Durability, EventLog
 from hive_server.core.eventlog_redis import RedisEventLog
 from hive_server.core.log_store import LogStore
-from hive_server.core.redis_conn import check_durability, connect
-from hive_server.models.events import Event
+from hive_server.core.redis_conn import connect
 from scripts.bench_eventlog import realistic_event
 
 BURST = 50  # appends in flight in the group commit row
@@ -51,10 +45,9 @@ async def run(root: Path, sizes: Sizes, rows: list[Row]) -> None:
     async with redis_server(root, "everysec") as url:
         client = await connect(url, Durability.BATCH)  # refuses unless everysec or always
         try:
+            await redis_cluster.run(root, url, client, sizes, rows)
             await append_rows(root, client, Durability.BATCH, sizes, rows)
-            await latency_rows(root, url, client, sizes, rows)
-            await client.config_set("appendfsync", "always")
-            await check_durability(client, Durability.FSYNC)
+            await redis_cluster.set_appendfsync(client, "always")
             await append_rows(root, client, Durability.FSYNC, sizes, rows)
         finally:
             await client.aclose()
@@ -127,79 +120,3 @@ async def acked(log: LogStore, n: int, in_flight: int) -> tuple[float, float]:
     started, cpu = time.perf_counter(), time.process_time()
     await asyncio.gather(*(publisher(n // in_flight) for _ in range(in_flight)))
     return time.perf_counter() - started, time.process_time() - cpu
-
-
-async def latency_rows(root: Path, url: str, client: redis.asyncio.Redis, sizes: Sizes,
-                       rows: list[Row]) -> None:
-    remote = await node_delays(url, client, sizes)
-    local = await bus_delays(root, sizes)
-    for name, fraction in (("p50", 0.5), ("p99", 0.99)):
-        rows.append(Row(
-            f"publish→bus subscriber {name}, another node via Redis (vs file: same process), "
-            f"{sizes.sse_rate} ev/s", quantile(remote, fraction) * 1000,
-            quantile(local, fraction) * 1000, "ms"))
-
-
-def quantile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(len(ordered) * fraction))]
-
-
-def appending(log: LogStore, session: str, bus: EventBus | None,
-              ) -> tuple[Publish, list[asyncio.Future[None]]]:
-    """``publish(value)``: append an event carrying ``@@value@@`` (and publish it on ``bus``,
-    as ``SessionJournal.emit`` does); the list collects the appends' futures."""
-    stored: list[asyncio.Future[None]] = []
-
-    def publish(value: str) -> None:
-        event = Event(seq=log.last_seq + 1, type="llm_text_delta", session_id=session,
-                      data={"content": f"@@{value}@@", "snapshot": ""})
-        stored.append(log.append(event))
-        if bus is not None:
-            bus.publish(event)
-
-    return publish, stored
-
-
-async def publish_paced(publish: Publish, stored: list[asyncio.Future[None]],
-                        sizes: Sizes) -> None:
-    await paced(publish, sizes.sse_rate, sizes.sse_seconds)
-    publish(END)
-    await asyncio.gather(*stored)
-
-
-async def node_delays(url: str, client: redis.asyncio.Redis, sizes: Sizes) -> list[float]:
-    """Publish -> arrival at the other node's bus subscriber (``feed_node.py``)."""
-    log = RedisEventLog(client, "bench-feed")
-    await log.open()
-    node = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "benchmarks.feed_node", "--url", url, "--session", "bench-feed",
-        stdout=asyncio.subprocess.PIPE, env=scrubbed_env(), preexec_fn=die_with_parent)
-    assert node.stdout is not None
-    try:
-        if await node.stdout.readline() != b"subscribed\n":
-            raise RuntimeError(f"benchmarks.feed_node did not subscribe ({await node.wait()})")
-        await publish_paced(*appending(log, "bench-feed", None), sizes)
-        out, _ = await asyncio.wait_for(node.communicate(), 60)
-    finally:
-        if node.returncode is None:
-            node.kill()
-            await node.wait()
-        await log.close()
-    if node.returncode != 0:
-        raise RuntimeError(f"benchmarks.feed_node failed ({node.returncode})")
-    return json.loads(out)["delays"]
-
-
-async def bus_delays(root: Path, sizes: Sizes) -> list[float]:
-    """Publish -> arrival at a subscriber of the same process's bus, the file log's path."""
-    log = EventLog(root / "bus.jsonl", Durability.BATCH)
-    await log.open()
-    bus = EventBus("bench-file")
-    reader = asyncio.create_task(delays(bus.subscribe()))
-    try:
-        await publish_paced(*appending(log, "bench-file", bus), sizes)
-        return await reader
-    finally:
-        reader.cancel()
-        await log.close()

@@ -26,7 +26,10 @@ class Sizes:
     idle_seconds: float = 10.0
     settle_seconds: float = 1.0  # after a start, before RSS or idle CPU is read (GC settled)
     redis_appends: int = 5000  # --redis: acknowledged appends to each backend, batch mode
-    redis_rounds: int = 3  # --redis: the Redis and file logs' append rounds alternate
+    redis_rounds: int = 3  # --redis: rounds of each measure, the Redis and file sides alternating
+    redis_chat_rate: int = 20  # --redis: chats a second of the chat -> SSE latency rounds
+    redis_chat_seconds: float = 5.0  # --redis: each latency round
+    redis_load_seconds: float = 3.0  # --redis: each acknowledged-chats load run
 
 
 FULL = Sizes()
@@ -37,4 +40,4 @@ QUICK = Sizes(http_seconds=0.2, http_rounds=1, tail_events=50, tail_repeats=3, a
               sse_subscribers=(10, 50), sse_seconds=0.2, boot_sessions=(20,),
               history_sessions=100, history_repeats=5, rss_sessions=10, timers=50,
               idle_seconds=0.2, settle_seconds=0.2, redis_appends=500,
-              redis_rounds=1)
+              redis_rounds=1, redis_chat_seconds=0.3, redis_load_seconds=0.1)

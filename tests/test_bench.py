@@ -2,8 +2,9 @@
 runs, every measure is printed with ours, raw and ratio where it has a baseline, and the
 report is written. It starts about ten servers, so it takes about 20 s (more on a loaded
 machine); it checks the harness, never a figure. With redis-server installed it runs
-``--redis`` too (about 2.5 s more; tests/redis_server.py's rule: without it the Redis rows are
-left out, except under CI=true, where that is a failure)."""
+``--redis`` too (about 10 s more: a redis-server and four server processes, two of them
+Redis nodes; tests/redis_server.py's rule: without it the Redis rows are left out, except
+under CI=true, where that is a failure)."""
 
 from __future__ import annotations
 
@@ -41,12 +42,17 @@ MEASURES = [
     "idle CPU, 50 armed timers",
 ]
 REDIS_MEASURES = [
+    "chat→SSE p50, another node (n2) via Redis (vs file backend), 20 chats/s",
+    "chat→SSE p95, another node (n2) via Redis (vs file backend), 20 chats/s",
+    "chat→SSE p50, the owner (n1) via Redis (vs file backend), 20 chats/s",
+    "chat→SSE p95, the owner (n1) via Redis (vs file backend), 20 chats/s",
+    "acked chats, batch: Redis everysec, sent to the owner (vs file backend)",
+    "acked chats, batch: Redis everysec, sent to another node (forwarded) (vs file backend)",
+    "acked chats, fsync: Redis always, sent to the owner (vs file backend)",
     "acked appends, 1 publisher, batch: Redis everysec (vs file log)",
     "publisher's CPU per acked append, 1 publisher, batch: Redis (vs file log)",
     "acked appends, 1 publisher, fsync: Redis always (vs file log)",
     "acked appends, 50 in flight, fsync: Redis always (vs file log)",
-    "publish→bus subscriber p50, another node via Redis (vs file: same process), 300 ev/s",
-    "publish→bus subscriber p99, another node via Redis (vs file: same process), 300 ev/s",
 ]
 WITH_RAW = {"idle RSS", "(vs", "SSE p50"}  # idle CPU: the raw app may use none at all
 
