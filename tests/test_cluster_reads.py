@@ -274,3 +274,22 @@ async def test_a_replayed_stop_of_an_earlier_run_does_not_end_a_stream(
     types = [e["type"] for e in events]
     assert "session_stopped" in types and types.index("session_stopped") < len(types) - 1
     assert [e["seq"] for e in events] == list(range(1, events[-1]["seq"] + 1))
+
+
+@redis_test
+async def test_a_stream_on_another_node_goes_on_when_the_owner_shuts_down(
+        redis_client: redis.asyncio.Redis, pair: Pair) -> None:
+    owner, other, sid = pair
+    watched = await _events(other, sid, 0)
+    try:
+        await owner.close()  # a clean shutdown: its stop is logged, its lease handed over
+        await _eventually(lambda: _true(sid in _live_ids(other)))
+        await HiveApi(other).chat(sid, "after the shutdown")
+        events = await until(watched, "client_input_received")
+        while events[-1]["data"].get("content") != "after the shutdown":
+            events += await until(watched, "client_input_received")
+    finally:
+        watched.close()
+    stops = [e["data"]["reason"] for e in events if e["type"] == "session_stopped"]
+    assert stops == ["shutdown"]  # replayed and streamed past, not the stream's end
+    assert [e["seq"] for e in events] == list(range(1, events[-1]["seq"] + 1))

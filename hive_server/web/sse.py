@@ -21,6 +21,7 @@ from aiohttp import web
 
 from hive_server import keys
 from hive_server.core.bus import Subscription
+from hive_server.core.eventlog_lines import Line
 from hive_server.errors.requests import InvalidLastEventId, InvalidTypes
 from hive_server.models.api import EventsQuery
 from hive_server.models.events import Event, EventType
@@ -189,7 +190,8 @@ class UntilStopped:
     """A feed subscription that ends with the session's next ``session_stopped`` (one stored
     after ``tip``, the log's last seq when the stream opened; an older one is history): a
     stream from Redis ends when the session stops, as one from the owner's bus does. A lost
-    lease logs no stop: the stream goes on with the next owner's events. ``types``: the
+    lease logs no stop, a node's shutdown hands the session over (``_handed_over``): the stream
+    goes on with the next owner's events. ``types``: the
     client's (``session_stopped`` is written only when it asked for it)."""
 
     def __init__(self, handle: FeedSubscription, types: frozenset[str] | None, tip: int):
@@ -203,13 +205,20 @@ class UntilStopped:
             return []
         batch = await self._handle.get_all()
         for index, event in enumerate(batch):
-            if event.type == STOPPED and event.seq > self._tip:
+            if event.type == STOPPED and event.seq > self._tip and not _handed_over(event):
                 self._stopped = True
                 return batch[:index + 1]
         return batch
 
     def close(self) -> None:
         self._handle.close()
+
+
+def _handed_over(event: Line | Event) -> bool:
+    """A stop at its node's shutdown: the node released the lease, another node takes the
+    session over, and the stream goes on with its events."""
+    data = event.data if isinstance(event, Event) else (event.fields or {}).get("data") or {}
+    return data.get("reason") == "shutdown"
 
 
 async def serve_sse(request: web.Request, closer: Closable,
