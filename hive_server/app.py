@@ -6,6 +6,7 @@ order); SSE streams are ended in ``on_shutdown`` so a SIGTERM never waits on ope
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, cast
@@ -25,7 +26,7 @@ from hive_server.services.journal.accounting import ColdTotals
 from hive_server.services.sessions.manager import SessionManager, SessionOptions
 from hive_server.services.sessions.queen_sessions import QueenSessions
 from hive_server.services.sessions.store import SessionStore
-from hive_server.services.sessions.webhook_ingress import WebhookIngress
+from hive_server.services.sessions.webhook_ingress import PeekTriggers, WebhookIngress
 from hive_server.services.triggers.scheduler import TriggerScheduler
 from hive_server.services.webhooks.deliveries import DeliveryRecords, DeliveryStore
 from hive_server.services.webhooks.inbox import HeldInbox, WebhookInbox
@@ -189,7 +190,7 @@ async def _sessions_ctx(app: web.Application) -> AsyncIterator[None]:
     app[keys.WEBHOOKS] = WebhookIngress(
         catalog=app[keys.CATALOG], sessions=manager, store=deliveries, inbox=inbox, clock=clock,
         secret=settings.secret, allow_unsigned=settings.webhooks_loopback,
-        forwarder=node.forwarder if node is not None else None)
+        forwarder=node.forwarder if node is not None else None, peek_triggers=_peek_triggers(app))
     manager.store.index.warm()  # opened (and rebuilt if need be) on its own thread
     await manager.boot.start()  # the listener opens meanwhile: health says ``resuming``
     takeover = _takeover_loop(manager)
@@ -210,6 +211,15 @@ def _webhook_stores(app: web.Application) -> tuple[HeldInbox, DeliveryRecords]:
     from hive_server.services.webhooks.inbox_redis import RedisWebhookInbox
 
     return RedisWebhookInbox(node.client), RedisDeliveryStore(node.client)
+
+
+def _peek_triggers(app: web.Application) -> PeekTriggers | None:
+    """With ``--redis``: how the ingress reads the trigger state of other nodes' sessions."""
+    if (node := app.get(keys.REDIS_NODE)) is None:
+        return None
+    from hive_server.services.triggers.store_redis import peek_trigger_states  # lazy
+
+    return functools.partial(peek_trigger_states, node.client)
 
 
 def _redis_store(app: web.Application) -> SessionStore | None:

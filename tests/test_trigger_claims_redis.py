@@ -30,6 +30,7 @@ from hive_server.services.triggers.claims_redis import (
 from hive_server.services.triggers.store import SavedTriggers, TriggerStore
 from hive_server.services.triggers.store_redis import (
     RedisTriggerStore,
+    peek_trigger_states,
     read_trigger_state_redis,
 )
 from tests.conftest import make_settings
@@ -244,5 +245,16 @@ async def test_an_unreachable_redis_is_503_trigger_state_unavailable(unused_tcp_
             await store.save(some_state())
         with pytest.raises(TriggerStateUnavailable):
             await store.load()
+        with pytest.raises(TriggerStateUnavailable):
+            await peek_trigger_states(client, ["s"])
     finally:
         await client.aclose()
+
+
+async def test_another_node_peeks_at_saved_states_renaming_nothing(redis_client):
+    await RedisTriggerStore(redis_client, "s").save(some_state())
+    await redis_client.set(session_key("t", "triggers"), b"{not json")
+    peeked = await peek_trigger_states(redis_client, ["s", "t", "u"])
+    assert peeked == {"s": some_state(), "t": SavedTriggers(), "u": SavedTriggers()}
+    assert await redis_client.get(session_key("t", "triggers")) == b"{not json"
+    assert await redis_client.keys("*corrupt*") == []

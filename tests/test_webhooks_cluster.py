@@ -22,8 +22,8 @@ from hive_server.services.sessions.commands import apply
 from tests.conftest import ClientFactory, make_settings
 from tests.hive_api import HiveApi
 from tests.redis_server import REDIS_MARKS
-from tests.test_webhooks_api import ENV, HOOKS, deliver, standard
-from tests.trigger_support import write_triggers_agent
+from tests.test_webhooks_api import ENV, HOOKS, OTHER_SECRET, deliver, standard
+from tests.trigger_support import webhook, write_triggers_agent
 
 pytestmark = list(REDIS_MARKS)
 
@@ -34,7 +34,8 @@ async def _nodes(make_client: ClientFactory, tmp_path: Path, redis_url: str,
     write_triggers_agent(agents, "hooks", HOOKS)
     return [await make_client(make_settings(
         tmp_path / name, redis=redis_url, node_id=name, lease_seconds=1.0, agents_dir=agents,
-        queens_dir=tmp_path / "queens", env=ENV), clock=clock) for name in names]
+        queens_dir=tmp_path / "queens", env={**ENV, "OTHER_ENV": OTHER_SECRET}), clock=clock)
+        for name in names]
 
 
 async def _logged(client: redis.asyncio.Redis, sid: str, *types: str) -> list[dict[str, Any]]:
@@ -152,3 +153,27 @@ async def test_a_session_elsewhere_with_the_trigger_inactive_leaves_the_delivery
     received = await _logged(redis_client, "s", "webhook_received")
     assert [(e["data"]["delivery_id"], e["data"]["held"]) for e in received] == [
         ("msg_1", True)]
+
+
+async def test_a_session_elsewhere_checks_a_delivery_against_its_own_config(
+        make_client, tmp_path, redis_url, redis_client):
+    """Its PATCHed secret and its API-created webhook trigger, read from its saved state: a
+    node that runs no session of the agent checks the delivery as the owner would."""
+    clock = FakeClock()
+    n1, n2 = await _nodes(make_client, tmp_path, redis_url, clock, "n1", "n2")
+    await HiveApi(n1).create_session(session_id="s", agent_id="hooks")
+    resp = await n1.patch("/api/sessions/s/triggers/push", json={"trigger_config": {
+        "signature": "standard", "secret_env": "OTHER_ENV"}})
+    assert resp.status == 200, await resp.text()
+    await HiveApi(n1).add_trigger("s", webhook("api-hook", signature="none"))
+
+    status, body = await deliver(n2, "push", headers=standard(clock, "msg_1"))
+    assert status == 401 and body["code"] == "invalid_signature"  # the old secret
+    status, body = await deliver(n2, "push", headers=standard(clock, "msg_2",
+                                                              secret=OTHER_SECRET))
+    assert (status, body) == (202, {"delivery_id": "msg_2", "delivered_to": ["s"]})
+    status, body = await deliver(n2, "api-hook", headers={"webhook-id": "msg_3"})
+    assert (status, body) == (202, {"delivery_id": "msg_3", "delivered_to": ["s"]})
+    received = await _logged(redis_client, "s", "webhook_received")
+    assert [(e["data"]["trigger_id"], e["data"]["delivery_id"]) for e in received] == [
+        ("push", "msg_2"), ("api-hook", "msg_3")]

@@ -10,8 +10,8 @@ no such session the delivery is checked against the definition the inbox will ha
 
 With ``--redis`` (``forwarder`` set, ``webhook_cluster.py``) the delivery ids and the inbox are
 Redis's (``RedisDeliveryStore``, ``RedisWebhookInbox``), the sessions running the agent on
-other nodes are targets too (``SessionManager.running_elsewhere``; checked against the
-definition this node knows: the agent folder's, or one of its own sessions'), and every target
+other nodes are targets too (``SessionManager.running_elsewhere``; each checked against its
+own config, from its saved trigger state in Redis: ``peek_triggers``), and every target
 session gets the delivery through its owner's command stream, one request id per delivery, so
 that a retry reaching any node is applied once.
 """
@@ -42,6 +42,7 @@ from hive_server.models.triggers import TriggerSpec, WebhookConfig, parse_trigge
 from hive_server.services.catalog.agents import AgentCatalog
 from hive_server.services.sessions.manager import Session, SessionManager
 from hive_server.services.sessions.webhook_cluster import NOT_SENT, Forward, deliver
+from hive_server.services.triggers.store import SavedTriggers
 from hive_server.services.webhooks.deliveries import DeliveryRecords
 from hive_server.services.webhooks.inbox import HeldInbox
 from hive_server.services.webhooks.signatures import (
@@ -58,6 +59,8 @@ FORWARD_TIMEOUT = 30.0
 """Seconds a delivery waits for a session's owner (a failover: a lease ttl and a resume)."""
 BodyReader = Callable[[int], Awaitable[bytes]]
 Target = Session | str  # a live session of this node, or the id of one another node runs
+PeekTriggers = Callable[[list[str]], Awaitable[dict[str, SavedTriggers]]]
+"""The saved trigger state of sessions other nodes run, by id (``store_redis``)."""
 Refusal = tuple[Target, Unauthorized | Unavailable]
 
 
@@ -71,6 +74,7 @@ class WebhookIngress:
     secret: Callable[[str], str | None]
     allow_unsigned: bool
     forwarder: Forward | None = None  # with --redis: deliveries go through the owners
+    peek_triggers: PeekTriggers | None = None  # with --redis: other nodes' sessions' state
     forward_timeout: float = FORWARD_TIMEOUT
     accepted: int = 0
     duplicates: int = 0
@@ -82,10 +86,12 @@ class WebhookIngress:
             raise NotAWebhookTrigger(trigger_id)
         return spec.webhook
 
-    def configs_for(self, agent_id: str, trigger_id: str) -> list[WebhookConfig]:
-        """Every config a delivery may be checked against (``NotFound`` if none)."""
-        configs = [config for _, config in self._targets(agent_id, trigger_id)]
-        return configs or [self.config_for(agent_id, trigger_id)]
+    async def _candidates(self, agent_id: str,
+                          trigger_id: str) -> list[tuple[Target, WebhookConfig]]:
+        """The sessions with the trigger active, each with its own config: this node's, and
+        with --redis the other nodes' (``_elsewhere``)."""
+        return [*self._targets(agent_id, trigger_id),
+                *await self._elsewhere(agent_id, trigger_id)]
 
     def _targets(self, agent_id: str,
                  trigger_id: str) -> list[tuple[Session, WebhookConfig]]:
@@ -97,12 +103,14 @@ class WebhookIngress:
         for live in self.sessions.running(agent_id):
             if (spec := live.triggers.spec(trigger_id)) is not None:
                 return spec
-        entry = self.catalog.get(agent_id)
-        specs, _ = parse_triggers_file(entry.triggers_raw or b"[]")
-        for spec in specs:
-            if spec.id == trigger_id:
-                return spec
+        if (spec := self._folder_spec(agent_id, trigger_id)) is not None:
+            return spec
         raise NoAgentTrigger(agent_id, trigger_id)
+
+    def _folder_spec(self, agent_id: str, trigger_id: str) -> TriggerSpec | None:
+        """The agent folder's definition of the trigger (``AgentNotFound`` for no agent)."""
+        specs, _ = parse_triggers_file(self.catalog.get(agent_id).triggers_raw or b"[]")
+        return next((spec for spec in specs if spec.id == trigger_id), None)
 
     def _verify(self, config: WebhookConfig, headers: Mapping[str, str],
                 body: bytes) -> str | None:
@@ -148,11 +156,14 @@ class WebhookIngress:
 
     async def _receive(self, agent_id: str, trigger_id: str, headers: Mapping[str, str],
                        read_body: BodyReader, limit: int) -> WebhookReceipt:
-        configs = self.configs_for(agent_id, trigger_id)
+        candidates = await self._candidates(agent_id, trigger_id)
+        configs = ([config for _, config in candidates]
+                   or [self.config_for(agent_id, trigger_id)])  # NotFound if none
         if any(config.signature == "github" for config in configs):
             limit = max(limit, GITHUB_MAX_BYTES)
         body = await read_body(limit)
-        delivery_id, targets = await self._verified(agent_id, trigger_id, headers, body)
+        delivery_id, targets = await self._verified(candidates, agent_id, trigger_id, headers,
+                                                    body)
         delivery_id = delivery_id or f"local-{uuid.uuid4().hex}"
         if not await self._record(agent_id, trigger_id, delivery_id):
             self.duplicates += 1
@@ -168,13 +179,12 @@ class WebhookIngress:
             return await self._hold(agent_id, trigger_id, delivery)
         return WebhookReceipt(delivery_id=delivery_id, delivered_to=delivered)
 
-    async def _verified(self, agent_id: str, trigger_id: str, headers: Mapping[str, str],
+    async def _verified(self, candidates: list[tuple[Target, WebhookConfig]], agent_id: str,
+                        trigger_id: str, headers: Mapping[str, str],
                         body: bytes) -> tuple[str | None, list[Target]]:
-        """The delivery id and the sessions whose config verifies the delivery (none: it
-        was verified against the definition the inbox hands it to); see ``_verify_targets``.
-        Sessions of other nodes are checked against the definition this node knows."""
-        candidates: list[tuple[Target, WebhookConfig]] = [*self._targets(agent_id, trigger_id)]
-        candidates += await self._elsewhere(agent_id, trigger_id)
+        """The delivery id and the ``candidates`` whose config verifies the delivery (none:
+        it was verified against the definition the inbox hands it to); see
+        ``_verify_targets``."""
         if not candidates:
             return self._verify(self.config_for(agent_id, trigger_id), headers, body), []
         delivery_id, targets, refusals = self._verify_targets(candidates, headers, body)
@@ -184,9 +194,9 @@ class WebhookIngress:
 
     async def _elsewhere(self, agent_id: str,
                          trigger_id: str) -> list[tuple[Target, WebhookConfig]]:
-        """The sessions other nodes run (or are taking over) with the agent loaded, each
-        with the definition this node knows (``config_for``: 404 for a trigger only another
-        node knows, one created over the API there); none without --redis."""
+        """The sessions other nodes run (or are taking over) with the agent loaded and the
+        trigger active, each with its own config, read from its saved state as its owner
+        loads it (``SavedTriggers.webhook_config``); none without --redis."""
         if self.forwarder is None:
             return []
         here = {live.journal.id for live in self.sessions.running(agent_id)}
@@ -194,8 +204,11 @@ class WebhookIngress:
                      if sid not in here]
         if not elsewhere:
             return []
-        config = self.config_for(agent_id, trigger_id)
-        return [(session_id, config) for session_id in elsewhere]
+        folder = self._folder_spec(agent_id, trigger_id)
+        saved = await self.peek_triggers(elsewhere) if self.peek_triggers is not None else {}
+        configs = [(sid, saved.get(sid, SavedTriggers()).webhook_config(
+            trigger_id, agent_id, folder)) for sid in elsewhere]
+        return [(sid, config) for sid, config in configs if config is not None]
 
     async def _deliver(self, targets: list[Target], trigger_id: str,
                        delivery: dict[str, Any]) -> list[str]:

@@ -19,7 +19,7 @@ import orjson
 from pydantic import ValidationError
 
 from hive_server.core.files import keep_aside, write_atomic
-from hive_server.models.triggers import TriggerSpec, TriggerState
+from hive_server.models.triggers import TriggerSpec, TriggerState, WebhookConfig
 
 FILENAME = "triggers.json"
 
@@ -38,6 +38,22 @@ class SavedTriggers:
         self.patched.clear()
         self.removed.clear()
         self.state = {tid: st for tid, st in self.state.items() if tid in self.api}
+
+    def webhook_config(self, trigger_id: str, agent_id: str,
+                       folder: TriggerSpec | None) -> WebhookConfig | None:
+        """The config a session with this saved state checks a delivery for ``trigger_id``
+        against, when that trigger is an active webhook trigger there (else None): its API
+        trigger, else the agent folder's definition ``folder`` as the session edited it, as
+        ``SessionTriggers`` loads them (another node reads it: ``store_redis``)."""
+        same_agent = self.agent_id in (None, agent_id)  # else its folder edits are forgotten
+        spec = self.api.get(trigger_id)
+        if spec is None and folder is not None and not (same_agent and trigger_id in
+                                                        self.removed):
+            spec = self.patched.get(trigger_id, folder) if same_agent else folder
+        if spec is None or spec.webhook is None:
+            return None
+        state = self.state.get(trigger_id) if same_agent or trigger_id in self.api else None
+        return spec.webhook if (state.active if state else spec.enabled) else None
 
     def to_json(self) -> bytes:
         return orjson.dumps({

@@ -11,7 +11,9 @@ must not be overwritten by this stale owner: ``claims_redis.py`` relies on it). 
 fails a call raises ``TriggerStateUnavailable`` (503).
 
 Held fires of a session parked by its spend limit stay in the node's session folder
-(``hold.py``): ``read_trigger_state_redis`` counts none.
+(``hold.py``): ``read_trigger_state_redis`` counts none. ``peek_trigger_states`` reads the
+state of sessions another node runs (the webhook ingress: which of them have the trigger
+active, with which config), renaming nothing.
 """
 
 from __future__ import annotations
@@ -87,3 +89,16 @@ async def read_trigger_state_redis(client: redis.asyncio.Redis, session_id: str)
     """``read_trigger_files`` for a session whose state is in Redis (no held fires: they stay
     node-local files, see the module docstring)."""
     return await RedisTriggerStore(client, session_id).load(), 0
+
+
+async def peek_trigger_states(client: redis.asyncio.Redis,
+                              session_ids: list[str]) -> dict[str, SavedTriggers]:
+    """The saved trigger state of sessions other nodes run, read in one MGET for the webhook
+    ingress (what can be read of each; a corrupt value is left to its owner to keep aside).
+    A session with none saved yet has an empty one."""
+    try:
+        values = await client.mget([session_key(sid, "triggers") for sid in session_ids])
+    except RedisError as exc:
+        raise TriggerStateUnavailable(", ".join(session_ids), exc) from exc
+    return {sid: SavedTriggers() if value is None else parse_saved(value, [])
+            for sid, value in zip(session_ids, values, strict=True)}
