@@ -167,3 +167,33 @@ async def test_every_node_lists_the_sessions_live_on_other_nodes(
         assert set(listed) == {one, two}
         assert "node_id" not in listed[here]
         assert listed[there]["node_id"] == owner and listed[there]["agent_path"] == ""
+
+
+@redis_test
+async def test_a_session_whose_log_fails_is_resumed_from_its_stream(
+        make_client: ClientFactory, tmp_path: Path, redis_url: str,
+        redis_client: redis.asyncio.Redis) -> None:
+    first = await make_client(_node(tmp_path, redis_url, "n1"))
+    second = await make_client(_node(tmp_path, redis_url, "n2"))
+    sid = (await HiveApi(first).create_session())["session_id"]
+    failing = first.app[keys.SESSIONS].get(sid).journal
+    await failing.log.flush()
+    key = session_key(sid, "log")
+    (_, fields), = await redis_client.xrevrange(key, count=1)
+    foreign = orjson.loads(fields[b"e"])
+    foreign["seq"] += 1  # another writer (an import, a hand edit) appends the next seq
+    await redis_client.xadd(key, {b"e": orjson.dumps(foreign)}, id=f"{foreign['seq']}-0")
+    refused = await first.post(f"/api/sessions/{sid}/chat", json={"message": "refused"})
+    assert refused.status == 409, await refused.text()
+    assert (await refused.json())["code"] == "log_seq_rejected"
+
+    def resumed() -> bool:
+        return any(live.journal.id == sid and live.journal is not failing
+                   for client in (first, second) for live in client.app[keys.SESSIONS].live())
+
+    await _eventually(lambda: _true(resumed()))  # dropped by n1, resumed by a takeover
+    answer = await HiveApi(second).chat(sid, "after")
+    events = await _stream(redis_client, sid)
+    assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
+    texts = [e["data"].get("content") for e in events if e["type"] == "client_input_received"]
+    assert texts == ["after"] and events[answer["seq"] - 1]["data"]["content"] == "after"

@@ -18,8 +18,9 @@ Redis's append-only file. How durable that is depends on Redis's persistence, wh
 ``redis_conn.connect`` checks against the durability mode once, at start.
 
 A refused or failed call fails the log, as a write error fails ``EventLog``: its appends'
-futures fail with the refusal (or ``LogUnavailable``), and every later ``append`` raises
-``RuntimeError``. Nothing is retried: a call whose reply was lost may have been applied.
+futures fail with the refusal (or ``LogUnavailable``), every later ``append`` raises
+``RuntimeError``, and ``on_failed`` (the session manager's) is told. Nothing is retried: a
+call whose reply was lost may have been applied.
 
 Reads go to Redis (XRANGE / XREVRANGE) and see the events appended before the call (they wait
 for those to be stored first). An entry that holds no event, or an event of another seq than
@@ -32,7 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 
 import redis.asyncio
 from redis.exceptions import RedisError, ResponseError
@@ -112,6 +113,7 @@ class RedisEventLog:
         self._queue: list[tuple[bytes, asyncio.Future[None]]] = []
         self._inflight: list[asyncio.Future[None]] = []
         self._flushers = Flushers()
+        self.on_failed: Callable[[HiveError], None] | None = None  # told once, when it fails
 
     @property
     def key(self) -> str:
@@ -257,6 +259,8 @@ class RedisEventLog:
         logger.error("event log %s: %s; failing pending appends", self._key, exc.message)
         self._error = exc
         self._fail_pending(exc)
+        if self.on_failed is not None:
+            self.on_failed(exc)
 
     def _fail_pending(self, exc: BaseException) -> None:
         pending = [future for _, future in self._queue] + self._inflight

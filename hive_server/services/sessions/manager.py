@@ -191,6 +191,7 @@ class SessionManager(Ownership):
             meta, directory, self.store.new_log(session_id, self.options.durability, lease),
             bus_queue_size=self.options.bus_queue_size, on_meta=self.store.index.put,
             write_meta=self.store.write_meta)
+        self._watch_log(journal)
         try:
             live = await self._start(journal, profile, meta if resumed else None, entry, opened,
                                      lease)

@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from hive_server.core.stats import TAKEOVERS
-from hive_server.errors.backend import SessionElsewhere
+from hive_server.errors import HiveError
+from hive_server.errors.backend import LogFenced, SessionElsewhere
 from hive_server.errors.sessions import SessionNotLive
 from hive_server.models.session import SESSION_STATUSES, SessionMeta
 from hive_server.models.session_query import SessionFilter
+from hive_server.services.journal.journal import SessionJournal
 from hive_server.services.sessions.commands import apply
 from hive_server.services.sessions.session import Session
 from hive_server.services.sessions.start import NewSession
@@ -116,6 +119,26 @@ class Ownership:
     def _lease_lost(self: SessionManager, session_id: str) -> None:
         """The lease keeper gave the session up: stop its work at once, writing nothing
         (another node may already run it; its appends would be refused anyway)."""
+        self._drop(session_id, release=False)
+
+    def _watch_log(self: SessionManager, journal: SessionJournal) -> None:
+        """With ``--redis``: a session whose log fails (Redis refused or lost an append) is
+        dropped and its lease handed back, so that it is resumed from its stream, here or on
+        another node (``takeover.py``), instead of answering 503 until a restart."""
+        if self.node is not None:
+            journal.log.on_failed = partial(self._log_failed, journal)
+
+    def _log_failed(self: SessionManager, journal: SessionJournal, exc: HiveError) -> None:
+        live = self._live.get(journal.id)
+        if live is None or live.journal is not journal:  # starting (its start fails) or gone
+            return
+        log.warning("session %s: its log failed (%s); dropped here, to be resumed from its "
+                    "stream", journal.id, exc.message)
+        self._drop(journal.id, release=not isinstance(exc, LogFenced))
+
+    def _drop(self: SessionManager, session_id: str, *, release: bool) -> None:
+        """Stop a session this node can no longer write at once, writing nothing
+        (``release``: then hand its lease back)."""
         live = self._live.pop(session_id, None)
         if live is None:
             return
@@ -124,8 +147,14 @@ class Ownership:
         self.store.index.remove(session_id)  # its queued meta is not ours to write
         live.journal.on_meta = None
         live.journal.write_meta = _write_nothing
-        task = asyncio.create_task(self._exclusive(session_id, live.stop(
-            "lease_lost", mark_stopped=False, log_stop=False)), name=f"lease-lost:{session_id}")
+
+        async def stop() -> None:
+            await live.stop("lease_lost", mark_stopped=False, log_stop=False)
+            if release:
+                await self._release(session_id)
+
+        task = asyncio.create_task(self._exclusive(session_id, stop()),
+                                   name=f"drop:{session_id}")
         task.add_done_callback(_log_failure)
 
 
@@ -135,4 +164,4 @@ async def _write_nothing(meta: SessionMeta, directory: object) -> None:
 
 def _log_failure(task: asyncio.Task[None]) -> None:
     if not task.cancelled() and (exc := task.exception()) is not None:
-        log.error("stopping a session whose lease was lost failed", exc_info=exc)
+        log.error("stopping a session this node can no longer write failed", exc_info=exc)
