@@ -18,8 +18,9 @@ checks it at start) and the batch ones back to ``everysec``. Every figure is the
   the HTTP part's chat row): to n1 and, forwarded, to n2 (Redis ``everysec``) against the
   ``batch`` file server; to n1 with Redis ``always`` against the ``fsync`` file server. A
   chat is acknowledged once its ``client_input_received`` is stored; the queen's turns run
-  beside the load (their events appended through the same backend), and the inputs still
-  queued after each run are dropped (``DELETE /queue``) so no backlog runs into the next.
+  beside the load (their events appended through the same backend). Each run has a session
+  of its own (a longer conversation makes every turn dearer), and the inputs still queued
+  after it are dropped (``DELETE /queue``) so no backlog runs into the next.
   No CPU-per-chat row: a side acknowledging fewer chats runs a turn for a larger share of
   them in the same time, so the servers' CPU per chat would compare different work.
 """
@@ -44,7 +45,7 @@ from benchmarks.table import Row
 from hive_server.core.eventlog import Durability
 from hive_server.core.redis_conn import check_durability
 
-LATENCY, LOAD = "lat", "load"  # the sessions of the latency rounds and of the chat load
+LATENCY = "lat"  # the session of the latency rounds
 QUANTILES = (("p50", 0.5), ("p95", 0.95))
 Samples = dict[str, list[float]]  # a measure's value in each round
 
@@ -73,10 +74,9 @@ async def running(root: Path, url: str) -> AsyncIterator[Servers]:
     servers = Servers(root, url)
     try:
         await asyncio.gather(*(proc.start() for proc in servers.all))
-        for proc, session in ((servers.n1, LATENCY), (servers.n1, LOAD), (servers.file, LATENCY),
-                              (servers.file, LOAD), (servers.fsync, LOAD)):
+        for proc in (servers.n1, servers.file):
             async with aiohttp.ClientSession(proc.url, headers=AUTH) as http:
-                await make_session(http, session)
+                await make_session(http, LATENCY)
         yield servers
     finally:
         await asyncio.gather(*(proc.stop() for proc in servers.all))
@@ -116,11 +116,13 @@ async def throughput_rows(servers: Servers, client: redis.asyncio.Redis, sizes: 
                          ("n2 batch", n2, n1)],
             "always": [("file fsync", servers.fsync, servers.fsync), ("n1 fsync", n1, n1)]}
     try:
-        for _ in range(sizes.redis_rounds):
+        for round_ in range(sizes.redis_rounds):
             for appendfsync, sides in runs.items():
                 await set_appendfsync(client, appendfsync)
                 for name, target, owner in sides:
-                    rates[name].append(await chat_load(target, owner, sizes.redis_load_seconds))
+                    session = f"load-{round_}-{name.replace(' ', '-')}"
+                    rates[name].append(await chat_load(target, owner, session,
+                                                       sizes.redis_load_seconds))
     finally:
         await set_appendfsync(client, "everysec")
     for measure, ours, raw in (
@@ -137,15 +139,16 @@ async def set_appendfsync(client: redis.asyncio.Redis, value: str) -> None:
     await check_durability(client, Durability.FSYNC if value == "always" else Durability.BATCH)
 
 
-async def chat_load(target: Proc, owner: Proc, seconds: float) -> float:
-    """Acknowledged chats per second to ``target`` for ``seconds`` (the session ``owner``
-    runs); then the inputs still queued are dropped on the owner."""
-    got = await load(target.port, f"/api/sessions/{LOAD}/chat", seconds=seconds,
-                     method="POST", body=CHAT, conns=4, depth=1)
-    async with aiohttp.ClientSession(owner.url, headers=AUTH) as http, \
-            http.delete(f"/api/sessions/{LOAD}/queue") as resp:
-        if resp.status != 200:
-            raise RuntimeError(f"DELETE queue: {resp.status} {await resp.text()}")
+async def chat_load(target: Proc, owner: Proc, session: str, seconds: float) -> float:
+    """Acknowledged chats per second to ``target`` for ``seconds``, to a new ``session`` that
+    ``owner`` runs; then the inputs still queued are dropped on the owner."""
+    async with aiohttp.ClientSession(owner.url, headers=AUTH) as http:
+        await make_session(http, session)
+        got = await load(target.port, f"/api/sessions/{session}/chat", seconds=seconds,
+                         method="POST", body=CHAT, conns=4, depth=1)
+        async with http.delete(f"/api/sessions/{session}/queue") as resp:
+            if resp.status != 200:
+                raise RuntimeError(f"DELETE queue: {resp.status} {await resp.text()}")
     if got["errors"] or not got["ok"]:
         raise RuntimeError(f"chats to {target.url}: {got['statuses']}")
     return got["ok_per_s"]
