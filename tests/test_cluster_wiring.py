@@ -30,6 +30,19 @@ async def _stream(client: redis.asyncio.Redis, sid: str) -> list[dict[str, Any]]
     return [orjson.loads(fields[b"e"]) for _, fields in entries]
 
 
+async def _two_nodes(make_client: ClientFactory, tmp_path: Path,
+                     redis_url: str) -> tuple[Any, Any, str]:
+    """Nodes n1 and n2 on one Redis, and a new session n1 runs."""
+    first = await make_client(_node(tmp_path, redis_url, "n1"))
+    second = await make_client(_node(tmp_path, redis_url, "n2"))
+    return first, second, (await HiveApi(first).create_session())["session_id"]
+
+
+async def _leased_to(client: redis.asyncio.Redis, sid: str, node: str) -> bool:
+    value = await client.get(session_key(sid, "lease"))
+    return value is not None and value.decode().startswith(f"{node}:")
+
+
 async def _eventually(check, timeout: float = 10.0) -> None:
     """Poll ``check`` (an async predicate) until it holds: a lease lapses on wall time."""
     deadline = asyncio.get_running_loop().time() + timeout
@@ -61,19 +74,13 @@ async def test_a_session_lives_in_redis_and_holds_a_lease(
 async def test_another_node_takes_over_a_session_whose_lease_lapsed_and_fences_the_old(
         make_client: ClientFactory, tmp_path: Path, redis_url: str,
         redis_client: redis.asyncio.Redis) -> None:
-    first = await make_client(_node(tmp_path, redis_url, "n1"))
-    second = await make_client(_node(tmp_path, redis_url, "n2"))
-    sid = (await HiveApi(first).create_session())["session_id"]
+    first, second, sid = await _two_nodes(make_client, tmp_path, redis_url)
     await HiveApi(first).chat(sid, "before")
     old = first.app[keys.SESSIONS]
     node1 = first.app[keys.REDIS_NODE]
     await node1.keeper.close()  # n1 stops renewing, as a node cut off from Redis would
 
-    async def taken() -> bool:
-        value = await redis_client.get(session_key(sid, "lease"))
-        return value is not None and value.decode().startswith("n2:")
-
-    await _eventually(taken)
+    await _eventually(lambda: _leased_to(redis_client, sid, "n2"))
     manager = second.app[keys.SESSIONS]
     await _eventually(lambda: _true(sid in {s.journal.id for s in manager.live()}))
     await HiveApi(second).chat(sid, "after")
@@ -98,9 +105,7 @@ async def _true(value: bool) -> bool:
 async def test_a_chat_or_trigger_run_sent_to_another_node_reaches_the_owner(
         make_client: ClientFactory, tmp_path: Path, redis_url: str,
         redis_client: redis.asyncio.Redis) -> None:
-    owner = await make_client(_node(tmp_path, redis_url, "n1"))
-    other = await make_client(_node(tmp_path, redis_url, "n2"))
-    sid = (await HiveApi(owner).create_session())["session_id"]
+    owner, other, sid = await _two_nodes(make_client, tmp_path, redis_url)
     answer = await HiveApi(other).chat(sid, "via n2")
     events = await _stream(redis_client, sid)
     stored = [e for e in events if e["seq"] == answer["seq"]]
@@ -126,17 +131,11 @@ async def test_a_chat_or_trigger_run_sent_to_another_node_reaches_the_owner(
 async def test_a_node_that_lost_the_lease_drops_the_session_writing_nothing(
         make_client: ClientFactory, tmp_path: Path, redis_url: str,
         redis_client: redis.asyncio.Redis, caplog: Any) -> None:
-    first = await make_client(_node(tmp_path, redis_url, "n1"))
-    second = await make_client(_node(tmp_path, redis_url, "n2"))
-    sid = (await HiveApi(first).create_session())["session_id"]
+    first, second, sid = await _two_nodes(make_client, tmp_path, redis_url)
     node1 = first.app[keys.REDIS_NODE]
     await node1.keeper.close()  # paused: it renews nothing
 
-    async def taken() -> bool:
-        value = await redis_client.get(session_key(sid, "lease"))
-        return value is not None and value.decode().startswith("n2:")
-
-    await _eventually(taken)
+    await _eventually(lambda: _leased_to(redis_client, sid, "n2"))
     await _eventually(lambda: _true(sid in {s.journal.id for s in
                                             second.app[keys.SESSIONS].live()}))
     before = await _stream(redis_client, sid)
@@ -173,9 +172,7 @@ async def test_every_node_lists_the_sessions_live_on_other_nodes(
 async def test_a_session_whose_log_fails_is_resumed_from_its_stream(
         make_client: ClientFactory, tmp_path: Path, redis_url: str,
         redis_client: redis.asyncio.Redis) -> None:
-    first = await make_client(_node(tmp_path, redis_url, "n1"))
-    second = await make_client(_node(tmp_path, redis_url, "n2"))
-    sid = (await HiveApi(first).create_session())["session_id"]
+    first, second, sid = await _two_nodes(make_client, tmp_path, redis_url)
     failing = first.app[keys.SESSIONS].get(sid).journal
     await failing.log.flush()
     key = session_key(sid, "log")
