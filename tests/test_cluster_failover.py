@@ -8,10 +8,11 @@ tick fired once, and a webhook delivered during the failover (to both surviving 
 retrying sender would) fired once; each SSE client, reopened with ``Last-Event-ID`` (on another
 node when its own died), received every seq exactly once, in order.
 
-Partition: the owner is paused with SIGSTOP past its lease, another node takes over, the old
-owner gets SIGCONT: nothing it writes reaches the log (the seqs stay contiguous, each tick and
-chat once), a chat sent to it then is refused or forwarded, never a 500, and it drops the
-session cleanly: it owns nothing, still answers, and logged no traceback.
+Partition: the owner is paused with SIGSTOP in the middle of a turn (a worker's tool asleep)
+past its lease, another node takes over, the old owner gets SIGCONT (the tool's result and an
+overdue tick are due at once): nothing it writes reaches the log (the seqs stay contiguous,
+each tick and chat once), a chat sent to it then is refused or forwarded, never a 500, and it
+drops the session cleanly: it owns nothing, still answers, and logged no traceback.
 
 These wait on wall time (real processes, a real lease); each wait is bounded.
 """
@@ -29,6 +30,7 @@ import aiohttp
 import pytest
 
 from hive_server.models.triggers import MIN_INTERVAL_MINUTES
+from tests.agent_fixtures import call_line, worker_line
 from tests.cluster_nodes import LEASE_SECONDS, Cluster, Node, running_cluster
 from tests.redis_server import redis_test
 from tests.trigger_support import timer, webhook, write_triggers_agent
@@ -43,12 +45,25 @@ DELIVERY = "failover-delivery-1"
 Log = list[tuple[str, dict[str, Any]]]
 
 
+NAP_SECONDS = 1.0  # a worker's tool still running when its node is paused
+NAP_TOOLS = '''\
+import asyncio
+
+
+async def nap(seconds: float) -> str:
+    """Sleep for a while."""
+    await asyncio.sleep(seconds)
+    return "rested"
+'''
+
+
 def write_ticker(agents: Path) -> None:
-    """The shared agent: a 1-second interval timer and an unsigned webhook (loopback)."""
+    """The shared agent: a 1-second interval timer, an unsigned webhook (loopback) and a
+    worker's tool that sleeps."""
     write_triggers_agent(agents, AGENT, [
         timer("tick", "count", interval_minutes=MIN_INTERVAL_MINUTES),
         webhook("hook", "look at the delivery", signature="none"),
-    ])
+    ], tools=NAP_TOOLS)
 
 
 @pytest.fixture
@@ -253,8 +268,14 @@ async def test_a_paused_owner_is_fenced_after_a_takeover_and_drops_the_session(c
     for node in cluster.nodes:
         cluster.follow(node, SESSION)
     await until_log(cluster, "a tick", lambda log: tick_fires(log))
+    napping = await cluster.request(old, "POST", f"/api/sessions/{SESSION}/chat",
+                                    {"message": worker_line(call_line("nap",
+                                                                      seconds=NAP_SECONDS))})
+    assert napping[0] == 202, napping
+    await until_log(cluster, "the nap started", lambda log: [
+        e for e in of(log, "tool_call_started") if e["data"]["tool_name"] == "nap"])
 
-    old.pause()
+    old.pause()  # mid-turn: the nap ends while it is paused, its result is due on SIGCONT
     new_owner, took = await cluster.wait_owner(SESSION, "n1", TAKEOVER)
     assert took <= TAKEOVER, took
     fired = len(tick_fires(await until_log(cluster, "a tick of the new owner",
