@@ -45,7 +45,7 @@ DELIVERY = "failover-delivery-1"
 Log = list[tuple[str, dict[str, Any]]]
 
 
-NAP_SECONDS = 1.0  # a worker's tool still running when its node is paused
+NAP_SECONDS = 2.0  # a worker's tool still running when its node is paused (until the takeover)
 NAP_TOOLS = '''\
 import asyncio
 
@@ -126,6 +126,13 @@ async def start_session(cluster: Cluster) -> Node:
 def of(log: Log, event_type: str, trigger_id: str | None = None) -> list[dict[str, Any]]:
     return [e for _, e in log if e["type"] == event_type
             and (trigger_id is None or e["data"].get("trigger_id") == trigger_id)]
+
+
+def naps_done(log: Log) -> list[dict[str, Any]]:
+    """The nap's result (only the paused owner has it: the new owner closes the nap as
+    interrupted)."""
+    return [e for e in of(log, "tool_call_completed")
+            if e["data"]["tool_name"] == "nap" and not e["data"]["is_error"]]
 
 
 def tick_fires(log: Log) -> list[int]:
@@ -276,6 +283,7 @@ async def test_a_paused_owner_is_fenced_after_a_takeover_and_drops_the_session(c
         e for e in of(log, "tool_call_started") if e["data"]["tool_name"] == "nap"])
 
     old.pause()  # mid-turn: the nap ends while it is paused, its result is due on SIGCONT
+    assert not naps_done(await cluster.log(SESSION)), "the nap ended before the pause"
     new_owner, took = await cluster.wait_owner(SESSION, "n1", TAKEOVER)
     assert took <= TAKEOVER, took
     fired = len(tick_fires(await until_log(cluster, "a tick of the new owner",
@@ -297,6 +305,8 @@ async def test_a_paused_owner_is_fenced_after_a_takeover_and_drops_the_session(c
         None if chats == ([answer["seq"]] if status == 202 else []) else
         f"the chat to the old owner answered {status} {answer}; in the log at {chats}",
         None if await cluster.owner(SESSION) == new_owner else "the lease moved again",
+        None if not naps_done(log) else f"the old owner's tool result is in the log: "
+                                        f"{naps_done(log)}",
         *await follower_problems(cluster, len(log)),
         f"a traceback in the old owner's stderr:\n{stderr[-4000:]}" if "Traceback" in stderr
         else None,
