@@ -97,6 +97,24 @@ async def test_a_forwarded_chat_is_stored_by_the_owner_and_acked_with_its_seq(ow
     assert len({command.request_id for command in owner.applied}) == 5
 
 
+async def test_the_commands_of_one_read_are_applied_together(owner, loops, sender,
+                                                            redis_client):
+    owner.hold = asyncio.Event()
+    sends = [asyncio.create_task(sender.forward(SESSION, {"message": f"m{i}"}, TIMEOUT))
+             for i in range(3)]
+    key = session_key(SESSION, "cmd")
+    async with asyncio.timeout(TIMEOUT):
+        while await redis_client.xlen(key) < 3:  # all three wait in the stream
+            await asyncio.sleep(0.01)
+    loops()
+    async with asyncio.timeout(TIMEOUT):  # one at a time, only the first would get in
+        while len(owner.applied) < 3:
+            await asyncio.sleep(0.01)
+    owner.hold.set()
+    assert sorted(await asyncio.gather(*sends)) == [1, 2, 3]
+    assert sorted(data["message"] for data in await stored(owner)) == ["m0", "m1", "m2"]
+
+
 async def test_the_owners_error_comes_back_with_its_code_message_and_status(owner, loops,
                                                                            sender):
     loops()

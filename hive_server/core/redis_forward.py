@@ -26,7 +26,11 @@ logged and answers ``internal_error``); when it holds a reply, that reply is sen
 duplicate is never applied twice); when it is still ``pending`` an earlier owner stopped while
 applying it and nobody knows whether it is stored: ``ForwardInDoubt``. Then one MULTI records
 the reply, pushes it, acknowledges and deletes the entry. A reply this loop computed but could
-not record (Redis failed) is kept in memory and recorded when the entry is read again.
+not record (Redis failed) is kept in memory and recorded when the entry is read again. The
+commands of one read are served concurrently (so their appends share the log's group commit:
+one at a time, a session took about 100 forwarded chats a second), each request id once at a
+time: a copy read with it waits for the first to be answered. Commands read together come
+from senders that did not wait for each other, so the order of their events is theirs.
 
 The sender rebuilds the owner's error as the generic class it derives from (``NotFound``,
 ``Conflict``, ...) with the owner's code, message and extra: the API answers the same status
@@ -221,7 +225,17 @@ class CommandLoop:
         entries = reply[0][1] if reply else []
         if self._cursor == "0" and not entries:
             self._cursor = ">"
-        for entry_id, fields in entries:
+        firsts, again, seen = [], [], set()
+        for entry in entries:  # a request id twice in one read: the copy after the first
+            request_id = (entry[1] or {}).get(b"id", b"")
+            (again if request_id in seen else firsts).append(entry)
+            seen.add(request_id)
+        outcomes = await asyncio.gather(*(self._serve(*entry) for entry in firsts),
+                                        return_exceptions=True)
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):  # every one has ended: none is left behind
+                raise outcome
+        for entry_id, fields in again:
             await self._serve(entry_id, fields)
 
     async def _join(self) -> None:
