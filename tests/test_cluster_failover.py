@@ -45,7 +45,7 @@ DELIVERY = "failover-delivery-1"
 Log = list[tuple[str, dict[str, Any]]]
 
 
-NAP_SECONDS = 2.0  # a worker's tool still running when its node is paused (until the takeover)
+NAP_SECONDS = 1.0  # a worker's tool asleep when its node is paused, done before the takeover
 NAP_TOOLS = '''\
 import asyncio
 
