@@ -194,3 +194,26 @@ async def test_a_session_whose_log_fails_is_resumed_from_its_stream(
     assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
     texts = [e["data"].get("content") for e in events if e["type"] == "client_input_received"]
     assert texts == ["after"] and events[answer["seq"] - 1]["data"]["content"] == "after"
+
+
+@redis_test
+async def test_a_chat_sent_again_with_its_request_id_is_stored_once(
+        make_client: ClientFactory, tmp_path: Path, redis_url: str,
+        redis_client: redis.asyncio.Redis) -> None:
+    first, second, sid = await _two_nodes(make_client, tmp_path, redis_url)
+    body = {"message": "once", "request_id": "client-42"}
+    answers = []
+    for client in (first, second, first):  # the owner itself, another node, the owner again
+        resp = await client.post(f"/api/sessions/{sid}/chat", json=body)
+        assert resp.status == 202, await resp.text()
+        answers.append((await resp.json())["seq"])
+    assert len(set(answers)) == 1
+    events = await _stream(redis_client, sid)
+    texts = [e["data"].get("content") for e in events if e["type"] == "client_input_received"]
+    assert texts == ["once"]
+    other = await first.post(f"/api/sessions/{sid}/chat",
+                             json={"message": "twice", "request_id": "client-43"})
+    assert (await other.json())["seq"] > answers[0]
+    bad = await first.post(f"/api/sessions/{sid}/chat",
+                           json={"message": "x", "request_id": "no spaces"})
+    assert bad.status in (400, 422)

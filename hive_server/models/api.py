@@ -106,6 +106,10 @@ class ChatBody(_Body):
         default=None, json_schema_extra={"maxItems": 0},
         description="attachments: not supported here; a non-empty list is 400 "
                     "images_not_supported")
+    request_id: str | None = Field(
+        default=None, pattern=r"^[A-Za-z0-9._:-]{1,128}$",
+        description="with --redis: the client's id of this chat; sent again (to any node) "
+                    "it is stored once and answers the first seq (kept an hour)")
 
 
 class RenameSessionBody(_Body):

@@ -33,7 +33,8 @@ async def chat(request: web.Request) -> web.Response:
     check_message(body.message, request.app[keys.SETTINGS].max_message_chars)
     if body.images:
         raise ImagesNotSupported()
-    accepted = await commands.chat(manager, session_id, body.message, body.display_message)
+    accepted = await commands.chat(manager, session_id, body.message, body.display_message,
+                                   body.request_id)
     return json_response(ChatAccepted(status="accepted", delivered=True, seq=accepted.seq,
                                       queued=accepted.queued), status=202)
 

@@ -34,12 +34,17 @@ class Accepted:
 
 
 async def chat(manager: SessionManager, session_id: str, message: str,
-               shown: str | None) -> Accepted:
-    """Hand ``message`` to the session's queen, here or on its owner."""
+               shown: str | None, request_id: str | None = None) -> Accepted:
+    """Hand ``message`` to the session's queen, here or on its owner. With ``request_id``
+    (and Redis) it goes through the owner's command stream even from the owner itself, so
+    the same id sent again to any node is applied once."""
     body = {"op": "chat", "message": message, "shown": shown}
     live = await manager.check_reachable(session_id)
-    answer = await (apply(live, body) if live is not None
-                    else _forward(manager, session_id, body))
+    if live is not None and (request_id is None or manager.node is None):
+        answer = await apply(live, body)
+    else:
+        answer = await _forward(manager, session_id, body,
+                                None if request_id is None else f"chat:{request_id}")
     return Accepted(int(answer["seq"]), int(answer.get("queued", 0)))
 
 
@@ -53,10 +58,10 @@ async def run_trigger(manager: SessionManager, session_id: str, trigger_id: str,
     return int(answer["seq"]), answer["trigger"]
 
 
-async def _forward(manager: SessionManager, session_id: str,
-                   body: dict[str, Any]) -> dict[str, Any]:
+async def _forward(manager: SessionManager, session_id: str, body: dict[str, Any],
+                   request_id: str | None = None) -> dict[str, Any]:
     assert manager.node is not None  # live_elsewhere: only with --redis
-    return await manager.node.forwarder.ask(session_id, body, FORWARD_TIMEOUT)
+    return await manager.node.forwarder.ask(session_id, body, FORWARD_TIMEOUT, request_id)
 
 
 async def apply(live: Session, body: dict[str, Any]) -> dict[str, Any]:
