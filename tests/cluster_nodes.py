@@ -39,7 +39,8 @@ START_TIMEOUT = 30.0  # three Python servers starting at once on a shared 2-core
 POLL = 0.05  # seconds between polls of health or a Redis key while waiting on wall time
 READ_TIMEOUT = 3.0  # a follower's stream silent this long (its node paused) is reopened
 RECONNECT_PAUSE = 0.1  # before a follower reopens a stream that could not be opened
-REQUEST_TIMEOUT = aiohttp.ClientTimeout(total=10.0)
+REQUEST_SECONDS = 10.0  # an API call's bound (a forwarded chat waits for a takeover)
+REQUEST_TIMEOUT = aiohttp.ClientTimeout(total=REQUEST_SECONDS)
 PR_SET_PDEATHSIG = 1
 # looked up here, not in the forked child (dlopen there could wait on a lock another thread held)
 _PRCTL = ctypes.CDLL(None).prctl if sys.platform == "linux" else None

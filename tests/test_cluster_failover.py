@@ -1,9 +1,11 @@
 """Issue 14's failover and partition tests: real node processes on one real Redis.
 
-Failover: three nodes, an SSE client on each, chats sent round-robin to every node and a
-1-second interval timer running; the owner is killed with SIGKILL. Another node holds the
-lease within the lease time plus 2 s; in the session's stream (Redis, ``hive:{s}:log``) every
-acknowledged chat is there once at the seq its POST answered, the seqs are contiguous, each
+Failover: three nodes, an SSE client on each, chats sent round-robin to every node (each with
+a request id, sent again elsewhere when its node dies under it; one sent to the owner as it is
+killed) and a 1-second interval timer running; the owner is killed with SIGKILL. Another node
+holds the lease within the lease time plus 2 s; in the session's stream (Redis,
+``hive:{s}:log``) every acknowledged chat is there once at the seq its POST answered (and
+every chat was acknowledged, or answered ``forward_in_doubt``), the seqs are contiguous, each
 tick fired once, and a webhook delivered during the failover (to both surviving nodes, as a
 retrying sender would) fired once; each SSE client, reopened with ``Last-Event-ID`` (on another
 node when its own died), received every seq exactly once, in order.
@@ -31,7 +33,13 @@ import pytest
 
 from hive_server.models.triggers import MIN_INTERVAL_MINUTES
 from tests.agent_fixtures import call_line, worker_line
-from tests.cluster_nodes import LEASE_SECONDS, Cluster, Node, running_cluster
+from tests.cluster_nodes import (
+    LEASE_SECONDS,
+    REQUEST_SECONDS,
+    Cluster,
+    Node,
+    running_cluster,
+)
 from tests.redis_server import redis_test
 from tests.trigger_support import timer, webhook, write_triggers_agent
 
@@ -40,6 +48,9 @@ SESSION = "s"
 INTERVAL_MS = 1000
 TAKEOVER = LEASE_SECONDS + 2.0  # what the issue allows from the kill to the new owner
 CHAT_EVERY = 0.2  # seconds between two chats of the chatter
+CHAT_ATTEMPTS = 3  # sends of one chat (the same request id) before the chatter gives up
+LAST_WORDS = 1000  # the index of the chat sent to the owner as it is killed
+KILL_AFTER = 0.002  # seconds from sending it to the kill: each outcome happens on this machine
 SETTLE = 10.0  # bound of each wait for the log or a client to catch up
 DELIVERY = "failover-delivery-1"
 Log = list[tuple[str, dict[str, Any]]]
@@ -81,8 +92,10 @@ async def cluster2(tmp_path, redis_url):
 
 
 class Chatter:
-    """Sends ``chat <i>`` to the running nodes in turn, one at a time, until stopped;
-    records each POST's node, status and answer (a connection error: status None)."""
+    """Sends ``chat <i>`` (request id ``chat-<i>``) to the running nodes in turn, one at a
+    time, until stopped; a POST that got no answer or a 5xx is sent again with the same id to
+    the next running node, as a client would, ``CHAT_ATTEMPTS`` times at most. Records each
+    POST's text, node, status and answer (a connection error: status None)."""
 
     def __init__(self, cluster: Cluster):
         self.cluster = cluster
@@ -93,15 +106,25 @@ class Chatter:
         for i in itertools.count():
             if self.stopped:
                 return
-            nodes = self.cluster.running()
-            if nodes:
-                await self.send(nodes[i % len(nodes)], f"chat {i}")
+            await self.chat(i)
             await asyncio.sleep(CHAT_EVERY)
 
-    async def send(self, node: Node, text: str) -> tuple[int | None, Any]:
+    async def chat(self, i: int, first: Node | None = None) -> None:
+        """Chat ``i``, first to ``first`` if given, until one attempt is answered."""
+        for attempt in range(CHAT_ATTEMPTS):
+            nodes = self.cluster.running()
+            node = first if attempt == 0 and first else nodes[(i + attempt) % len(nodes)]
+            status, body = await self.send(node, i)
+            if status is not None and (status < 500 or in_doubt(body)):
+                return
+            await asyncio.sleep(CHAT_EVERY)
+
+    async def send(self, node: Node, i: int) -> tuple[int | None, Any]:
+        text = f"chat {i}"
         try:
             status, body = await self.cluster.request(
-                node, "POST", f"/api/sessions/{SESSION}/chat", {"message": text})
+                node, "POST", f"/api/sessions/{SESSION}/chat",
+                {"message": text, "request_id": f"chat-{i}"})
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
             status, body = None, repr(exc)
         self.sent.append((text, node.name, status, body))
@@ -110,6 +133,18 @@ class Chatter:
     @property
     def acknowledged(self) -> list[tuple[str, int]]:
         return [(text, body["seq"]) for text, _, status, body in self.sent if status == 202]
+
+    @property
+    def unanswered(self) -> list[str]:
+        """Chats no attempt of which was acknowledged, nor answered ``forward_in_doubt``
+        (the owner died applying it: stored or not, never applied again)."""
+        settled = {text for text, _, _, body in self.sent if in_doubt(body)}
+        settled |= {text for text, _ in self.acknowledged}
+        return sorted({text for text, *_ in self.sent} - settled)
+
+
+def in_doubt(body: Any) -> bool:
+    return isinstance(body, dict) and body.get("code") == "forward_in_doubt"
 
 
 async def start_session(cluster: Cluster) -> Node:
@@ -169,11 +204,14 @@ def contiguity(log: Log) -> str | None:
 
 
 def chat_problem(log: Log, chatter: Chatter) -> str | None:
-    """Each acknowledged chat once, at the seq its POST answered; no chat twice."""
+    """Every chat acknowledged (retries included) is there once, at the seq its POST
+    answered (one in doubt may be there once or not at all); no chat twice; no chat given up
+    on another answer."""
     inputs = {e["seq"]: e["data"].get("content") for e in of(log, "client_input_received")
               if e["data"].get("source") == "user"}
-    if not chatter.acknowledged:
-        return f"no chat was acknowledged: {chatter.sent}"
+    if not chatter.acknowledged or chatter.unanswered:
+        return (f"chats neither acknowledged nor in doubt after {CHAT_ATTEMPTS} attempts: "
+                f"{chatter.unanswered}; sent: {chatter.sent}")
     wrong = [(text, seq, inputs.get(seq)) for text, seq in chatter.acknowledged
              if inputs.get(seq) != text]
     twice = [text for text, n in Counter(inputs.values()).items() if n > 1]
@@ -250,6 +288,8 @@ async def test_killing_the_owner_hands_the_session_over_with_nothing_lost_or_dou
     fired = len(tick_fires(await until_log(cluster, "two ticks",
                                            lambda log: len(tick_fires(log)) >= 2)))
 
+    dying = cluster.spawn(chatter.chat(LAST_WORDS, first=owner), "a chat to the dying owner")
+    await asyncio.sleep(KILL_AFTER)  # sent; stored, answered, either or neither
     await owner.kill9()
     answers = await deliver(cluster, cluster.running())  # while nobody owns the session
     new_owner, took = await cluster.wait_owner(SESSION, "n1", TAKEOVER)
@@ -259,7 +299,7 @@ async def test_killing_the_owner_hands_the_session_over_with_nothing_lost_or_dou
     await until_log(cluster, "two ticks after the takeover",
                     lambda log: len(tick_fires(log)) >= fired + 2)
     chatter.stopped = True
-    await asyncio.wait_for(chatting, SETTLE)
+    await asyncio.wait_for(asyncio.gather(chatting, dying), CHAT_ATTEMPTS * REQUEST_SECONDS)
     log = await until_log(cluster, "the acknowledged chats", lambda log: len(log) >= max(
         (seq for _, seq in chatter.acknowledged), default=0))
     problems = [contiguity(log), chat_problem(log, chatter), tick_problem(log),
