@@ -256,7 +256,8 @@ class RedisEventLog:
         return LogUnavailable(self._session_id, exc)
 
     def _failed(self, exc: HiveError) -> None:
-        logger.error("event log %s: %s; failing pending appends", self._key, exc.message)
+        level = logging.WARNING if isinstance(exc, LogFenced) else logging.ERROR  # expected
+        logger.log(level, "event log %s: %s; failing pending appends", self._key, exc.message)
         self._error = exc
         self._fail_pending(exc)
         if self.on_failed is not None:

@@ -4,6 +4,7 @@ durability mode needs (refused at start), and appends a Redis log refuses (fenci
 from __future__ import annotations
 
 from hive_server.errors import Conflict, InvalidInput, Unavailable
+from hive_server.errors.sessions import LogUnavailable, SessionStopping
 
 
 class RedisUnreachable(Unavailable):
@@ -109,3 +110,17 @@ class SessionElsewhere(Conflict):
     def __init__(self, session_id: str, node_id: str):
         super().__init__(f"session {session_id!r} is run by node {node_id!r}; send this request "
                          "to that node", extra={"node_id": node_id})
+
+
+UNRECORDABLE = (LogUnavailable, LogFenced, SessionStopping)
+"""The session's log cannot take another event: it failed (a disk error, a fenced append
+after a lost lease) or the session is sealed. Work that meets one ends without recording."""
+
+
+def unrecordable(exc: BaseException) -> bool:
+    """``exc`` (or every error of a group: a turn's tool calls) is one of ``UNRECORDABLE``,
+    directly or as the cause of a tool's failure."""
+    if isinstance(exc, BaseExceptionGroup):
+        return all(unrecordable(inner) for inner in exc.exceptions)
+    return isinstance(exc, UNRECORDABLE) or (
+        exc.__cause__ is not None and isinstance(exc.__cause__, UNRECORDABLE))

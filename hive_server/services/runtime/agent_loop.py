@@ -16,6 +16,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
+from hive_server.errors.backend import UNRECORDABLE
 from hive_server.llm.base import LLMClient, TextDelta, TurnResult, Usage
 from hive_server.llm.pricing import cost_usd
 from hive_server.models.event_data import (
@@ -189,6 +190,8 @@ async def _call_tool(ctx: LoopContext, use: dict[str, Any], tools: Mapping[str, 
         text, is_error = await tool.run(dict(use.get("input") or {})), False
     except ToolError as exc:
         text, is_error = str(exc), True
+    except UNRECORDABLE:  # the session's log failed meanwhile: the turn ends, nothing to record
+        raise
     except Exception as exc:  # a tool call is a task boundary: its bug is the model's error result
         log.exception("tool %s raised", name)
         text, is_error = f"{type(exc).__name__}: {exc}", True

@@ -13,6 +13,7 @@ import asyncio
 import dataclasses
 
 from hive_server.core.clock import Clock
+from hive_server.errors.backend import unrecordable
 from hive_server.llm.base import LLMClient, ToolSpec
 from hive_server.models.agent import AgentManifest, WorkerSpec
 from hive_server.models.agent_views import ColonyView
@@ -145,6 +146,8 @@ class Colony:
             self._failed(stream_id, worker_id, worker, "cancelled")
             raise
         except Exception as exc:  # a worker is a task boundary: its failure is the queen's result
+            if unrecordable(exc):  # the session's log failed meanwhile: nothing to record
+                raise
             self._failed(stream_id, worker_id, worker, f"{type(exc).__name__}: {exc}")
             raise ToolError(f"worker {worker_id} failed: {exc}") from exc
         finally:

@@ -17,6 +17,7 @@ from collections import deque
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import Any, Literal
 
+from hive_server.errors.backend import UNRECORDABLE, unrecordable
 from hive_server.errors.sessions import InboxFull, SessionStopping
 from hive_server.llm.base import LLMClient, LLMError, ToolSpec
 from hive_server.models.event_data import (
@@ -281,7 +282,8 @@ class Queen:
 
     def _report_cancel(self, execution_id: str, task: asyncio.Task[None]) -> None:
         if task.cancelled() and not self._keep_open:
-            self.session.emit(self._stale or ExecutionCancelled(), execution_id=execution_id)
+            with contextlib.suppress(*UNRECORDABLE):  # a failed or sealed log: nothing to add
+                self.session.emit(self._stale or ExecutionCancelled(), execution_id=execution_id)
 
     async def _execute(self, execution_id: str, first_iteration: int = 0) -> None:
         emit = self.session.emit
@@ -298,6 +300,10 @@ class Queen:
                  execution_id=execution_id)
             return
         except Exception as exc:  # an execution is a task boundary: log it, fail it, go on
+            if unrecordable(exc):  # nothing more can be logged: the turn just ends
+                log.warning("session %s: execution %s ended: its log cannot be written (%s)",
+                            self.session.id, execution_id, exc)
+                return
             log.exception("session %s: execution failed", self.session.id)
             emit(ExecutionFailed(error=str(exc), error_type=type(exc).__name__),
                  execution_id=execution_id)

@@ -26,6 +26,7 @@ import pydantic
 import pydantic_core
 
 from hive_server import errors
+from hive_server.errors.backend import UNRECORDABLE
 from hive_server.llm.base import ToolSpec
 from hive_server.models.validation import describe_validation_error
 from hive_server.services.tools.schema import parse_docstring, strip_titles
@@ -111,6 +112,8 @@ class FunctionCall:
         try:
             result = await self._call(kwargs)
         except ToolError:
+            raise
+        except UNRECORDABLE:  # the session's log failed meanwhile: its turn ends, not the tool
             raise
         except (Exception, SystemExit) as exc:  # agent code: any failure (sys.exit too, which
             # would otherwise stop the event loop) is the tool's error result
