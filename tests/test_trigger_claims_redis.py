@@ -13,6 +13,8 @@ import shutil
 import orjson
 import pytest
 import redis.asyncio
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 
 from hive_server import keys
 from hive_server.core.clock import FakeClock
@@ -89,7 +91,8 @@ def test_only_a_smaller_fencing_token_is_an_older_lease():
 
 
 async def test_an_unreachable_redis_fails_the_claim(unused_tcp_port):
-    client = redis.asyncio.Redis(port=unused_tcp_port, socket_connect_timeout=1)
+    client = redis.asyncio.Redis(port=unused_tcp_port, socket_connect_timeout=1,
+                                 retry=Retry(NoBackoff(), 0))  # refused at once, no retries
     try:
         with pytest.raises(redis.exceptions.ConnectionError):
             await redis_fire_claim(client, "s", "node-a:1")("tick", TICK)
@@ -238,7 +241,8 @@ async def test_a_save_under_a_lease_taken_over_is_refused(redis_client):
 
 
 async def test_an_unreachable_redis_is_503_trigger_state_unavailable(unused_tcp_port):
-    client = redis.asyncio.Redis(port=unused_tcp_port, socket_connect_timeout=1)
+    client = redis.asyncio.Redis(port=unused_tcp_port, socket_connect_timeout=1,
+                                 retry=Retry(NoBackoff(), 0))  # refused at once, no retries
     store = RedisTriggerStore(client, "s")
     try:
         with pytest.raises(TriggerStateUnavailable):

@@ -17,6 +17,8 @@ A Redis where CONFIG is disabled or renamed (a managed service) cannot show its 
 from __future__ import annotations
 
 import redis.asyncio
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialWithJitterBackoff
 from redis.exceptions import RedisError, ResponseError
 
 from hive_server.core.eventlog import Durability
@@ -24,6 +26,11 @@ from hive_server.core.redis_url import check_url, shown
 from hive_server.errors.backend import RedisDurabilityRefused, RedisUnreachable
 
 CONNECT_TIMEOUT = 5.0  # seconds: a Redis that does not answer at start is reported, not awaited
+# A connection lost or timed out is retried twice (redis-py's default is ten times, about 4 s
+# against a refused port and a minute against a stalled Redis): a blip is absorbed, an outage
+# answers 503 within seconds. A command whose reply was lost may be sent twice: the log's
+# append script refuses a seq stored already, and every other write is idempotent or guarded.
+RETRIES = 2
 FSYNC_NEEDED = {Durability.FSYNC: ("always",), Durability.BATCH: ("everysec", "always")}
 SET_HINT = {Durability.FSYNC: "always", Durability.BATCH: "everysec"}
 
@@ -32,7 +39,8 @@ async def connect(url: str, durability: Durability) -> redis.asyncio.Redis:
     """The process's client for ``url`` once Redis answered PING and persists as
     ``durability`` needs (see the module docstring); the caller closes it (``aclose``)."""
     client = redis.asyncio.Redis.from_url(
-        check_url(url), socket_connect_timeout=CONNECT_TIMEOUT, socket_timeout=CONNECT_TIMEOUT)
+        check_url(url), socket_connect_timeout=CONNECT_TIMEOUT, socket_timeout=CONNECT_TIMEOUT,
+        retry=Retry(ExponentialWithJitterBackoff(cap=0.25, base=0.02), RETRIES))
     try:
         try:
             await client.ping()
