@@ -291,9 +291,11 @@ async def test_killing_the_owner_hands_the_session_over_with_nothing_lost_or_dou
     dying = cluster.spawn(chatter.chat(LAST_WORDS, first=owner), "a chat to the dying owner")
     await asyncio.sleep(KILL_AFTER)  # sent; stored, answered, either or neither
     await owner.kill9()
-    answers = await deliver(cluster, cluster.running())  # while nobody owns the session
-    new_owner, took = await cluster.wait_owner(SESSION, "n1", TAKEOVER)
+    delivering = cluster.spawn(deliver(cluster, cluster.running()),  # while nobody owns it
+                               "the webhook during the failover")
+    new_owner, took = await cluster.wait_owner(SESSION, "n1", TAKEOVER)  # timed from the kill
     assert took <= TAKEOVER, took
+    answers = await delivering
     assert (await cluster.health(cluster.node(new_owner))).get("sessions_owned") == 1
 
     await until_log(cluster, "two ticks after the takeover",
