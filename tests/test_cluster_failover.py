@@ -53,10 +53,8 @@ LAST_WORDS = 1000  # the index of the chat sent to the owner as it is killed
 KILL_AFTER = 0.002  # seconds from sending it to the kill: each outcome happens on this machine
 SETTLE = 10.0  # bound of each wait for the log or a client to catch up
 DELIVERY = "failover-delivery-1"
-Log = list[tuple[str, dict[str, Any]]]
-
-
 NAP_SECONDS = 1.0  # a worker's tool asleep when its node is paused, done before the takeover
+Log = list[tuple[str, dict[str, Any]]]
 NAP_TOOLS = '''\
 import asyncio
 
