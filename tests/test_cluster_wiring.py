@@ -217,3 +217,21 @@ async def test_a_chat_sent_again_with_its_request_id_is_stored_once(
     bad = await first.post(f"/api/sessions/{sid}/chat",
                            json={"message": "x", "request_id": "no spaces"})
     assert bad.status in (400, 422)
+
+
+@redis_test
+async def test_another_node_neither_deletes_nor_retitles_a_session_it_does_not_run(
+        make_client: ClientFactory, tmp_path: Path, redis_url: str,
+        redis_client: redis.asyncio.Redis) -> None:
+    first, second, sid = await _two_nodes(make_client, tmp_path, redis_url)
+    before = await _stream(redis_client, sid)
+    for method, path, body in (("DELETE", f"/api/sessions/history/{sid}", None),
+                               ("PATCH", f"/api/sessions/{sid}", {"title": "renamed"})):
+        answer = await second.request(method, path, json=body)
+        assert answer.status == 409, (method, await answer.text())
+        assert (await answer.json())["node_id"] == "n1"
+    assert await _stream(redis_client, sid) == before
+    meta = orjson.loads(await redis_client.get(session_key(sid, "meta")))
+    assert meta["title"] != "renamed"
+    assert (await first.delete(f"/api/sessions/history/{sid}")).status == 200
+    assert await redis_client.exists(session_key(sid, "log")) == 0

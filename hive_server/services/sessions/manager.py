@@ -139,6 +139,7 @@ class SessionManager(Ownership):
         await self._settled(session_id)
         if session_id in self._live:
             raise SessionLive(session_id)
+        await self._not_elsewhere(session_id)  # its meta is its owner's
         self._claim(session_id)
         try:
             return await self.store.update(session_id, changes)
@@ -340,6 +341,7 @@ class SessionManager(Ownership):
         await self._settled(session_id)
         if self.is_loading(session_id):
             raise SessionLoading(session_id)
+        await self._not_elsewhere(session_id)  # its owner deletes it, never another node
         await self._exclusive(session_id, self._stop_and_delete(session_id))
 
     async def _stop_and_delete(self, session_id: str) -> None:

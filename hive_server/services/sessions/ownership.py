@@ -62,6 +62,13 @@ class Ownership:
                 raise
         return None
 
+    async def _not_elsewhere(self: SessionManager, session_id: str) -> None:
+        """409 ``session_elsewhere`` when another node runs the session (or is taking it
+        over): its meta and its log are that node's to change."""
+        if await self.live_elsewhere(session_id):
+            owner = await self.owner_elsewhere(session_id)
+            raise SessionElsewhere(session_id, owner or "(a takeover is under way)")
+
     async def live_elsewhere(self: SessionManager, session_id: str) -> bool:
         """Another node runs the session, or will (it is live in the index and not here: a
         takeover under way); always False without Redis."""
