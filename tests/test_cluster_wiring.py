@@ -8,10 +8,13 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 import redis.asyncio
 
 from hive_server import keys
 from hive_server.core.eventlog_redis import session_key
+from hive_server.core.redis_forward import PENDING, request_key
+from hive_server.errors import HiveError
 from tests.conftest import ClientFactory, make_settings
 from tests.hive_api import HiveApi
 from tests.redis_server import redis_test
@@ -235,3 +238,28 @@ async def test_another_node_neither_deletes_nor_retitles_a_session_it_does_not_r
     assert meta["title"] != "renamed"
     assert (await first.delete(f"/api/sessions/history/{sid}")).status == 200
     assert await redis_client.exists(session_key(sid, "log")) == 0
+
+
+@redis_test
+async def test_a_chat_an_earlier_owner_left_pending_is_found_or_applied_once(
+        make_client: ClientFactory, tmp_path: Path, redis_url: str,
+        redis_client: redis.asyncio.Redis) -> None:
+    _, second, sid = await _two_nodes(make_client, tmp_path, redis_url)
+    forwarder = second.app[keys.REDIS_NODE].forwarder
+    body = {"op": "chat", "message": "stored", "shown": None}
+    stored = await forwarder.ask(sid, body, 10.0, "r-stored")
+    # as if the owner had stored it and died before recording its reply
+    await redis_client.set(request_key(sid, "r-stored"), PENDING)
+    assert (await forwarder.ask(sid, body, 10.0, "r-stored"))["seq"] == stored["seq"]
+    # as if the owner had taken it and died before storing it
+    await redis_client.set(request_key(sid, "r-lost"), PENDING)
+    lost = await forwarder.ask(sid, {**body, "message": "lost"}, 10.0, "r-lost")
+    events = await _stream(redis_client, sid)
+    inputs = [(e["seq"], e["data"]["content"], e["data"].get("request_id"))
+              for e in events if e["type"] == "client_input_received"]
+    assert inputs == [(stored["seq"], "stored", "r-stored"), (lost["seq"], "lost", "r-lost")]
+    # a trigger run left pending cannot be looked for: in doubt, never applied twice
+    await redis_client.set(request_key(sid, "r-run"), PENDING)
+    with pytest.raises(HiveError) as info:
+        await forwarder.ask(sid, {"op": "trigger_run", "trigger_id": "t"}, 10.0, "r-run")
+    assert info.value.code == "forward_in_doubt"

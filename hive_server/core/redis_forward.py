@@ -24,7 +24,9 @@ unacknowledged ones again. Per command: ``SET req pending NX GET``. When it was 
 command is applied (``handle(command) -> seq``; a ``HiveError`` is the reply, any other error is
 logged and answers ``internal_error``); when it holds a reply, that reply is sent again (a
 duplicate is never applied twice); when it is still ``pending`` an earlier owner stopped while
-applying it and nobody knows whether it is stored: ``ForwardInDoubt``. Then one MULTI records
+applying it: the owner's ``recover`` looks for it in the log (a chat carries its request id),
+answering its seq when it is there and applying it when it is not; without ``recover`` (or a
+command it cannot look for) the answer is ``ForwardInDoubt``. Then one MULTI records
 the reply, pushes it, acknowledges and deletes the entry. A reply this loop computed but could
 not record (Redis failed) is kept in memory and recorded when the entry is read again. The
 commands of one read are served concurrently (so their appends share the log's group commit:
@@ -84,6 +86,7 @@ class Command:
 
 
 Handle = Callable[[Command], Awaitable[int | dict[str, Any]]]  # the seq, or a reply with "seq"
+Recover = Callable[[Command], Awaitable[int | dict[str, Any] | None]]  # None: not stored
 
 
 def request_key(session_id: str, request_id: str) -> str:
@@ -174,11 +177,12 @@ class CommandLoop:
 
     def __init__(self, client: redis.asyncio.Redis, session_id: str, node_id: str,
                  handle: Handle, *, block_ms: int = 1000, batch: int = 100,
-                 backoff: tuple[float, float] = (0.05, 2.0)):
+                 backoff: tuple[float, float] = (0.05, 2.0), recover: Recover | None = None):
         self._client = client
         self._session_id = session_id
         self._node_id = node_id
         self._handle = handle
+        self._recover = recover  # an earlier owner's pending command: stored or not?
         self._block_ms = block_ms  # one XREADGROUP's wait: below the client's socket timeout
         self._batch = batch
         self._key = session_key(session_id, "cmd")
@@ -275,17 +279,27 @@ class CommandLoop:
         if held is None:  # first seen: apply it
             return await self._apply(request_id, fields.get(b"c", b""))
         if held == PENDING:
-            return error_reply(ForwardInDoubt(self._session_id, request_id))
+            return await self._in_doubt(request_id, fields.get(b"c", b""))
         return held  # a duplicate: the first application's reply
+
+    async def _in_doubt(self, request_id: str, raw: bytes) -> bytes:
+        """A command an earlier owner took and never answered. ``recover`` (the owner's, run
+        under a newer lease: the earlier owner can append nothing more) finds whether it is
+        stored: its reply then, else it is applied now. Without ``recover``, or when it
+        cannot tell (it raises), the answer is that error: ``ForwardInDoubt``."""
+        if self._recover is None:
+            return error_reply(ForwardInDoubt(self._session_id, request_id))
+        try:
+            answer = await self._recover(Command(request_id, _command(raw)))
+        except HiveError as exc:
+            return error_reply(exc)
+        if answer is None:
+            return await self._apply(request_id, raw)
+        return orjson.dumps({"seq": answer} if isinstance(answer, int) else answer)
 
     async def _apply(self, request_id: str, raw: bytes) -> bytes:
         try:
-            body = orjson.loads(raw)
-            if not isinstance(body, dict):
-                raise BadForwardedCommand(raw)
-            answer = await self._handle(Command(request_id, body))
-        except orjson.JSONDecodeError:
-            return error_reply(BadForwardedCommand(raw))
+            answer = await self._handle(Command(request_id, _command(raw)))
         except HiveError as exc:
             return error_reply(exc)
         except Exception:  # the owner's boundary for one command: a bug answers 500, logged
@@ -304,3 +318,14 @@ class CommandLoop:
             pipe.xack(self._key, GROUP, entry_id)
             pipe.xdel(self._key, entry_id)
             await pipe.execute()
+
+
+def _command(raw: bytes) -> dict[str, Any]:
+    """A command's body: a JSON object (``BadForwardedCommand`` otherwise)."""
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise BadForwardedCommand(raw) from None
+    if not isinstance(body, dict):
+        raise BadForwardedCommand(raw)
+    return body

@@ -128,6 +128,10 @@ class ClientInputReceived(EventData):
                                             "client_input_requested with this seq (ask_user)")
     coalesced_into: int | None = Field(default=None, description="a coalesced trigger fire: "
                                        "the seq of the pending input it was folded into")
+    request_id: str | None = Field(
+        default=None, exclude_if=lambda value: value is None,
+        description="a chat forwarded to its owner (--redis): the forward's request id, by "
+                    "which a new owner finds a chat an earlier owner stored (absent otherwise)")
 
     @property
     def message(self) -> str:

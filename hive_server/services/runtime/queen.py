@@ -137,8 +137,8 @@ class Queen:
 
     # -- input ----------------------------------------------------------------------------------
     async def deliver(self, text: str, *, source: Source = "user", key: str | None = None,
-                      trigger_seq: int | None = None,
-                      shown: str | None = None) -> tuple[Event, bool]:
+                      trigger_seq: int | None = None, shown: str | None = None,
+                      request_id: str | None = None) -> tuple[Event, bool]:
         """Record an input and queue it (or answer a pending ``ask_user``).
 
         ``shown``: what the user's bubble shows when it differs from what the queen gets
@@ -148,7 +148,7 @@ class Queen:
         if self._stopped or self.session.stopping:
             raise SessionStopping()
         if source == "user" and self._asking is not None:
-            return await self._answer(text, shown), False
+            return await self._answer(text, shown, request_id), False
         if key is not None and (queued := self._pending_for(key)) is not None:
             queued.coalesced += 1
             event, stored = self._emit_input(text, source, key, trigger_seq,
@@ -157,7 +157,8 @@ class Queen:
             return event, True
         if len(self._inbox) >= self.inbox_size:
             raise InboxFull()
-        event, stored = self._emit_input(text, source, key, trigger_seq, shown=shown)
+        event, stored = self._emit_input(text, source, key, trigger_seq, shown=shown,
+                                         request_id=request_id)
         self._inbox.append(InboxItem(text, event.seq, source, key))
         self._wakeup.set()
         await stored
@@ -167,23 +168,24 @@ class Queen:
         return next((item for item in self._inbox if item.key == key), None)
 
     def _emit_input(self, text: str, source: Source, key: str | None, trigger_seq: int | None,
-                    coalesced_into: int | None = None,
-                    shown: str | None = None) -> tuple[Event, asyncio.Future[None]]:
+                    coalesced_into: int | None = None, shown: str | None = None,
+                    request_id: str | None = None) -> tuple[Event, asyncio.Future[None]]:
         content, queen_text = _said(text, source, shown)
         self.session.record_input(content or text, source)  # count, time, preview
         return self.session.emit(ClientInputReceived(
             content=content, text=queen_text, source=source, trigger_id=key,
-            trigger_seq=trigger_seq, coalesced_into=coalesced_into),
+            trigger_seq=trigger_seq, coalesced_into=coalesced_into, request_id=request_id),
             correlation_id=input_correlation(self.session.last_seq + 1))
 
-    async def _answer(self, text: str, shown: str | None = None) -> Event:
+    async def _answer(self, text: str, shown: str | None = None,
+                      request_id: str | None = None) -> Event:
         assert self._asking is not None
         request_seq, future = self._asking
         self._asking = None  # one answer per question: a second chat is a new input
         content, queen_text = _said(text, "user", shown)
         event, stored = self.session.emit(
             ClientInputReceived(content=content, text=queen_text,
-                                answers_request_seq=request_seq),
+                                answers_request_seq=request_seq, request_id=request_id),
             execution_id=self._execution_id)
         self.session.record_input(content, "user")
         if not future.done():

@@ -15,7 +15,8 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING, Any
 
-from hive_server.errors.backend import BadForwardedCommand
+from hive_server.errors.backend import BadForwardedCommand, ForwardInDoubt
+from hive_server.models.events import EventType
 from hive_server.services.sessions.session import Session
 from hive_server.services.sessions.webhook_cluster import WEBHOOK_OP, apply_forwarded_webhook
 
@@ -23,6 +24,7 @@ if TYPE_CHECKING:  # the manager imports ``apply``
     from hive_server.services.sessions.manager import SessionManager
 
 FORWARD_TIMEOUT = 30.0
+RECOVER_WINDOW = 10_000  # events searched for a chat an earlier owner may have stored
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -64,12 +66,14 @@ async def _forward(manager: SessionManager, session_id: str, body: dict[str, Any
     return await manager.node.forwarder.ask(session_id, body, FORWARD_TIMEOUT, request_id)
 
 
-async def apply(live: Session, body: dict[str, Any]) -> dict[str, Any]:
-    """Apply a command to the session this node runs (the owner's side; also the local
-    path): the reply, with ``seq``."""
+async def apply(live: Session, body: dict[str, Any],
+                request_id: str | None = None) -> dict[str, Any]:
+    """Apply a command to the session this node runs (the owner's side, ``request_id`` the
+    forward's; also the local path): the reply, with ``seq``."""
     op = body.get("op")
     if op == "chat":
-        event, _ = await live.queen.deliver(_text(body, "message"), shown=body.get("shown"))
+        event, _ = await live.queen.deliver(_text(body, "message"), shown=body.get("shown"),
+                                            request_id=request_id)
         return {"seq": event.seq, "queued": live.queen.pending}
     if op == "trigger_run":
         trigger_id = _text(body, "trigger_id")
@@ -87,3 +91,21 @@ def _text(body: dict[str, Any], key: str) -> str:
     if not isinstance(value, str):
         raise BadForwardedCommand(repr(body).encode()[:200])
     return value
+
+
+async def recover(live: Session, body: dict[str, Any],
+                  request_id: str) -> dict[str, Any] | None:
+    """A command an earlier owner took and never answered (``CommandLoop``): a chat is
+    looked for in the last ``RECOVER_WINDOW`` events by its request id (its reply when it is
+    there, None when it is not: apply it); any other command, or a log longer than the
+    window, is ``ForwardInDoubt``."""
+    if body.get("op") != "chat":
+        raise ForwardInDoubt(live.journal.id, request_id)
+    events = await live.journal.log.read_tail(RECOVER_WINDOW)
+    for event in reversed(events):
+        if (event.type == EventType.CLIENT_INPUT_RECEIVED
+                and event.data.get("request_id") == request_id):
+            return {"seq": event.seq, "queued": 0}
+    if events and events[0].seq > 1:  # the window did not reach the log's start
+        raise ForwardInDoubt(live.journal.id, request_id)
+    return None

@@ -18,7 +18,7 @@ from hive_server.errors.sessions import SessionNotLive
 from hive_server.models.session import SESSION_STATUSES, SessionMeta
 from hive_server.models.session_query import SessionFilter
 from hive_server.services.journal.journal import SessionJournal
-from hive_server.services.sessions.commands import apply
+from hive_server.services.sessions.commands import apply, recover
 from hive_server.services.sessions.session import Session
 from hive_server.services.sessions.start import NewSession
 
@@ -118,9 +118,13 @@ class Ownership:
         from hive_server.core.redis_forward import CommandLoop  # redis-py: lazy
 
         async def handle(command: Command) -> dict[str, Any]:
-            return await apply(live, command.body)
+            return await apply(live, command.body, command.request_id)
 
-        live.commands = CommandLoop(self.node.client, live.journal.id, self.node.node_id, handle)
+        async def recovered(command: Command) -> dict[str, Any] | None:
+            return await recover(live, command.body, command.request_id)
+
+        live.commands = CommandLoop(self.node.client, live.journal.id, self.node.node_id, handle,
+                                    recover=recovered)
         live.commands.start()
 
     def _lease_lost(self: SessionManager, session_id: str) -> None:
