@@ -4,11 +4,12 @@ Failover: three nodes, an SSE client on each, chats sent round-robin to every no
 a request id, sent again elsewhere when its node dies under it; one sent to the owner as it is
 killed) and a 1-second interval timer running; the owner is killed with SIGKILL. Another node
 holds the lease within the lease time plus 2 s; in the session's stream (Redis,
-``hive:{s}:log``) every acknowledged chat is there once at the seq its POST answered (and
-every chat was acknowledged, or answered ``forward_in_doubt``), the seqs are contiguous, each
-tick fired once, and a webhook delivered during the failover (to both surviving nodes, as a
-retrying sender would) fired once; each SSE client, reopened with ``Last-Event-ID`` (on another
-node when its own died), received every seq exactly once, in order.
+``hive:{s}:log``) every chat was acknowledged and is there once at the seq its POST answered
+(one its owner died applying is decided by the new owner, never left in doubt), the seqs
+are contiguous, each tick fired once, and a webhook delivered during the failover (to both
+surviving nodes, as a retrying sender would) fired once; each SSE client, reopened with
+``Last-Event-ID`` (on another node when its own died), received every seq exactly once, in
+order.
 
 Partition: the owner is paused with SIGSTOP in the middle of a turn (a worker's tool asleep)
 past its lease, another node takes over, the old owner gets SIGCONT (the tool's result and an
@@ -112,8 +113,8 @@ class Chatter:
         for attempt in range(CHAT_ATTEMPTS):
             nodes = self.cluster.running()
             node = first if attempt == 0 and first else nodes[(i + attempt) % len(nodes)]
-            status, body = await self.send(node, i)
-            if status is not None and (status < 500 or in_doubt(body)):
+            status, _ = await self.send(node, i)
+            if status is not None and status < 500:
                 return
             await asyncio.sleep(CHAT_EVERY)
 
@@ -134,15 +135,9 @@ class Chatter:
 
     @property
     def unanswered(self) -> list[str]:
-        """Chats no attempt of which was acknowledged, nor answered ``forward_in_doubt``
-        (the owner died applying it: stored or not, never applied again)."""
-        settled = {text for text, _, _, body in self.sent if in_doubt(body)}
-        settled |= {text for text, _ in self.acknowledged}
-        return sorted({text for text, *_ in self.sent} - settled)
-
-
-def in_doubt(body: Any) -> bool:
-    return isinstance(body, dict) and body.get("code") == "forward_in_doubt"
+        """Chats no attempt of which was acknowledged (one whose owner died applying it is
+        decided by the new owner: found in the log or stored now, never in doubt)."""
+        return sorted({text for text, *_ in self.sent} - {text for text, _ in self.acknowledged})
 
 
 async def start_session(cluster: Cluster) -> Node:
@@ -202,13 +197,12 @@ def contiguity(log: Log) -> str | None:
 
 
 def chat_problem(log: Log, chatter: Chatter) -> str | None:
-    """Every chat acknowledged (retries included) is there once, at the seq its POST
-    answered (one in doubt may be there once or not at all); no chat twice; no chat given up
-    on another answer."""
+    """Every chat acknowledged (retries included), there once, at the seq its POST
+    answered; no chat twice."""
     inputs = {e["seq"]: e["data"].get("content") for e in of(log, "client_input_received")
               if e["data"].get("source") == "user"}
     if not chatter.acknowledged or chatter.unanswered:
-        return (f"chats neither acknowledged nor in doubt after {CHAT_ATTEMPTS} attempts: "
+        return (f"chats not acknowledged after {CHAT_ATTEMPTS} attempts: "
                 f"{chatter.unanswered}; sent: {chatter.sent}")
     wrong = [(text, seq, inputs.get(seq)) for text, seq in chatter.acknowledged
              if inputs.get(seq) != text]
