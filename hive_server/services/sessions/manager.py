@@ -82,6 +82,7 @@ class SessionManager(Ownership):
         self._live: dict[str, Session] = {}
         self._loading: set[str] = set()
         self._closing: dict[str, asyncio.Task[None]] = {}
+        self._dropping: set[asyncio.Task[None]] = set()  # lost leases, failed logs (Redis)
         self._closed = False
         self._parts = SessionParts(options, llm, clock, scheduler, inbox, budgets,
                                    self.changes.notify)

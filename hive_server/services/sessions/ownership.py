@@ -166,6 +166,8 @@ class Ownership:
 
         task = asyncio.create_task(self._exclusive(session_id, stop()),
                                    name=f"drop:{session_id}")
+        self._dropping.add(task)  # owned until done (the loop keeps only weak references)
+        task.add_done_callback(self._dropping.discard)
         task.add_done_callback(_log_failure)
 
 

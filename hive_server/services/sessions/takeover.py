@@ -6,13 +6,15 @@ live (``RedisSessionStore.live_ids``), leaves out those this node runs or is sta
 asks Redis which of the others have no lease; each of those is taken over
 (``SessionManager.take_over``: the lease acquired, one winner cluster-wide, then the session
 resumed from its stream as the boot resumes from files). One failure is logged and the next
-round tries again; a Redis outage is retried with a bounded backoff.
+round tries again (a session whose takeover failed waits ``RETRY_FAILED`` seconds before it
+is tried again); a Redis outage is logged and retried at the next round.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 
 import redis.asyncio
@@ -22,6 +24,7 @@ from hive_server.core.eventlog_redis import session_key
 from hive_server.core.redis_backoff import honour_cancel
 
 log = logging.getLogger(__name__)
+RETRY_FAILED = 30.0  # seconds before a session whose takeover failed is tried again
 
 
 class TakeoverLoop:
@@ -30,13 +33,16 @@ class TakeoverLoop:
     def __init__(self, client: redis.asyncio.Redis, interval: float,
                  live_ids: Callable[[], Awaitable[set[str]]],
                  held_here: Callable[[str], bool],
-                 take_over: Callable[[str], Awaitable[bool]]):
+                 take_over: Callable[[str], Awaitable[bool]], *,
+                 clock: Callable[[], float] = time.monotonic):
         self._client = client
         self._interval = interval
         self._live_ids = live_ids
         self._held_here = held_here
         self._take_over = take_over
+        self._clock = clock
         self._task: asyncio.Task[None] | None = None
+        self._failed: dict[str, float] = {}  # session -> monotonic time of its next try
 
     async def orphans(self) -> list[str]:
         """The live sessions with no lease that this node does not hold."""
@@ -50,14 +56,20 @@ class TakeoverLoop:
         return [sid for sid, exists in zip(candidates, held, strict=True) if not exists]
 
     async def round(self) -> list[str]:
-        """One round: the sessions this node took over."""
-        taken = []
+        """One round: the sessions this node took over. One that failed is tried again
+        ``RETRY_FAILED`` seconds later (its error logged once per try, not every round)."""
+        taken, now = [], self._clock()
         for sid in await self.orphans():
+            if self._failed.get(sid, 0.0) > now:
+                continue
             try:
                 if await self._take_over(sid):
                     taken.append(sid)
+                self._failed.pop(sid, None)
             except Exception:  # one session that cannot be resumed never stops the others
-                log.exception("taking over session %s failed", sid)
+                log.exception("taking over session %s failed; next try in %g s", sid,
+                              RETRY_FAILED)
+                self._failed[sid] = now + RETRY_FAILED
         return taken
 
     def start(self) -> None:
