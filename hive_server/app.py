@@ -19,6 +19,7 @@ from hive_server.llm.base import LLMClient
 from hive_server.llm.factory import make_llm
 from hive_server.models.budget import BudgetLimit
 from hive_server.services.budget.budgets import make_budgets
+from hive_server.services.budget.ledger import Ledger
 from hive_server.services.catalog.agents import AgentCatalog, CatalogWatcher
 from hive_server.services.catalog.queens import QueenRegistry
 from hive_server.services.catalog.watcher import FolderWatcher, stop_watchers
@@ -85,9 +86,9 @@ def create_app(settings: Settings, *, llm: LLMClient | None = None,
     app.cleanup_ctx.append(_llm_ctx)
     app.cleanup_ctx.append(_folders_ctx)
     app.cleanup_ctx.append(_scheduler_ctx)
-    app.cleanup_ctx.append(_budgets_ctx)
-    if settings.redis is not None:
+    if settings.redis is not None:  # before the budgets: their ledger is Redis's then
         app.cleanup_ctx.append(_redis_ctx)
+    app.cleanup_ctx.append(_budgets_ctx)
     app.cleanup_ctx.append(_sessions_ctx)
     app.on_shutdown.append(_end_streams)
     # the most polled first: aiohttp tries the routes under a path's prefix in this order
@@ -141,7 +142,8 @@ async def _budgets_ctx(app: web.Application) -> AsyncIterator[None]:
         daily=BudgetLimit(tokens=settings.daily_budget_tokens,
                           cost_usd=settings.daily_budget_usd),
         session_default=BudgetLimit(tokens=settings.session_budget_tokens,
-                                    cost_usd=settings.session_budget_usd))
+                                    cost_usd=settings.session_budget_usd),
+        ledger=_redis_ledger(app))
     app[keys.BUDGETS] = budgets
     await budgets.start()
     unsubscribe = app[keys.CATALOG].subscribe(budgets.recheck_soon)
@@ -199,6 +201,15 @@ async def _sessions_ctx(app: web.Application) -> AsyncIterator[None]:
         await takeover.close()
     await manager.shutdown()
     await manager.store.index.close()
+
+
+def _redis_ledger(app: web.Application) -> Ledger | None:
+    """With ``--redis``: today's spend of every node (``ledger_redis.py``); None: the file's."""
+    if (node := app.get(keys.REDIS_NODE)) is None:
+        return None
+    from hive_server.services.budget.ledger_redis import RedisSpendLedger  # redis-py: lazy
+
+    return RedisSpendLedger(node.client, app[keys.CLOCK])
 
 
 def _webhook_stores(app: web.Application) -> tuple[HeldInbox, DeliveryRecords]:

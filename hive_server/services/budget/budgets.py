@@ -11,7 +11,8 @@ all her workers, whatever started the execution: a chat or a trigger fire).
   workers under way cancelled with it. ``settle`` releases the reservation, adds the real
   spend to today's ledger and emits ``budget_warning`` when a limit reaches 80%.
 - What a session has spent is its accounting (``services/journal/accounting.py``); today's spend by
-  agent and in all is the ``SpendLedger``.
+  agent and in all is the ledger (``ledger.py``; the cluster's with ``--redis``:
+  ``ledger_redis.py``).
 - While parked every model call is refused at once; trigger fires are held by the triggers
   (``services/triggers/hold.py``). ``recheck`` resumes the session when the refused call
   would now fit (a limit raised or cleared, a new UTC day): ``budget_resumed``, then the
@@ -42,7 +43,7 @@ from hive_server.models.budget import (
 )
 from hive_server.models.event_data import ExecutionFailed
 from hive_server.models.usage import UsageTotals
-from hive_server.services.budget.ledger import Spend, SpendLedger
+from hive_server.services.budget.ledger import Ledger, Spend, SpendLedger
 from hive_server.services.budget.limits import (
     Applied,
     Crossing,
@@ -204,7 +205,7 @@ class SessionBudget:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        await self.budgets.ledger.flush()  # its spend of today is on disk
+        await self.budgets.ledger.flush()  # its spend of today is stored
 
 
 def _failure(park: BudgetPark) -> ExecutionFailed:
@@ -226,7 +227,7 @@ class Budgets:
     default, the live sessions' gates, the reservations of the calls under way; it owns the
     tasks that recheck parked sessions (a catalog change, a new UTC day)."""
 
-    def __init__(self, ledger: SpendLedger, clock: Clock, *, daily: BudgetLimit | None,
+    def __init__(self, ledger: Ledger, clock: Clock, *, daily: BudgetLimit | None,
                  session_default: BudgetLimit | None,
                  agent_limit: Callable[[str], BudgetLimit | None],
                  agent_ids: Callable[[], list[str]] = list):
@@ -353,9 +354,10 @@ class Budgets:
 
 
 def make_budgets(home: Path, clock: Clock, catalog: AgentCatalog, *, daily: BudgetLimit,
-                 session_default: BudgetLimit) -> Budgets:
-    """The app's ``Budgets``: today's ledger under ``home/budget``, agents' limits from
-    their ``agent.json`` as the catalog has it now (an edit applies once reloaded)."""
+                 session_default: BudgetLimit, ledger: Ledger | None = None) -> Budgets:
+    """The app's ``Budgets``: today's ledger (``ledger``, else the file one under
+    ``home/budget``), agents' limits from their ``agent.json`` as the catalog has it now (an
+    edit applies once reloaded)."""
     def agent_limit(agent_id: str) -> BudgetLimit | None:
         try:
             manifest = catalog.get(agent_id).manifest
@@ -364,7 +366,7 @@ def make_budgets(home: Path, clock: Clock, catalog: AgentCatalog, *, daily: Budg
         limit = manifest.budget if manifest is not None else None
         return None if limit is None or limit.empty else limit
 
-    return Budgets(SpendLedger(home / "budget", clock), clock, daily=daily,
+    return Budgets(ledger or SpendLedger(home / "budget", clock), clock, daily=daily,
                    session_default=None if session_default.empty else session_default,
                    agent_limit=agent_limit,
                    agent_ids=lambda: [entry.agent_id for entry in catalog.entries()])

@@ -6,7 +6,8 @@ day, so the day's sums are kept here, fed with each settled model call (its toke
 cost from the one price table) and stored in ``HIVE_HOME/budget/spend.json`` so a restart
 keeps the day's spend. Writes never wait on the caller: one owned writer task writes the
 latest state at most ``WRITE_SECONDS`` after a change (one write for many calls), at once when
-a session stops or the app closes (``flush``).
+a session stops or the app closes (``flush``). ``Ledger`` is the surface the budgets use; with
+``--redis`` the day's spend is the cluster's (``ledger_redis.py``).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import dataclasses
 import logging
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Protocol
 
 import orjson
 from pydantic import BaseModel, Field, ValidationError
@@ -55,6 +57,26 @@ class DaySpend(BaseModel):
 
 def utc_day(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, UTC).date().isoformat()
+
+
+class Ledger(Protocol):
+    """Today's spend (UTC day) in all and by agent. The reads and ``add`` are synchronous and
+    cheap (the gate of every model call); writes never wait on the caller."""
+
+    @property
+    def day(self) -> str: ...
+
+    def total(self) -> Spend: ...
+
+    def agent(self, agent_id: str) -> Spend: ...
+
+    def add(self, agent_id: str | None, spend: Spend) -> None: ...
+
+    async def load(self) -> None: ...
+
+    async def flush(self) -> None: ...
+
+    async def close(self) -> None: ...
 
 
 class SpendLedger:
