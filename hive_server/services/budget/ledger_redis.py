@@ -204,7 +204,7 @@ class RedisSpendLedger:
     async def flush(self) -> None:
         """Send what was added so far now (a session's stop waits for it); never raises for
         Redis (what it could not send stays queued)."""
-        if self._task is None:
+        if self._task is None or self._task.done():  # not started, or closing
             await self.sync()
             return
         waiter = asyncio.get_running_loop().create_future()
