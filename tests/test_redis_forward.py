@@ -7,7 +7,9 @@ of its own. Waits are bounded and wait on Redis itself."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
+from collections.abc import Awaitable, Callable
 
 import pytest
 import redis.asyncio
@@ -97,19 +99,33 @@ async def test_a_forwarded_chat_is_stored_by_the_owner_and_acked_with_its_seq(ow
     assert len({command.request_id for command in owner.applied}) == 5
 
 
+async def _now(value: int) -> int:
+    return value
+
+
+async def _at_least(count: Awaitable[int], wanted: int) -> bool:
+    return await count >= wanted
+
+
+async def _polled(check: Callable[[], Awaitable[bool]]) -> None:
+    """Poll ``check`` every 10 ms until it holds (``TIMEOUT`` at most: a failure, not a
+    hang)."""
+    async with asyncio.timeout(TIMEOUT):
+        for _ in itertools.count():
+            if await check():
+                return
+            await asyncio.sleep(0.01)
+
+
 async def test_the_commands_of_one_read_are_applied_together(owner, loops, sender,
                                                             redis_client):
     owner.hold = asyncio.Event()
     sends = [asyncio.create_task(sender.forward(SESSION, {"message": f"m{i}"}, TIMEOUT))
              for i in range(3)]
     key = session_key(SESSION, "cmd")
-    async with asyncio.timeout(TIMEOUT):
-        while await redis_client.xlen(key) < 3:  # all three wait in the stream
-            await asyncio.sleep(0.01)
+    await _polled(lambda: _at_least(redis_client.xlen(key), 3))  # all three in the stream
     loops()
-    async with asyncio.timeout(TIMEOUT):  # one at a time, only the first would get in
-        while len(owner.applied) < 3:
-            await asyncio.sleep(0.01)
+    await _polled(lambda: _at_least(_now(len(owner.applied)), 3))  # one at a time: only 1
     owner.hold.set()
     assert sorted(await asyncio.gather(*sends)) == [1, 2, 3]
     assert sorted(data["message"] for data in await stored(owner)) == ["m0", "m1", "m2"]
