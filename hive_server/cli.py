@@ -92,10 +92,10 @@ SERVE_OPTIONS: list[tuple[str, str, dict[str, Any], str]] = [
      "within 10 ms), none (written, synced when the session closes)"),
     ("--redis", "redis", {"metavar": "URL"},
      "keep sessions in Redis at URL (redis://[user:password@]host[:port][/db], rediss://, "
-     "unix://): their event logs, metas, the sessions index, leases and triggers, so several "
-     "nodes on one Redis serve and run them; each node keeps its own --home (config, "
-     "workspaces). Refuse to start (exit code 2) when Redis does not answer or does not "
-     "persist as --durability needs"),
+     "unix://): their event logs, metas, the sessions index, leases and triggers, with the "
+     "webhook inbox and the day's spend, so several nodes on one Redis serve and run them; "
+     "each node keeps its own --home (config, workspaces). Refuse to start (exit code 2) "
+     "when Redis does not answer or does not persist as --durability needs"),
     ("--node-id", "node_id", {"metavar": "ID"},
      "with --redis: this node's id in the cluster (letters, digits, . _ -)"),
     ("--lease-seconds", "lease_seconds", {"type": float, "metavar": "S"},

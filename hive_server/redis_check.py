@@ -1,8 +1,9 @@
 """``hive-server serve --redis URL`` at start: before anything else the node connects to Redis,
 which must answer PING and persist as ``--durability`` needs (``core/redis_conn.py``), or the
 server does not start (one line, exit code 2). With Redis the sessions' event logs, metas,
-index, leases and triggers are kept there, shared by every node on it; each node keeps its own
-``--home`` (config, workspaces). README, "Running several nodes"."""
+index, leases and triggers, the webhook inbox and the day's spend are kept there, shared by
+every node on it; each node keeps its own ``--home`` (config, workspaces). README, "Running
+several nodes"."""
 
 from __future__ import annotations
 
