@@ -7,7 +7,6 @@ live when the server last stopped or crashed. A create that fails leaves nothing
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
@@ -15,12 +14,10 @@ from typing import TYPE_CHECKING, Any
 from hive_server.core.clock import Clock
 from hive_server.core.descriptors import out_of_descriptors, remove_new_folder
 from hive_server.core.signal import ChangeSignal
-from hive_server.errors import InvalidInput, NotFound
+from hive_server.errors import NotFound
 from hive_server.errors.sessions import (
-    ColonyAlreadyLoaded,
     EmptyTitle,
     InvalidSessionId,
-    NoColonyLoaded,
     NothingToResume,
     ResourceExhausted,
     SessionAlreadyLive,
@@ -30,7 +27,6 @@ from hive_server.errors.sessions import (
     ShuttingDown,
 )
 from hive_server.llm.base import LLMClient
-from hive_server.models.event_data import WorkerColonyLoaded, WorkerColonyUnloaded
 from hive_server.models.queen import QueenProfile
 from hive_server.models.session import (
     RESERVED_IDS,
@@ -38,14 +34,14 @@ from hive_server.models.session import (
     is_safe_id,
     new_session_id,
 )
-from hive_server.models.triggers import parse_triggers_file
 from hive_server.services.budget.budgets import Budgets
 from hive_server.services.catalog.agent_folder import AgentEntry
 from hive_server.services.catalog.agents import AgentCatalog
 from hive_server.services.catalog.queens import QueenRegistry
 from hive_server.services.journal.journal import SessionJournal, utc_iso
-from hive_server.services.runtime.colony import Colony, find_agent
+from hive_server.services.runtime.colony import find_agent
 from hive_server.services.runtime.open_turn import settle_restart
+from hive_server.services.sessions.colonies import Colonies
 from hive_server.services.sessions.ownership import Ownership
 from hive_server.services.sessions.resume import BootResume
 from hive_server.services.sessions.session import Session
@@ -64,7 +60,7 @@ NEW_FILES = ("events.jsonl", "meta.json", "triggers.json")  # what a new session
 __all__ = ["NewSession", "Session", "SessionManager", "SessionOptions"]
 
 
-class SessionManager(Ownership):
+class SessionManager(Ownership, Colonies):
     def __init__(self, options: SessionOptions, *, llm: LLMClient, queens: QueenRegistry,
                  catalog: AgentCatalog, clock: Clock, scheduler: TriggerScheduler,
                  inbox: WebhookInbox, budgets: Budgets, store: SessionStore | None = None,
@@ -268,61 +264,6 @@ class SessionManager(Ownership):
             message_count=0, title=_title(new.title),
         )
         return meta, profile
-
-    # -- colonies -----------------------------------------------------------------------------
-    async def load_colony(self, session_id: str, agent_id: str | None,
-                          agent_path: str | None) -> Colony:
-        live = self.get(session_id)
-        async with live.colony_lock:
-            if live.colony is not None:
-                raise ColonyAlreadyLoaded(live.colony.agent_id)
-            return await self._load(live, find_agent(self.catalog, agent_id, agent_path))
-
-    async def _load(self, live: Session, entry: AgentEntry) -> Colony:
-        colony = Colony(live.journal, entry, self.llm, self.clock, ids=live.worker_ids,
-                        model_override=self.options.model_override)
-        live.queen.set_colony(colony)
-        await live.journal.save_meta(agent_id=entry.agent_id, agent_path=str(entry.path))
-        await live.journal.emit_durable(WorkerColonyLoaded(
-            agent_id=entry.agent_id, agent_path=str(entry.path), name=colony.manifest.name,
-            version=entry.version, tools=sorted(colony.available),
-            workers=sorted(colony.workers)))
-        if entry.triggers_raw is not None:
-            await live.triggers.attach_folder(*parse_triggers_file(entry.triggers_raw))
-        return colony
-
-    async def _reload_on_resume(self, live: Session, agent_id: str) -> None:
-        """Load the colony a resumed session had; if the agent is gone, say so and go on."""
-        try:
-            await self._load(live, self.catalog.get_valid(agent_id))
-        except (NotFound, InvalidInput) as exc:
-            log.warning("session %s: colony %s not reloaded: %s", live.journal.id, agent_id, exc)
-            await live.journal.save_meta(agent_id=None, agent_path=None)
-            await live.journal.emit_durable(WorkerColonyUnloaded(
-                agent_id=agent_id, reason="agent_unavailable", error=str(exc)))
-
-    async def unload_colony(self, session_id: str, reason: str = "request") -> str:
-        live = self.get(session_id)
-        async with live.colony_lock:  # after a load in progress, never in the middle of it
-            colony = live.colony
-            if colony is None:
-                raise NoColonyLoaded()
-            if colony.stats.running:
-                await live.queen.cancel()
-            await live.triggers.detach_folder()
-            live.queen.set_colony(None)
-            await live.journal.save_meta(agent_id=None, agent_path=None)
-            await live.journal.emit_durable(WorkerColonyUnloaded(agent_id=colony.agent_id,
-                                                                 reason=reason))
-            return colony.agent_id
-
-    async def stop_agent_sessions(self, agent_id: str) -> list[str]:
-        """Stop every live session that has ``agent_id`` loaded (before deleting the agent)."""
-        ids = [live.journal.id for live in self.running(agent_id)]
-        for session_id in ids:
-            with contextlib.suppress(NotFound):  # stopped by someone else meanwhile
-                await self.stop(session_id, reason="agent_deleted")
-        return ids
 
     # -- stop ---------------------------------------------------------------------------------
     async def stop(self, session_id: str, *, reason: str = "deleted") -> None:
