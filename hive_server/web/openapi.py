@@ -12,13 +12,15 @@ busy). Limits that are settings (``max_message_chars``) are filled in from this 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
+import orjson
 from aiohttp import web
 from pydantic import BaseModel
-from pydantic.json_schema import JsonSchemaMode
+from pydantic.json_schema import DEFAULT_REF_TEMPLATE, JsonSchemaMode
 
 from hive_server import __version__, keys
 from hive_server.models.api import OptionalBody
@@ -76,7 +78,8 @@ SECURITY = [{"bearer": []}, {"header": []}, {"query": []}, {"cookie": []}]
 
 def build_document(app: web.Application) -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
-    schemas: dict[str, Any] = {"Error": ErrorBody.model_json_schema(mode="serialization")}
+    schemas: dict[str, Any] = {"Error": _json_schema(ErrorBody, "serialization",
+                                                          DEFAULT_REF_TEMPLATE)}
     for route in app.router.routes():
         info = route.resource.get_info() if route.resource is not None else {}
         path = info.get("formatter") or info.get("path")
@@ -137,7 +140,7 @@ def _component(model: Model, schemas: dict[str, Any], mode: JsonSchemaMode) -> s
     """Add ``model`` (and the models it uses) to the components; its name."""
     name = model.__name__
     if name not in schemas:
-        schema = model.model_json_schema(ref_template=REF, mode=mode)
+        schema = _json_schema(model, mode)
         schemas.update(schema.pop("$defs", {}))
         schemas[name] = schema
     return name
@@ -146,7 +149,7 @@ def _component(model: Model, schemas: dict[str, Any], mode: JsonSchemaMode) -> s
 def _query_parameters(model: Model) -> list[dict[str, Any]]:
     """One parameter per field; a model with a rule across fields (``not``) is one exploded
     object parameter instead, so the rule stays in the document."""
-    schema = model.model_json_schema()
+    schema = _json_schema(model, "validation", DEFAULT_REF_TEMPLATE)
     properties = {name: _not_null(prop) for name, prop in schema["properties"].items()}
     rule = {key: schema[key] for key in ("not", "oneOf", "allOf") if key in schema}
     if rule:
@@ -155,6 +158,18 @@ def _query_parameters(model: Model) -> list[dict[str, Any]]:
                             "properties": properties, **rule}}]
     return [{"name": name, "in": "query", "required": False, "schema": prop}
             for name, prop in properties.items()]
+
+
+def _json_schema(model: Model, mode: JsonSchemaMode, ref: str = REF) -> JsonSchema:
+    """``model``'s JSON schema, a fresh copy each call (the document's build fills settings
+    into it in place); pydantic's generation of it, tens of milliseconds for the larger
+    models, runs once per process."""
+    return orjson.loads(_json_schema_bytes(model, mode, ref))
+
+
+@functools.cache
+def _json_schema_bytes(model: Model, mode: JsonSchemaMode, ref: str) -> bytes:
+    return orjson.dumps(model.model_json_schema(ref_template=ref, mode=mode))
 
 
 def _not_null(schema: JsonSchema) -> JsonSchema:
