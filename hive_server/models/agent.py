@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import re
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
+from hive_server.models.base import Model
 from hive_server.models.budget import BudgetLimit
 
 AGENT_ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
@@ -22,7 +23,7 @@ def is_agent_id(value: str) -> bool:
     return AGENT_ID_RE.fullmatch(value) is not None
 
 
-class WorkerSpec(BaseModel):
+class WorkerSpec(Model):
     """A named worker the colony's queen can hand tasks to."""
 
     model_config = ConfigDict(extra="ignore", frozen=True)
@@ -32,7 +33,7 @@ class WorkerSpec(BaseModel):
     tools: list[str] = Field(default_factory=list)
 
 
-class AgentManifest(BaseModel):
+class AgentManifest(Model):
     """The content of ``agent.json``."""
 
     model_config = ConfigDict(extra="ignore", frozen=True)

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from typing import ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, RootModel
+from pydantic import ConfigDict, Field, JsonValue, RootModel
 
+from hive_server.models.base import Model
 from hive_server.models.trigger_events import TriggerOutcome
 
 
-class Response(BaseModel):
+class Response(Model):
     """A response body, frozen once built; a key the model does not declare is a programming
     error."""
 

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, JsonValue, model_validator
+from pydantic import BeforeValidator, ConfigDict, Field, JsonValue, model_validator
 
 from hive_server.models import contract
+from hive_server.models.base import Model
 from hive_server.models.budget import BudgetLimit
 from hive_server.models.events import EventType
 from hive_server.models.session import QueenPhase, normalize_phase
 from hive_server.models.triggers import timer_schema, webhook_schema
 
 
-class _Body(BaseModel):
+class _Body(Model):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
 
 
@@ -77,7 +78,7 @@ class CreateSessionBody(_Body, OptionalBody):
         return self
 
 
-class QueenSessionBody(BaseModel, OptionalBody):
+class QueenSessionBody(Model, OptionalBody):
     """``POST /api/queen/{queen_id}/session`` and ``/session/new``. Other keys Hive's UI
     sends (``crm_setup``, ``park_others``, ...) are accepted and ignored."""
 
@@ -87,7 +88,7 @@ class QueenSessionBody(BaseModel, OptionalBody):
     initial_phase: Phase = None
 
 
-class SelectQueenSessionBody(BaseModel):
+class SelectQueenSessionBody(Model):
     """``POST /api/queen/{queen_id}/session/select``. An empty or unsafe ``session_id`` is 400
     ``invalid_session_id``, as everywhere a session id is named."""
 
@@ -193,7 +194,7 @@ a JSON document's integers stay within 64 bits)."""
 _EVENT_TYPE = "|".join(t.value for t in EventType)
 
 
-class HistoryQuery(BaseModel):
+class HistoryQuery(Model):
     """``GET /api/sessions/{id}/events/history``: a page size, one cursor and the event types
     kept. Backward (the default) before ``before_seq`` (``before_index`` is Hive's name of it:
     give one of them) or ``before_offset`` (a byte offset); or forward after ``after_seq``
@@ -212,7 +213,7 @@ class HistoryQuery(BaseModel):
     types: str | None = Field(default=None, pattern=rf"^(?:{_EVENT_TYPE})(?:,(?:{_EVENT_TYPE}))*$")
 
 
-class EventsQuery(BaseModel):
+class EventsQuery(Model):
     """``GET /api/sessions/{id}/events`` (SSE): resume after a seq (or ``Last-Event-ID``), and
     only some event types (comma-separated)."""
 
@@ -220,7 +221,7 @@ class EventsQuery(BaseModel):
     types: str | None = Field(default=None, pattern=rf"^(?:{_EVENT_TYPE})(?:,(?:{_EVENT_TYPE}))*$")
 
 
-class ExportQuery(BaseModel):
+class ExportQuery(Model):
     """``GET /api/sessions/{id}/export``: the transcript's format (another one: 400
     ``invalid_format``)."""
 

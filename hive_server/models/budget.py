@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from hive_server.models.agent_views import Response
+from hive_server.models.base import Model
 from hive_server.models.event_base import EventData
 from hive_server.models.events import EventType
 
@@ -21,7 +22,7 @@ LimitKind = Literal["tokens", "cost_usd"]
 WARN_AT = 0.8  # budget_warning once spend reaches this share of a limit
 
 
-class BudgetLimit(BaseModel):
+class BudgetLimit(Model):
     """A limit: ``tokens`` (input plus output) and/or ``cost_usd``; null means no cap of
     that kind. The offline model costs 0 but counts tokens."""
 
@@ -40,7 +41,7 @@ class BudgetLimit(BaseModel):
         return self.tokens is None and self.cost_usd is None
 
 
-class BudgetPark(BaseModel):
+class BudgetPark(Model):
     """Why a session is parked in ``budget_exceeded`` (kept in ``meta.json``): the limit
     crossed and the call that was refused (its estimate decides when it may go on)."""
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import ConfigDict
 
+from hive_server.models.base import Model
 from hive_server.models.events import EventType
 
 
-class EventData(BaseModel):
+class EventData(Model):
     """Base of every payload model; ``TYPE`` is the event type it belongs to."""
 
     model_config = ConfigDict(extra="ignore", frozen=True)

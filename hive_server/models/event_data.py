@@ -18,13 +18,13 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import (
     AliasChoices,
-    BaseModel,
     ConfigDict,
     Field,
     SerializerFunctionWrapHandler,
     model_serializer,
 )
 
+from hive_server.models.base import Model
 from hive_server.models.budget import BudgetExceeded, BudgetResumed, BudgetWarning, TriggerHeld
 from hive_server.models.event_base import EventData
 from hive_server.models.events import EventType
@@ -148,7 +148,7 @@ class ClientInputCommitted(EventData):
     seq: int = Field(description="the client_input_received taken in")
 
 
-class Question(BaseModel):
+class Question(Model):
     model_config = ConfigDict(extra="ignore", frozen=True)
     id: str
     prompt: str
@@ -231,7 +231,7 @@ class ToolCallCompleted(EventData):
 
 
 # -- executions -----------------------------------------------------------------------------------
-class UsageData(BaseModel):
+class UsageData(Model):
     model_config = ConfigDict(extra="ignore", frozen=True)
     input_tokens: int = 0
     output_tokens: int = 0
@@ -332,7 +332,7 @@ class WorkerFailed(EventData):
 
 
 # -- synthesised (never stored) ----------------------------------------------------------------
-class ToolCallInFlight(BaseModel):
+class ToolCallInFlight(Model):
     model_config = ConfigDict(frozen=True)
     id: str
     name: str | None

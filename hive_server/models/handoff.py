@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
+
+from hive_server.models.base import Model
 
 
-class _Part(BaseModel):
+class _Part(Model):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
 

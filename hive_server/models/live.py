@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import ConfigDict
+
+from hive_server.models.base import Model
 
 
-class LiveSessionRow(BaseModel):
+class LiveSessionRow(Model):
     """One live session's state, as Hive's sidebar badges read it."""
 
     model_config = ConfigDict(frozen=True)
@@ -32,7 +34,7 @@ class LiveSessionRow(BaseModel):
     snapshot_seq: int
 
 
-class LiveSessionsFrame(BaseModel):
+class LiveSessionsFrame(Model):
     """The data of one ``event: snapshot`` frame: every live session, newest first."""
 
     model_config = ConfigDict(frozen=True)

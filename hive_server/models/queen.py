@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import re
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator
+from pydantic import ConfigDict, Field, JsonValue, field_validator
+
+from hive_server.models.base import Model
 
 QUEEN_ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 
@@ -17,7 +19,7 @@ def is_queen_id(value: str) -> bool:
     return QUEEN_ID_RE.fullmatch(value) is not None
 
 
-class QueenProfile(BaseModel):
+class QueenProfile(Model):
     """One queen persona. ``id`` is the file stem."""
 
     model_config = ConfigDict(extra="allow", frozen=True)

@@ -7,8 +7,9 @@ import secrets
 from datetime import UTC, datetime
 from typing import Literal, cast, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, field_validator
 
+from hive_server.models.base import Model
 from hive_server.models.budget import BudgetLimit, BudgetPark
 from hive_server.models.handoff import Handoff
 from hive_server.models.usage import UsageTotals
@@ -68,7 +69,7 @@ def new_session_id(now: datetime | None = None) -> str:
     return f"session_{now.strftime('%Y%m%d_%H%M%S')}_{secrets.token_hex(4)}"
 
 
-class StateWarning(BaseModel):
+class StateWarning(Model):
     """A file of the session found corrupt or unreadable and kept aside, never overwritten
     (in ``meta.json`` and the session's answers until the session is deleted)."""
 
@@ -78,7 +79,7 @@ class StateWarning(BaseModel):
     at: str = Field(description="when it was found (ISO 8601)")
 
 
-class CorruptSession(BaseModel):
+class CorruptSession(Model):
     """A session folder whose ``meta.json`` is corrupt or unreadable (kept aside): it cannot
     be opened; ``DELETE /api/sessions/history/{id}`` removes it."""
 
@@ -89,7 +90,7 @@ class CorruptSession(BaseModel):
     error: str
 
 
-class SessionMeta(BaseModel):
+class SessionMeta(Model):
     """What ``meta.json`` holds. Written atomically on every change.
 
     ``message_count``, ``last_message`` and ``last_input_at`` follow the inputs handed to the

@@ -15,9 +15,10 @@ import re
 from datetime import UTC, datetime, timedelta, timezone
 from typing import cast
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from hive_server.errors.requests import InvalidQuery
+from hive_server.models.base import Model
 from hive_server.models.session import SESSION_STATUSES, SessionStatus
 
 _STATUS = "|".join(SESSION_STATUSES)
@@ -37,7 +38,7 @@ MAX_PAGE = 1_000_000
 DEFAULT_LIMIT, MAX_LIMIT = 50, 500
 
 
-class SessionFilter(BaseModel):
+class SessionFilter(Model):
     """The typed filter (every given condition holds; None: no condition)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -52,7 +53,7 @@ class SessionFilter(BaseModel):
     q: str | None = None
 
 
-class SessionFilterQuery(BaseModel):
+class SessionFilterQuery(Model):
     """The filters as query parameters (unknown parameters: 400 ``invalid_query``)."""
 
     model_config = ConfigDict(extra="forbid")
@@ -113,7 +114,7 @@ def _zone(raw: str | None) -> timezone:
     return timezone(sign * timedelta(hours=int(raw[1:3]), minutes=int(raw[4:6])))
 
 
-class Cursor(BaseModel):
+class Cursor(Model):
     """Where a page ended: the last row's activity time and id (newest first), written
     ``<epoch seconds>~<session id>`` (clients pass it back as is)."""
 

@@ -19,7 +19,6 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import orjson
 from croniter import croniter
 from pydantic import (
-    BaseModel,
     ConfigDict,
     Field,
     JsonValue,
@@ -30,6 +29,7 @@ from pydantic import (
 )
 
 from hive_server.errors.triggers import TriggerInvalid
+from hive_server.models.base import Model
 from hive_server.models.contract import (
     CRON_PATTERN,
     SAFE_ID_PATTERN,
@@ -154,7 +154,7 @@ def _replace(schema: JsonSchema | None, exact: JsonSchema) -> JsonSchema:
 MISFIRE_SCHEMA: JsonSchema = {"enum": ["skip", "fire_once"], "default": "fire_once"}
 
 
-class TimerConfig(BaseModel):
+class TimerConfig(Model):
     """``{"cron": "0 9 * * 1-5", "timezone": "Europe/Berlin"}`` or ``{"interval_minutes": 5}``."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, json_schema_extra=timer_schema)
@@ -200,7 +200,7 @@ class TimerConfig(BaseModel):
         return None if self.interval_minutes is None else self.interval_minutes * 60.0
 
 
-class WebhookConfig(BaseModel):
+class WebhookConfig(Model):
     """``{"signature": "standard"|"github"|"none", "secret_env": "MY_SECRET"}``."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, json_schema_extra=webhook_schema)
@@ -223,7 +223,7 @@ class WebhookConfig(BaseModel):
         return self
 
 
-class TriggerSpec(BaseModel):
+class TriggerSpec(Model):
     """One trigger definition. Unknown top-level keys are ignored (Hive compatibility)."""
 
     model_config = ConfigDict(extra="ignore", frozen=True, json_schema_extra=trigger_schema)
@@ -301,7 +301,7 @@ def id_from_name(name: str, taken: Container[str]) -> str:
     return candidate
 
 
-class TriggerProblem(BaseModel):
+class TriggerProblem(Model):
     """A triggers.json entry that could not be used, and why."""
 
     model_config = ConfigDict(frozen=True)
@@ -345,7 +345,7 @@ def parse_triggers_file(raw: bytes) -> tuple[list[TriggerSpec], list[TriggerProb
     return specs, problems
 
 
-class TriggerState(BaseModel):
+class TriggerState(Model):
     """What persists per session per trigger.
 
     ``last_tick`` is the scheduled tick last fired or skipped: a tick <= last_tick never fires

@@ -9,13 +9,14 @@ totals of many sessions add up exactly and their percentiles come from the merge
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from hive_server.models.agent_views import QueenStats, Response, WorkerStats
+from hive_server.models.base import Model
 from hive_server.models.budget import BudgetView, ServerBudgetView
 
 
-class Histogram(BaseModel):
+class Histogram(Model):
     """Latencies in ms: counts per log-spaced bucket, plus the exact extremes."""
 
     model_config = ConfigDict(extra="ignore")
@@ -26,7 +27,7 @@ class Histogram(BaseModel):
     max_ms: float | None = None
 
 
-class UsageTotals(BaseModel):
+class UsageTotals(Model):
     """A session's accounting as stored in ``meta.json`` (``usage``)."""
 
     model_config = ConfigDict(extra="ignore")
