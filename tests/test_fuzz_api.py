@@ -36,7 +36,7 @@ pytestmark = pytest.mark.slow  # every test here starts a process
 TOKEN = "fuzz-token-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 STREAMS = r"/events$|^/api/sessions/live$|^/api/events/global$"
-EXAMPLES = int(os.environ.get("HIVE_FUZZ_EXAMPLES", "25"))  # a longer run by hand: 500
+EXAMPLES = int(os.environ.get("HIVE_FUZZ_EXAMPLES", "12"))  # a longer run by hand: 500
 STREAM_OPERATIONS = {("get", "/api/sessions/{session_id}/events"), ("get", "/api/sessions/live"),
                      ("get", "/api/events/global")}
 # every operation tests/test_openapi.py lists but the streams (and the document itself, which
