@@ -181,16 +181,19 @@ class LogReader:
     # -- bisection ------------------------------------------------------------------------------
 
     def line_start_after(self, pos: int, end: int) -> int:
-        """The first line start at or after ``pos`` (``end`` if there is none)."""
+        """The first line start at or after ``pos`` (``end`` if there is none). The reads
+        double from ``PROBE_SIZE`` up to ``BLOCK_SIZE``: a probe inside a line of megabytes (a
+        large tool result) takes tens of reads, not one per 512 bytes of it."""
         if pos == 0:
             return 0
-        scan = pos - 1
+        scan, size = pos - 1, PROBE_SIZE
         while scan < end:
-            block = self.read_at(scan, min(PROBE_SIZE, end - scan))
+            block = self.read_at(scan, min(size, end - scan))
             newline = block.find(b"\n")
             if newline >= 0:
                 return scan + newline + 1
             scan += len(block)
+            size = min(size * 2, BLOCK_SIZE)
         return end
 
     def probe_seq(self, start: int, end: int) -> int | None:
