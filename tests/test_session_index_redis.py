@@ -103,7 +103,7 @@ async def compare(url: str, first: list[SessionMeta], then: list[SessionMeta],
     await client.aclose()
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=25, deadline=None)  # each example: a Redis index and a SQLite one
 @given(st.data())
 def test_pages_totals_and_cursors_are_the_sqlite_index_s(redis_server: RedisServer,
                                                          data: st.DataObject) -> None:
