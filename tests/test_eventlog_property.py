@@ -69,7 +69,7 @@ async def replay(path: Path, after: int, block: int) -> list[Event]:
         await log.close()
 
 
-@settings(max_examples=100, deadline=None, database=None)
+@settings(max_examples=60, deadline=None, database=None)
 @given(corrupted_logs(), st.integers(1, 12), st.data())
 def test_readers_skip_exactly_the_garbage(log, limit, data):
     appended, raw, block = log

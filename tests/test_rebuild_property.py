@@ -82,7 +82,7 @@ def garbage(draw: st.DrawFn, lines: list[bytes]) -> bytes:
     return source[:at] + draw(st.sampled_from([b"\xff", b"\xc3(", b"\xed\xa0\x80"])) + source[at:]
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=80, deadline=None)
 @given(logs())
 def test_garbage_anywhere_is_skipped_and_reported_exactly(both):
     clean, dirty = both
