@@ -26,7 +26,7 @@ from typing import Any
 
 import aiohttp
 
-from benchmarks.procs import AUTH, our_server
+from benchmarks.procs import AUTH, our_server, rss_mib
 from hive_server.models.session import new_session_id
 
 POLL = 0.1  # seconds between health polls while sessions resume (each is O(live sessions))
@@ -53,23 +53,40 @@ async def wait_resumed(http: aiohttp.ClientSession, url: str, sessions: int) -> 
 
 async def make_template(root: Path, http: aiohttp.ClientSession) -> Path:
     """One live session with a finished chat turn, left live by a SIGTERM; its folder."""
+    live, _ = await make_templates(root, http, stopped=False)
+    return live
+
+
+async def make_templates(root: Path, http: aiohttp.ClientSession,
+                         stopped: bool = True) -> tuple[Path, Path | None]:
+    """A live session with a finished chat turn (left live by the server's SIGTERM) and, with
+    ``stopped``, a second one stopped through the API after its turn: their folders."""
     home = root / "template"
     server = our_server(root, home)
     await server.start()
-    async with http.post(server.url + "/api/sessions",
-                         json={"initial_prompt": "hello bees"}) as resp:
+    live = await one_turn_session(server.url, http)
+    other = await one_turn_session(server.url, http) if stopped else None
+    if other is not None:
+        async with http.delete(f"{server.url}/api/sessions/{other}") as resp:
+            if resp.status >= 300:
+                raise RuntimeError(f"stop: {resp.status} {await resp.text()}")
+    await server.stop()
+    return home / "sessions" / live, None if other is None else home / "sessions" / other
+
+
+async def one_turn_session(url: str, http: aiohttp.ClientSession) -> str:
+    """A session made with an initial prompt, once its turn is complete: its id."""
+    async with http.post(url + "/api/sessions", json={"initial_prompt": "hello bees"}) as resp:
         assert resp.status == 201, await resp.text()
         session_id = (await resp.json())["session_id"]
-    history = f"{server.url}/api/sessions/{session_id}/events/history"
+    history = f"{url}/api/sessions/{session_id}/events/history"
     async with asyncio.timeout(60):
         while True:
             async with http.get(history) as resp:
                 types = [event["type"] for event in (await resp.json())["events"]]
             if "llm_turn_complete" in types:
-                break
+                return session_id
             await asyncio.sleep(0.05)
-    await server.stop()
-    return home / "sessions" / session_id
 
 
 def copy_sessions(template: Path, home: Path, count: int) -> None:
@@ -91,20 +108,24 @@ def copy_sessions(template: Path, home: Path, count: int) -> None:
 
 
 async def measure_boot(root: Path, home: Path, http: aiohttp.ClientSession,
-                       sessions: int) -> dict[str, float]:
+                       sessions: int, rss_after: float | None = None) -> dict[str, float]:
     """Seconds from spawning a server on ``home`` to health, to ``sessions`` resumed, and
-    from SIGTERM to its exit."""
+    from SIGTERM to its exit; with ``rss_after``, its RSS (MiB) that many seconds after the
+    last session resumed."""
     server = our_server(root, home)
     started = time.monotonic()
+    got: dict[str, float] = {}
     try:
-        to_health = await server.start(timeout=TIMEOUT)
+        got["health_s"] = await server.start(timeout=TIMEOUT)
         await wait_resumed(http, server.url, sessions)
-        to_resumed = time.monotonic() - started
+        got["all_resumed_s"] = time.monotonic() - started
+        if rss_after is not None:
+            await asyncio.sleep(rss_after)
+            got["rss_mib"] = rss_mib(server.pid)
     finally:
         stopping = time.monotonic()
         await server.stop()
-    return {"health_s": to_health, "all_resumed_s": to_resumed,
-            "stop_s": time.monotonic() - stopping}
+    return {**got, "stop_s": time.monotonic() - stopping}
 
 
 async def run(sessions: int, rounds: int) -> dict[str, Any]:

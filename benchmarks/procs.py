@@ -39,6 +39,7 @@ class Proc:
         self.log = log  # the child's stderr (quoted when it exits before answering)
         self.url = f"http://127.0.0.1:{port}"
         self.proc: asyncio.subprocess.Process | None = None
+        self.started_s = 0.0  # the last start's seconds from spawning to the probe's 200
 
     @property
     def pid(self) -> int:
@@ -61,7 +62,8 @@ class Proc:
                     raise RuntimeError(f"{self.argv} exited with {self.proc.returncode}: "
                                        f"{self._stderr_tail()}")
                 await asyncio.sleep(0.01)
-        return time.monotonic() - started
+        self.started_s = time.monotonic() - started
+        return self.started_s
 
     def _log_fd(self) -> int:
         if self.log is None:

@@ -1,9 +1,9 @@
 """Many sessions on disk, our server as a process:
 
 - boot to ``/api/health`` and to every session resumed with N live sessions, beside the
-  same start on an empty home (benchmarks/boot.py's template, copies and timing);
+  start of a server on an empty home (benchmarks/boot.py's template, copies and timing);
 - ``GET /api/sessions/history?limit=50`` over N stopped sessions (p50, after one warm-up);
-- RSS per idle live session: (RSS with N resumed - RSS with none) / N;
+- RSS per idle live session: (RSS of the boot with N, settled - RSS of the empty server) / N;
 - idle CPU with armed timers (a session with T interval triggers that do not come due),
   beside the raw aiohttp app idle for as long.
 """
@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import statistics
 import time
 from pathlib import Path
@@ -26,41 +27,30 @@ from benchmarks.table import Row, at_most, over_raw_at_most
 async def run(root: Path, sizes: Sizes, rows: list[Row]) -> None:
     """The boots last: the slowest, and a boot that never answers ends the part."""
     async with aiohttp.ClientSession(headers=AUTH) as http:
-        live = await boot.make_template(root / "live", http)
-        stopped = await stopped_template(root / "stopped", live, http)
+        live, stopped = await boot.make_templates(root / "live", http)
+        assert stopped is not None
         rows.append(await history_list(root, stopped, sizes))
-        empty_rss, idle = await idle_server(root, sizes)
-        rows.append(await rss_per_session(root, live, sizes, empty_rss))
+        empty, idle = await idle_server(root, sizes)
         rows.append(idle)
-        await boots(root, live, http, sizes, rows)
+        await boots(root, live, http, sizes, rows, empty)
 
 
 async def boots(root: Path, template: Path, http: aiohttp.ClientSession, sizes: Sizes,
-                rows: list[Row]) -> None:
-    empty = await boot.measure_boot(root, root / "boot-empty", http, 0)
+                rows: list[Row], empty: Empty) -> None:
+    """Per N: boot to health (beside the empty home's), to every session resumed, and the
+    RSS each idle live session adds (the server's, settled, less the empty server's, / N)."""
     for n in sizes.boot_sessions:
         home = root / f"boot-{n}"
         boot.copy_sessions(template, home, n)
-        result = await boot.measure_boot(root, home, http, n)
+        result = await boot.measure_boot(root, home, http, n, rss_after=sizes.settle_seconds)
         big = n >= 10_000
         rows.append(Row(f"boot to health, {n} live sessions (vs empty home)",
-                        result["health_s"], empty["health_s"], "s",
+                        result["health_s"], empty.health_s, "s",
                         over_raw_at_most(1, "s") if big else None))
         rows.append(Row(f"boot to all resumed, {n} live sessions", result["all_resumed_s"],
                         None, "s", at_most(20, "s") if big else None))
-
-
-async def stopped_template(root: Path, live: Path, http: aiohttp.ClientSession) -> Path:
-    """A copy of ``live`` stopped through the API (not resumed at the next boot)."""
-    home = root / "home"
-    boot.copy_sessions(live, home, 1)
-    [template] = (home / "sessions").iterdir()
-    async with our_server(root, home) as server:
-        await boot.wait_resumed(http, server.url, 1)  # until then it answers 409 session_loading
-        async with http.delete(f"{server.url}/api/sessions/{template.name}") as resp:
-            if resp.status >= 300:
-                raise RuntimeError(f"stop: {resp.status} {await resp.text()}")
-    return template
+        rows.append(Row(f"RSS per idle live session ({n} sessions)",
+                        (result["rss_mib"] - empty.rss_mib) * 1024 / n, None, "KiB"))
 
 
 async def history_list(root: Path, template: Path, sizes: Sizes) -> Row:
@@ -81,26 +71,21 @@ async def history_list(root: Path, template: Path, sizes: Sizes) -> Row:
                statistics.median(times) * 1000, None, "ms", at_most(20, "ms"))
 
 
-async def rss_per_session(root: Path, template: Path, sizes: Sizes, empty: float) -> Row:
-    sessions = sizes.rss_sessions
-    home = root / "rss-home"
-    boot.copy_sessions(template, home, sessions)
-    async with our_server(root, home) as server, \
-            aiohttp.ClientSession(headers=AUTH) as http:
-        await boot.wait_resumed(http, server.url, sessions)
-        await asyncio.sleep(sizes.settle_seconds)
-        full = rss_mib(server.pid)
-    return Row(f"RSS per idle live session ({sessions} sessions)",
-               (full - empty) * 1024 / sessions, None, "KiB")
+@dataclasses.dataclass(frozen=True, slots=True)
+class Empty:
+    """A server on an empty home: its seconds to health and its settled RSS (MiB)."""
+
+    health_s: float
+    rss_mib: float
 
 
-async def idle_server(root: Path, sizes: Sizes) -> tuple[float, Row]:
-    """The RSS of a server with no session, then its idle CPU with armed timers (beside the
-    raw app's)."""
+async def idle_server(root: Path, sizes: Sizes) -> tuple[Empty, Row]:
+    """A server on an empty home: its boot to health and RSS (the boots' baselines), then its
+    idle CPU with armed timers (beside the raw app's)."""
     async with our_server(root, root / "idle-home") as server, \
             aiohttp.ClientSession(server.url, headers=AUTH) as http:
         await asyncio.sleep(sizes.settle_seconds)
-        empty = rss_mib(server.pid)
+        empty = Empty(server.started_s, rss_mib(server.pid))
         async with http.post("/api/sessions", json={"session_id": "timers"}) as resp:
             assert resp.status == 201, await resp.text()
         for first in range(0, sizes.timers, 20):

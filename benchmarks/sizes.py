@@ -21,7 +21,6 @@ class Sizes:
     boot_sessions: tuple[int, ...] = (1000, 10_000)
     history_sessions: int = 10_000
     history_repeats: int = 50
-    rss_sessions: int = 200
     timers: int = 1000
     idle_seconds: float = 10.0
     settle_seconds: float = 1.0  # after a start, before RSS or idle CPU is read (GC settled)
@@ -38,6 +37,6 @@ FULL = Sizes()
 QUICK = Sizes(http_seconds=0.2, http_rounds=1, tail_events=50, tail_repeats=3, appends=2000,
               fsync_appends=100, replay_log=50_000, replay_events=5000,
               sse_subscribers=(10, 50), sse_seconds=0.2, boot_sessions=(20,),
-              history_sessions=100, history_repeats=5, rss_sessions=10, timers=50,
+              history_sessions=100, history_repeats=5, timers=50,
               idle_seconds=0.2, settle_seconds=0.2, redis_appends=500,
               redis_rounds=1, redis_chat_seconds=0.3, redis_load_seconds=0.1)

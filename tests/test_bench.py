@@ -38,7 +38,7 @@ MEASURES = [
     "SSE p50 publish→client, 50 subscribers, 300 ev/s",
     "SSE server CPU per delivered event, 50 subscribers",
     "boot to health, 20 live sessions (vs empty home)", "boot to all resumed, 20 live sessions",
-    "history list, 100 sessions, limit=50, p50", "RSS per idle live session (10 sessions)",
+    "history list, 100 sessions, limit=50, p50", "RSS per idle live session (20 sessions)",
     "idle CPU, 50 armed timers",
 ]
 REDIS_MEASURES = [
