@@ -217,12 +217,12 @@ async def test_a_raising_callback_neither_stops_the_schedule_nor_spins(
     rec = Recorder(clock, fail=True)
     arm(scheduler, rec)
     with caplog.at_level(logging.ERROR):
-        await clock.advance(86400)
-    assert len(rec.fires) == 1440
-    assert rec.ticks == [START + 60 * k for k in range(1, 1441)]
+        await clock.advance(6 * 3600)  # 360 raising fires (a traceback logged for each)
+    assert len(rec.fires) == 360
+    assert rec.ticks == [START + 60 * k for k in range(1, 361)]
     assert clock.pending == 1
     failures = [r for r in caplog.records if r.exc_info is not None]
-    assert len(failures) == 1440
+    assert len(failures) == 360
     assert "callback exploded" in caplog.text and "Traceback" in caplog.text
 
 
