@@ -70,7 +70,8 @@ SHUTDOWN_RESERVE = 1.0  # of the shutdown grace, kept for the listeners and clea
 def create_app(settings: Settings, *, llm: LLMClient | None = None,
                clock: Clock | None = None) -> web.Application:
     # the security checks, the error mapping and the request counts: one middleware
-    guard = Guard(settings, count=metrics.count_request)
+    counts: metrics.RequestCounts = {}
+    guard = Guard(settings, count=functools.partial(metrics.count_into, counts))
     app = web.Application(middlewares=[guard.middleware],
                           client_max_size=settings.max_body_bytes,
                           handler_args={"logger": SERVER_LOG})
@@ -79,7 +80,7 @@ def create_app(settings: Settings, *, llm: LLMClient | None = None,
     app[keys.CLOCK] = clock or SystemClock()
     app[keys.LLM] = llm or make_llm(settings.anthropic_api_key, settings.anthropic_base_url,
                                     settings.model)
-    metrics.install(app)
+    metrics.install(app, counts)
     app[keys.SSE_STREAMS] = SseStreams()
     app[keys.DETAIL_CACHE] = DetailCache()
     app[keys.COLD_USAGE] = ColdTotals()

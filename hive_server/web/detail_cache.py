@@ -18,19 +18,33 @@ from collections import OrderedDict
 
 import orjson
 
-from hive_server.models.responses import LiveSessionView
 from hive_server.services.sessions.session import Session
 from hive_server.web.views import live_session_view
 
 UPTIME = b'"uptime_seconds":'
 ENTRY_POINTS = b',"entry_points":['
+NO_CARDS = ENTRY_POINTS + b"]}"
 
 
 @dataclasses.dataclass(slots=True)
 class _Entry:
-    key: tuple[object, ...]
+    # the key: the objects (by identity) and the last seq (by value) the bytes were built from
+    journal: object
+    meta: object
+    last_seq: int
+    profile: object
+    colony: object
+    manifest: object
     before: bytes  # up to and with '"uptime_seconds":'
     after: bytes  # from the ',' after the uptime up to (not with) the view's closing '}'
+
+    def holds(self, live: Session) -> bool:
+        """``live`` shows what these bytes were built from."""
+        journal, colony = live.journal, live.colony
+        return (journal is self.journal and journal.meta is self.meta
+                and journal.last_seq == self.last_seq and live.queen.profile is self.profile
+                and colony is self.colony
+                and (colony is None or colony.manifest is self.manifest))
 
 
 class DetailCache:
@@ -43,33 +57,30 @@ class DetailCache:
     def answer(self, live: Session) -> bytes:
         """The bytes of ``LiveSessionDetail`` for ``live`` now."""
         journal = live.journal
-        entry = self._entries.get(journal.id)
-        key = _key(live)
-        if entry is None or not _same(entry.key, key):
-            entry = self._entries[journal.id] = _split(live_session_view(live), key)
-        self._entries.move_to_end(journal.id)
-        while len(self._entries) > self.size:
-            self._entries.popitem(last=False)
-        cards = b",".join(card.wire_bytes() for card in live.triggers.cards())
+        entries = self._entries
+        entry = entries.get(journal.id)
+        if entry is None or not entry.holds(live):
+            entry = entries[journal.id] = _build(live)
+        entries.move_to_end(journal.id)
+        while len(entries) > self.size:
+            entries.popitem(last=False)
         uptime = orjson.dumps(round(journal.uptime_seconds, 3))
-        return b"".join((entry.before, uptime, entry.after, ENTRY_POINTS, cards, b"]}"))
+        cards = live.triggers.cards()
+        if not cards:
+            return b"".join((entry.before, uptime, entry.after, NO_CARDS))
+        return b"".join((entry.before, uptime, entry.after, ENTRY_POINTS,
+                         b",".join(card.wire_bytes() for card in cards), b"]}"))
 
 
-def _key(live: Session) -> tuple[object, ...]:
-    colony = live.colony
-    return (live.journal, live.journal.meta, live.journal.last_seq, live.queen.profile,
-            colony, colony.manifest if colony is not None else None)
-
-
-def _same(old: tuple[object, ...], new: tuple[object, ...]) -> bool:
-    """Objects by identity, ``last_seq`` by value."""
-    return all(a is b or (isinstance(a, int) and a == b) for a, b in zip(old, new, strict=True))
-
-
-def _split(view: LiveSessionView, key: tuple[object, ...]) -> _Entry:
-    raw = view.wire_bytes()
+def _build(live: Session) -> _Entry:
+    """The entry of ``live`` as it is now: its key, read before the view is built (the view
+    reads the same objects), and the view's bytes split around the uptime."""
+    journal, colony = live.journal, live.colony
+    meta, last_seq, profile = journal.meta, journal.last_seq, live.queen.profile
+    manifest = colony.manifest if colony is not None else None
+    raw = live_session_view(live).wire_bytes()
     start = raw.index(UPTIME) + len(UPTIME)
     end = raw.index(b",", start)
     if not raw.endswith(b"}"):
         raise ValueError("a session view is a JSON object")
-    return _Entry(key, raw[:start], raw[end:-1])
+    return _Entry(journal, meta, last_seq, profile, colony, manifest, raw[:start], raw[end:-1])

@@ -32,12 +32,13 @@ from hive_server.web.openapi import doc
 routes = web.RouteTableDef()
 UNMATCHED = "unmatched"  # the route label of a request no route matched (404, 405)
 HOOKS_ROUTE = "/hooks/{agent_id}/{trigger_id}"
+RequestCounts = dict[tuple[str, str, int], int]  # (route template, method, status) -> answers
 
 
-def install(app: web.Application) -> None:
-    """Give ``app`` its request counts, a metered LLM client and its own registry (call
-    after ``app[keys.LLM]`` is set)."""
-    app[keys.REQUEST_COUNTS] = {}
+def install(app: web.Application, counts: RequestCounts | None = None) -> None:
+    """Give ``app`` its request counts (``counts``, those its ``Guard`` adds to, or new ones),
+    a metered LLM client and its own registry (call after ``app[keys.LLM]`` is set)."""
+    app[keys.REQUEST_COUNTS] = {} if counts is None else counts
     app[keys.METERED_LLM] = MeteredLLM(app[keys.LLM])
     registry = CollectorRegistry(auto_describe=False)
     registry.register(AppCollector(app))
@@ -51,7 +52,11 @@ def _route(request: web.Request) -> str:
 
 def count_request(request: web.Request, status: int) -> None:
     """Add 1 to the answers of the request's route, method and status."""
-    counts = request.app[keys.REQUEST_COUNTS]
+    count_into(request.app[keys.REQUEST_COUNTS], request, status)
+
+
+def count_into(counts: RequestCounts, request: web.Request, status: int) -> None:
+    """``count_request`` into ``counts``, the app's (the ``Guard`` holds them: no lookup)."""
     key = (_route(request), request.method, status)
     counts[key] = counts.get(key, 0) + 1
 
