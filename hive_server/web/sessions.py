@@ -111,9 +111,10 @@ async def delete_history(request: web.Request) -> web.Response:
 @doc(response=SessionAnswer, also={202: SessionLoading})
 async def get_session(request: web.Request) -> web.Response:
     """A live session (with entry points), or a cold one from disk."""
-    found = await find_session(request.app[keys.SESSIONS], request.match_info["session_id"])
+    app = request.app
+    found = await find_session(app[keys.SESSIONS], request.match_info["session_id"])
     if isinstance(found, Session):  # the most polled answer, its bytes kept between polls
-        return web.Response(body=request.app[keys.DETAIL_CACHE].answer(found),
+        return web.Response(body=app[keys.DETAIL_CACHE].answer(found),
                             content_type="application/json")
     answer, status = session_answer(found)
     return json_response(answer, status=status)
