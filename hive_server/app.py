@@ -49,6 +49,7 @@ from hive_server.web import (
     sessions,
     sse,
     triggers,
+    unmatched,
     usage,
 )
 from hive_server.web.console import console_routes
@@ -69,14 +70,12 @@ SHUTDOWN_RESERVE = 1.0  # of the shutdown grace, kept for the listeners and clea
 
 def create_app(settings: Settings, *, llm: LLMClient | None = None,
                clock: Clock | None = None) -> web.Application:
-    # the security checks, the error mapping and the request counts: one middleware
+    # the security checks, the error mapping and the request counts: around each route's handler
     counts: metrics.RequestCounts = {}
     guard = Guard(settings, count=functools.partial(metrics.count_into, counts))
-    app = web.Application(middlewares=[guard.middleware],
-                          client_max_size=settings.max_body_bytes,
+    app = web.Application(client_max_size=settings.max_body_bytes,
                           handler_args={"logger": SERVER_LOG})
-    app[keys.SETTINGS] = settings
-    app.on_response_prepare.append(guard.cors_headers)
+    app[keys.SETTINGS], app[keys.GUARD] = settings, guard
     app[keys.CLOCK] = clock or SystemClock()
     app[keys.LLM] = llm or make_llm(settings.anthropic_api_key, settings.anthropic_base_url,
                                     settings.model)
@@ -97,9 +96,11 @@ def create_app(settings: Settings, *, llm: LLMClient | None = None,
                   colony.routes, triggers.routes, hooks.routes, openapi.routes, config.routes,
                   history.routes, queen_sessions.routes, session_panels.routes, metrics.routes,
                   usage.routes, export.routes):
-        app.add_routes(table)
-    app.add_routes(files.routes)
-    app.add_routes(ui_routes(settings.ui_dir) if settings.ui_dir else console_routes())
+        app.add_routes(guard.guarded(table))
+    app.add_routes(guard.guarded(files.routes))
+    app.add_routes(guard.guarded(ui_routes(settings.ui_dir) if settings.ui_dir
+                                 else console_routes()))
+    app.router.add_route("*", unmatched.PATH, guard.wrap(unmatched.unmatched))  # the last
     return app
 
 

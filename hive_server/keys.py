@@ -25,6 +25,7 @@ from hive_server.web.sse_streams import SseStreams
 
 if TYPE_CHECKING:  # redis-py is imported only by a server started with --redis
     from hive_server.core.redis_node import RedisNode
+    from hive_server.web.security import Guard  # which reads keys itself
 
 SETTINGS = web.AppKey("settings", Settings)
 CLOCK = web.AppKey("clock", Clock)
@@ -33,6 +34,8 @@ SESSIONS = web.AppKey("sessions", SessionManager)
 BUDGETS = web.AppKey("budgets", Budgets)  # spend limits (services/budget/budgets.py)
 SSE_STREAMS = web.AppKey("sse_streams", SseStreams)  # what ends each open stream
 DETAIL_CACHE = web.AppKey("detail_cache", DetailCache)  # GET /api/sessions/{id} bytes
+# wraps each route's handler (a route added after create_app: wrap it too)
+GUARD: web.AppKey[Guard] = web.AppKey("guard")
 QUEENS = web.AppKey("queens", QueenRegistry)
 QUEEN_SESSIONS = web.AppKey("queen_sessions", QueenSessions)
 CATALOG = web.AppKey("catalog", AgentCatalog)

@@ -9,6 +9,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
+from hive_server import keys
 from hive_server.app import create_app
 from hive_server.cli import build_parser
 from hive_server.core.clock import FakeClock
@@ -31,7 +32,7 @@ def serve(aiohttp_client, tmp_path):
     async def start(**overrides):
         settings = make_settings(tmp_path, **overrides)
         app = create_app(settings, llm=OfflineClient(), clock=FakeClock())
-        app.router.add_get("/api/test-boom", boom)
+        app.router.add_get("/api/test-boom", app[keys.GUARD].wrap(boom))
         server = TestServer(app)  # started here: aiohttp_client's server_kwargs skip the runner
         await server.start_server(**runner_options(settings))
         return await aiohttp_client(server, headers=AUTH)

@@ -9,6 +9,7 @@ import os
 import pytest
 from pydantic import ValidationError
 
+from hive_server import keys
 from hive_server.cli import main
 from hive_server.settings import Settings, load_settings
 from tests.conftest import TOKEN, make_settings
@@ -183,3 +184,18 @@ def test_cli_bad_allow_origin_exits_2_with_one_line(tmp_path, capsys, monkeypatc
     assert code == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "allowed_origins" in err and "localhost:5173" in err
+
+
+async def test_streams_and_downloads_to_an_allowed_origin_carry_cors_headers(cookie_client):
+    """The answers a handler prepares itself (an SSE stream, an export, a workspace file)."""
+    created = await post(cookie_client, {"Origin": DEV})
+    session_id = (await created.json())["session_id"]
+    home = cookie_client.app[keys.SETTINGS].home
+    (home / "sessions" / session_id / "workspace" / "notes.txt").write_text("bees\n")
+    for url in (f"/api/sessions/{session_id}/events", f"/api/sessions/{session_id}/export",
+                f"/api/sessions/{session_id}/files/notes.txt"):
+        for origin, allowed in ((DEV, True), ("http://localhost:5174", False)):
+            async with cookie_client.get(url, headers={"Origin": origin}) as resp:
+                assert resp.status == 200, (url, resp.status)
+                assert (resp.headers.get("Access-Control-Allow-Origin") == DEV) is allowed, url
+                assert ("Origin" in resp.headers.getall("Vary", ())) is allowed, url

@@ -30,6 +30,7 @@ async def export(request: web.Request) -> web.StreamResponse:
         "Content-Security-Policy": EXPORT_CSP, "X-Content-Type-Options": "nosniff"})
     response.content_type, response.charset = found.media_type, "utf-8"
     response.enable_chunked_encoding()
+    request.app[keys.GUARD].add_cors(request, response)
     await response.prepare(request)
     async with contextlib.aclosing(found.chunks) as chunks:
         async for chunk in chunks:

@@ -37,6 +37,7 @@ async def download_file(request: web.Request) -> web.StreamResponse:
         "Content-Disposition": f"attachment; filename*=UTF-8''{quote(opened.name, safe='')}",
     })
     response.content_length = opened.size
+    request.app[keys.GUARD].add_cors(request, response)
     await response.prepare(request)
     async for chunk in opened.chunks():
         await response.write(chunk)

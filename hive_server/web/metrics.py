@@ -27,6 +27,7 @@ from hive_server import keys
 from hive_server.core import stats
 from hive_server.core.stats import Histogram
 from hive_server.llm.metered import MeteredLLM
+from hive_server.web import unmatched
 from hive_server.web.openapi import doc
 
 routes = web.RouteTableDef()
@@ -47,7 +48,9 @@ def install(app: web.Application, counts: RequestCounts | None = None) -> None:
 
 def _route(request: web.Request) -> str:
     resource = request.match_info.route.resource
-    return UNMATCHED if resource is None else resource.canonical
+    if resource is None or resource.canonical == unmatched.CANONICAL:
+        return UNMATCHED
+    return resource.canonical
 
 
 def count_request(request: web.Request, status: int) -> None:

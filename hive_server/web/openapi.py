@@ -100,7 +100,7 @@ def build_document(app: web.Application) -> dict[str, Any]:
 
 
 def _operation(route: web.AbstractRoute, path: str, schemas: dict[str, Any]) -> dict[str, Any]:
-    handler = route.handler
+    handler = getattr(route.handler, "__wrapped__", route.handler)  # behind Guard.wrap
     meta = _DOCS.get(handler, RouteDoc())
     summary = (handler.__doc__ or handler.__name__.replace("_", " ")).strip().splitlines()[0]
     responses = {str(meta.status): _success(meta.stream, meta.response, schemas, meta.media)}

@@ -12,18 +12,20 @@
 ``/hooks/*`` is exempt from the token and Host checks: webhooks prove themselves by
 signature instead (checked by the webhook handler).
 
-``Guard`` holds what the checks need, computed once from the settings; its ``middleware`` is
-the app's only one: the checks, in one pass, and the error mapping of ``web/errors.py`` around
-them and the handler (nothing is parsed twice, and a ``Host`` value once found allowed is
-remembered). The most common request, a GET or HEAD from a ``Host`` already found allowed with
-``Authorization: Bearer <token>`` written exactly so, is admitted after two header lookups and
-one constant-time comparison (``_reads_with_token``): every check it skips would pass.
+``Guard`` holds what the checks need, computed once from the settings; ``wrap`` puts the
+checks, in one pass, and the error mapping of ``web/errors.py`` around each route's handler
+(the app has no aiohttp middleware; nothing is parsed twice, and a ``Host`` value once found
+allowed is remembered). The most common request, a GET or HEAD from a ``Host`` already found
+allowed with ``Authorization: Bearer <token>`` written exactly so, is admitted after two
+header lookups and one constant-time comparison (``_reads_with_token``): every check it skips
+would pass.
 """
 
 from __future__ import annotations
 
+import functools
 import hmac
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from urllib.parse import urlsplit
 
 from aiohttp import hdrs, web
@@ -115,20 +117,40 @@ class Guard:
         self._bearer = _bearer(settings.token)  # the Authorization value _reads_with_token takes
         self._good_hosts: set[str] = set()
 
-    @web.middleware
-    async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        try:
-            if (self._reads_with_token(request) or request.path.startswith(HOOKS)
-                    or self._admit(request)):
-                response = await handler(request)
-            else:
-                response = self._preflight(request)
-        except Exception as exc:  # the request boundary (web/errors.py)
-            if isinstance(exc, SessionNotLive) and keys.REDIS_NODE in request.app:
-                exc = await _elsewhere(request, exc)
-            response = error_answer(request, exc)
-        self.count(request, response.status)
-        return response
+    def guarded(self, defs: Iterable[web.AbstractRouteDef]) -> list[web.RouteDef]:
+        """``defs`` with each handler behind ``wrap``."""
+        out = []
+        for route in defs:
+            if not isinstance(route, web.RouteDef):
+                raise TypeError(f"only handler routes can be guarded: {route!r}")
+            out.append(web.RouteDef(route.method, route.path, self.wrap(route.handler),
+                                    route.kwargs))
+        return out
+
+    def wrap(self, handler: Handler) -> Handler:
+        """``handler`` behind the checks, the error mapping and the count of its answer.
+        Each route's handler is wrapped when it is added (and ``web/unmatched.py`` takes what
+        no route does): an aiohttp middleware would do the same with a layer more on every
+        request, about a sixth of a session GET's server CPU (docs/benchmarks.md)."""
+
+        @functools.wraps(handler)
+        async def guarded(request: web.Request) -> web.StreamResponse:
+            try:
+                if (self._reads_with_token(request) or request.path.startswith(HOOKS)
+                        or self._admit(request)):
+                    response = await handler(request)
+                else:
+                    response = self._preflight(request)
+            except Exception as exc:  # the request boundary (web/errors.py)
+                if isinstance(exc, SessionNotLive) and keys.REDIS_NODE in request.app:
+                    exc = await _elsewhere(request, exc)
+                response = error_answer(request, exc)
+            self.count(request, response.status)
+            if hdrs.ORIGIN in request.headers and not response.prepared:  # a stream did it
+                self.add_cors(request, response)
+            return response
+
+        return guarded
 
     def _reads_with_token(self, request: web.Request) -> bool:
         """A GET or HEAD whose ``Host`` was found allowed before and whose ``Authorization`` is
@@ -199,14 +221,16 @@ class Guard:
 
     def _preflight(self, request: web.Request) -> web.Response:
         """Answer an ``OPTIONS`` preflight from an allowed origin (its ACAO is added by
-        ``cors_headers`` like on every response); refuse any other."""
+        ``add_cors`` like every response); refuse any other."""
         if not self.origin_allowed(request, request.headers.get("Origin", "")):
             raise OriginNotAllowed("CORS preflight from an origin not allowed")
         return web.Response(status=204, headers=PREFLIGHT_HEADERS)
 
-    async def cors_headers(self, request: web.Request, response: web.StreamResponse) -> None:
-        """``on_response_prepare``: a response to an allowed origin (errors and streams too)
-        says so, so the page can read it."""
+    def add_cors(self, request: web.Request, response: web.StreamResponse) -> None:
+        """A response to an allowed origin (errors too) says so, so the page can read it:
+        ``wrap`` adds it to what a handler returns; a handler that streams (prepares its own
+        response) calls it first. (An ``on_response_prepare`` hook would cost every request a
+        coroutine or two, about 4 µs of a session GET.)"""
         origin = request.headers.get(hdrs.ORIGIN)
         if (origin is None or request.path.startswith(HOOKS)
                 or not self.origin_allowed(request, origin)):

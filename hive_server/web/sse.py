@@ -235,6 +235,7 @@ async def serve_sse(request: web.Request, closer: Closable,
     streams = request.app[keys.SSE_STREAMS]
     streams.add(closer)
     try:
+        request.app[keys.GUARD].add_cors(request, response)
         await response.prepare(request)
         streams.watch(closer, request, response)
         await send(response)

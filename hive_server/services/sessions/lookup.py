@@ -56,8 +56,9 @@ async def find_session(manager: SessionManager, session_id: str) -> Found:
     ``session_corrupt`` for an unreadable meta)."""
     if manager.is_loading(session_id):
         return LoadingSession(session_id)
-    with contextlib.suppress(*NOT_HERE):  # a live id is valid: only a cold one's is checked
-        return manager.get(session_id)
+    live = manager.live_one(session_id)  # a live id is valid: only a cold one's is checked
+    if live is not None:
+        return live
     meta = await manager.store.read_meta(session_id)
     last_seq = await manager.store.last_seq(session_id)
     if live_elsewhere(manager, meta):

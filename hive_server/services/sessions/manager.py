@@ -98,6 +98,10 @@ class SessionManager(Ownership, Colonies):
         return [live for live in self._live.values()
                 if live.colony is not None and live.colony.agent_id == agent_id]
 
+    def live_one(self, session_id: str) -> Session | None:
+        """The live session ``session_id``, or None (starting, elsewhere, cold or unknown)."""
+        return self._live.get(session_id)
+
     def get(self, session_id: str) -> Session:
         """The live session, or NotFound (Conflict with loading=True while it is starting)."""
         if session_id in self._live:
