@@ -305,3 +305,18 @@ async def test_an_unschedulable_config_fails_at_arm_instead_of_looping(
     with pytest.raises(ValueError):
         arm(scheduler, Recorder(clock), cfg=never)
     assert len(scheduler) == 0 and clock.pending == 0
+
+
+async def test_a_tick_due_between_arming_and_the_catch_up_fires(
+        clock: FakeClock, scheduler: TriggerScheduler) -> None:
+    """A resume arms a timer with a backlog; its task starts a moment later. A tick that
+    comes due in that moment is neither in the backlog nor skipped: it fires (late)."""
+    rec = Recorder(clock)
+    clock.step(150)  # last handled START + 60; START + 120 is missed
+    arm(scheduler, rec, last_tick=START + 60)
+    clock.step(35)  # START + 180 comes due before the timer's task runs
+    await clock.advance(0)
+    assert [(m.first, m.last, m.count) for m in rec.missed] == [(START + 120, START + 120, 1)]
+    assert rec.ticks == [START + 120, START + 180]  # the catch-up fire, then the due tick
+    await clock.advance(60)
+    assert rec.ticks[-1] == START + 240

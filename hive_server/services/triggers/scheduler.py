@@ -129,7 +129,7 @@ class TriggerScheduler:
         cursor = now if last_tick is None else max(now, last_tick)
         timer = _Timer(key, cfg, anchor, on_fire, on_missed, cursor)
         timer.next_at = next_fire(cfg, cursor, anchor)
-        self._start(timer, backlog)
+        self._start(timer, backlog, now)
         return timer.next_at
 
     async def rearm(self, key: str, cfg: TimerConfig, *, anchor: float | None = None) -> float:
@@ -148,7 +148,7 @@ class TriggerScheduler:
         if key in self._timers or self._closed:
             raise TimerChanged(key)
         timer = _Timer(key, cfg, new_anchor, old.on_fire, old.on_missed, cursor, next_at)
-        self._start(timer, None)
+        self._start(timer, None, cursor)
         return next_at
 
     async def disarm(self, key: str) -> bool:
@@ -173,8 +173,10 @@ class TriggerScheduler:
         if retiring:
             await asyncio.wait(retiring)
 
-    def _start(self, timer: _Timer, backlog: MissedTicks | None) -> None:
-        timer.task = asyncio.create_task(self._run(timer, backlog), name=f"timer:{timer.key}")
+    def _start(self, timer: _Timer, backlog: MissedTicks | None, until: float) -> None:
+        """``backlog``: the ticks missed up to ``until`` (the clock when it was counted)."""
+        timer.task = asyncio.create_task(self._run(timer, backlog, until),
+                                         name=f"timer:{timer.key}")
         self._timers[timer.key] = timer
 
     async def _stop(self, timer: _Timer) -> None:
@@ -190,10 +192,11 @@ class TriggerScheduler:
         task.cancel()
         await asyncio.wait([task])
 
-    async def _run(self, timer: _Timer, backlog: MissedTicks | None) -> None:
+    async def _run(self, timer: _Timer, backlog: MissedTicks | None, until: float) -> None:
         try:
             if backlog is not None and backlog.count > 0:
-                await self._catch_up(timer, backlog, self._clock.time())
+                # from ``until``, not now: a tick due since the backlog was counted is next
+                await self._catch_up(timer, backlog, until)
             while timer.next_at is not None and not timer.stopped:
                 await self._clock.sleep_until(timer.next_at)
                 await self._wake(timer)
@@ -229,7 +232,7 @@ class TriggerScheduler:
         if timer.on_missed is not None:
             await self._call(timer, timer.on_missed, info)
         if fire and not timer.stopped:
-            await self._fire(timer, FireInfo(timer.key, due.last, due.count), now)
+            await self._fire(timer, FireInfo(timer.key, due.last, due.count), self._clock.time())
 
     async def _fire(self, timer: _Timer, info: FireInfo, now: float) -> None:
         """Observe how late the fire is dispatched (``lag``), then call ``on_fire``."""
