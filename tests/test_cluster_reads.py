@@ -37,6 +37,14 @@ async def _seqs_until(stream: ClientResponse, seq: int) -> list[int]:
     return [frame["id"] for frame in frames]
 
 
+async def _until_input(stream: ClientResponse, content: str) -> list[dict]:
+    """The stream's events up to the ``client_input_received`` of ``content``."""
+    events = await until(stream, "client_input_received")
+    while events[-1]["data"].get("content") != content:
+        events += await until(stream, "client_input_received")
+    return events
+
+
 async def _two(make_client: ClientFactory, tmp_path: Path,
                redis_url: str) -> tuple[TestClient, TestClient, str]:
     """Nodes n1 and n2, and a session n1 runs that had one chat answered."""
@@ -140,9 +148,7 @@ async def test_a_stream_goes_on_across_a_takeover_on_the_old_owner_and_on_anothe
     new_owner = other if sid in _live_ids(other) else third
     try:
         await HiveApi(new_owner).chat(sid, "after the takeover")
-        events = await until(watched, "client_input_received")
-        while events[-1]["data"].get("content") != "after the takeover":
-            events += await until(watched, "client_input_received")
+        events = await _until_input(watched, "after the takeover")
     finally:
         watched.close()
     assert [e["seq"] for e in events] == list(range(1, events[-1]["seq"] + 1))
@@ -285,9 +291,7 @@ async def test_a_stream_on_another_node_goes_on_when_the_owner_shuts_down(
         await owner.close()  # a clean shutdown: its stop is logged, its lease handed over
         await _eventually(lambda: _true(sid in _live_ids(other)))
         await HiveApi(other).chat(sid, "after the shutdown")
-        events = await until(watched, "client_input_received")
-        while events[-1]["data"].get("content") != "after the shutdown":
-            events += await until(watched, "client_input_received")
+        events = await _until_input(watched, "after the shutdown")
     finally:
         watched.close()
     stops = [e["data"]["reason"] for e in events if e["type"] == "session_stopped"]

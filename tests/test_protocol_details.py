@@ -24,6 +24,22 @@ async def test_a_405_names_the_allowed_methods(client):
     assert resp.status == 405 and "GET" in resp.headers["Allow"]
 
 
+async def test_what_no_route_takes_gets_the_checks_then_the_routers_answer(make_client, tmp_path):
+    """web/unmatched.py: the last route answers as aiohttp's router would, behind the Guard."""
+    dev = "http://localhost:5173"
+    client = await make_client(make_settings(tmp_path, allowed_origins=(dev,)))
+    resp = await client.get("/api/nope")
+    assert (resp.status, await resp.json()) == (404, {"error": "Not Found", "code": "not_found"})
+    resp = await client.get("/api/nope", headers={"Authorization": "Bearer wrong"})
+    assert resp.status == 401  # the checks come first
+    resp = await client.post("/", headers={"Origin": dev})
+    assert (resp.status, resp.headers["Allow"]) == (405, "GET,HEAD")
+    assert await resp.text() == "405: Method Not Allowed"  # a page, not the API: aiohttp's
+    resp = await client.options("/api/sessions", headers={
+        "Origin": dev, "Access-Control-Request-Method": "POST"})
+    assert (resp.status, resp.headers["Access-Control-Allow-Origin"]) == (204, dev)
+
+
 @pytest.mark.parametrize("raw", NOT_PLAIN_DIGITS)
 async def test_integer_query_parameters_take_plain_ascii_digits_only(client, api, raw):
     await api.create_session(session_id="s")

@@ -2,9 +2,9 @@
 
 ``defer_build``: pydantic builds a model's validator and serialiser (its core schema) at the
 model's first use instead of when its module is imported. A server process imports every
-model but uses a few in its first requests; building all of them at import was about a
-third of a start's CPU (about 120 ms of 800, before ``/api/health`` answers), and every
-test server and pytest worker paid it. A model is built once either way; nothing else
+model but uses a few in its first requests; building all of them at import was about 120
+ms of the 800 ms of CPU a start took before ``/api/health`` answered, and every test server
+and pytest worker paid it. A model is built once either way; nothing else
 changes (the OpenAPI document, validation and dumps are the same).
 """
 
