@@ -45,13 +45,21 @@ def _note_spawn(event: str, args: tuple[Any, ...]) -> None:
 sys.addaudithook(_note_spawn)  # an audit hook stays for the process: it only notes
 
 
+def uses_the_sdk(item: pytest.Item) -> bool:
+    """The test imports the Anthropic SDK (about 2 s of CPU, once per process): it talks to the
+    fake Messages API (``fake_url``) or is marked ``anthropic_sdk``."""
+    return ("fake_url" in getattr(item, "fixturenames", ())
+            or item.get_closest_marker("anthropic_sdk") is not None)
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """The ``slow`` tests first (in their files' order): ``--dist worksteal`` hands each worker a
     contiguous share of the list, so the first starts on them, the longest (the quick bench,
     Chromium) from the first second, and the suite ends on short tests, which idle workers
     steal. A module's tests stay together, so its module fixtures (the fuzz test's server) are
-    made on one worker."""
-    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+    made on one worker. Among the others, those that use the SDK come first, together: one
+    worker imports it, not every worker."""
+    items.sort(key=lambda item: (item.get_closest_marker("slow") is None, not uses_the_sdk(item)))
 
 
 @pytest.hookimpl(wrapper=True)

@@ -5,17 +5,19 @@ live in tests/hive_api.py (``chat``, ``open_stream``, ``until``... are re-export
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient
 
-from hive_server.llm.anthropic import AnthropicClient
 from tests.hive_api import HiveApi
 from tests.hive_api import read_log as read_log  # re-exported: the tests import them from here
 from tests.hive_api import until as until
 from tests.hive_api import until_any as until_any
 from tests.hive_api import until_nth as until_nth
+
+if TYPE_CHECKING:
+    from hive_server.llm.anthropic import AnthropicClient
 
 MAX_RETRIES = 2
 
@@ -28,10 +30,17 @@ system_prompt: Answer in one short sentence.
 """
 
 
-def claude(url: str) -> AnthropicClient:
-    """The real client on the fake Messages API at ``url``, without real waits between retries."""
-    return AnthropicClient("test-key", base_url=url, default_model="claude-test",
-                           max_retries=MAX_RETRIES, backoff_base=0.0, backoff_max=0.0)
+def claude(url: str, **overrides: Any) -> AnthropicClient:
+    """The real client on the fake Messages API at ``url``, without real waits between retries.
+
+    The Anthropic SDK takes about 2 s of CPU to import, so it is imported here, by the tests that
+    call it (marked ``anthropic_sdk``: tests/conftest.py runs them together, so few pytest workers
+    pay for it), not when a module is collected."""
+    from hive_server.llm.anthropic import AnthropicClient
+
+    options: dict[str, Any] = {"default_model": "claude-test", "max_retries": MAX_RETRIES,
+                               "backoff_base": 0.0, "backoff_max": 0.0, **overrides}
+    return AnthropicClient("test-key", base_url=url, **options)
 
 
 def write_queen(queens_dir: Path, queen_id: str = "warden", text: str = WARDEN_YAML) -> None:

@@ -6,6 +6,9 @@ refuses with anything but 401/403/404/409/429 (``positive_data_acceptance``), on
 document does not list (``status_code_conformance``) and on an answer that does not fit its
 response model (``response_schema_conformance``). Half of the generated session ids are
 replaced by a live session's id, so the operations on a session reach past the 404.
+
+schemathesis and requests are imported where they are used (about 0.4 s of CPU): every pytest
+worker collects this module, most never run it, and ``--fast`` runs none of it.
 """
 
 from __future__ import annotations
@@ -15,21 +18,17 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
-import requests
-import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
-from schemathesis.checks import not_a_server_error
-from schemathesis.schemas import APIOperation
-from schemathesis.specs.openapi.checks import (
-    positive_data_acceptance,
-    response_schema_conformance,
-    status_code_conformance,
-)
 
 from tests.server_process import READY, server_env
 from tests.test_openapi import API
+
+if TYPE_CHECKING:
+    import schemathesis
+    from schemathesis.schemas import APIOperation
 
 pytestmark = pytest.mark.slow  # every test here starts a process
 
@@ -42,8 +41,6 @@ STREAM_OPERATIONS = {("get", "/api/sessions/{session_id}/events"), ("get", "/api
 # every operation tests/test_openapi.py lists but the streams (and the document itself, which
 # schemathesis may leave out as it loads it from that URL)
 FUZZED = sorted(set(API) - STREAM_OPERATIONS - {("get", "/api/openapi.json")})
-CHECKS = [not_a_server_error, positive_data_acceptance, status_code_conformance,
-          response_schema_conformance]
 
 
 class Server:
@@ -90,6 +87,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 @pytest.fixture(scope="session")
 def live_session(server: Server) -> str:
     """A live session with one timer trigger, for the operations on a session."""
+    import requests
+
     resp = requests.post(f"{server.url}api/sessions", json={"session_id": "fuzz-live"},
                          headers=AUTH, timeout=10)
     assert resp.status_code == 201, resp.text
@@ -103,12 +102,23 @@ def live_session(server: Server) -> str:
 
 @pytest.fixture(scope="session")
 def api_schema(server: Server) -> schemathesis.BaseSchema:
+    import schemathesis
+
     loaded = schemathesis.openapi.from_url(f"{server.url}api/openapi.json", headers=AUTH)
     return loaded.exclude(path_regex=STREAMS)
 
 
 def fuzz(operation: APIOperation, server: Server, live_session: str) -> None:
     """``EXAMPLES`` generated requests of one operation (raises the first failure found)."""
+    from schemathesis.checks import not_a_server_error
+    from schemathesis.specs.openapi.checks import (
+        positive_data_acceptance,
+        response_schema_conformance,
+        status_code_conformance,
+    )
+
+    checks = [not_a_server_error, positive_data_acceptance, status_code_conformance,
+              response_schema_conformance]
 
     @settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
               suppress_health_check=list(HealthCheck), phases=[Phase.generate, Phase.shrink])
@@ -118,7 +128,7 @@ def fuzz(operation: APIOperation, server: Server, live_session: str) -> None:
         session_id = params.get("session_id")
         if session_id is not None and case.method != "DELETE" and len(session_id) % 2 == 0:
             params["session_id"] = live_session
-        case.call_and_validate(base_url=server.url.rstrip("/"), headers=AUTH, checks=CHECKS,
+        case.call_and_validate(base_url=server.url.rstrip("/"), headers=AUTH, checks=checks,
                                timeout=15)
 
     run()

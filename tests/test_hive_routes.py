@@ -8,10 +8,9 @@ import pytest
 
 from hive_server import keys
 from hive_server.core.files import write_atomic
-from hive_server.llm.anthropic import AnthropicClient
 from tests.agent_fixtures import agents_tree, run_workers
 from tests.conftest import make_settings
-from tests.queen_support import until, write_queen
+from tests.queen_support import claude, until, write_queen
 
 
 @pytest.fixture
@@ -39,9 +38,10 @@ async def test_llm_config_reports_the_real_model_and_that_it_can_answer(client):
     assert body["detected_subscriptions"] == [] and body["subscriptions"] == []
 
 
+@pytest.mark.anthropic_sdk
 async def test_llm_config_of_the_anthropic_client(make_client, tmp_path):
     settings = make_settings(tmp_path, anthropic_base_url="http://127.0.0.1:9")
-    llm = AnthropicClient("k", base_url="http://127.0.0.1:9", default_model="claude-x")
+    llm = claude("http://127.0.0.1:9", default_model="claude-x")
     body = await get(await make_client(settings, llm=llm), "/api/config/llm")
     assert (body["provider"], body["model"], body["has_api_key"]) == ("anthropic", "claude-x",
                                                                      True)

@@ -1,4 +1,5 @@
-"""AnthropicClient through the real SDK against the local fake Messages API."""
+"""AnthropicClient through the real SDK against the local fake Messages API. The SDK is imported
+by the tests, not when the module is collected (tests/queen_support.py's ``claude``: why)."""
 
 from __future__ import annotations
 
@@ -6,11 +7,10 @@ import asyncio
 import contextlib
 import subprocess
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from hive_server.llm.anthropic import AnthropicClient
 from hive_server.llm.base import LLMError, TextDelta, ToolSpec, TurnResult, Usage
 from hive_server.llm.factory import make_llm
 from hive_server.llm.offline import OfflineClient
@@ -25,6 +25,10 @@ from tests.fakes import (
     tool_turn,
 )
 
+if TYPE_CHECKING:
+    from hive_server.llm.anthropic import AnthropicClient
+
+pytestmark = pytest.mark.anthropic_sdk
 MAX_RETRIES = 2
 HELLO = [{"role": "user", "content": "Hello"}]
 GET_TIME = ToolSpec("get_time", "Current time in a zone",
@@ -50,6 +54,8 @@ def sleep() -> RecordingSleep:
 
 @pytest.fixture
 async def llm(fake_url, sleep):
+    from hive_server.llm.anthropic import AnthropicClient
+
     client = AnthropicClient("test-key", base_url=fake_url,
                              default_model="claude-test", max_retries=MAX_RETRIES, sleep=sleep)
     yield client
@@ -295,6 +301,8 @@ async def test_closing_the_generator_early_closes_the_http_stream(llm, fake):
 
 
 async def test_make_llm_picks_anthropic_with_a_key_and_offline_without():
+    from hive_server.llm.anthropic import AnthropicClient
+
     online = make_llm("sk-test", None, "claude-x")
     offline = make_llm(None, None, "claude-x")
     try:

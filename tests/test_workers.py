@@ -11,7 +11,6 @@ import pytest
 
 import hive_server
 from hive_server import keys
-from hive_server.llm.anthropic import AnthropicClient
 from tests import agent_fixtures
 from tests.agent_fixtures import (
     MEETING_TOOLS,
@@ -26,7 +25,7 @@ from tests.agent_fixtures import (
 )
 from tests.conftest import create_session
 from tests.fakes import FakeAnthropic, error, text_turn, tool_turn
-from tests.queen_support import chat, of_type, open_stream, results_in_call_order, until
+from tests.queen_support import chat, claude, of_type, open_stream, results_in_call_order, until
 from tests.sse_reader import read_all, read_until
 
 HIVE_CODE = str(Path(hive_server.__file__).parent)
@@ -228,6 +227,7 @@ async def test_errors_inside_a_worker_are_results_and_unknown_workers_start_noth
     assert len(of_type(events, "worker_started")) == 1
 
 
+@pytest.mark.anthropic_sdk
 async def test_a_failing_worker_reaches_the_queen_as_an_error_result(make_client, settings,
                                                                      agents_dir, aiohttp_server):
     fake = FakeAnthropic().script(
@@ -235,8 +235,7 @@ async def test_a_failing_worker_reaches_the_queen_as_an_error_result(make_client
         error(400, message="the worker's request was refused"),
         text_turn("The worker failed; I will tell the user."))
     server = await aiohttp_server(fake.app)
-    llm = AnthropicClient("test-key", base_url=f"http://127.0.0.1:{server.port}",
-                          default_model="claude-test", max_retries=0)
+    llm = claude(f"http://127.0.0.1:{server.port}", max_retries=0)
     client = await make_client(settings, llm=llm)
     stream = await start(client, "notes")
     await chat(client, "s", "please summarise")
