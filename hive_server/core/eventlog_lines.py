@@ -35,14 +35,20 @@ FIELD_COUNT = len(ENVELOPE)
 @dataclasses.dataclass(slots=True)
 class Line:
     """One complete line: its byte offset and bytes (without the newline) and, when the line is
-    an event, its seq, type and parsed fields (``seq`` 0: not an event). No ``Event`` is built
-    until one is asked for (``to_event``): a page of the log splices the lines' own bytes."""
+    an event, its seq and type (``seq`` 0: not an event). No ``Event`` is built until one is
+    asked for (``to_event``): a page of the log splices the lines' own bytes.
+
+    A line keeps its bytes, not the dict its check parsed (``fields`` parses them again when
+    asked). A page of 2,000 lines that kept their dicts held some 30,000 objects for the
+    garbage collector to walk, which then ran full collections of the server's heap: in a
+    server process that was 5 ms of a 2,000-event ``events/history`` answer, half the time the
+    raw read of the same lines takes (docs/benchmarks.md, "Lines keep their bytes")."""
 
     start: int
     raw: bytes
     seq: int = 0  # an event's seq is >= 1
     type: str = ""
-    fields: dict[str, Any] | None = None
+    whole: bool = False  # an event line with every envelope field: ``raw`` is its JSON
 
     @property
     def length(self) -> int:
@@ -54,16 +60,25 @@ class Line:
         """The offset just past the line's newline."""
         return self.start + len(self.raw) + 1
 
+    @property
+    def fields(self) -> dict[str, Any] | None:
+        """The event's fields, parsed from the bytes on each access (None for a bad line)."""
+        if not self.seq:
+            return None
+        fields: dict[str, Any] = orjson.loads(self.raw)
+        return fields
+
     def to_event(self) -> Event:
         """The line's event, built on each call (an event line only: ValueError otherwise)."""
-        if self.fields is None:
+        fields = self.fields
+        if fields is None:
             raise ValueError(f"the line at offset {self.start} is not an event")
-        return Event.from_fields(self.fields, self.raw)
+        return Event.from_fields(fields, self.raw)
 
     def to_json(self) -> bytes:
         """The event's JSON (an event line only): the line itself when it holds every envelope
         field and no ``\\r``, else the event re-serialised with the missing fields' defaults."""
-        if self.fields is not None and len(self.fields) == FIELD_COUNT and b"\r" not in self.raw:
+        if self.whole and b"\r" not in self.raw:
             return self.raw
         return self.to_event().to_json()
 
@@ -75,7 +90,7 @@ class Line:
 def to_line(start: int, raw: bytes) -> Line:
     """The line at ``start``: an event when it is a JSON object with the envelope's fields
     (``seq``, ``type`` and ``session_id`` at least, no other key), an integer seq >= 1 and a
-    string type. One ``orjson.loads``, no ``Event``."""
+    string type. One ``orjson.loads``, no ``Event``; the parsed dict is dropped (``Line``)."""
     try:
         fields = orjson.loads(raw)
         seq, kind = fields["seq"], fields["type"]
@@ -84,7 +99,7 @@ def to_line(start: int, raw: bytes) -> Line:
     if (type(seq) is not int or seq < 1 or type(kind) is not str
             or not (tuple(fields) == ORDER or ENVELOPE >= fields.keys() >= REQUIRED)):
         return Line(start, raw)
-    return Line(start, raw, seq, kind, fields)
+    return Line(start, raw, seq, kind, len(fields) == FIELD_COUNT)
 
 
 def parse_event(raw: bytes) -> Event | None:

@@ -274,9 +274,10 @@ def count_lines(totals: UsageTotals, lines: Iterable[Line], upto_seq: int) -> No
     """Add the counted events of ``lines`` (ascending) with seq <= ``upto_seq`` to
     ``totals``."""
     for line in lines:
-        data = (line.fields or {}).get("data")
-        if line.seq <= upto_seq and line.type in COUNTED and isinstance(data, dict):
-            count_event(totals, line.seq, line.type, data)
+        if line.seq <= upto_seq and line.type in COUNTED:
+            data = (line.fields or {}).get("data")  # parsed here: only the counted types
+            if isinstance(data, dict):
+                count_event(totals, line.seq, line.type, data)
 
 
 async def _count_log(log: LineReader, after_seq: int, upto_seq: int,

@@ -117,14 +117,15 @@ class ImportCheck:
         """The bytes to store for line ``number`` (``raw``, without its newline) and its event;
         ``BadImportLine`` when it is not the next event of the session."""
         line = to_line(0, raw)
-        if line.fields is None:
+        fields = line.fields
+        if fields is None:
             raise BadImportLine(number, f"not an event ({bad_kind(raw)})")
-        if (wrong := _wrong_field(line.fields)) is not None:
+        if (wrong := _wrong_field(fields)) is not None:
             raise BadImportLine(number, wrong)
         if line.seq != self.count + 1:
             raise BadImportLine(number, f"seq {line.seq} where seq {self.count + 1} was "
                                         "expected (seqs run 1, 2, 3... without a gap)")
-        self._same_session(number, line.fields["session_id"])
+        self._same_session(number, fields["session_id"])
         self.count += 1
         event = line.to_event()
         if self.as_id is None or self.as_id == event.session_id:
