@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import operator
 from collections import deque
-from collections.abc import Generator, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import orjson
@@ -163,6 +164,92 @@ def _kept(behind: tuple[int | None, int | None], seq: int,
     return in_order(behind[1], behind[0], seq, ahead[0], ahead[1])
 
 
+Decided = tuple[list[Line], list[bool] | None]  # lines in reading order, whether each is kept
+
+
+class _Order:
+    """``classify``'s state: the seqs of the last two decided event lines (``seen``, nearest
+    first) and the lines read but not decided yet (``held``: empty, or an event line first;
+    ``coming``: the seqs of the event lines in it; ``held_bad``: how many bad lines it has)."""
+
+    def __init__(self, behind: Sequence[int], backward: bool) -> None:
+        self.seen = _pad(behind)
+        self.backward = backward
+        self.held: deque[Line] = deque()
+        self.coming: deque[int] = deque()
+        self.held_bad = 0
+
+    def feed(self, block: list[Line]) -> Decided:
+        """Take the next lines; what can be decided now."""
+        if not self.held_bad:  # held: at most two event lines
+            work = [*self.held, *block]
+            if len(work) > 1 and self._strictly_in_order(work):
+                # every line but the last lies between its neighbours: kept (in_order's first
+                # case), decided without a call per line; the last waits for the next block
+                before = work[-3].seq if len(work) > 2 else self.seen[0]
+                self.seen = (work[-2].seq, before)
+                self.held, self.coming = deque(work[-1:]), deque([work[-1].seq])
+                return work[:-1], None
+        decided: tuple[list[Line], list[bool]] = ([], [])
+        for line in block:
+            self._push(line, decided)
+        return decided
+
+    def finish(self) -> Decided:
+        """Decide the last held lines: fewer than two event lines come after them."""
+        decided: tuple[list[Line], list[bool]] = ([], [])
+        while self.coming:
+            self._decide(_pad(list(self.coming)[1:]), decided)
+        return decided
+
+    def _strictly_in_order(self, work: list[Line]) -> bool:
+        """Every line is an event line and the seqs go strictly up in file order, from the
+        last decided one on."""
+        seqs = [line.seq for line in work]
+        if 0 in seqs:
+            return False
+        if self.seen[0] is not None:
+            seqs.insert(0, self.seen[0])
+        step = operator.gt if self.backward else operator.lt
+        return all(map(step, seqs, itertools.islice(seqs, 1, None)))
+
+    def _push(self, line: Line, decided: tuple[list[Line], list[bool]]) -> None:
+        if not line.seq and not self.held:
+            decided[0].append(line)
+            decided[1].append(False)
+            return
+        self.held.append(line)
+        if line.seq:
+            self.coming.append(line.seq)
+        else:
+            self.held_bad += 1
+        if len(self.coming) == 3:  # the first held line has two event lines after it
+            self._decide((self.coming[1], self.coming[2]), decided)
+
+    def _decide(self, ahead: tuple[int | None, int | None],
+                decided: tuple[list[Line], list[bool]]) -> None:
+        """Decide the first held line (an event line), then pass the bad lines after it."""
+        seq = self.coming.popleft()
+        decided[0].append(self.held.popleft())
+        decided[1].append(_kept(self.seen, seq, ahead, self.backward))
+        self.seen = (seq, self.seen[0])
+        while self.held and not self.held[0].seq:
+            decided[0].append(self.held.popleft())
+            decided[1].append(False)
+            self.held_bad -= 1
+
+
+def classify_blocks(blocks: Iterable[list[Line]], behind: Sequence[int], *,
+                    backward: bool = False) -> Iterator[Decided]:
+    """``classify`` a block of lines at a time: for each block, the lines decided so far (in
+    reading order) and whether each is kept, or None when every one of them is (a run of event
+    lines whose seqs go strictly up: the common case, decided with no Python work per line)."""
+    order = _Order(behind, backward)
+    for block in blocks:
+        yield order.feed(block)
+    yield order.finish()
+
+
 def classify(lines: Iterable[Line], behind: Sequence[int], *,
              backward: bool = False) -> Iterator[tuple[Line, bool]]:
     """Each of ``lines`` (in reading order) with whether it is a kept event.
@@ -170,32 +257,6 @@ def classify(lines: Iterable[Line], behind: Sequence[int], *,
     ``behind``: the seqs of up to two event lines just before the first line in reading order,
     nearest first (``nearest_seqs``). Reads at most two event lines ahead.
     """
-    seen = _pad(behind)
-    held: deque[Line] = deque()  # read, not yet yielded: empty or an undecided event line first
-    coming: deque[int] = deque()  # the seqs of the event lines in ``held``
-    for line in lines:
-        if not line.seq and not held:
-            yield line, False
-            continue
-        held.append(line)
-        if line.seq:
-            coming.append(line.seq)
-        if len(coming) == 3:  # the first held line has two event lines after it
-            seq = coming.popleft()
-            yield held.popleft(), _kept(seen, seq, (coming[0], coming[1]), backward)
-            seen = (seq, seen[0])
-            while not held[0].seq:  # (inline: this runs once per line)
-                yield held.popleft(), False
-    while coming:  # the last event lines: fewer than two after them
-        seen = yield from _decide(held, coming, seen, backward)
-
-
-def _decide(held: deque[Line], coming: deque[int], seen: tuple[int | None, int | None],
-            backward: bool) -> Generator[tuple[Line, bool], None, tuple[int, int | None]]:
-    """Decide the first held line (an event line), then yield the bad lines after it; return
-    the new ``seen``."""
-    seq = coming.popleft()
-    yield held.popleft(), _kept(seen, seq, _pad(coming), backward)
-    while held and not held[0].seq:
-        yield held.popleft(), False
-    return seq, seen[0]
+    for decided, kept in classify_blocks(([line] for line in lines), behind,
+                                         backward=backward):
+        yield from zip(decided, kept or itertools.repeat(True), strict=False)

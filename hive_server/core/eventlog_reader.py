@@ -10,16 +10,18 @@ ignored here; only ``EventLog.open`` repairs it.
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import dataclasses
 import itertools
 import logging
+import operator
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from io import FileIO
 from pathlib import Path
 
-from hive_server.core.eventlog_lines import Line, classify, nearest_seqs, to_line
+from hive_server.core.eventlog_lines import Line, classify_blocks, nearest_seqs, to_line
 from hive_server.models.events import Event
 
 BLOCK_SIZE = 64 * 1024
@@ -44,6 +46,14 @@ def _warn_skipped(path: str, line: Line) -> None:
 
 def _lines(pieces: Iterable[tuple[int, bytes]]) -> Iterator[Line]:
     return itertools.starmap(to_line, pieces)
+
+
+def _line_blocks(blocks: Iterable[list[tuple[int, bytes]]]) -> Iterator[list[Line]]:
+    """Each block of ``(start, bytes)`` pieces as its lines."""
+    return (list(itertools.starmap(to_line, block)) for block in blocks)
+
+
+_START = operator.attrgetter("start")
 
 
 def _starts(lines: list[bytes], first: int) -> Iterator[int]:
@@ -155,28 +165,48 @@ class LogReader:
         before = self.pieces_backward(start)
         next(before)  # b"": start is a line start
         behind = nearest_seqs(_lines(before))
-        lines = _lines(self.lines_forward(start, self.lines_end))
-        for line, kept in classify(lines, behind):
-            if line.start >= end:
+        blocks = _line_blocks(self._blocks_forward(start, self.lines_end, None))
+        for lines, kept in classify_blocks(blocks, behind):
+            last = lines and lines[-1].start >= end
+            if last:
+                lines = lines[:bisect.bisect_left(lines, end, key=_START)]
+                kept = kept[:len(lines)] if kept is not None else None
+            found = self._kept(lines, kept, above, operator.gt)
+            if found:
+                above = found[-1].seq
+                yield from found
+            if last:
                 return
-            if kept and (above is None or line.seq > above):
-                above = line.seq
-                yield line
-            else:
-                _warn_skipped(self._name, line)
 
     def backward(self, end: int, below: int | None = None) -> Iterator[Line]:
         """The kept event lines before ``end`` (a line start) with seq < ``below``, last
         first."""
         behind = nearest_seqs(_lines(self.lines_forward(end, self.lines_end)))
-        pieces = self.pieces_backward(end)
-        next(pieces)  # b"": end is a line start
-        for line, kept in classify(_lines(pieces), behind, backward=True):
-            if kept and (below is None or line.seq < below):
-                below = line.seq
-                yield line
+        blocks = self._blocks_backward(end)
+        first = next(blocks)
+        first.pop(0)  # b"": end is a line start
+        for lines, kept in classify_blocks(_line_blocks(itertools.chain([first], blocks)),
+                                           behind, backward=True):
+            found = self._kept(lines, kept, below, operator.lt)
+            if found:
+                below = found[-1].seq
+                yield from found
+
+    def _kept(self, lines: list[Line], kept: list[bool] | None, bound: int | None,
+              beyond: Callable[[int, int], bool]) -> list[Line]:
+        """The kept lines of one decided block (in reading order) whose seqs lie ``beyond``
+        the last one taken (``bound``); the others are logged as skipped. A block that is all
+        kept has its seqs strictly in reading order: only its first line needs the check."""
+        if kept is None and (not lines or bound is None or beyond(lines[0].seq, bound)):
+            return lines
+        found = []
+        for line, ok in zip(lines, kept or itertools.repeat(True), strict=False):
+            if ok and (bound is None or beyond(line.seq, bound)):
+                bound = line.seq
+                found.append(line)
             else:
                 _warn_skipped(self._name, line)
+        return found
 
     # -- bisection ------------------------------------------------------------------------------
 
