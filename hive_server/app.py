@@ -72,7 +72,7 @@ def create_app(settings: Settings, *, llm: LLMClient | None = None,
                clock: Clock | None = None) -> web.Application:
     # the security checks, the error mapping and the request counts: around each route's handler
     counts: metrics.RequestCounts = {}
-    guard = Guard(settings, count=functools.partial(metrics.count_into, counts))
+    guard = Guard(settings, metrics.RequestCounter(counts))
     app = web.Application(client_max_size=settings.max_body_bytes,
                           handler_args={"logger": SERVER_LOG})
     app[keys.SETTINGS], app[keys.GUARD] = settings, guard

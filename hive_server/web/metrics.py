@@ -46,7 +46,8 @@ def install(app: web.Application, counts: RequestCounts | None = None) -> None:
     app[keys.METRICS_REGISTRY] = registry
 
 
-def _route(request: web.Request) -> str:
+def route_label(request: web.Request) -> str:
+    """The request's route as the counts name it: its template, or ``unmatched``."""
     resource = request.match_info.route.resource
     if resource is None or resource.canonical == unmatched.CANONICAL:
         return UNMATCHED
@@ -55,13 +56,22 @@ def _route(request: web.Request) -> str:
 
 def count_request(request: web.Request, status: int) -> None:
     """Add 1 to the answers of the request's route, method and status."""
-    count_into(request.app[keys.REQUEST_COUNTS], request, status)
+    RequestCounter(request.app[keys.REQUEST_COUNTS]).add(route_label(request), request.method,
+                                                          status)
 
 
-def count_into(counts: RequestCounts, request: web.Request, status: int) -> None:
-    """``count_request`` into ``counts``, the app's (the ``Guard`` holds them: no lookup)."""
-    key = (_route(request), request.method, status)
-    counts[key] = counts.get(key, 0) + 1
+class RequestCounter:
+    """Adds to one app's request counts (the ``Guard`` holds it: no app lookup per request;
+    it reads a route's label once, from the route's first request)."""
+
+    label = staticmethod(route_label)
+
+    def __init__(self, counts: RequestCounts) -> None:
+        self.counts = counts
+
+    def add(self, route: str, method: str, status: int) -> None:
+        key = (route, method, status)
+        self.counts[key] = self.counts.get(key, 0) + 1
 
 
 @web.middleware

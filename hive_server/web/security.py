@@ -25,7 +25,8 @@ from __future__ import annotations
 
 import functools
 import hmac
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from aiohttp import hdrs, web
@@ -38,6 +39,9 @@ from hive_server.errors.requests import HostNotAllowed, OriginNotAllowed
 from hive_server.errors.sessions import SessionNotLive
 from hive_server.settings import LOOPBACK_HOSTS, Settings
 from hive_server.web.errors import error_answer
+
+if TYPE_CHECKING:
+    from hive_server.web.metrics import RequestCounter
 
 TOKEN_COOKIE = "hive_token"
 STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -107,9 +111,8 @@ def _local_port(request: web.Request) -> int | None:
 class Guard:
     """This module's checks for one app (see the module docstring)."""
 
-    def __init__(self, settings: Settings,
-                 count: Callable[[web.Request, int], None] | None = None):
-        self.count = count or _no_count  # each final answer, by status (web/metrics.py)
+    def __init__(self, settings: Settings, counter: RequestCounter | None = None):
+        self.counter = counter  # each final answer, by route and status (web/metrics.py)
         self.hosts = allowed_hosts(settings)
         self.origins = frozenset(settings.allowed_origins)
         self.token = settings.token.encode()
@@ -133,6 +136,9 @@ class Guard:
         no route does): an aiohttp middleware would do the same with a layer more on every
         request, about a sixth of a session GET's server CPU (docs/benchmarks.md)."""
 
+        counter = self.counter
+        label: list[str] = []  # the route's, read from its first request (one route a wrapper)
+
         @functools.wraps(handler)
         async def guarded(request: web.Request) -> web.StreamResponse:
             try:
@@ -145,7 +151,10 @@ class Guard:
                 if isinstance(exc, SessionNotLive) and keys.REDIS_NODE in request.app:
                     exc = await _elsewhere(request, exc)
                 response = error_answer(request, exc)
-            self.count(request, response.status)
+            if counter is not None:
+                if not label:
+                    label.append(counter.label(request))
+                counter.add(label[0], request.method, response.status)
             if hdrs.ORIGIN in request.headers and not response.prepared:  # a stream did it
                 self.add_cors(request, response)
             return response
@@ -245,10 +254,6 @@ def _bearer(token: str) -> str | None:
     """``Bearer <token>``, or None when ``request_token`` would not read the token back from
     it (spaces around it are stripped) or it is not ASCII (``compare_digest`` refuses it)."""
     return f"Bearer {token}" if token.isascii() and token == token.strip() else None
-
-
-def _no_count(request: web.Request, status: int) -> None:
-    """No request counts (a Guard without metrics)."""
 
 
 async def _elsewhere(request: web.Request, exc: SessionNotLive) -> Exception:

@@ -36,6 +36,40 @@ from hive_server.web.views import (
 routes = web.RouteTableDef()
 
 
+# The routes of one session come first: its GET, the most polled route, is then the first
+# resource aiohttp tries under /api/sessions (before the plain path of the list).
+@routes.get("/api/sessions/{session_id}")
+@doc(response=SessionAnswer, also={202: SessionLoading})
+async def get_session(request: web.Request) -> web.Response:
+    """A live session (with entry points), or a cold one from disk."""
+    app = request.app
+    found = await find_session(app[keys.SESSIONS], request.match_info["session_id"])
+    if isinstance(found, Session):  # the most polled answer, its bytes kept between polls
+        return web.Response(body=app[keys.DETAIL_CACHE].answer(found),
+                            content_type="application/json")
+    answer, status = session_answer(found)
+    return json_response(answer, status=status)
+
+
+@routes.delete("/api/sessions/{session_id}")
+@doc(response=SessionStopped)
+async def stop_session(request: web.Request) -> web.Response:
+    """Stop a live session (its streams end)."""
+    session_id = request.match_info["session_id"]
+    await request.app[keys.SESSIONS].stop(session_id)
+    return json_response(SessionStopped(session_id=session_id, stopped=True))
+
+
+@routes.patch("/api/sessions/{session_id}")
+@doc(RenameSessionBody, response=SessionRenamed)
+async def rename_session(request: web.Request) -> web.Response:
+    """Give a session (live or on disk) a title, and/or a live session its spend limit."""
+    body = await parse_json(request, RenameSessionBody)
+    return json_response(await patch_session(request.app[keys.SESSIONS],
+                                             request.app[keys.BUDGETS],
+                                             request.match_info["session_id"], body))
+
+
 @routes.post("/api/sessions")
 @doc(CreateSessionBody, status=201, response=LiveSessionView)
 async def create_session(request: web.Request) -> web.Response:
@@ -105,35 +139,3 @@ async def delete_history(request: web.Request) -> web.Response:
     session_id = request.match_info["session_id"]
     await request.app[keys.SESSIONS].delete_history(session_id)
     return json_response(SessionDeleted(session_id=session_id, deleted=session_id))
-
-
-@routes.get("/api/sessions/{session_id}")
-@doc(response=SessionAnswer, also={202: SessionLoading})
-async def get_session(request: web.Request) -> web.Response:
-    """A live session (with entry points), or a cold one from disk."""
-    app = request.app
-    found = await find_session(app[keys.SESSIONS], request.match_info["session_id"])
-    if isinstance(found, Session):  # the most polled answer, its bytes kept between polls
-        return web.Response(body=app[keys.DETAIL_CACHE].answer(found),
-                            content_type="application/json")
-    answer, status = session_answer(found)
-    return json_response(answer, status=status)
-
-
-@routes.delete("/api/sessions/{session_id}")
-@doc(response=SessionStopped)
-async def stop_session(request: web.Request) -> web.Response:
-    """Stop a live session (its streams end)."""
-    session_id = request.match_info["session_id"]
-    await request.app[keys.SESSIONS].stop(session_id)
-    return json_response(SessionStopped(session_id=session_id, stopped=True))
-
-
-@routes.patch("/api/sessions/{session_id}")
-@doc(RenameSessionBody, response=SessionRenamed)
-async def rename_session(request: web.Request) -> web.Response:
-    """Give a session (live or on disk) a title, and/or a live session its spend limit."""
-    body = await parse_json(request, RenameSessionBody)
-    return json_response(await patch_session(request.app[keys.SESSIONS],
-                                             request.app[keys.BUDGETS],
-                                             request.match_info["session_id"], body))
