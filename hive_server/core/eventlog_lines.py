@@ -10,7 +10,10 @@ a seq from nowhere) is skipped too. That is decided from its neighbours alone, t
 lines on each side (``in_order``), so a reader that starts anywhere, forward or backward, takes
 the same decision without reading the whole file. A line is kept when its seq lies between its
 neighbours', allowing for one stray neighbour on either side; a line with the same seq as the
-event line just before it is a duplicate.
+event line just before it is a duplicate. The readers decide a block of lines at a time
+(``classify_blocks``): in a block of event lines whose seqs go strictly up, each lies between
+its neighbours and is kept, with no decision per line (tests/test_log_order.py checks every
+decision against the whole file's).
 """
 
 from __future__ import annotations

@@ -167,7 +167,7 @@ class LogReader:
         behind = nearest_seqs(_lines(before))
         blocks = _line_blocks(self._blocks_forward(start, self.lines_end, None))
         for lines, kept in classify_blocks(blocks, behind):
-            last = lines and lines[-1].start >= end
+            last = bool(lines) and lines[-1].start >= end
             if last:
                 lines = lines[:bisect.bisect_left(lines, end, key=_START)]
                 kept = kept[:len(lines)] if kept is not None else None
