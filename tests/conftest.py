@@ -57,9 +57,15 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     contiguous share of the list, so the first starts on them, the longest (the quick bench,
     Chromium) from the first second, and the suite ends on short tests, which idle workers
     steal. A module's tests stay together, so its module fixtures (the fuzz test's server) are
-    made on one worker. Among the others, those that use the SDK come first, together: one
-    worker imports it, not every worker."""
-    items.sort(key=lambda item: (item.get_closest_marker("slow") is None, not uses_the_sdk(item)))
+    made on one worker. Among the others, those that use the SDK come first, together (out of
+    their modules' order; none of them has a module fixture): one worker imports it, not every
+    worker."""
+
+    def order(item: pytest.Item) -> tuple[bool, bool]:
+        fast = item.get_closest_marker("slow") is None
+        return fast, fast and not uses_the_sdk(item)
+
+    items.sort(key=order)
 
 
 @pytest.hookimpl(wrapper=True)
