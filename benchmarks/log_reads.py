@@ -31,7 +31,8 @@ from pathlib import Path
 import orjson
 
 from benchmarks.http import raw_tail
-from hive_server.core.eventlog_reader import read_page_file, scan_lines_after
+from hive_server.core.eventlog_pages import read_page_file
+from hive_server.core.eventlog_reader import scan_lines_after
 from hive_server.models.events import Event, EventType
 from hive_server.services.sessions.event_history import HistoryPage
 from hive_server.web.history import page_body

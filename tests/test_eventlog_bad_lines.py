@@ -15,7 +15,8 @@ from hive_server.core.eventlog import (
     read_after_file,
     read_tail_file,
 )
-from hive_server.core.eventlog_reader import open_reader, read_page_file, scan_after
+from hive_server.core.eventlog_pages import read_page_file
+from hive_server.core.eventlog_reader import open_reader, scan_after
 from hive_server.models.events import Event, EventType
 
 SMALL_BLOCK = 512

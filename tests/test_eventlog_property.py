@@ -11,7 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hive_server.core.eventlog import Durability, EventLog
-from hive_server.core.eventlog_reader import last_seq_file, read_after_file, read_page_file
+from hive_server.core.eventlog_pages import read_page_file
+from hive_server.core.eventlog_reader import last_seq_file, read_after_file
 from hive_server.models.events import Event, EventType
 
 TEXT = st.text(st.sampled_from("ab \u2028\u2029\n\"\\é\x00"), max_size=40)

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from hive_server import keys
-from hive_server.core.eventlog_reader import read_page_file
+from hive_server.core.eventlog_pages import read_page_file
 from hive_server.models.event_data import ClientOutputDelta
 from hive_server.models.responses import EventPage, EventView
 from tests.conftest import create_session

@@ -1,5 +1,5 @@
 """Pages of a session's event log in its Redis Stream (``hive:{<sid>}:log``, entry id
-``<seq>-0``): what ``eventlog_reader.read_page_file`` / ``read_forward_page_file`` answer for
+``<seq>-0``): what ``eventlog_pages.read_page_file`` / ``read_forward_page_file`` answer for
 ``events.jsonl``, read with XREVRANGE / XRANGE in chunks (issue 14).
 
 The same ``EventPage``: ``lines`` ascending, of the wanted ``types`` (None: all); ``last_seq``
@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator, Iterable
 import redis.asyncio
 
 from hive_server.core.eventlog_lines import Line
-from hive_server.core.eventlog_reader import EventPage, Types
+from hive_server.core.eventlog_pages import EventPage, Types
 from hive_server.core.eventlog_redis import seq_of, session_key, stream_lines
 
 CHUNK = 1000  # entries per XRANGE / XREVRANGE when a filter may skip many

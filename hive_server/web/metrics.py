@@ -56,8 +56,11 @@ def route_label(request: web.Request) -> str:
 
 def count_request(request: web.Request, status: int) -> None:
     """Add 1 to the answers of the request's route, method and status."""
-    RequestCounter(request.app[keys.REQUEST_COUNTS]).add(route_label(request), request.method,
-                                                          status)
+    _add(request.app[keys.REQUEST_COUNTS], (route_label(request), request.method, status))
+
+
+def _add(counts: RequestCounts, key: tuple[str, str, int]) -> None:
+    counts[key] = counts.get(key, 0) + 1
 
 
 class RequestCounter:
@@ -70,8 +73,7 @@ class RequestCounter:
         self.counts = counts
 
     def add(self, route: str, method: str, status: int) -> None:
-        key = (route, method, status)
-        self.counts[key] = self.counts.get(key, 0) + 1
+        _add(self.counts, (route, method, status))
 
 
 @web.middleware

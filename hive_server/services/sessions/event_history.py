@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from hive_server.core.eventlog_reader import EventPage
+from hive_server.core.eventlog_pages import EventPage
 from hive_server.services.sessions.log_reads import HistoryCursor
 from hive_server.services.sessions.lookup import live_or_cold
 from hive_server.services.sessions.manager import SessionManager

@@ -21,12 +21,8 @@ from typing import Protocol
 
 import orjson
 
-from hive_server.core.eventlog_reader import (
-    EventPage,
-    last_seq_file,
-    read_forward_page_file,
-    read_page_file,
-)
+from hive_server.core.eventlog_pages import EventPage, read_forward_page_file, read_page_file
+from hive_server.core.eventlog_reader import last_seq_file
 from hive_server.core.log_scan import LogScan
 from hive_server.models.session import SessionMeta
 from hive_server.models.usage import UsageTotals

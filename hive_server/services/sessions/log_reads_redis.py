@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Collection, Sequence
 import redis.asyncio
 
 from hive_server.core.eventlog_lines import Line
-from hive_server.core.eventlog_reader import EventPage
+from hive_server.core.eventlog_pages import EventPage
 from hive_server.core.eventlog_redis import seq_of, session_key
 from hive_server.core.eventlog_redis_pages import RedisLogPages
 from hive_server.models.session import SessionMeta
