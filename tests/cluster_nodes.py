@@ -18,9 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import signal
-import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -33,6 +31,7 @@ import redis.asyncio
 from hive_server.core.eventlog_redis import session_key
 from tests.server_process import ServerProcess
 from tests.sse_reader import _parse as parse_frame
+from tests.zygote import die_with_parent
 
 LEASE_SECONDS = 2.0
 START_TIMEOUT = 30.0  # three Python servers starting at once on a shared 2-core machine
@@ -41,16 +40,7 @@ READ_TIMEOUT = 3.0  # a follower's stream silent this long (its node paused) is 
 RECONNECT_PAUSE = 0.1  # before a follower reopens a stream that could not be opened
 REQUEST_SECONDS = 10.0  # an API call's bound (a forwarded chat waits for a takeover)
 REQUEST_TIMEOUT = aiohttp.ClientTimeout(total=REQUEST_SECONDS)
-PR_SET_PDEATHSIG = 1
-# looked up here, not in the forked child (dlopen there could wait on a lock another thread held)
-_PRCTL = ctypes.CDLL(None).prctl if sys.platform == "linux" else None
 T = TypeVar("T")
-
-
-def _die_with_parent() -> None:
-    """In the child before exec: SIGKILL when the test process goes (Linux only)."""
-    if _PRCTL is not None:
-        _PRCTL(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 class Node:
@@ -67,7 +57,7 @@ class Node:
             self.folder, "--redis", redis_url, "--node-id", name,
             "--lease-seconds", str(LEASE_SECONDS), "--durability", "fsync",
             "--no-watch-folders", "--agents-dir", str(agents), "--queens-dir", str(queens),
-            preexec=_die_with_parent, stderr=self._log)
+            preexec=die_with_parent, stderr=self._log)
         self.paused = False
 
     @property

@@ -32,8 +32,9 @@ hypothesis_settings.load_profile("hive")
 
 # Every test that starts a process (a server, Chromium, a setup script, a child to kill -9) is
 # marked ``slow`` (./scripts/test --fast skips them); a test that starts one unmarked fails.
+# (tests/zygote.py forks servers in another process: it raises its own event)
 SPAWN_EVENTS = frozenset({"subprocess.Popen", "os.system", "os.posix_spawn", "os.spawn",
-                          "os.fork", "os.forkpty", "os.exec"})
+                          "os.fork", "os.forkpty", "os.exec", "tests.zygote.spawn"})
 _spawned: list[str] = []
 
 

@@ -12,6 +12,8 @@ from typing import IO
 
 import aiohttp
 
+from tests import zygote
+
 RESUME_POLL = 0.02  # seconds between health polls while sessions resume
 READY = re.compile(r"hive_server ready: (http://[^/\s]+/)(?:\?token=(\S+))?")
 
@@ -24,13 +26,18 @@ def server_env() -> dict[str, str]:
 
 class ServerProcess:
     def __init__(self, tmp_path: Path, *extra: str, env: dict[str, str] | None = None,
-                 preexec: Callable[[], None] | None = None, stderr: IO[bytes] | None = None):
+                 preexec: Callable[[], None] | None = None, stderr: IO[bytes] | None = None,
+                 fork: bool = True):
         self.tmp_path = tmp_path
         self.extra = extra
         self.env = env or {}  # added to the scrubbed environment (a fake API's URL and key)
         self.preexec = preexec  # run in the child before the server starts (setrlimit)
         self.stderr = stderr  # where the child's stderr (its log) goes; None: discarded
-        self.proc: asyncio.subprocess.Process | None = None
+        # forked from this worker's preloaded interpreter (tests/zygote.py), or a fresh one
+        # (``python -m hive_server``); ``preexec`` must then be a module-level function or a
+        # partial of one (it is pickled to the zygote)
+        self.fork = fork
+        self.proc: asyncio.subprocess.Process | zygote.ForkedProcess | None = None
         self.url = ""
         self.token = ""
         self.ready_line = ""  # the line the server printed when ready, newline included
@@ -40,14 +47,17 @@ class ServerProcess:
         return self.tmp_path / "home"
 
     async def start(self, timeout: float = 30.0) -> ServerProcess:
-        self.proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "hive_server", "serve", "--port", "0",
-            "--home", str(self.home), "--agents-dir", str(self.tmp_path / "agents"),
-            "--queens-dir", str(self.tmp_path / "queens"), *self.extra,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.DEVNULL if self.stderr is None else self.stderr,
-            env={**server_env(), **self.env}, preexec_fn=self.preexec,
-        )
+        argv = ("serve", "--port", "0", "--home", str(self.home),
+                "--agents-dir", str(self.tmp_path / "agents"),
+                "--queens-dir", str(self.tmp_path / "queens"), *self.extra)
+        stderr = asyncio.subprocess.DEVNULL if self.stderr is None else self.stderr
+        env = {**server_env(), **self.env}
+        if self.fork:
+            self.proc = await zygote.spawn(argv, env, stderr=stderr, preexec=self.preexec)
+        else:
+            self.proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "hive_server", *argv, stdout=asyncio.subprocess.PIPE,
+                stderr=stderr, env=env, preexec_fn=self.preexec)
         assert self.proc.stdout is not None
         async with asyncio.timeout(timeout):
             while True:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import functools
 import os
 import resource
 import sys
@@ -126,8 +127,8 @@ async def test_out_of_descriptors_anywhere_is_503_not_500(aiohttp_client):
     assert (await resp.json())["code"] == "resource_exhausted"
 
 
-def low_limit() -> None:
-    resource.setrlimit(resource.RLIMIT_NOFILE, (LIMIT, LIMIT))
+# the server's descriptor limit, set in the child before it starts (pickled to tests/zygote.py)
+low_limit = functools.partial(resource.setrlimit, resource.RLIMIT_NOFILE, (LIMIT, LIMIT))
 
 
 @pytest.mark.slow

@@ -1,0 +1,316 @@
+"""Server processes forked from a preloaded interpreter, for the tests that start many.
+
+A ``python -m hive_server serve`` spends most of its start importing: about 0.8 s of CPU of
+the 0.9 s a start and stop cost, and 2 s more when its model is Claude (the Anthropic SDK).
+The suite starts about forty servers. So each pytest worker starts, on its first server, a
+*zygote*: ``python -m tests.zygote``, which imports ``hive_server.cli`` (and, for the
+``sdk`` flavour, the SDK), then waits. Each server is a ``fork()`` of it that sets its
+environment, working folder, standard streams and ``sys.argv`` as the exec would and calls
+the same ``hive_server.cli.main`` that ``python -m hive_server`` calls. The child is a real
+process of its own: its own pid, signals, kill -9, exit status, descriptors and limits. What
+it does not do is import: the zygote did, with no thread and no event loop running, so a
+``fork()`` copies nothing half-done.
+
+Tests of the entry point itself (``python -m hive_server``'s argument errors, the README
+walk-through, a server that must not load the SDK) exec a fresh interpreter as before.
+
+The zygote's protocol, on a ``SOCK_SEQPACKET`` socket pair (one message per datagram, with
+descriptors): a request is a pickled ``Spawn`` with three descriptors (the child's stdin,
+stdout and stderr); the zygote answers ``("started", pid)`` and, when a child ends,
+``("exited", pid, returncode)`` (``-N`` for signal N, as asyncio reports it). It exits, killing
+any child left, when the worker closes its end or dies (``PR_SET_PDEATHSIG``).
+
+``spawn(argv, env, ...)`` returns a ``ForkedProcess``, the part of
+``asyncio.subprocess.Process`` the tests use: ``pid``, ``stdout`` (a ``StreamReader`` when
+``PIPE``), ``returncode``, ``wait()``, ``send_signal()``, ``terminate()``, ``kill()``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import ctypes
+import os
+import pickle
+import selectors
+import signal
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+ROOT = Path(__file__).resolve().parents[1]
+PRELOADS = {"plain": ("hive_server.cli",), "sdk": ("hive_server.cli", "anthropic")}
+PR_SET_PDEATHSIG = 1
+MAX_MESSAGE = 1 << 20
+EOF_WAIT = 5.0  # seconds wait() gives the child's stdout to close once it has exited
+# looked up at import, never in a forked child
+_PRCTL = ctypes.CDLL(None).prctl if sys.platform == "linux" else None
+
+
+def die_with_parent() -> None:
+    """In a child: SIGKILL when its parent goes (Linux only)."""
+    if _PRCTL is not None:
+        _PRCTL(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+@dataclass(frozen=True)
+class Spawn:
+    argv: tuple[str, ...]  # after ``python -m hive_server``
+    env: dict[str, str]
+    cwd: str
+    preexec: Callable[[], None] | None  # pickled by reference: a module-level function
+
+
+# --- the zygote (python -m tests.zygote FLAVOUR FD) -------------------------------------------
+
+
+class _Zygote:
+    """The zygote's loop: fork a child per request, report each child's end."""
+
+    def __init__(self, sock: socket.socket):
+        self.sock = sock
+        self.children: set[int] = set()
+
+    def serve(self) -> tuple[Spawn, list[int]] | None:
+        """In a child: its request and descriptors, the zygote's own state closed. In the
+        zygote: None once the worker has closed its end."""
+        wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        signal.signal(signal.SIGCHLD, lambda *_: None)  # a handler: the wakeup fd is written
+        signal.set_wakeup_fd(wake_w)
+        selector = selectors.DefaultSelector()
+        selector.register(self.sock, selectors.EVENT_READ)
+        selector.register(wake_r, selectors.EVENT_READ)
+        while True:
+            for key, _ in selector.select():
+                if key.fileobj is not self.sock:
+                    os.read(wake_r, 4096)
+                    self._reap()
+                    continue
+                message, fds, _, _ = socket.recv_fds(self.sock, MAX_MESSAGE, 3)
+                if not message:
+                    return None
+                pid = os.fork()
+                if pid == 0:
+                    signal.set_wakeup_fd(-1)
+                    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+                    selector.close()
+                    for fd in (wake_r, wake_w):
+                        os.close(fd)
+                    self.sock.close()
+                    return pickle.loads(message), fds
+                self.children.add(pid)
+                for fd in fds:
+                    os.close(fd)
+                self.sock.send(pickle.dumps(("started", pid)))
+
+    def _reap(self) -> None:
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            self.children.discard(pid)
+            self.sock.send(pickle.dumps(("exited", pid, os.waitstatus_to_exitcode(status))))
+
+    def kill_children(self) -> None:
+        """The worker is gone: no server outlives it."""
+        for pid in self.children:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        while True:
+            try:
+                os.wait()
+            except ChildProcessError:
+                return
+
+
+def _become(spawn: Spawn, fds: list[int]) -> int:
+    """In the forked child: what exec would have set up, then the CLI's own entry."""
+    for target, fd in enumerate(fds):
+        os.dup2(fd, target)
+    for fd in set(fds) - {0, 1, 2}:
+        os.close(fd)
+    os.environ.clear()
+    os.environ.update(spawn.env)
+    os.chdir(spawn.cwd)
+    if spawn.preexec is not None:
+        spawn.preexec()
+    from hive_server import cli
+
+    sys.argv = [str(Path(cli.__file__).with_name("__main__.py")), *spawn.argv]
+    return cli.main(list(spawn.argv))
+
+
+def main(argv: list[str]) -> int:
+    flavour, fd = argv
+    die_with_parent()
+    for module in PRELOADS[flavour]:
+        __import__(module)
+    zygote = _Zygote(socket.socket(fileno=int(fd)))
+    child = zygote.serve()
+    if child is None:
+        zygote.kill_children()
+        return 0
+    return _become(*child)
+
+
+# --- the client (in a pytest worker) -----------------------------------------------------------
+
+
+class Zygote:
+    """One zygote process and the thread that reads its answers."""
+
+    def __init__(self, flavour: str):
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "tests.zygote", flavour, str(theirs.fileno())],
+            pass_fds=[theirs.fileno()], cwd=ROOT, stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL)
+        theirs.close()
+        self.sock = ours
+        self._request = threading.Lock()  # one request at a time: its answer is the next
+        self._lock = threading.Lock()  # the futures, shared with the reading thread
+        self._started: concurrent.futures.Future[tuple[int, Any]] | None = None
+        self._exits: dict[int, concurrent.futures.Future[int]] = {}
+        threading.Thread(target=self._read, name=f"zygote-{flavour}", daemon=True).start()
+
+    def _read(self) -> None:
+        while message := self.sock.recv(MAX_MESSAGE):
+            kind, pid, *rest = pickle.loads(message)
+            with self._lock:  # a child's "exited" always comes after its "started"
+                if kind == "started":
+                    assert self._started is not None
+                    self._exits[pid] = exited = concurrent.futures.Future()
+                    self._started.set_result((pid, exited))
+                else:
+                    self._exits.pop(pid).set_result(rest[0])
+        with self._lock:  # the zygote is gone, and its children with it
+            for future in self._exits.values():
+                future.set_exception(RuntimeError("the zygote process exited"))
+            if self._started is not None and not self._started.done():
+                self._started.set_exception(RuntimeError("the zygote process exited"))
+
+    def spawn(self, spawn: Spawn, fds: tuple[int, int, int]) -> tuple[int, Any]:
+        """Fork a child: its pid and a future of its returncode."""
+        with self._request:
+            with self._lock:
+                self._started = started = concurrent.futures.Future()
+            socket.send_fds(self.sock, [pickle.dumps(spawn)], list(fds))
+            return started.result(timeout=30)
+
+
+_zygotes: dict[str, Zygote] = {}
+_spawn_lock = threading.Lock()
+
+
+def _zygote(flavour: str) -> Zygote:
+    with _spawn_lock:
+        if flavour not in _zygotes or _zygotes[flavour].process.poll() is not None:
+            _zygotes[flavour] = Zygote(flavour)
+        return _zygotes[flavour]
+
+
+class ForkedProcess:
+    """A forked server, as much of ``asyncio.subprocess.Process`` as the tests use."""
+
+    def __init__(self, pid: int, exited: concurrent.futures.Future[int],
+                 stdout: asyncio.StreamReader | None, transport: asyncio.BaseTransport | None,
+                 closed: asyncio.Future[None] | None):
+        self.pid = pid
+        self.stdout = stdout
+        self.returncode: int | None = None
+        self._exited = exited
+        self._transport = transport
+        self._closed = closed
+
+    async def wait(self) -> int:
+        self.returncode = await asyncio.wrap_future(self._exited)
+        if self._closed is not None and not self._closed.done():
+            try:  # stdout ends when the child and what inherited it are gone
+                await asyncio.wait_for(asyncio.shield(self._closed), EOF_WAIT)
+            except TimeoutError:
+                pass
+        if self._transport is not None:
+            self._transport.close()
+        return self.returncode
+
+    def send_signal(self, sig: int) -> None:
+        if self.returncode is None and not self._exited.done():
+            os.kill(self.pid, sig)
+
+    def terminate(self) -> None:
+        self.send_signal(signal.SIGTERM)
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)
+
+
+class _Pipe(asyncio.StreamReaderProtocol):
+    def __init__(self, reader: asyncio.StreamReader, closed: asyncio.Future[None]):
+        super().__init__(reader)
+        self._closed_future = closed
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        super().connection_lost(exc)
+        if not self._closed_future.done():
+            self._closed_future.set_result(None)
+
+
+def _fd(stream: int | IO[Any] | None, default: int) -> tuple[int, bool]:
+    """A descriptor for the child and whether it is ours to close after the fork."""
+    if stream is None:
+        return default, False
+    if stream == subprocess.DEVNULL:
+        return os.open(os.devnull, os.O_RDWR), True
+    if isinstance(stream, int):
+        return stream, False
+    return stream.fileno(), False
+
+
+async def spawn(argv: tuple[str, ...], env: dict[str, str], *, stdout_pipe: bool = True,
+                stderr: int | IO[Any] | None = None,
+                preexec: Callable[[], None] | None = None) -> ForkedProcess:
+    """Fork ``python -m hive_server *argv`` from this worker's zygote (``sdk`` when ``env`` has
+    an Anthropic key: its model is Claude). Its stdin is this process's; stdout a pipe to
+    ``ForkedProcess.stdout`` (or this process's); stderr ``stderr`` (None: this process's)."""
+    sys.audit("tests.zygote.spawn", argv)  # conftest: a test that starts a server is slow
+    zygote = _zygote("sdk" if "ANTHROPIC_API_KEY" in env else "plain")
+    loop = asyncio.get_running_loop()
+    to_close: list[int] = []
+    reader = transport = closed = None
+    if stdout_pipe:
+        read_end, out = os.pipe2(os.O_CLOEXEC)
+        to_close.append(out)
+    else:
+        out = 1
+    err, ours = _fd(stderr, 2)
+    if ours:
+        to_close.append(err)
+    try:  # the fork takes milliseconds: the loop waits for it
+        pid, exited = zygote.spawn(Spawn(argv, env, str(ROOT), preexec), (0, out, err))
+    except BaseException:
+        if stdout_pipe:
+            os.close(read_end)
+        raise
+    finally:
+        for fd in to_close:
+            os.close(fd)
+    if stdout_pipe:
+        reader = asyncio.StreamReader()
+        closed = loop.create_future()
+        transport, _ = await loop.connect_read_pipe(lambda: _Pipe(reader, closed),
+                                                    os.fdopen(read_end, "rb", 0))
+    return ForkedProcess(pid, exited, reader, transport, closed)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
