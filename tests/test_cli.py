@@ -8,7 +8,6 @@ import os
 import signal
 import socket
 import stat
-import sys
 import time
 
 import aiohttp
@@ -16,6 +15,7 @@ import pytest
 
 from hive_server.cli import build_parser, main
 from hive_server.settings import SettingsError, load_settings
+from tests import zygote
 from tests.server_process import ServerProcess, server_env
 
 
@@ -115,11 +115,9 @@ async def test_kill_9_keeps_seq_contiguous_and_resumes(server, tmp_path):
 
 
 async def run_to_exit(*args: str, timeout: float = 30.0) -> tuple[int, bytes, bytes]:
-    """Run ``python -m hive_server`` to its exit (killed if it outlives ``timeout``)."""
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "hive_server", *args, env=server_env(),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )
+    """Run ``python -m hive_server`` to its exit (killed if it outlives ``timeout``), forked
+    from tests/zygote.py's preloaded interpreter (the README walk-through execs the entry)."""
+    proc = await zygote.spawn(args, server_env(), stderr=asyncio.subprocess.PIPE)
     try:
         async with asyncio.timeout(timeout):
             out, err = await proc.communicate()

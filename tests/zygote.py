@@ -219,29 +219,66 @@ def _zygote(flavour: str) -> Zygote:
         return _zygotes[flavour]
 
 
+@dataclass
+class _Pipe:
+    """One of the child's output pipes, read by the test's loop."""
+
+    reader: asyncio.StreamReader
+    transport: asyncio.BaseTransport
+    closed: asyncio.Future[None]
+
+
+class _PipeProtocol(asyncio.StreamReaderProtocol):
+    def __init__(self, reader: asyncio.StreamReader, closed: asyncio.Future[None]):
+        super().__init__(reader)
+        self._closed_future = closed
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        super().connection_lost(exc)
+        if not self._closed_future.done():
+            self._closed_future.set_result(None)
+
+
+async def _pipe(read_end: int) -> _Pipe:
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader()
+    closed = loop.create_future()
+    transport, _ = await loop.connect_read_pipe(lambda: _PipeProtocol(reader, closed),
+                                                os.fdopen(read_end, "rb", 0))
+    return _Pipe(reader, transport, closed)
+
+
 class ForkedProcess:
     """A forked server, as much of ``asyncio.subprocess.Process`` as the tests use."""
 
     def __init__(self, pid: int, exited: concurrent.futures.Future[int],
-                 stdout: asyncio.StreamReader | None, transport: asyncio.BaseTransport | None,
-                 closed: asyncio.Future[None] | None):
+                 stdout: _Pipe | None, stderr: _Pipe | None):
         self.pid = pid
-        self.stdout = stdout
+        self.stdout = stdout.reader if stdout else None
+        self.stderr = stderr.reader if stderr else None
         self.returncode: int | None = None
         self._exited = exited
-        self._transport = transport
-        self._closed = closed
+        self._pipes = [pipe for pipe in (stdout, stderr) if pipe is not None]
 
     async def wait(self) -> int:
         self.returncode = await asyncio.wrap_future(self._exited)
-        if self._closed is not None and not self._closed.done():
-            try:  # stdout ends when the child and what inherited it are gone
-                await asyncio.wait_for(asyncio.shield(self._closed), EOF_WAIT)
-            except TimeoutError:
-                pass
-        if self._transport is not None:
-            self._transport.close()
+        for pipe in self._pipes:
+            if not pipe.closed.done():
+                try:  # a pipe ends when the child and what inherited it are gone
+                    await asyncio.wait_for(asyncio.shield(pipe.closed), EOF_WAIT)
+                except TimeoutError:
+                    pass
+            pipe.transport.close()
         return self.returncode
+
+    async def communicate(self) -> tuple[bytes, bytes]:
+        """Both outputs to their end (b"" for one not piped), then the exit."""
+        async def read(reader: asyncio.StreamReader | None) -> bytes:
+            return b"" if reader is None else await reader.read()
+
+        out, err = await asyncio.gather(read(self.stdout), read(self.stderr))
+        await self.wait()
+        return out, err
 
     def send_signal(self, sig: int) -> None:
         if self.returncode is None and not self._exited.done():
@@ -254,62 +291,47 @@ class ForkedProcess:
         self.send_signal(signal.SIGKILL)
 
 
-class _Pipe(asyncio.StreamReaderProtocol):
-    def __init__(self, reader: asyncio.StreamReader, closed: asyncio.Future[None]):
-        super().__init__(reader)
-        self._closed_future = closed
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        super().connection_lost(exc)
-        if not self._closed_future.done():
-            self._closed_future.set_result(None)
+Stream = int | IO[Any] | None  # PIPE, DEVNULL, a descriptor, a file, None: this process's
 
 
-def _fd(stream: int | IO[Any] | None, default: int) -> tuple[int, bool]:
-    """A descriptor for the child and whether it is ours to close after the fork."""
-    if stream is None:
-        return default, False
-    if stream == subprocess.DEVNULL:
-        return os.open(os.devnull, os.O_RDWR), True
-    if isinstance(stream, int):
-        return stream, False
-    return stream.fileno(), False
-
-
-async def spawn(argv: tuple[str, ...], env: dict[str, str], *, stdout_pipe: bool = True,
-                stderr: int | IO[Any] | None = None,
+async def spawn(argv: tuple[str, ...], env: dict[str, str], *,
+                stdout: Stream = subprocess.PIPE, stderr: Stream = None,
                 preexec: Callable[[], None] | None = None) -> ForkedProcess:
     """Fork ``python -m hive_server *argv`` from this worker's zygote (``sdk`` when ``env`` has
-    an Anthropic key: its model is Claude). Its stdin is this process's; stdout a pipe to
-    ``ForkedProcess.stdout`` (or this process's); stderr ``stderr`` (None: this process's)."""
+    an Anthropic key: its model is Claude), with this process's stdin and ``stdout`` and
+    ``stderr`` as ``asyncio.create_subprocess_exec`` takes them."""
     sys.audit("tests.zygote.spawn", argv)  # conftest: a test that starts a server is slow
     zygote = _zygote("sdk" if "ANTHROPIC_API_KEY" in env else "plain")
-    loop = asyncio.get_running_loop()
-    to_close: list[int] = []
-    reader = transport = closed = None
-    if stdout_pipe:
-        read_end, out = os.pipe2(os.O_CLOEXEC)
-        to_close.append(out)
-    else:
-        out = 1
-    err, ours = _fd(stderr, 2)
-    if ours:
-        to_close.append(err)
-    try:  # the fork takes milliseconds: the loop waits for it
-        pid, exited = zygote.spawn(Spawn(argv, env, str(ROOT), preexec), (0, out, err))
+    child_fds: list[int] = [0]
+    ours: list[int] = []  # closed once the child has its copies
+    read_ends: list[int | None] = []
+    try:
+        for stream, default in ((stdout, 1), (stderr, 2)):
+            read_end = None
+            if stream is None:
+                fd = default
+            elif stream == subprocess.PIPE:
+                read_end, fd = os.pipe2(os.O_CLOEXEC)
+                ours.append(fd)
+            elif stream == subprocess.DEVNULL:
+                fd = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
+                ours.append(fd)
+            else:
+                fd = stream if isinstance(stream, int) else stream.fileno()
+            child_fds.append(fd)
+            read_ends.append(read_end)
+        # the fork takes milliseconds: the loop waits for it
+        pid, exited = zygote.spawn(Spawn(argv, env, str(ROOT), preexec), tuple(child_fds))
     except BaseException:
-        if stdout_pipe:
-            os.close(read_end)
+        for read_end in read_ends:
+            if read_end is not None:
+                os.close(read_end)
         raise
     finally:
-        for fd in to_close:
+        for fd in ours:
             os.close(fd)
-    if stdout_pipe:
-        reader = asyncio.StreamReader()
-        closed = loop.create_future()
-        transport, _ = await loop.connect_read_pipe(lambda: _Pipe(reader, closed),
-                                                    os.fdopen(read_end, "rb", 0))
-    return ForkedProcess(pid, exited, reader, transport, closed)
+    pipes = [None if read_end is None else await _pipe(read_end) for read_end in read_ends]
+    return ForkedProcess(pid, exited, *pipes)
 
 
 if __name__ == "__main__":
