@@ -14,8 +14,6 @@ worker collects this module, most never run it, and ``--fast`` runs none of it.
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -23,6 +21,7 @@ from typing import TYPE_CHECKING
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 
+from tests import zygote
 from tests.server_process import READY, server_env
 from tests.test_openapi import API
 
@@ -47,15 +46,14 @@ class Server:
     def __init__(self, tmp: Path) -> None:
         self.tmp = tmp
         self.url = ""
-        self.proc: subprocess.Popen[str] | None = None
+        self.proc: zygote.BlockingForkedProcess | None = None
 
     def start(self) -> Server:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "hive_server", "serve", "--port", "0", "--durability", "none",
+        self.proc = zygote.spawn_blocking(
+            ("serve", "--port", "0", "--durability", "none",
              "--home", str(self.tmp / "home"), "--agents-dir", str(self.tmp / "agents"),
-             "--queens-dir", str(self.tmp / "queens"), "--log-level", "warning"],
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-            env={**server_env(), "HIVE_TOKEN": TOKEN, "PYTHONUNBUFFERED": "1"})
+             "--queens-dir", str(self.tmp / "queens"), "--log-level", "warning"),
+            {**server_env(), "HIVE_TOKEN": TOKEN})
         assert self.proc.stdout is not None
         for line in self.proc.stdout:
             if match := READY.search(line):

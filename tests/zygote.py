@@ -21,8 +21,10 @@ stdout and stderr); the zygote answers ``("started", pid)`` and, when a child en
 any child left, when the worker closes its end or dies (``PR_SET_PDEATHSIG``).
 
 ``spawn(argv, env, ...)`` returns a ``ForkedProcess``, the part of
-``asyncio.subprocess.Process`` the tests use: ``pid``, ``stdout`` (a ``StreamReader`` when
-``PIPE``), ``returncode``, ``wait()``, ``send_signal()``, ``terminate()``, ``kill()``.
+``asyncio.subprocess.Process`` the tests use: ``pid``, ``stdout`` and ``stderr`` (a
+``StreamReader`` when ``PIPE``), ``returncode``, ``wait()``, ``communicate()``,
+``send_signal()``, ``terminate()``, ``kill()``. ``spawn_blocking`` is the same for code with no
+event loop (the fuzz test's session fixture), as much of ``subprocess.Popen`` as it uses.
 """
 
 from __future__ import annotations
@@ -294,12 +296,11 @@ class ForkedProcess:
 Stream = int | IO[Any] | None  # PIPE, DEVNULL, a descriptor, a file, None: this process's
 
 
-async def spawn(argv: tuple[str, ...], env: dict[str, str], *,
-                stdout: Stream = subprocess.PIPE, stderr: Stream = None,
-                preexec: Callable[[], None] | None = None) -> ForkedProcess:
-    """Fork ``python -m hive_server *argv`` from this worker's zygote (``sdk`` when ``env`` has
-    an Anthropic key: its model is Claude), with this process's stdin and ``stdout`` and
-    ``stderr`` as ``asyncio.create_subprocess_exec`` takes them."""
+def _fork(argv: tuple[str, ...], env: dict[str, str], stdout: Stream, stderr: Stream,
+          preexec: Callable[[], None] | None) -> tuple[int, Any, list[int | None]]:
+    """Fork through this worker's zygote (``sdk`` when ``env`` has an Anthropic key: its model
+    is Claude): the pid, a future of its returncode, the read ends of stdout and stderr (None
+    where not piped)."""
     sys.audit("tests.zygote.spawn", argv)  # conftest: a test that starts a server is slow
     zygote = _zygote("sdk" if "ANTHROPIC_API_KEY" in env else "plain")
     child_fds: list[int] = [0]
@@ -320,7 +321,6 @@ async def spawn(argv: tuple[str, ...], env: dict[str, str], *,
                 fd = stream if isinstance(stream, int) else stream.fileno()
             child_fds.append(fd)
             read_ends.append(read_end)
-        # the fork takes milliseconds: the loop waits for it
         pid, exited = zygote.spawn(Spawn(argv, env, str(ROOT), preexec), tuple(child_fds))
     except BaseException:
         for read_end in read_ends:
@@ -330,8 +330,44 @@ async def spawn(argv: tuple[str, ...], env: dict[str, str], *,
     finally:
         for fd in ours:
             os.close(fd)
+    return pid, exited, read_ends
+
+
+async def spawn(argv: tuple[str, ...], env: dict[str, str], *,
+                stdout: Stream = subprocess.PIPE, stderr: Stream = None,
+                preexec: Callable[[], None] | None = None) -> ForkedProcess:
+    """Fork ``python -m hive_server *argv`` with this process's stdin and ``stdout`` and
+    ``stderr`` as ``asyncio.create_subprocess_exec`` takes them (the fork takes milliseconds:
+    the loop waits for it)."""
+    pid, exited, read_ends = _fork(argv, env, stdout, stderr, preexec)
     pipes = [None if read_end is None else await _pipe(read_end) for read_end in read_ends]
     return ForkedProcess(pid, exited, *pipes)
+
+
+class BlockingForkedProcess:
+    """``spawn_blocking``'s child: as much of ``subprocess.Popen`` as the tests use."""
+
+    def __init__(self, pid: int, exited: concurrent.futures.Future[int], stdout: IO[str]):
+        self.pid = pid
+        self.stdout = stdout  # text
+        self._exited = exited
+
+    def terminate(self) -> None:
+        if not self._exited.done():
+            os.kill(self.pid, signal.SIGTERM)
+
+    def wait(self, timeout: float | None = None) -> int:
+        code = self._exited.result(timeout)
+        self.stdout.close()
+        return code
+
+
+def spawn_blocking(argv: tuple[str, ...], env: dict[str, str], *,
+                   stderr: Stream = subprocess.DEVNULL) -> BlockingForkedProcess:
+    """``spawn`` for code with no event loop: stdout a text pipe."""
+    pid, exited, (read_end, _) = _fork(argv, env, subprocess.PIPE, stderr, None)
+    assert read_end is not None
+    return BlockingForkedProcess(pid, exited, os.fdopen(read_end, "r"))
 
 
 if __name__ == "__main__":
