@@ -258,12 +258,17 @@ class ForkedProcess:
         self.pid = pid
         self.stdout = stdout.reader if stdout else None
         self.stderr = stderr.reader if stderr else None
-        self.returncode: int | None = None
         self._exited = exited
         self._pipes = [pipe for pipe in (stdout, stderr) if pipe is not None]
 
+    @property
+    def returncode(self) -> int | None:
+        """Set once the child has ended (as asyncio's is), waited for or not."""
+        done = self._exited.done() and self._exited.exception() is None
+        return self._exited.result() if done else None
+
     async def wait(self) -> int:
-        self.returncode = await asyncio.wrap_future(self._exited)
+        returncode = await asyncio.wrap_future(self._exited)
         for pipe in self._pipes:
             if not pipe.closed.done():
                 try:  # a pipe ends when the child and what inherited it are gone
@@ -271,7 +276,7 @@ class ForkedProcess:
                 except TimeoutError:
                     pass
             pipe.transport.close()
-        return self.returncode
+        return returncode
 
     async def communicate(self) -> tuple[bytes, bytes]:
         """Both outputs to their end (b"" for one not piped), then the exit."""
@@ -283,7 +288,7 @@ class ForkedProcess:
         return out, err
 
     def send_signal(self, sig: int) -> None:
-        if self.returncode is None and not self._exited.done():
+        if not self._exited.done():  # never to a pid that may have been reused
             os.kill(self.pid, sig)
 
     def terminate(self) -> None:
