@@ -147,7 +147,9 @@ async def test_invalid_last_line_with_newline_is_cut(tmp_path, garbage):
 async def test_log_of_only_garbage_opens_empty(tmp_path):
     path = tmp_path / "events.jsonl"
     path.write_bytes(b'{"seq":1,"ty')
-    assert await EventLog(path, Durability.NONE).open() == OpenInfo(0, 12)
+    log = EventLog(path, Durability.NONE)
+    assert await log.open() == OpenInfo(0, 12)
+    await log.close()
     assert path.read_bytes() == b""
 
 

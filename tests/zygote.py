@@ -11,8 +11,10 @@ process of its own: its own pid, signals, kill -9, exit status, descriptors and 
 it does not do is import: the zygote did, with no thread and no event loop running, so a
 ``fork()`` copies nothing half-done.
 
-Tests of the entry point itself (``python -m hive_server``'s argument errors, the README
-walk-through, a server that must not load the SDK) exec a fresh interpreter as before.
+What still execs a fresh interpreter: the README walk-through (``python -m hive_server`` as
+written), the check that a server on the offline model never loads the SDK, the comparison in
+tests/test_zygote.py, the benchmarks' servers (what they time includes the imports) and the
+setup scripts' tests.
 
 The zygote's protocol, on a ``SOCK_SEQPACKET`` socket pair (one message per datagram, with
 descriptors): a request is a pickled ``Spawn`` with three descriptors (the child's stdin,
@@ -49,7 +51,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PRELOADS = {"plain": ("hive_server.cli",), "sdk": ("hive_server.cli", "anthropic")}
 PR_SET_PDEATHSIG = 1
 MAX_MESSAGE = 1 << 20
-EOF_WAIT = 5.0  # seconds wait() gives the child's stdout to close once it has exited
+EOF_WAIT = 5.0  # seconds wait() gives the child's pipes to close once it has exited
 # looked up at import, never in a forked child
 _PRCTL = ctypes.CDLL(None).prctl if sys.platform == "linux" else None
 
