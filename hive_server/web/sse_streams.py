@@ -16,7 +16,6 @@ timer, per stream). The poller runs only while streams are open, and stops at ``
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Iterator
 from typing import Protocol
 
@@ -24,6 +23,8 @@ from aiohttp import web
 from aiohttp.abc import AbstractStreamWriter
 from aiohttp.http import StreamWriter
 from aiohttp_sse import EventSourceResponse
+
+from hive_server.core.tasks import cancel_and_wait
 
 DISCONNECT_POLL = 0.2  # how often the poller checks that the streams' clients are connected
 
@@ -103,10 +104,7 @@ class SseStreams:
         """Stop the poller (the streams themselves are ended by their ``Closable``)."""
         self._closed = True
         poller, self._poller = self._poller, None
-        if poller is not None:
-            poller.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await poller
+        await cancel_and_wait(poller)
 
     async def _watch(self) -> None:
         try:

@@ -22,13 +22,13 @@ all her workers, whatever started the execution: a chat or a trigger fire).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import Any, Protocol
 
 from hive_server.core.clock import Clock
+from hive_server.core.tasks import cancel_and_wait
 from hive_server.errors import HiveError, NotFound
 from hive_server.errors.sessions import SessionNotLive
 from hive_server.llm.base import TurnResult
@@ -201,10 +201,7 @@ class SessionBudget:
     async def stop(self) -> None:
         self.budgets.detach(self)
         task, self._failing = self._failing, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)
         await self.budgets.ledger.flush()  # its spend of today is stored
 
 
@@ -345,11 +342,7 @@ class Budgets:
                 log.exception("budget recheck at midnight failed")
 
     async def close(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-        for task in list(self._tasks):
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(*self._tasks)
         await self.ledger.close()
 
 

@@ -9,7 +9,6 @@ use it before answering a request that reports an action.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -20,6 +19,7 @@ from typing import Any, Generic, TypeVar
 from hive_server.core.bus import EventBus, Subscription
 from hive_server.core.files import write_atomic
 from hive_server.core.log_store import LogStore
+from hive_server.core.tasks import cancel_and_wait
 from hive_server.errors.sessions import LogUnavailable, SessionStopping
 from hive_server.models.event_data import EventData, SessionStopped, SessionSummary
 from hive_server.models.events import Event
@@ -169,10 +169,7 @@ class SessionJournal(Generic[LogT]):
 
     async def _stop_meta_flush(self) -> None:
         task, self._meta_flush = self._meta_flush, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)
 
     async def save_meta(self, **changes: Any) -> None:
         """Apply ``changes`` to meta and write ``meta.json`` atomically (``Unavailable`` once

@@ -17,6 +17,7 @@ from collections import deque
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import Any, Literal
 
+from hive_server.core.tasks import cancel_and_wait
 from hive_server.errors.backend import UNRECORDABLE, unrecordable
 from hive_server.errors.sessions import InboxFull, SessionStopping
 from hive_server.llm.base import LLMClient, LLMError, ToolSpec
@@ -112,9 +113,7 @@ class Queen:
         self._keep_open = self._asking is not None
         if self._task is None:
             return
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
+        await cancel_and_wait(self._task)
         await self.cancel()
         self._task = None
 

@@ -18,10 +18,10 @@ waiting on an ``ask_user`` answer is waiting for a person, not stuck: it never g
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
 from hive_server.core.clock import Clock
+from hive_server.core.tasks import cancel_and_wait
 from hive_server.services.journal.journal import SessionJournal
 from hive_server.services.runtime.queen import Queen
 
@@ -63,10 +63,7 @@ class TurnWatchdog:
     async def stop(self) -> None:
         self.queen.on_turn = None
         self._task = None
-        for task in list(self._tasks):
-            task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.gather(*self._tasks)
+        await cancel_and_wait(*self._tasks)
 
     async def _run(self) -> None:
         step = self.stale_seconds / CHECKS_PER_PERIOD
