@@ -5,8 +5,9 @@ with its own ``--home`` under ``root/n<i>`` and its stderr in ``root/n<i>/stderr
 on the same agents and queens folders (``root/agents``, ``root/queens``: the test writes its
 agents there first) and the same Redis, with a short lease (``LEASE_SECONDS``). Leaving the
 block kills every node still running (SIGKILL also ends a SIGSTOPped one) and stops every
-follower; a node also gets SIGKILL from the kernel if the test process dies
-(``PR_SET_PDEATHSIG``), so no node outlives a failed or interrupted run.
+follower; a node also gets SIGKILL from the kernel if its parent, the worker's zygote
+(tests/zygote.py, itself killed when the worker dies), goes (``PR_SET_PDEATHSIG``), so no node
+outlives a failed or interrupted run.
 
 ``Follower``: one SSE client of a session, opened on one node with ``?after_seq=0`` and
 reopened with ``Last-Event-ID`` on its node, or on another running node once its node is

@@ -1,11 +1,11 @@
-"""Run ``python -m hive_server serve`` as a real process for end-to-end tests."""
+"""Run ``python -m hive_server serve`` as a real process for end-to-end tests (a fork of the
+worker's preloaded interpreter, tests/zygote.py)."""
 
 from __future__ import annotations
 
 import asyncio
 import os
 import re
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO
@@ -26,18 +26,15 @@ def server_env() -> dict[str, str]:
 
 class ServerProcess:
     def __init__(self, tmp_path: Path, *extra: str, env: dict[str, str] | None = None,
-                 preexec: Callable[[], None] | None = None, stderr: IO[bytes] | None = None,
-                 fork: bool = True):
+                 preexec: Callable[[], None] | None = None, stderr: IO[bytes] | None = None):
         self.tmp_path = tmp_path
         self.extra = extra
         self.env = env or {}  # added to the scrubbed environment (a fake API's URL and key)
-        self.preexec = preexec  # run in the child before the server starts (setrlimit)
+        # run in the child before the server starts (setrlimit): a module-level function or a
+        # partial of one, pickled to tests/zygote.py, whose fork the server is
+        self.preexec = preexec
         self.stderr = stderr  # where the child's stderr (its log) goes; None: discarded
-        # forked from this worker's preloaded interpreter (tests/zygote.py), or a fresh one
-        # (``python -m hive_server``); ``preexec`` must then be a module-level function or a
-        # partial of one (it is pickled to the zygote)
-        self.fork = fork
-        self.proc: asyncio.subprocess.Process | zygote.ForkedProcess | None = None
+        self.proc: zygote.ForkedProcess | None = None
         self.url = ""
         self.token = ""
         self.ready_line = ""  # the line the server printed when ready, newline included
@@ -52,12 +49,7 @@ class ServerProcess:
                 "--queens-dir", str(self.tmp_path / "queens"), *self.extra)
         stderr = asyncio.subprocess.DEVNULL if self.stderr is None else self.stderr
         env = {**server_env(), **self.env}
-        if self.fork:
-            self.proc = await zygote.spawn(argv, env, stderr=stderr, preexec=self.preexec)
-        else:
-            self.proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "hive_server", *argv, stdout=asyncio.subprocess.PIPE,
-                stderr=stderr, env=env, preexec_fn=self.preexec)
+        self.proc = await zygote.spawn(argv, env, stderr=stderr, preexec=self.preexec)
         assert self.proc.stdout is not None
         async with asyncio.timeout(timeout):
             while True:
