@@ -93,7 +93,8 @@ class _Zygote:
             for key, _ in selector.select():
                 if key.fileobj is not self.sock:
                     os.read(wake_r, 4096)
-                    self._reap()
+                    if not self._reap():
+                        return None
                     continue
                 message, fds, _, _ = socket.recv_fds(self.sock, MAX_MESSAGE, 3)
                 if not message:
@@ -110,18 +111,28 @@ class _Zygote:
                 self.children.add(pid)
                 for fd in fds:
                     os.close(fd)
-                self.sock.send(pickle.dumps(("started", pid)))
+                if not self._tell(("started", pid)):
+                    return None
 
-    def _reap(self) -> None:
+    def _reap(self) -> bool:
+        """Report each child that ended; False once the worker can no longer be told."""
         while True:
             try:
                 pid, status = os.waitpid(-1, os.WNOHANG)
             except ChildProcessError:
-                return
+                return True
             if pid == 0:
-                return
+                return True
             self.children.discard(pid)
-            self.sock.send(pickle.dumps(("exited", pid, os.waitstatus_to_exitcode(status))))
+            if not self._tell(("exited", pid, os.waitstatus_to_exitcode(status))):
+                return False
+
+    def _tell(self, message: tuple[object, ...]) -> bool:
+        try:
+            self.sock.send(pickle.dumps(message))
+        except OSError:  # the worker's end is gone: the zygote ends, and its children with it
+            return False
+        return True
 
     def kill_children(self) -> None:
         """The worker is gone: no server outlives it."""
