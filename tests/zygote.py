@@ -199,7 +199,7 @@ class Zygote:
         threading.Thread(target=self._read, name=f"zygote-{flavour}", daemon=True).start()
 
     def _read(self) -> None:
-        while message := self.sock.recv(MAX_MESSAGE):
+        while message := self._next():
             kind, pid, *rest = pickle.loads(message)
             with self._lock:  # a child's "exited" always comes after its "started"
                 if kind == "started":
@@ -213,6 +213,13 @@ class Zygote:
                 future.set_exception(RuntimeError("the zygote process exited"))
             if self._started is not None and not self._started.done():
                 self._started.set_exception(RuntimeError("the zygote process exited"))
+
+    def _next(self) -> bytes:
+        """The zygote's next answer; b"" once it is gone (or this end was closed)."""
+        try:
+            return self.sock.recv(MAX_MESSAGE)
+        except OSError:
+            return b""
 
     def spawn(self, spawn: Spawn, fds: tuple[int, int, int]) -> tuple[int, Any]:
         """Fork a child: its pid and a future of its returncode."""
