@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 import sys
 
 import pytest
@@ -47,7 +48,7 @@ async def test_a_killed_server_reports_the_signal_and_the_zygote_takes_its_child
         pid, exited = own.spawn(spawn, (0, out, out))
     finally:
         os.close(out)
-    own.sock.shutdown(2)  # the worker's end gone: the zygote kills its child and exits
+    own.sock.shutdown(socket.SHUT_RDWR)  # the worker end gone: the zygote kills its child, exits
     assert await asyncio.to_thread(own.process.wait, 30) == 0
     with pytest.raises(RuntimeError, match="the zygote process exited"):
         await asyncio.wrap_future(exited)

@@ -28,5 +28,6 @@ async def cancel_and_wait(*tasks: asyncio.Task[Any] | None) -> None:
         return
     await asyncio.wait(owned)
     for task in owned:
-        if not task.cancelled() and task.exception() is not None:
-            raise task.exception()  # type: ignore[misc]
+        error = None if task.cancelled() else task.exception()
+        if error is not None:
+            raise error
