@@ -19,6 +19,7 @@ from hive_server.llm.offline import OfflineClient
 from hive_server.settings import Settings
 from tests.fakes import FakeAnthropic
 from tests.hive_api import HiveApi
+from tests.worker_groups import ModuleGroups, check_groups
 
 pytest_plugins = ["tests.redis_server"]  # redis_server, redis_url, redis_client
 
@@ -54,19 +55,17 @@ def uses_the_sdk(item: pytest.Item) -> bool:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The ``slow`` tests first (in their files' order): ``--dist worksteal`` hands each worker a
-    contiguous share of the list, so the first starts on them, the longest (the quick bench,
-    Chromium) from the first second, and the suite ends on short tests, which idle workers
-    steal. A module's tests stay together, so its module fixtures (the fuzz test's server) are
-    made on one worker. Among the others, those that use the SDK come first, together (out of
-    their modules' order; none of them has a module fixture): one worker imports it, not every
-    worker."""
+    """The ``slow`` tests first (in their files' order): after the groups of
+    tests/worker_groups.py, the workers take the tests in this order, the longest (the quick
+    bench, Chromium) from the first seconds, and the suite ends on short tests."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+    check_groups(items, uses_the_sdk)
 
-    def order(item: pytest.Item) -> tuple[bool, bool]:
-        fast = item.get_closest_marker("slow") is None
-        return fast, fast and not uses_the_sdk(item)
 
-    items.sort(key=order)
+@pytest.hookimpl(optionalhook=True)  # a pytest run without xdist (tests/test_redis_fixture.py)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """``--dist loadgroup`` (./scripts/test): tests/worker_groups.py's groups."""
+    return ModuleGroups(config, log) if config.getvalue("dist") == "loadgroup" else None
 
 
 @pytest.hookimpl(wrapper=True)

@@ -34,8 +34,8 @@ def claude(url: str, **overrides: Any) -> AnthropicClient:
     """The real client on the fake Messages API at ``url``, without real waits between retries.
 
     The Anthropic SDK takes about 2 s of CPU to import, so it is imported here, by the tests that
-    call it (marked ``anthropic_sdk``: tests/conftest.py runs them together, so few pytest workers
-    pay for it), not when a module is collected."""
+    call it (marked ``anthropic_sdk``, or using ``fake_url``: tests/worker_groups.py runs them on
+    one pytest worker), not when a module is collected."""
     from hive_server.llm.anthropic import AnthropicClient
 
     options: dict[str, Any] = {"default_model": "claude-test", "max_retries": MAX_RETRIES,

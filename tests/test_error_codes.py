@@ -56,7 +56,13 @@ def _called_name(node: ast.Call) -> str | None:
 
 
 def _calls(tree: ast.AST) -> list[ast.Call]:
-    return [node for node in ast.walk(tree) if isinstance(node, ast.Call)]
+    return [node for node in _nodes(tree) if isinstance(node, ast.Call)]
+
+
+@functools.cache  # a node hashes by identity; _trees() keeps the trees, so once per file
+def _nodes(tree: ast.AST) -> list[ast.AST]:
+    """Every node of ``tree`` (the tests look at each file three times)."""
+    return list(ast.walk(tree))
 
 
 def literal_codes(tree: ast.AST) -> list[int]:
@@ -82,7 +88,7 @@ def _used_names(tree: ast.AST) -> set[str | None]:
     """Names called, or handed over as a value (an argument, a parameter's default); a class
     only caught (``suppress(NotFound)``) is not raised."""
     values: list[ast.expr] = []
-    for node in ast.walk(tree):
+    for node in _nodes(tree):
         if isinstance(node, ast.Call) and _called_name(node) not in ("suppress", "isinstance"):
             values += [*node.args, *(k.value for k in node.keywords)]
         elif isinstance(node, ast.arguments):

@@ -1,0 +1,60 @@
+"""Which pytest worker runs what (``./scripts/test`` passes ``--dist loadgroup``).
+
+Each test is a unit of its own, handed to whichever worker has run out of work, in the order
+collected (tests/conftest.py puts the slow ones first), except the modules of a group below:
+a group is one unit, all its tests on one worker. A group's tests share something that costs
+seconds of CPU once per process:
+
+- ``anthropic_sdk``: importing the Anthropic SDK (about 2 s), and the zygote that forks
+  servers with it loaded (tests/zygote.py) for the slow tests among them;
+- ``fuzz``: the fuzz test's server and its loaded schema (session fixtures, about 2 s);
+- ``source_scan``: the syntax trees of every server module (test_error_codes.py, about 1 s).
+
+xdist's own ``loadgroup`` reads an ``xdist_group`` mark into the test's id; under pytest 9 the id
+no longer takes it, and every test ends up a unit of its own. The groups here are named by
+module instead, which the controller reads from the id. ``check_groups`` (run on every worker's
+collection) keeps the table true: a test that uses the SDK in a module not listed fails the run.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pytest
+from xdist.scheduler import LoadScopeScheduling
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+
+SDK = "anthropic_sdk"
+GROUPS = {
+    **dict.fromkeys(
+        ("test_accounting", "test_budget", "test_budget_cluster", "test_hive_routes",
+         "test_llm_anthropic", "test_queen_anthropic", "test_queen_robustness",
+         "test_session_index", "test_workers"), SDK),
+    "test_fuzz_api": "fuzz",
+    "test_error_codes": "source_scan",
+}
+
+
+def group_of(nodeid: str) -> str | None:
+    module = nodeid.split("::", 1)[0].rsplit("/", 1)[-1].removesuffix(".py")
+    return GROUPS.get(module)
+
+
+class ModuleGroups(LoadScopeScheduling):
+    """xdist's scope scheduling with a scope per test, or per group (the table above). The
+    groups go first, the largest first (xdist's ``loadscopereorder``): they are the longest
+    units; the tests outside them follow in the order collected."""
+
+    def _split_scope(self, nodeid: str) -> str:
+        return group_of(nodeid) or nodeid
+
+
+def check_groups(items: list[pytest.Item], uses_the_sdk: Callable[[pytest.Item], bool]) -> None:
+    """Fail the run if a test that loads the SDK is outside the ``anthropic_sdk`` group."""
+    stray = [item.nodeid for item in items if uses_the_sdk(item) and group_of(item.nodeid) != SDK]
+    if stray:
+        raise pytest.UsageError(
+            f"tests/worker_groups.py: add these tests' modules to the {SDK} group: {stray}")
