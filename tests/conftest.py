@@ -19,7 +19,7 @@ from hive_server.llm.offline import OfflineClient
 from hive_server.settings import Settings
 from tests.fakes import FakeAnthropic
 from tests.hive_api import HiveApi
-from tests.worker_groups import ModuleGroups, check_groups
+from tests.worker_groups import SDK, ModuleGroups, check_groups, group_of
 
 pytest_plugins = ["tests.redis_server"]  # redis_server, redis_url, redis_client
 
@@ -37,11 +37,14 @@ hypothesis_settings.load_profile("hive")
 SPAWN_EVENTS = frozenset({"subprocess.Popen", "os.system", "os.posix_spawn", "os.spawn",
                           "os.fork", "os.forkpty", "os.exec", "tests.zygote.spawn"})
 _spawned: list[str] = []
+_spawned_on_claude: list[str] = []  # servers forked from the zygote that loaded the SDK
 
 
 def _note_spawn(event: str, args: tuple[Any, ...]) -> None:
     if event in SPAWN_EVENTS:
         _spawned.append(f"{event} {args[0]!r}")
+        if event == "tests.zygote.spawn" and args[1] == "sdk":
+            _spawned_on_claude.append(repr(args[0]))
 
 
 sys.addaudithook(_note_spawn)  # an audit hook stays for the process: it only notes
@@ -71,6 +74,7 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_setup(item: pytest.Item) -> Iterator[None]:
     _spawned.clear()  # from here: this test's fixtures, then the test
+    _spawned_on_claude.clear()
     return (yield)
 
 
@@ -79,6 +83,9 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
     result = yield
     if _spawned and item.get_closest_marker("slow") is None:
         pytest.fail(f"started a process but is not marked slow: {_spawned[0]}", pytrace=False)
+    if _spawned_on_claude and group_of(item.nodeid) != SDK:
+        pytest.fail(f"started a server on Claude (the SDK's zygote) outside the {SDK} group of "
+                    f"tests/worker_groups.py: {_spawned_on_claude[0]}", pytrace=False)
     return result
 
 

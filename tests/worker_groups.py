@@ -5,8 +5,9 @@ collected (tests/conftest.py puts the slow ones first), except the modules of a 
 a group is one unit, all its tests on one worker. A group's tests share something that costs
 seconds of CPU once per process:
 
-- ``anthropic_sdk``: importing the Anthropic SDK (about 2 s), and the zygote that forks
-  servers with it loaded (tests/zygote.py) for the slow tests among them;
+- ``anthropic_sdk``: importing the Anthropic SDK (about 2 s), in the worker (a test on the fake
+  Messages API) or in the zygote that forks servers on Claude (tests/zygote.py; tests/conftest.py
+  fails a test that forks one outside this group);
 - ``fuzz``: the fuzz test's server and its loaded schema (session fixtures, about 2 s);
 - ``source_scan``: the syntax trees of every server module (test_error_codes.py, about 1 s).
 
@@ -30,9 +31,9 @@ if TYPE_CHECKING:
 SDK = "anthropic_sdk"
 GROUPS = {
     **dict.fromkeys(
-        ("test_accounting", "test_budget", "test_budget_cluster", "test_hive_routes",
-         "test_llm_anthropic", "test_queen_anthropic", "test_queen_robustness",
-         "test_session_index", "test_workers"), SDK),
+        ("test_accounting", "test_budget", "test_budget_cluster", "test_crash_kill9",
+         "test_hive_routes", "test_llm_anthropic", "test_queen_anthropic",
+         "test_queen_robustness", "test_session_index", "test_workers"), SDK),
     "test_fuzz_api": "fuzz",
     "test_error_codes": "source_scan",
 }

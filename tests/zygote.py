@@ -326,8 +326,10 @@ def _fork(argv: tuple[str, ...], env: dict[str, str], stdout: Stream, stderr: St
     """Fork through this worker's zygote (``sdk`` when ``env`` has an Anthropic key: its model
     is Claude): the pid, a future of its returncode, the read ends of stdout and stderr (None
     where not piped)."""
-    sys.audit("tests.zygote.spawn", argv)  # conftest: a test that starts a server is slow
-    zygote = _zygote("sdk" if "ANTHROPIC_API_KEY" in env else "plain")
+    flavour = "sdk" if "ANTHROPIC_API_KEY" in env else "plain"
+    # conftest: a test that starts a server is slow, one on Claude in the SDK's worker group
+    sys.audit("tests.zygote.spawn", argv, flavour)
+    zygote = _zygote(flavour)
     child_fds: list[int] = [0]
     ours: list[int] = []  # closed once the child has its copies
     read_ends: list[int | None] = []
