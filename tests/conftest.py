@@ -19,7 +19,7 @@ from hive_server.llm.offline import OfflineClient
 from hive_server.settings import Settings
 from tests.fakes import FakeAnthropic
 from tests.hive_api import HiveApi
-from tests.worker_groups import SDK, ModuleGroups, check_groups, group_of
+from tests.worker_groups import OUTSIDE, SDK, ModuleGroups, group_of, outside_the_sdk_group
 
 pytest_plugins = ["tests.redis_server"]  # redis_server, redis_url, redis_client
 
@@ -38,6 +38,7 @@ SPAWN_EVENTS = frozenset({"subprocess.Popen", "os.system", "os.posix_spawn", "os
                           "os.fork", "os.forkpty", "os.exec", "tests.zygote.spawn"})
 _spawned: list[str] = []
 _spawned_on_claude: list[str] = []  # servers forked from the zygote that loaded the SDK
+_outside_the_sdk_group: set[str] = set()
 
 
 def _note_spawn(event: str, args: tuple[Any, ...]) -> None:
@@ -62,7 +63,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     tests/worker_groups.py, the workers take the tests in this order, the longest (the quick
     bench, Chromium) from the first seconds, and the suite ends on short tests."""
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)
-    check_groups(items, uses_the_sdk)
+    _outside_the_sdk_group.update(outside_the_sdk_group(items, uses_the_sdk))
 
 
 @pytest.hookimpl(optionalhook=True)  # a pytest run without xdist (tests/test_redis_fixture.py)
@@ -75,6 +76,8 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
 def pytest_runtest_setup(item: pytest.Item) -> Iterator[None]:
     _spawned.clear()  # from here: this test's fixtures, then the test
     _spawned_on_claude.clear()
+    if item.nodeid in _outside_the_sdk_group:
+        pytest.fail(OUTSIDE, pytrace=False)
     return (yield)
 
 
