@@ -1,25 +1,29 @@
-"""Shared fixtures: the real app on a loopback test server, HIVE_HOME under tmp_path."""
+"""Shared fixtures: the real app on a loopback test server, HIVE_HOME under tmp_path.
+
+The server's modules are imported where a fixture or helper uses them, not at the top: the
+xdist controller imports this file too, before it starts the workers, and runs no test (the
+server's import, about 0.7 s, was on every run's path to its first test)."""
 
 from __future__ import annotations
 
 import sys
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
-from aiohttp.test_utils import TestClient
 from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
 
-from hive_server import keys
-from hive_server.app import create_app
-from hive_server.core.clock import FakeClock
-from hive_server.llm.offline import OfflineClient
-from hive_server.settings import Settings
 from tests.fakes import FakeAnthropic
-from tests.hive_api import HiveApi
 from tests.worker_groups import OUTSIDE, SDK, ModuleGroups, group_of, outside_the_sdk_group
+
+if TYPE_CHECKING:
+    from aiohttp.test_utils import TestClient
+
+    from hive_server.core.clock import FakeClock
+    from hive_server.settings import Settings
+    from tests.hive_api import HiveApi
 
 pytest_plugins = ["tests.redis_server"]  # redis_server, redis_url, redis_client
 
@@ -93,6 +97,8 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
 
 
 def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
+    from hive_server.settings import Settings
+
     values: dict[str, Any] = {
         "home": tmp_path / "home", "agents_dir": tmp_path / "agents",
         "queens_dir": tmp_path / "queens", "token": TOKEN, "durability": "batch",
@@ -112,6 +118,8 @@ def settings(tmp_path: Path) -> Settings:
 
 @pytest.fixture
 def fake_clock() -> FakeClock:
+    from hive_server.core.clock import FakeClock
+
     return FakeClock()
 
 
@@ -123,6 +131,10 @@ async def make_client(aiohttp_client: Any, tmp_path: Path) -> AsyncIterator[Clie
     """Build a client for a fresh app; call again with the same settings to 'restart'. The
     sessions live at the last stop are resumed before it returns (``resumed=False``: not
     waited for; they resume in the background, as in a real start)."""
+    from hive_server import keys
+    from hive_server.app import create_app
+    from hive_server.core.clock import FakeClock
+    from hive_server.llm.offline import OfflineClient
 
     async def factory(settings: Settings | None = None, *, resumed: bool = True,
                       **kwargs: Any) -> TestClient:
@@ -163,9 +175,13 @@ async def fake_url(fake: FakeAnthropic, aiohttp_server: Any) -> str:
 @pytest.fixture
 def api(client: TestClient) -> HiveApi:
     """The ``client``'s app through the test façade (tests/hive_api.py)."""
+    from tests.hive_api import HiveApi
+
     return HiveApi(client)
 
 
 async def create_session(client: TestClient, **body: Any) -> dict[str, Any]:
     """``HiveApi.create_session`` for the call sites that hold only a client."""
+    from tests.hive_api import HiveApi
+
     return await HiveApi(client).create_session(**body)

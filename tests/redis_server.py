@@ -25,10 +25,12 @@ import threading
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
-import redis
-import redis.asyncio
+
+if TYPE_CHECKING:
+    import redis.asyncio
 
 REDIS_MARKS = (pytest.mark.redis, pytest.mark.slow)
 INSTALL = ("redis-server is not installed: `sudo apt-get install redis-server` "
@@ -130,6 +132,7 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
 @pytest.fixture
 def redis_url(redis_server: RedisServer) -> Iterator[str]:
     """The server, empty, persisting as ``fsync`` needs (a test may change that: put back)."""
+    import redis  # here, not at the top: the xdist controller loads this plugin and runs no test
     with redis.Redis.from_url(redis_server.url) as client:
         client.config_set(*PERSISTENCE)
         client.flushall()
@@ -140,6 +143,7 @@ def redis_url(redis_server: RedisServer) -> Iterator[str]:
 
 @pytest.fixture
 async def redis_client(redis_url: str) -> AsyncIterator[redis.asyncio.Redis]:
+    import redis.asyncio
     client = redis.asyncio.Redis.from_url(redis_url)
     try:
         yield client
