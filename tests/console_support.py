@@ -4,17 +4,21 @@ no error on the page."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import socket
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-try:
-    from playwright.async_api import Browser, ConsoleMessage, Page, Request, Route, async_playwright
-except ImportError:  # pragma: no cover - depends on the machine
-    async_playwright = None
+if TYPE_CHECKING:
+    from playwright.async_api import Browser, ConsoleMessage, Page, Request, Route
+
+# playwright is imported by ``launcher()``, not here: every pytest worker collects the browser
+# test's module, and one runs it
+HAS_PLAYWRIGHT = importlib.util.find_spec("playwright") is not None
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
 LOCAL_SCHEMES = {"blob", "data", "about"}
@@ -28,7 +32,7 @@ def chromium_path() -> str | None:
 
 def skip_reason() -> str | None:
     """Why the browser tests cannot run here (they are skipped, never passed, then)."""
-    if async_playwright is None:
+    if not HAS_PLAYWRIGHT:
         return ("Python playwright is not installed: ./scripts/setup installs it with the dev "
                 "dependencies")
     if chromium_path() is None:
@@ -95,7 +99,8 @@ async def open_page(browser: Browser, guard: Guard, width: int = 1280,
 
 def launcher():
     """``async with launcher() as p: browser = await launch(p)``."""
-    assert async_playwright is not None
+    from playwright.async_api import async_playwright
+
     return async_playwright()
 
 
