@@ -91,8 +91,8 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
     if _spawned and item.get_closest_marker("slow") is None:
         pytest.fail(f"started a process but is not marked slow: {_spawned[0]}", pytrace=False)
     if _spawned_on_claude and group_of(item.nodeid) != SDK:
-        pytest.fail(f"started a server on Claude (the SDK's zygote) outside the {SDK} group of "
-                    f"tests/worker_groups.py: {_spawned_on_claude[0]}", pytrace=False)
+        pytest.fail(f"{OUTSIDE} (it forked a server on Claude, from the zygote that imported "
+                    f"the SDK: {_spawned_on_claude[0]})", pytrace=False)
     return result
 
 
