@@ -68,6 +68,11 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     bench, Chromium) from the first seconds, and the suite ends on short tests."""
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)
     _outside_the_sdk_group.update(outside_the_sdk_group(items, uses_the_sdk))
+    # croniter's import starts a process (``file -b``: platform.architecture(), to learn if it
+    # runs on 32 bits). Most runs import it at collection, with a test module; a run whose
+    # first import of it was in a test failed that test as "started a process but is not
+    # marked slow" (./scripts/test tests/test_openapi.py did). Imported here, before any test.
+    import croniter  # noqa: F401
 
 
 @pytest.hookimpl(optionalhook=True)  # a pytest run without xdist (tests/test_redis_fixture.py)
